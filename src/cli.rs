@@ -1,0 +1,79 @@
+//! The command line: global options and the command tree (clap derive). The `///` comments
+//! are the `--help` text, the man page and the shell completions.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser, Subcommand, ValueEnum};
+
+use crate::cmd;
+
+/// Build, run and prove an active-active, highly available SFTP cluster.
+///
+/// Exit codes: 0 ok; 1 a check failed; 2 usage or configuration error; 3 could not reach or
+/// log into a host; 4 provisioning failed on at least one host.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sftpha",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// The cluster definition.
+    #[arg(
+        short = 'c',
+        long,
+        global = true,
+        default_value = "cluster.toml",
+        value_name = "PATH"
+    )]
+    pub cluster: PathBuf,
+
+    /// Output format of results (human on a terminal).
+    #[arg(long, global = true, value_enum)]
+    pub format: Option<Format>,
+
+    /// More log output (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Less log output (-q: warnings and errors only, -qq: errors only).
+    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+
+    /// Never prompt; take the default answer.
+    #[arg(long, global = true)]
+    pub yes: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The bundled SFTP server.
+    #[command(subcommand)]
+    Node(cmd::node::NodeCommand),
+    /// Prints shell completions.
+    Completions(cmd::completions::Args),
+    /// Prints the man page (roff).
+    Man(cmd::man::Args),
+}
+
+impl Cli {
+    /// Resolves `--format`: human on a terminal, JSON otherwise unless asked.
+    pub fn format(&self) -> Format {
+        use std::io::IsTerminal;
+        self.format.unwrap_or(if std::io::stdout().is_terminal() {
+            Format::Human
+        } else {
+            Format::Json
+        })
+    }
+}

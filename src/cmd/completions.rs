@@ -1,0 +1,27 @@
+//! `sftpha completions SHELL`: shell completion scripts, generated from the clap tree.
+
+use clap::CommandFactory;
+use clap_complete::Shell;
+
+use crate::cli::Cli;
+use crate::error::{exit, Result};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+pub fn run(args: &Args) -> Result<u8> {
+    let mut out = std::io::stdout().lock();
+    clap_complete::generate(args.shell, &mut Cli::command(), "sftpha", &mut out);
+    Ok(exit::OK)
+}
+
+/// The completion script for `shell`, as `sftpha completions` prints it.
+pub fn render(shell: Shell) -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "sftpha", &mut out);
+    out
+}

@@ -1,0 +1,25 @@
+//! `sftpha man`: the man page, rendered from the clap tree.
+
+use std::io::Write;
+
+use clap::CommandFactory;
+
+use crate::cli::Cli;
+use crate::error::{exit, Result};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: &Args) -> Result<u8> {
+    std::io::stdout().lock().write_all(&render())?;
+    Ok(exit::OK)
+}
+
+/// The man page in roff, as `sftpha man` prints it.
+pub fn render() -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut out)
+        .expect("rendering to memory cannot fail");
+    out
+}

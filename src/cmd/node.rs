@@ -1,0 +1,134 @@
+//! `sftpha node run` and `sftpha node check`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use crate::cli::{Cli, Format};
+use crate::error::{exit, Error, Result};
+use crate::node_config::Node;
+use crate::users::Users;
+
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Runs the SFTP server in the foreground; logs go to stderr.
+    ///
+    /// Once it accepts connections it prints one JSON line on stdout:
+    /// {"event":"ready","node":...,"sftp":"ADDR","health":"ADDR","pid":...}.
+    /// SIGHUP reloads users.toml and reopens the audit log; SIGTERM drains and exits 0.
+    Run(RunArgs),
+    /// Validates node.toml, users.toml and the host keys, and prints what the node would serve.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The node's configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Also write the ready line to this file (atomically) once the node accepts connections.
+    #[arg(long, value_name = "FILE")]
+    pub ready_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The node's configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+pub fn run(cli: &Cli, command: &NodeCommand) -> Result<u8> {
+    match command {
+        NodeCommand::Run(args) => run_node(args),
+        NodeCommand::Check(args) => check(cli, args),
+    }
+}
+
+fn run_node(args: &RunArgs) -> Result<u8> {
+    let config = Node::load(&args.config)?;
+    let name = config.file.name.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("sftpha-node")
+        .build()?;
+    let ready_file = args.ready_file.clone();
+    runtime.block_on(crate::node::run(config, move |ready| {
+        let line = json!({
+            "event": "ready",
+            "node": name,
+            "sftp": ready.sftp.to_string(),
+            "health": ready.health.to_string(),
+            "pid": std::process::id(),
+        })
+        .to_string();
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+        if let Some(path) = ready_file {
+            if let Err(e) = write_atomically(&path, format!("{line}\n").as_bytes()) {
+                tracing::error!(path = %path.display(), "could not write the ready file: {e}");
+            }
+        }
+    }))?;
+    // Sessions still running on worker threads are cut when the process exits.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    Ok(exit::OK)
+}
+
+fn check(cli: &Cli, args: &CheckArgs) -> Result<u8> {
+    let config = Node::load(&args.config)?;
+    let users = Users::load(&config.file.users)?;
+    let keys = crate::node::load_host_keys(&config.file.host_keys)?;
+    let fingerprints: Vec<String> = keys.iter().map(crate::node::fingerprint_of).collect();
+    if !config.file.storage.is_dir() {
+        return Err(Error::config(
+            &config.path,
+            Some("storage"),
+            format!("`{}` is not a directory", config.file.storage.display()),
+        ));
+    }
+    let report = json!({
+        "node": config.file.name,
+        "config_checksum": config.checksum,
+        "users_checksum": users.checksum,
+        "users": users.len(),
+        "host_key_fingerprints": fingerprints,
+        "listen": config.listen.to_string(),
+        "health_listen": config.health_listen.to_string(),
+        "storage": config.file.storage,
+        "upload_mode": config.file.upload_mode,
+        "proxy_protocol": config.file.proxy_protocol,
+    });
+    let mut out = std::io::stdout().lock();
+    match cli.format() {
+        Format::Json => writeln!(out, "{report}")?,
+        Format::Human => {
+            writeln!(out, "{} is valid", config.path.display())?;
+            writeln!(out, "  node             {}", config.file.name)?;
+            writeln!(out, "  sftp             {}", config.listen)?;
+            writeln!(out, "  health           {}", config.health_listen)?;
+            writeln!(out, "  storage          {}", config.file.storage.display())?;
+            writeln!(
+                out,
+                "  users            {} ({})",
+                users.len(),
+                config.file.users.display()
+            )?;
+            for fp in &fingerprints {
+                writeln!(out, "  host key         {fp}")?;
+            }
+            writeln!(out, "  config checksum  {}", config.checksum)?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Writes `path` through a temporary file and a rename, so readers never see half of it.
+pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}

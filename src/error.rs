@@ -1,0 +1,98 @@
+//! The crate's error type: one enum whose variants carry raw data, each knowing its exit code.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Process exit codes, as documented in the README and ../shared/DESIGN.md.
+pub mod exit {
+    /// Everything worked.
+    pub const OK: u8 = 0;
+    /// A check failed (assessment over threshold, objectives missed, unhealthy cluster).
+    pub const CHECK_FAILED: u8 = 1;
+    /// Usage or configuration error.
+    pub const USAGE: u8 = 2;
+    /// Could not reach or log into a host.
+    pub const UNREACHABLE: u8 = 3;
+    /// Provisioning failed on at least one host.
+    pub const PROVISION_FAILED: u8 = 4;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("could not read `{}`: {source}", path.display())]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("could not write `{}`: {source}", path.display())]
+    WriteFile {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// A configuration file is syntactically or semantically invalid.
+    #[error("invalid `{}`: {}{message}", path.display(), key.as_deref().map(|k| format!("key `{k}`: ")).unwrap_or_default())]
+    Config {
+        path: PathBuf,
+        key: Option<String>,
+        message: String,
+    },
+
+    #[error("could not listen on `{addr}`: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("could not load host key `{}`: {message}", path.display())]
+    HostKey { path: PathBuf, message: String },
+
+    #[error("storage `{}` is not usable: {source}", path.display())]
+    Storage {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+impl Error {
+    /// The process exit code this error ends the program with.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Config { .. } | Error::HostKey { .. } | Error::ReadFile { .. } => exit::USAGE,
+            Error::Bind { .. } | Error::Storage { .. } => exit::USAGE,
+            Error::WriteFile { .. } | Error::Io(_) => exit::CHECK_FAILED,
+        }
+    }
+
+    /// A line of advice printed under the error, where one helps.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Config { .. } => {
+                Some("fix the file and run again; `sftpha man` documents every key".into())
+            }
+            Error::HostKey { .. } => Some(
+                "host keys are OpenSSH private key files, e.g. made with `ssh-keygen -t ed25519 -N '' -f FILE`".into(),
+            ),
+            Error::Bind { .. } => Some("is another process using the port?".into()),
+            _ => None,
+        }
+    }
+
+    pub fn config(path: impl Into<PathBuf>, key: Option<&str>, message: impl Into<String>) -> Self {
+        Error::Config {
+            path: path.into(),
+            key: key.map(str::to_owned),
+            message: message.into(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,14 @@
+//! sftpha: builds and runs an active-active, highly available SFTP cluster, and proves that
+//! it fails over. The binary is a thin wrapper over [`run::main`].
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod cmd;
+pub mod error;
+pub mod node;
+pub mod node_config;
+pub mod proxy_protocol;
+pub mod run;
+pub mod timeouts;
+pub mod users;

@@ -1,0 +1,594 @@
+//! The bundled SFTP server, `sftpha node run`: accepts connections (behind an optional PROXY
+//! header), runs SSH on russh with SFTP as the only service, reports health and metrics,
+//! reloads users without a restart, and drains gracefully on SIGTERM.
+
+pub mod audit;
+pub mod health;
+pub mod jail;
+pub mod metrics;
+pub mod sftp;
+pub mod ssh;
+pub mod stream;
+pub mod throttle;
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use russh::keys::{HashAlg, PrivateKey};
+use russh::{cipher, MethodKind, MethodSet, Preferred, SshId};
+use serde_json::json;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::node_config::{Node, ProxyMode};
+use crate::proxy_protocol::{self, Header};
+use crate::timeouts;
+use crate::users::{User, Users};
+use metrics::Metrics;
+
+/// Password hashes verified at once (argon2id is deliberately expensive).
+const PASSWORD_CHECKS: usize = 4;
+/// A temporary upload file of another node untouched for this long is abandoned.
+const STALE_UPLOAD: Duration = Duration::from_secs(24 * 3600);
+/// How often the janitor looks for abandoned temporary files.
+const JANITOR_INTERVAL: Duration = Duration::from_secs(3600);
+/// The folder below the storage path that belongs to sftpha, not to users.
+pub const STATE_DIR: &str = ".sftpha";
+
+/// State shared by every connection of a node.
+pub struct Shared {
+    pub config: Node,
+    users: RwLock<Arc<Users>>,
+    pub metrics: Arc<Metrics>,
+    pub audit: audit::Audit,
+    pub throttle: throttle::Throttle,
+    pub draining: AtomicBool,
+    pub storage_writable: AtomicBool,
+    pub host_key_fingerprints: Vec<String>,
+    pub next_id: AtomicU64,
+    pub upload_counter: AtomicU64,
+    pub password_checks: Arc<Semaphore>,
+    pub started: Instant,
+}
+
+impl Shared {
+    /// The users in force now; a reload swaps the whole table at once.
+    pub fn users(&self) -> Arc<Users> {
+        self.users.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set_users(&self, users: Users) {
+        *self.users.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(users);
+    }
+}
+
+/// What one SFTP session knows about who it serves.
+pub struct SessionContext {
+    pub shared: Arc<Shared>,
+    pub user: Arc<User>,
+    pub client: SocketAddr,
+    pub id: u64,
+}
+
+/// The addresses the node listens on, announced once it accepts connections.
+#[derive(Debug, Clone, Copy)]
+pub struct Ready {
+    pub sftp: SocketAddr,
+    pub health: SocketAddr,
+}
+
+/// Loads every host key; a key readable by others is refused, as sshd refuses it.
+pub fn load_host_keys(paths: &[PathBuf]) -> Result<Vec<PrivateKey>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut keys = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|e| Error::HostKey {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(Error::HostKey {
+                path: path.clone(),
+                message: format!(
+                    "permissions {:04o} are too open: a private key must be readable by its owner only (chmod 600)",
+                    meta.permissions().mode() & 0o7777
+                ),
+            });
+        }
+        let key = russh::keys::load_secret_key(path, None).map_err(|e| Error::HostKey {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+pub fn fingerprint_of(key: &PrivateKey) -> String {
+    key.public_key().fingerprint(HashAlg::Sha256).to_string()
+}
+
+fn ssh_config(node: &Node, keys: Vec<PrivateKey>) -> russh::server::Config {
+    let f = &node.file;
+    russh::server::Config {
+        server_id: SshId::Standard(Cow::Owned(format!(
+            "SSH-2.0-sftpha_{}",
+            env!("CARGO_PKG_VERSION")
+        ))),
+        methods: MethodSet::from(&[MethodKind::PublicKey, MethodKind::Password][..]),
+        auth_rejection_time: timeouts::AUTH_REJECTION,
+        // OpenSSH clients start with a "none" probe; answering it at once saves every login a delay.
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        keys,
+        max_auth_attempts: f.max_auth_tries,
+        inactivity_timeout: Some(Duration::from_secs(f.idle_timeout_seconds)),
+        keepalive_interval: Some(Duration::from_secs(30)),
+        keepalive_max: 3,
+        nodelay: true,
+        preferred: Preferred {
+            cipher: Cow::Borrowed(&[
+                cipher::CHACHA20_POLY1305,
+                cipher::AES_128_GCM,
+                cipher::AES_256_GCM,
+                cipher::AES_256_CTR,
+                cipher::AES_192_CTR,
+                cipher::AES_128_CTR,
+            ]),
+            ..Preferred::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// Runs the node until SIGTERM or SIGINT has drained it. `ready` is called once both
+/// listeners accept connections.
+pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
+    let keys = load_host_keys(&config.file.host_keys)?;
+    let fingerprints: Vec<String> = keys.iter().map(fingerprint_of).collect();
+    let users = Users::load(&config.file.users)?;
+    let storage = config.file.storage.clone();
+    match std::fs::metadata(&storage) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::Storage {
+                path: storage,
+                source: std::io::Error::other("not a directory"),
+            })
+        }
+        Err(source) => {
+            return Err(Error::Storage {
+                path: storage,
+                source,
+            })
+        }
+    }
+    let metrics = Arc::new(Metrics::default());
+    let audit = audit::Audit::start(
+        config.file.audit_log.clone(),
+        &config.file.name,
+        metrics.clone(),
+    )
+    .map_err(|source| Error::WriteFile {
+        path: config.file.audit_log.clone().unwrap_or_default(),
+        source,
+    })?;
+    let sftp_listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: config.listen.to_string(),
+            source,
+        })?;
+    let health_listener = TcpListener::bind(config.health_listen)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: config.health_listen.to_string(),
+            source,
+        })?;
+    let throttle = throttle::Throttle::new(
+        config.file.auth_fail_limit,
+        Duration::from_secs(config.file.auth_fail_window_seconds),
+        Duration::from_secs(config.file.auth_ban_seconds),
+    );
+    let ssh = Arc::new(ssh_config(&config, keys));
+    let shared = Arc::new(Shared {
+        config,
+        users: RwLock::new(Arc::new(users)),
+        metrics,
+        audit,
+        throttle,
+        draining: AtomicBool::new(false),
+        storage_writable: AtomicBool::new(false),
+        host_key_fingerprints: fingerprints,
+        next_id: AtomicU64::new(1),
+        upload_counter: AtomicU64::new(0),
+        password_checks: Arc::new(Semaphore::new(PASSWORD_CHECKS)),
+        started: Instant::now(),
+    });
+    check_storage_once(&shared).await;
+
+    let kill_all = CancellationToken::new();
+    let stop_accepting = CancellationToken::new();
+    let announced = Ready {
+        sftp: sftp_listener.local_addr()?,
+        health: health_listener.local_addr()?,
+    };
+    tracing::info!(
+        node = %shared.config.file.name,
+        sftp = %announced.sftp,
+        health = %announced.health,
+        host_key = %shared.host_key_fingerprints.join(", "),
+        users = shared.users().len(),
+        "node ready"
+    );
+
+    tokio::spawn(health::serve(health_listener, shared.clone()));
+    tokio::spawn(watch_users(shared.clone()));
+    tokio::spawn(watch_storage(shared.clone()));
+    tokio::spawn(janitor(shared.clone()));
+    tokio::spawn(accept_loop(
+        sftp_listener,
+        shared.clone(),
+        ssh,
+        kill_all.clone(),
+        stop_accepting.clone(),
+    ));
+    ready(announced);
+
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading users and reopening the audit log");
+                reload_users(&shared).await;
+                shared.audit.reopen();
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    drain(&shared, &stop_accepting, &kill_all, &mut term, &mut int).await;
+    Ok(())
+}
+
+/// Graceful stop: health turns 503 at once, no new connections, transfers in progress get up
+/// to `drain_timeout_seconds` to finish; then every connection is closed. A second signal
+/// ends the wait.
+async fn drain(
+    shared: &Shared,
+    stop_accepting: &CancellationToken,
+    kill_all: &CancellationToken,
+    term: &mut tokio::signal::unix::Signal,
+    int: &mut tokio::signal::unix::Signal,
+) {
+    shared.draining.store(true, Relaxed);
+    stop_accepting.cancel();
+    let timeout = Duration::from_secs(shared.config.file.drain_timeout_seconds);
+    tracing::info!(
+        open_files = shared.metrics.open_files.load(Relaxed),
+        timeout_seconds = timeout.as_secs(),
+        "draining: new connections refused, waiting for transfers in progress"
+    );
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let open = shared.metrics.open_files.load(Relaxed);
+        if open <= 0 {
+            tracing::info!("drained: no transfer in progress");
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                open_files = open,
+                "drain timeout reached: closing transfers still in progress"
+            );
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(timeouts::DRAIN_POLL) => {}
+            _ = term.recv() => { tracing::warn!("second signal: stopping now"); break; }
+            _ = int.recv() => { tracing::warn!("second signal: stopping now"); break; }
+        }
+    }
+    kill_all.cancel();
+    // Give sessions a moment to close their handles (removing unfinished uploads).
+    let settle = tokio::time::Instant::now() + Duration::from_secs(2);
+    while shared.metrics.connections.load(Relaxed) > 0 && tokio::time::Instant::now() < settle {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    ssh: Arc<russh::server::Config>,
+    kill_all: CancellationToken,
+    stop: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = stop.cancelled() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(c) => c,
+            Err(e) => {
+                // EMFILE and friends: wait a little instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        Metrics::inc(&shared.metrics.connections_total);
+        let id = shared.next_id.fetch_add(1, Relaxed);
+        let span = tracing::info_span!("conn", id, peer = %peer);
+        let fut = connection(
+            shared.clone(),
+            ssh.clone(),
+            stream,
+            peer,
+            id,
+            kill_all.child_token(),
+        );
+        tokio::spawn(tracing::Instrument::instrument(fut, span));
+    }
+}
+
+/// Decrements the connections gauge when a connection task ends, however it ends.
+struct Counted(Arc<Metrics>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Relaxed);
+    }
+}
+
+async fn connection(
+    shared: Arc<Shared>,
+    ssh: Arc<russh::server::Config>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    token: CancellationToken,
+) {
+    let open = shared.metrics.connections.fetch_add(1, Relaxed) + 1;
+    let _counted = Counted(shared.metrics.clone());
+    let reject = |why: &str| {
+        Metrics::inc(&shared.metrics.connections_rejected_total);
+        tracing::info!(reason = why, "connection refused");
+    };
+    if shared.draining.load(Relaxed) {
+        return reject("draining");
+    }
+    let client = match client_address(&shared, &mut stream, peer).await {
+        Ok(client) => client,
+        Err(why) => return reject(&why),
+    };
+    if shared.throttle.is_banned(client.ip(), Instant::now()) {
+        Metrics::inc(&shared.metrics.throttled_total);
+        return reject("source address throttled after failed logins");
+    }
+    if open as usize > shared.config.file.max_sessions {
+        return reject("max_sessions reached");
+    }
+    let _ = stream.set_nodelay(true);
+    let state = Arc::new(ssh::ConnState::default());
+    let handler = ssh::SshHandler::new(shared.clone(), client, id, state.clone(), token.clone());
+    let stream = stream::KillableStream::new(stream, token.clone());
+    let session = async move {
+        match russh::server::run_stream(ssh, stream, handler).await {
+            Ok(session) => session.await,
+            Err(e) => Err(e),
+        }
+    };
+    tokio::pin!(session);
+    let grace = tokio::time::sleep(Duration::from_secs(shared.config.file.login_grace_seconds));
+    tokio::pin!(grace);
+    let mut grace_over = false;
+    let result = loop {
+        tokio::select! {
+            r = &mut session => break r,
+            _ = &mut grace, if !grace_over => {
+                grace_over = true;
+                if !state.authenticated.load(Relaxed) {
+                    tracing::info!(client = %client, "login grace time over: closing");
+                    token.cancel();
+                }
+            }
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!("connection ended: {e}");
+    }
+    let user = state.user.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if state.authenticated.load(Relaxed) {
+        shared.metrics.sessions.fetch_sub(1, Relaxed);
+        shared
+            .audit
+            .log("logout", user.as_deref(), client, id, json!({}));
+    } else if state.failures.load(Relaxed) == 0 && state.offers_rejected.load(Relaxed) > 0 {
+        // The client offered only keys we refused and gave up: one failed login.
+        ssh::record_failed_login(
+            &shared,
+            client,
+            id,
+            user.as_deref().unwrap_or("-"),
+            "publickey",
+            None,
+            "no authorized key offered",
+        );
+    }
+}
+
+/// The real client address: the PROXY header's source when a trusted proxy sent one.
+async fn client_address(
+    shared: &Shared,
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+) -> Result<SocketAddr, String> {
+    let mode = shared.config.file.proxy_protocol;
+    let trusted = shared.config.is_trusted_proxy(peer.ip());
+    let wait = match mode {
+        ProxyMode::Off => return Ok(peer),
+        ProxyMode::Optional if !trusted => return Ok(peer),
+        ProxyMode::Optional => timeouts::PROXY_OPTIONAL_WAIT,
+        ProxyMode::Required if !trusted => {
+            return Err(format!(
+                "PROXY header required but `{}` is not a trusted proxy",
+                peer.ip()
+            ))
+        }
+        ProxyMode::Required => timeouts::PROXY_HEADER,
+    };
+    match proxy_protocol::read_header(stream, wait).await {
+        Ok(Some(Header::Proxied { source })) => Ok(source),
+        Ok(Some(Header::Local)) => Ok(peer),
+        Ok(None) if mode == ProxyMode::Optional => Ok(peer),
+        Ok(None) => Err("PROXY header required but none arrived".into()),
+        Err(e) => Err(format!("bad PROXY header: {e}")),
+    }
+}
+
+/// Reloads users.toml; an invalid file is refused and the users in force stay.
+async fn reload_users(shared: &Arc<Shared>) {
+    let path = shared.config.file.users.clone();
+    let loaded = tokio::task::spawn_blocking(move || Users::load(&path)).await;
+    match loaded {
+        Ok(Ok(users)) => {
+            let count = users.len();
+            let checksum = users.checksum.clone();
+            shared.set_users(users);
+            Metrics::inc(&shared.metrics.users_reloads_total);
+            tracing::info!(users = count, checksum = %checksum, "users reloaded");
+        }
+        Ok(Err(e)) => {
+            Metrics::inc(&shared.metrics.users_reload_errors_total);
+            tracing::error!("users.toml not reloaded, the previous users stay in force: {e}");
+        }
+        Err(e) => tracing::error!("users reload failed: {e}"),
+    }
+}
+
+/// Identity of a file's current content, to notice changes (including replace-by-rename).
+fn file_stamp(path: &Path) -> Option<(u64, u64, u64, SystemTime)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.dev(), m.ino(), m.size(), m.modified().ok()?))
+}
+
+async fn watch_users(shared: Arc<Shared>) {
+    let path = shared.config.file.users.clone();
+    let mut last = file_stamp(&path);
+    loop {
+        tokio::time::sleep(timeouts::USERS_POLL).await;
+        let now = file_stamp(&path);
+        if now != last && now.is_some() {
+            tracing::info!(path = %path.display(), "users.toml changed");
+            reload_users(&shared).await;
+        }
+        last = now;
+    }
+}
+
+async fn check_storage_once(shared: &Arc<Shared>) -> bool {
+    let dir = shared.config.file.storage.join(STATE_DIR).join("health");
+    let file = dir.join(&shared.config.file.name);
+    let check = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        use std::io::Write;
+        std::fs::create_dir_all(&dir)?;
+        let mut f = std::fs::File::create(&file)?;
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        writeln!(f, "{}", now.as_secs())?;
+        f.sync_all()
+    });
+    let ok = match tokio::time::timeout(timeouts::STORAGE_CHECK, check).await {
+        Ok(Ok(Ok(()))) => true,
+        Ok(Ok(Err(e))) => {
+            tracing::error!(storage = %shared.config.file.storage.display(), "storage is not writable: {e}");
+            false
+        }
+        Ok(Err(_)) => false,
+        Err(_) => {
+            tracing::error!(storage = %shared.config.file.storage.display(), "storage write check timed out");
+            false
+        }
+    };
+    let was = shared.storage_writable.swap(ok, Relaxed);
+    if ok && !was {
+        tracing::info!("storage is writable");
+    }
+    ok
+}
+
+async fn watch_storage(shared: Arc<Shared>) {
+    let interval = Duration::from_secs(shared.config.file.storage_check_interval_seconds);
+    loop {
+        tokio::time::sleep(interval).await;
+        check_storage_once(&shared).await;
+    }
+}
+
+/// Removes temporary upload files nobody will finish: this node's from before a restart (its
+/// earlier process cannot come back for them) and other nodes' untouched for a day.
+async fn janitor(shared: Arc<Shared>) {
+    loop {
+        let storage = shared.config.file.storage.clone();
+        let node = shared.config.file.name.clone();
+        let removed = tokio::task::spawn_blocking(move || sweep(&storage, &node))
+            .await
+            .unwrap_or(0);
+        if removed > 0 {
+            tracing::info!(removed, "removed abandoned temporary upload files");
+        }
+        tokio::time::sleep(JANITOR_INTERVAL).await;
+    }
+}
+
+fn sweep(storage: &Path, node: &str) -> usize {
+    let started = SystemTime::now();
+    let mut removed = 0;
+    let mut stack = vec![storage.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                if dir != storage || name != STATE_DIR {
+                    stack.push(entry.path());
+                }
+                continue;
+            }
+            if !kind.is_file() || !jail::is_temp_name(&name) {
+                continue;
+            }
+            let stale = entry
+                .metadata()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| started.duration_since(t).ok())
+                .is_some_and(|age| age > STALE_UPLOAD);
+            let mine_from_before = jail::is_own_temp_name(&name, node)
+                && !name
+                    .to_string_lossy()
+                    .contains(&format!(".sftpha-{node}-{}-", std::process::id()));
+            if (stale || mine_from_before) && std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}

@@ -1,0 +1,395 @@
+//! `node.toml`: the configuration of one bundled SFTP node, parsed and validated.
+//!
+//! Every node of a cluster gets the same file except for `name`; relative paths are taken
+//! relative to the directory of the file itself.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// How the node treats a PROXY protocol header in front of the SSH stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyMode {
+    /// Never expect a header; a connection that starts with one fails the SSH handshake.
+    Off,
+    /// Trusted sources may send a header; connections without one are served as they are.
+    Optional,
+    /// Every connection must come from a trusted source and start with a header.
+    Required,
+}
+
+/// What happens to an upload while it is being written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UploadMode {
+    /// Data goes to a hidden temporary file that is renamed into place on close; resuming is refused.
+    Atomic,
+    /// Data goes straight to the final name, so clients can resume (`reput`, rclone); partial
+    /// files are visible while they are written and after an aborted upload.
+    Resumable,
+}
+
+/// The file as written by the operator; every key is checked by [`NodeConfig::load`].
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    pub name: String,
+    pub listen: String,
+    pub health_listen: String,
+    pub storage: PathBuf,
+    pub host_keys: Vec<PathBuf>,
+    pub users: PathBuf,
+    #[serde(default = "default_proxy_mode")]
+    pub proxy_protocol: ProxyMode,
+    #[serde(default = "default_proxy_trusted")]
+    pub proxy_trusted: Vec<String>,
+    #[serde(default = "default_max_sessions")]
+    pub max_sessions: usize,
+    #[serde(default = "default_upload_mode")]
+    pub upload_mode: UploadMode,
+    #[serde(default)]
+    pub audit_log: Option<PathBuf>,
+    #[serde(default = "default_drain_timeout")]
+    pub drain_timeout_seconds: u64,
+    /// Seconds a connection may take to log in before it is closed (OpenSSH `LoginGraceTime`).
+    #[serde(default = "default_login_grace")]
+    pub login_grace_seconds: u64,
+    /// Seconds without any traffic after which a logged-in session is closed.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_seconds: u64,
+    /// Authentication attempts allowed on one connection (OpenSSH `MaxAuthTries`).
+    #[serde(default = "default_max_auth_tries")]
+    pub max_auth_tries: usize,
+    /// Failed logins from one source address within `auth_fail_window_seconds` before that
+    /// address is refused for `auth_ban_seconds`. 0 turns throttling off.
+    #[serde(default = "default_auth_fail_limit")]
+    pub auth_fail_limit: u32,
+    #[serde(default = "default_auth_fail_window")]
+    pub auth_fail_window_seconds: u64,
+    #[serde(default = "default_auth_ban")]
+    pub auth_ban_seconds: u64,
+    /// Open file and directory handles one SFTP session may hold.
+    #[serde(default = "default_max_handles")]
+    pub max_handles: usize,
+    /// fsync every uploaded file before it is renamed into place (survives a host crash on
+    /// local disks; NFS already flushes on close).
+    #[serde(default)]
+    pub fsync_uploads: bool,
+    /// Seconds between checks that the storage accepts writes (reported by `/healthz`).
+    #[serde(default = "default_storage_check_interval")]
+    pub storage_check_interval_seconds: u64,
+}
+
+fn default_proxy_mode() -> ProxyMode {
+    ProxyMode::Off
+}
+fn default_proxy_trusted() -> Vec<String> {
+    vec!["127.0.0.1/32".into(), "::1/128".into()]
+}
+fn default_max_sessions() -> usize {
+    500
+}
+fn default_upload_mode() -> UploadMode {
+    UploadMode::Atomic
+}
+fn default_drain_timeout() -> u64 {
+    30
+}
+fn default_login_grace() -> u64 {
+    30
+}
+fn default_idle_timeout() -> u64 {
+    900
+}
+fn default_max_auth_tries() -> usize {
+    6
+}
+fn default_auth_fail_limit() -> u32 {
+    10
+}
+fn default_auth_fail_window() -> u64 {
+    60
+}
+fn default_auth_ban() -> u64 {
+    300
+}
+fn default_max_handles() -> usize {
+    256
+}
+fn default_storage_check_interval() -> u64 {
+    2
+}
+
+/// A validated node configuration with absolute paths and parsed addresses.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub file: NodeConfig,
+    pub path: PathBuf,
+    pub listen: SocketAddr,
+    pub health_listen: SocketAddr,
+    pub proxy_trusted: Vec<IpNet>,
+    /// SHA-256 over everything but `name`, so that identical nodes report the same value.
+    pub checksum: String,
+}
+
+impl Node {
+    /// Reads, parses and validates `path`; every problem names the file and the key.
+    pub fn load(path: &Path) -> Result<Node> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadFile {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Node> {
+        let mut file: NodeConfig = toml::from_str(text).map_err(|e| {
+            Error::config(
+                path,
+                None,
+                e.message().to_string() + &toml_location(text, e.span()),
+            )
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let invalid = |key: &str, msg: String| Error::config(path, Some(key), msg);
+
+        if !valid_name(&file.name) {
+            return Err(invalid(
+                "name",
+                format!(
+                    "`{}` is not a valid node name: use 1-63 letters, digits, `-` or `_`",
+                    file.name
+                ),
+            ));
+        }
+        let listen = parse_addr(&file.listen).map_err(|m| invalid("listen", m))?;
+        let health_listen =
+            parse_addr(&file.health_listen).map_err(|m| invalid("health_listen", m))?;
+        if listen.port() != 0 && listen == health_listen {
+            return Err(invalid(
+                "health_listen",
+                format!("`{health_listen}` is the same address as `listen`"),
+            ));
+        }
+        file.storage = absolute(base, &file.storage);
+        file.users = absolute(base, &file.users);
+        if file.host_keys.is_empty() {
+            return Err(invalid(
+                "host_keys",
+                "list at least one OpenSSH private key file".into(),
+            ));
+        }
+        for key in &mut file.host_keys {
+            *key = absolute(base, key);
+        }
+        if let Some(audit) = &mut file.audit_log {
+            if audit.as_os_str().is_empty() {
+                file.audit_log = None;
+            } else {
+                *audit = absolute(base, audit);
+            }
+        }
+        let mut proxy_trusted = Vec::new();
+        for cidr in &file.proxy_trusted {
+            let net = cidr
+                .parse::<IpNet>()
+                .or_else(|_| cidr.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    invalid(
+                        "proxy_trusted",
+                        format!("`{cidr}` is not an address or CIDR block like `10.0.0.0/8`"),
+                    )
+                })?;
+            proxy_trusted.push(net);
+        }
+        if file.proxy_protocol == ProxyMode::Required && proxy_trusted.is_empty() {
+            return Err(invalid(
+                "proxy_trusted",
+                "`proxy_protocol = \"required\"` needs at least one trusted source".into(),
+            ));
+        }
+        let positive = [
+            ("max_sessions", file.max_sessions as u64),
+            ("login_grace_seconds", file.login_grace_seconds),
+            ("idle_timeout_seconds", file.idle_timeout_seconds),
+            ("max_auth_tries", file.max_auth_tries as u64),
+            ("auth_fail_window_seconds", file.auth_fail_window_seconds),
+            ("max_handles", file.max_handles as u64),
+            (
+                "storage_check_interval_seconds",
+                file.storage_check_interval_seconds,
+            ),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1".into()));
+            }
+        }
+        if file.max_handles > 65536 {
+            return Err(invalid(
+                "max_handles",
+                format!("`{}` is over the limit of 65536", file.max_handles),
+            ));
+        }
+
+        let checksum = {
+            let mut anonymous = file.clone();
+            anonymous.name = String::new();
+            let canonical = serde_json::to_vec(&anonymous).expect("config serializes");
+            hex(&Sha256::digest(&canonical))
+        };
+        Ok(Node {
+            file,
+            path: path.to_owned(),
+            listen,
+            health_listen,
+            proxy_trusted,
+            checksum,
+        })
+    }
+
+    pub fn is_trusted_proxy(&self, addr: std::net::IpAddr) -> bool {
+        let addr = canonical_ip(addr);
+        self.proxy_trusted.iter().any(|net| net.contains(&addr))
+    }
+}
+
+/// Maps an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) to plain IPv4.
+pub fn canonical_ip(addr: std::net::IpAddr) -> std::net::IpAddr {
+    match addr {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(std::net::IpAddr::V4)
+            .unwrap_or(addr),
+        v4 => v4,
+    }
+}
+
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    text.parse::<SocketAddr>().map_err(|_| {
+        format!("`{text}` is not an address with a port, like `0.0.0.0:2222` or `[::]:2222`")
+    })
+}
+
+pub fn absolute(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_owned()
+    } else {
+        base.join(path)
+    }
+}
+
+/// " (line L, column C)" for a byte span of a TOML document.
+pub fn toml_location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let Some(span) = span else {
+        return String::new();
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    format!(" (line {line}, column {column})")
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+name = "n1"
+listen = "127.0.0.1:0"
+health_listen = "127.0.0.1:0"
+storage = "storage"
+host_keys = ["keys/host_ed25519"]
+users = "users.toml"
+"#;
+
+    #[test]
+    fn relative_paths_are_taken_from_the_config_directory() {
+        let node = Node::parse(Path::new("/etc/sftpha/node.toml"), MINIMAL).unwrap();
+        assert_eq!(node.file.storage, Path::new("/etc/sftpha/storage"));
+        assert_eq!(
+            node.file.host_keys,
+            vec![PathBuf::from("/etc/sftpha/keys/host_ed25519")]
+        );
+        assert_eq!(node.file.upload_mode, UploadMode::Atomic);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Node::parse(
+            Path::new("node.toml"),
+            &format!("{MINIMAL}\nmax_sesions = 3\n"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("max_sesions"), "{err}");
+        assert!(err.contains("node.toml"), "{err}");
+        assert!(err.contains("line 8"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let text = MINIMAL.replace("127.0.0.1:0\"\nhealth", "localhost\"\nhealth");
+        let err = Node::parse(Path::new("node.toml"), &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("key `listen`"), "{err}");
+        let err = Node::parse(
+            Path::new("node.toml"),
+            &format!("{MINIMAL}\nproxy_trusted = [\"10.0.0.0/33\"]\n"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("key `proxy_trusted`"), "{err}");
+        let err = Node::parse(
+            Path::new("node.toml"),
+            &format!("{MINIMAL}\nupload_mode = \"fast\"\n"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("fast"), "{err}");
+    }
+
+    #[test]
+    fn checksum_ignores_only_the_name() {
+        let a = Node::parse(Path::new("/x/node.toml"), MINIMAL).unwrap();
+        let b = Node::parse(
+            Path::new("/x/node.toml"),
+            &MINIMAL.replace("\"n1\"", "\"n2\""),
+        )
+        .unwrap();
+        let c = Node::parse(
+            Path::new("/x/node.toml"),
+            &format!("{MINIMAL}\nmax_sessions = 7\n"),
+        )
+        .unwrap();
+        assert_eq!(a.checksum, b.checksum);
+        assert_ne!(a.checksum, c.checksum);
+    }
+
+    #[test]
+    fn trusted_proxies_match_mapped_addresses() {
+        let node = Node::parse(Path::new("n.toml"), MINIMAL).unwrap();
+        assert!(node.is_trusted_proxy("127.0.0.1".parse().unwrap()));
+        assert!(node.is_trusted_proxy("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!node.is_trusted_proxy("198.18.0.5".parse().unwrap()));
+    }
+}
