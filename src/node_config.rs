@@ -342,7 +342,7 @@ users = "users.toml"
         .to_string();
         assert!(err.contains("max_sesions"), "{err}");
         assert!(err.contains("node.toml"), "{err}");
-        assert!(err.contains("line 8"), "{err}");
+        assert!(err.contains("line 9"), "{err}");
     }
 
     #[test]

@@ -1,1 +1,7 @@
+//! The one integration-test binary: real `sftpha` processes driven by real clients.
 
+mod cli;
+mod harness;
+mod node_clients;
+mod node_ops;
+mod node_security;

@@ -153,7 +153,7 @@ mod tests {
         assert_eq!(super::format_rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
         assert_eq!(
             super::format_rfc3339(1_795_000_000, 5),
-            "2026-11-18T09:46:40.005Z"
+            "2026-11-18T11:06:40.005Z"
         );
         assert_eq!(
             super::format_rfc3339(951_782_400, 0),

@@ -335,7 +335,9 @@ impl Session {
 
     fn open(&mut self, id: u32, filename: &str, flags: u32, attrs: &FileAttributes) -> Reply {
         let path = self.path(filename)?;
-        let writable = flags & FXF_WRITE != 0 || flags & FXF_APPEND != 0;
+        // A client that asks to create a file means to write it (paramiko's "x" mode sends
+        // CREAT|EXCL without WRITE), so creating implies write access and the Write right.
+        let writable = flags & (FXF_WRITE | FXF_APPEND | FXF_CREAT) != 0;
         let readable = flags & FXF_READ != 0 || !writable;
         if readable {
             self.allow(Permission::Read)?;
@@ -971,7 +973,7 @@ mod tests {
 
     #[test]
     fn ls_dates() {
-        assert_eq!(format_ls_date(1_795_000_000, true), "Nov 18 09:46");
+        assert_eq!(format_ls_date(1_795_000_000, true), "Nov 18 11:06");
         assert_eq!(format_ls_date(0, false), "Jan  1  1970");
     }
 

@@ -1,0 +1,147 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[sftpha] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'sftpha'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'sftpha'= {
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand node 'The bundled SFTP server'
+            cand completions 'Prints shell completions'
+            cand man 'Prints the man page (roff)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sftpha;node'= {
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand run 'Runs the SFTP server in the foreground; logs go to stderr'
+            cand check 'Validates node.toml, users.toml and the host keys, and prints what the node would serve'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sftpha;node;run'= {
+            cand --config 'The node''s configuration file'
+            cand --ready-file 'Also write the ready line to this file (atomically) once the node accepts connections'
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sftpha;node;check'= {
+            cand --config 'The node''s configuration file'
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sftpha;node;help'= {
+            cand run 'Runs the SFTP server in the foreground; logs go to stderr'
+            cand check 'Validates node.toml, users.toml and the host keys, and prints what the node would serve'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sftpha;node;help;run'= {
+        }
+        &'sftpha;node;help;check'= {
+        }
+        &'sftpha;node;help;help'= {
+        }
+        &'sftpha;completions'= {
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sftpha;man'= {
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sftpha;help'= {
+            cand node 'The bundled SFTP server'
+            cand completions 'Prints shell completions'
+            cand man 'Prints the man page (roff)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sftpha;help;node'= {
+            cand run 'Runs the SFTP server in the foreground; logs go to stderr'
+            cand check 'Validates node.toml, users.toml and the host keys, and prints what the node would serve'
+        }
+        &'sftpha;help;node;run'= {
+        }
+        &'sftpha;help;node;check'= {
+        }
+        &'sftpha;help;completions'= {
+        }
+        &'sftpha;help;man'= {
+        }
+        &'sftpha;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

@@ -1,0 +1,93 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_sftpha_global_optspecs
+    string join \n c/cluster= format= v/verbose q/quiet yes h/help V/version
+end
+
+function __fish_sftpha_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_sftpha_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_sftpha_using_subcommand
+    set -l cmd (__fish_sftpha_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c sftpha -n "__fish_sftpha_needs_command" -s c -l cluster -d 'The cluster definition' -r -F
+complete -c sftpha -n "__fish_sftpha_needs_command" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+json\t''"
+complete -c sftpha -n "__fish_sftpha_needs_command" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c sftpha -n "__fish_sftpha_needs_command" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
+complete -c sftpha -n "__fish_sftpha_needs_command" -l yes -d 'Never prompt; take the default answer'
+complete -c sftpha -n "__fish_sftpha_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sftpha -n "__fish_sftpha_needs_command" -s V -l version -d 'Print version'
+complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "node" -d 'The bundled SFTP server'
+complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "completions" -d 'Prints shell completions'
+complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "man" -d 'Prints the man page (roff)'
+complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_subcommand_from run check help" -s c -l cluster -d 'The cluster definition' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_subcommand_from run check help" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+json\t''"
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_subcommand_from run check help" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_subcommand_from run check help" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_subcommand_from run check help" -l yes -d 'Never prompt; take the default answer'
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_subcommand_from run check help" -s h -l help -d 'Print help'
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_subcommand_from run check help" -s V -l version -d 'Print version'
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_subcommand_from run check help" -f -a "run" -d 'Runs the SFTP server in the foreground; logs go to stderr'
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_subcommand_from run check help" -f -a "check" -d 'Validates node.toml, users.toml and the host keys, and prints what the node would serve'
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_subcommand_from run check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from run" -l config -d 'The node\'s configuration file' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from run" -l ready-file -d 'Also write the ready line to this file (atomically) once the node accepts connections' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from run" -s c -l cluster -d 'The cluster definition' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from run" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+json\t''"
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from run" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from run" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from run" -l yes -d 'Never prompt; take the default answer'
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from run" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from run" -s V -l version -d 'Print version'
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from check" -l config -d 'The node\'s configuration file' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from check" -s c -l cluster -d 'The cluster definition' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from check" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+json\t''"
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from check" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from check" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from check" -l yes -d 'Never prompt; take the default answer'
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from help" -f -a "run" -d 'Runs the SFTP server in the foreground; logs go to stderr'
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validates node.toml, users.toml and the host keys, and prints what the node would serve'
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -s c -l cluster -d 'The cluster definition' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+json\t''"
+complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -l yes -d 'Never prompt; take the default answer'
+complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c sftpha -n "__fish_sftpha_using_subcommand man" -s c -l cluster -d 'The cluster definition' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand man" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+json\t''"
+complete -c sftpha -n "__fish_sftpha_using_subcommand man" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand man" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand man" -l yes -d 'Never prompt; take the default answer'
+complete -c sftpha -n "__fish_sftpha_using_subcommand man" -s h -l help -d 'Print help'
+complete -c sftpha -n "__fish_sftpha_using_subcommand man" -s V -l version -d 'Print version'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node completions man help" -f -a "node" -d 'The bundled SFTP server'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node completions man help" -f -a "completions" -d 'Prints shell completions'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node completions man help" -f -a "man" -d 'Prints the man page (roff)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from node" -f -a "run" -d 'Runs the SFTP server in the foreground; logs go to stderr'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from node" -f -a "check" -d 'Validates node.toml, users.toml and the host keys, and prints what the node would serve'

@@ -1,0 +1,342 @@
+#!/usr/bin/env python3
+"""paramiko scenarios the integration tests run against a live sftpha node.
+
+Usage: paramiko_client.py SCENARIO --port P --user U (--key FILE | --password-env VAR)
+                          --known-hosts FILE [--home DIR] [--outside DIR]
+
+Each scenario checks its own expectations and exits 0 when all hold; on the first failure
+it prints what was expected and what happened, and exits 1.
+"""
+
+import argparse
+import hashlib
+import os
+import socket
+import stat
+import struct
+import sys
+import time
+
+import paramiko
+
+
+def fail(message):
+    print(f"FAIL: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def expect(condition, message):
+    if not condition:
+        fail(message)
+
+
+def expect_error(fn, kinds, message):
+    try:
+        fn()
+    except kinds:
+        return
+    except Exception as e:  # noqa: BLE001 - any other error is a failure
+        fail(f"{message}: unexpected {type(e).__name__}: {e}")
+    fail(f"{message}: no error raised")
+
+
+def connect(args):
+    transport = paramiko.Transport(("127.0.0.1", args.port))
+    transport.start_client(timeout=10)
+    key = transport.get_remote_server_key()
+    known = paramiko.HostKeys(args.known_hosts)
+    host = f"[127.0.0.1]:{args.port}"
+    expect(known.check(host, key), f"host key {key.get_name()} {key.get_base64()[:20]}... not in known_hosts")
+    if args.password_env:
+        transport.auth_password(args.user, os.environ[args.password_env])
+    else:
+        pkey = paramiko.PKey.from_path(args.key)
+        transport.auth_publickey(args.user, pkey)
+    expect(transport.is_authenticated(), "not authenticated")
+    return transport, paramiko.SFTPClient.from_transport(transport)
+
+
+def sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def scenario_ops(args):
+    transport, sftp = connect(args)
+    payload = os.urandom(3 * 1024 * 1024 + 17)
+    sftp.mkdir("/ops")
+    with sftp.open("/ops/data.bin", "wb") as f:
+        f.set_pipelined(True)
+        f.write(payload)
+    st = sftp.stat("/ops/data.bin")
+    expect(st.st_size == len(payload), f"size {st.st_size}")
+    with sftp.open("/ops/data.bin", "rb") as f:
+        f.prefetch()
+        back = f.read()
+    expect(sha(back) == sha(payload), "download differs from upload")
+    # Random access reads.
+    with sftp.open("/ops/data.bin", "rb") as f:
+        f.seek(1000)
+        expect(f.read(10) == payload[1000:1010], "seek read")
+    sftp.utime("/ops/data.bin", (1_600_000_000, 1_600_000_123))
+    expect(sftp.stat("/ops/data.bin").st_mtime == 1_600_000_123, "utime (setstat)")
+    sftp.chmod("/ops/data.bin", 0o640)
+    expect(stat.S_IMODE(sftp.stat("/ops/data.bin").st_mode) == 0o640, "chmod")
+    sftp.chmod("/ops/data.bin", 0o4755)
+    mode = sftp.stat("/ops/data.bin").st_mode
+    expect(mode & 0o6000 == 0 and stat.S_IMODE(mode) == 0o755, f"setuid bit stripped: {oct(mode)}")
+    sftp.truncate("/ops/data.bin", 100)
+    expect(sftp.stat("/ops/data.bin").st_size == 100, "truncate")
+    with sftp.open("/ops/data.bin", "rb") as f:
+        f.chmod(0o600)
+        f.utime((1_500_000_000, 1_500_000_000))
+        expect(f.stat().st_mtime == 1_500_000_000, "fsetstat")
+    sftp.rename("/ops/data.bin", "/ops/renamed.bin")
+    expect("renamed.bin" in sftp.listdir("/ops"), "rename")
+    with sftp.open("/ops/other.bin", "wb") as f:
+        f.write(b"other")
+    expect_error(lambda: sftp.rename("/ops/other.bin", "/ops/renamed.bin"), IOError,
+                 "plain rename onto an existing file must fail (SFTP v3)")
+    sftp.posix_rename("/ops/other.bin", "/ops/renamed.bin")
+    with sftp.open("/ops/renamed.bin", "rb") as f:
+        expect(f.read() == b"other", "posix-rename replaced the target")
+    sftp.symlink("renamed.bin", "/ops/link")
+    expect(sftp.readlink("/ops/link") == "renamed.bin", "readlink")
+    expect(stat.S_ISLNK(sftp.lstat("/ops/link").st_mode), "lstat sees the link")
+    expect(sftp.stat("/ops/link").st_size == 5, "stat follows the link")
+    attrs = {a.filename: a for a in sftp.listdir_attr("/ops")}
+    expect(set(attrs) == {"renamed.bin", "link"}, f"listdir {sorted(attrs)}")
+    expect(attrs["link"].longname.startswith("l"), f"longname {attrs['link'].longname}")
+    sftp.remove("/ops/link")
+    expect(sftp.normalize(".") == "/", "realpath of . is /")
+    expect(sftp.normalize("/ops/../ops/./x") == "/ops/x", "realpath cleans")
+    expect_error(lambda: sftp.rmdir("/ops"), IOError, "rmdir of a non-empty directory")
+    expect_error(lambda: sftp.stat("/nope"), FileNotFoundError, "stat of a missing file")
+    expect_error(lambda: sftp.open("/ops/renamed.bin", "ab"), IOError, "append is refused in atomic mode")
+    expect_error(lambda: sftp.open("/ops/renamed.bin", "r+"), IOError, "in-place change is refused in atomic mode")
+    # Exclusive create.
+    expect_error(lambda: sftp.open("/ops/renamed.bin", "wx"), IOError, "exclusive create of an existing file")
+    with sftp.open("/ops/new.bin", "wx") as f:
+        f.write(b"new")
+    expect(sftp.stat("/ops/new.bin").st_size == 3, "exclusive upload saved")
+    sftp.remove("/ops/new.bin")
+    sftp.open("/ops/empty.bin", "x").close()  # CREAT|EXCL alone: an empty file
+    expect(sftp.stat("/ops/empty.bin").st_size == 0, "created empty")
+    sftp.remove("/ops/empty.bin")
+    sftp.remove("/ops/renamed.bin")
+    sftp.rmdir("/ops")
+    expect(sftp.listdir("/") == [], f"home empty at the end: {sftp.listdir('/')}")
+    transport.close()
+
+
+def scenario_escape(args):
+    """Every way out of the home fails, and nothing outside is touched."""
+    transport, sftp = connect(args)
+    outside = args.outside  # a directory outside the storage, with secret.txt in it
+    # `..` and absolute paths are clamped to the home.
+    expect(sftp.normalize("../../../..") == "/", "realpath clamps ..")
+    for path in ["../../../../etc/passwd", "/etc/passwd", "/../etc/passwd", outside + "/secret.txt",
+                 "../" * 10 + outside.lstrip("/") + "/secret.txt"]:
+        expect_error(lambda p=path: sftp.stat(p), FileNotFoundError, f"stat {path}")
+        expect_error(lambda p=path: sftp.open(p, "rb"), FileNotFoundError, f"open {path}")
+    expect(sftp.listdir("..") == sftp.listdir("/"), "listdir .. is the home")
+    # Writing through `..` lands inside the home.
+    with sftp.open("../../escaped.txt", "wb") as f:
+        f.write(b"x")
+    expect("escaped.txt" in sftp.listdir("/"), "../../escaped.txt was written inside the home")
+    sftp.remove("/escaped.txt")
+    # Symlinks made by the user cannot point outside.
+    expect_error(lambda: sftp.symlink("../../../../etc", "/evil"), PermissionError, "symlink to ../../..")
+    expect_error(lambda: sftp.symlink("a/../../x", "/evil2"), PermissionError, "symlink climbing via a/..")
+    sftp.symlink("/etc/passwd", "/abs")  # stored relative: points at <home>/etc/passwd
+    expect(sftp.readlink("/abs") == "etc/passwd", f"absolute target rewritten: {sftp.readlink('/abs')}")
+    expect_error(lambda: sftp.stat("/abs"), FileNotFoundError, "absolute symlink resolves inside the home")
+    sftp.remove("/abs")
+    # Symlinks planted by somebody else (test setup) are not followed out.
+    for planted in ["/planted-rel", "/planted-abs", "/planted-dir"]:
+        expect_error(lambda p=planted: sftp.open(p, "rb"), (PermissionError, FileNotFoundError, IOError), f"open {planted}")
+        expect_error(lambda p=planted: sftp.stat(p), (PermissionError, FileNotFoundError, IOError), f"stat {planted}")
+    expect_error(lambda: sftp.listdir("/planted-dir"), (PermissionError, FileNotFoundError, IOError), "listdir through planted dir link")
+    expect_error(lambda: sftp.open("/planted-dir/new.txt", "wb"), (PermissionError, FileNotFoundError, IOError), "write through planted dir link")
+    expect_error(lambda: sftp.chmod("/planted-rel", 0o777), (PermissionError, FileNotFoundError, IOError), "chmod through planted link")
+    expect_error(lambda: sftp.utime("/planted-abs", (1, 1)), (PermissionError, FileNotFoundError, IOError), "utime through planted link")
+    # Hard links to things outside cannot be named.
+    expect_error(lambda: hardlink(sftp, outside + "/secret.txt", "/hl"), (FileNotFoundError, IOError), "hardlink to outside")
+    # Renames out of the home are clamped back in.
+    with sftp.open("/mine.txt", "wb") as f:
+        f.write(b"mine")
+    sftp.rename("/mine.txt", "../../../mine2.txt")
+    expect("mine2.txt" in sftp.listdir("/"), "rename through .. stays in the home")
+    sftp.remove("/mine2.txt")
+    # The hidden temporary files of uploads in progress are invisible.
+    expect_error(lambda: sftp.stat("/.x.sftpha-n1-1-1.part"), FileNotFoundError, "temp names are not reachable")
+    transport.close()
+
+
+def hardlink(sftp, old, new):
+    _, response = sftp._request(paramiko.sftp.CMD_EXTENDED, "hardlink@openssh.com", old, new)
+    return response
+
+
+def raw_channel(args):
+    transport, _ = connect(args)
+    chan = transport.open_session()
+    chan.invoke_subsystem("sftp")
+    return transport, chan
+
+
+def send_packet(chan, payload):
+    chan.sendall(struct.pack(">I", len(payload)) + payload)
+
+
+def read_packet(chan, timeout=10):
+    chan.settimeout(timeout)
+    head = b""
+    while len(head) < 4:
+        chunk = chan.recv(4 - len(head))
+        if not chunk:
+            return None
+        head += chunk
+    (length,) = struct.unpack(">I", head)
+    body = b""
+    while len(body) < length:
+        chunk = chan.recv(length - len(body))
+        if not chunk:
+            return None
+        body += chunk
+    return body
+
+
+def scenario_malformed(args):
+    """Bad packets cost the sender only: errors or a closed channel, never a crash."""
+    # 1. Requests before INIT, truncated packets, unknown types: answered with errors.
+    transport, chan = raw_channel(args)
+    send_packet(chan, bytes([17]) + struct.pack(">I", 1) + struct.pack(">I", 1) + b"/")  # STAT before INIT
+    reply = read_packet(chan)
+    expect(reply is not None and reply[0] == 101, f"status before init: {reply!r}")
+    send_packet(chan, bytes([1]) + struct.pack(">I", 3))  # INIT v3
+    reply = read_packet(chan)
+    expect(reply is not None and reply[0] == 2, f"version reply: {reply!r}")
+    expect(b"posix-rename@openssh.com" in reply and b"limits@openssh.com" in reply, "extensions announced")
+    send_packet(chan, bytes([17]) + struct.pack(">I", 2) + struct.pack(">I", 9999) + b"/")  # string longer than packet
+    reply = read_packet(chan)
+    expect(reply is not None and reply[0] == 101, f"truncated stat answered: {reply!r}")
+    send_packet(chan, bytes([99]) + struct.pack(">I", 3))  # unknown type
+    reply = read_packet(chan)
+    expect(reply is not None and reply[0] == 101, f"unknown type answered: {reply!r}")
+    code = struct.unpack(">I", reply[5:9])[0]
+    expect(code == 8, f"unknown type is OP_UNSUPPORTED, got {code}")
+    send_packet(chan, bytes([5]) + struct.pack(">I", 4) + struct.pack(">I", 2) + b"77" + struct.pack(">QI", 0, 10))  # READ bad handle
+    reply = read_packet(chan)
+    expect(reply is not None and reply[0] == 101, f"read on a bad handle answered: {reply!r}")
+    send_packet(chan, bytes([6]) + struct.pack(">I", 5))  # WRITE cut short
+    reply = read_packet(chan)
+    expect(reply is not None and reply[0] == 101, f"short write answered: {reply!r}")
+    send_packet(chan, bytes([200]) + struct.pack(">I", 6) + struct.pack(">I", 3) + b"zzz")  # unknown extension
+    reply = read_packet(chan)
+    expect(reply is not None and reply[0] == 101 and struct.unpack(">I", reply[5:9])[0] == 8, f"unknown extension: {reply!r}")
+    # The session still works.
+    send_packet(chan, bytes([16]) + struct.pack(">I", 7) + struct.pack(">I", 1) + b".")
+    reply = read_packet(chan)
+    expect(reply is not None and reply[0] == 104, f"realpath still answered: {reply!r}")
+    transport.close()
+
+    # 2. A packet length over the limit closes that session only.
+    transport, chan = raw_channel(args)
+    send_packet(chan, bytes([1]) + struct.pack(">I", 3))
+    read_packet(chan)
+    chan.sendall(struct.pack(">I", 0x7FFFFFFF) + b"\x06" * 100)
+    reply = read_packet(chan, timeout=10)
+    expect(reply is None, f"oversized packet closes the channel, got {reply!r}")
+    transport.close()
+
+    # 3. A client that vanishes mid-packet and mid-upload.
+    transport, chan = raw_channel(args)
+    send_packet(chan, bytes([1]) + struct.pack(">I", 3))
+    read_packet(chan)
+    chan.sendall(struct.pack(">I", 1000) + b"\x03\x00")  # half a packet
+    transport.sock.shutdown(socket.SHUT_RDWR)
+    transport.close()
+
+    # 4. After all that, a normal client is served as usual.
+    transport, sftp = connect(args)
+    with sftp.open("/after.txt", "wb") as f:
+        f.write(b"still fine")
+    with sftp.open("/after.txt", "rb") as f:
+        expect(f.read() == b"still fine", "normal session after abuse")
+    sftp.remove("/after.txt")
+    transport.close()
+
+
+def scenario_killed_upload(args):
+    """Start an upload, write part of it, then drop the TCP connection without closing."""
+    transport, sftp = connect(args)
+    f = sftp.open("/killed.bin", "wb")
+    f.write(os.urandom(2 * 1024 * 1024))
+    f.flush()
+    names = sftp.listdir("/")
+    expect("killed.bin" not in names, f"the final name is not visible during the upload: {names}")
+    transport.sock.shutdown(socket.SHUT_RDWR)
+    transport.sock.close()
+    print("dropped", flush=True)
+
+
+def scenario_password(args):
+    transport, sftp = connect(args)
+    with sftp.open("/pw.txt", "wb") as f:
+        f.write(b"password login")
+    sftp.remove("/pw.txt")
+    transport.close()
+
+
+def scenario_upload_slow(args):
+    """Uploads a file slowly in chunks (for drain tests); prints progress lines."""
+    transport, sftp = connect(args)
+    data = os.urandom(64 * 1024)
+    print("started", flush=True)
+    with sftp.open("/slow.bin", "wb") as f:
+        for _ in range(args.chunks):
+            f.write(data)
+            time.sleep(args.delay)
+    print("completed", flush=True)
+    st = sftp.stat("/slow.bin")
+    expect(st.st_size == len(data) * args.chunks, f"size {st.st_size}")
+    transport.close()
+
+
+def scenario_session(args):
+    """Holds one logged-in session open until stdin closes, then proves it still works."""
+    transport, sftp = connect(args)
+    print("ready", flush=True)
+    sys.stdin.read()
+    expect(sftp.normalize(".") == "/", "the session still works")
+    transport.close()
+    print("done", flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("scenario")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--user", required=True)
+    parser.add_argument("--key")
+    parser.add_argument("--password-env")
+    parser.add_argument("--known-hosts", required=True)
+    parser.add_argument("--outside", default="/nonexistent")
+    parser.add_argument("--chunks", type=int, default=40)
+    parser.add_argument("--delay", type=float, default=0.05)
+    args = parser.parse_args()
+    scenarios = {
+        "ops": scenario_ops,
+        "escape": scenario_escape,
+        "malformed": scenario_malformed,
+        "killed-upload": scenario_killed_upload,
+        "password": scenario_password,
+        "upload-slow": scenario_upload_slow,
+        "session": scenario_session,
+    }
+    scenarios[args.scenario](args)
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
