@@ -35,6 +35,8 @@ use metrics::Metrics;
 
 /// Password hashes verified at once (argon2id is deliberately expensive).
 const PASSWORD_CHECKS: usize = 4;
+/// Stack of a connection thread (russh, the SFTP session and its buffers live on the heap).
+const CONNECTION_STACK: usize = 1 << 20;
 /// A temporary upload file of another node untouched for this long is abandoned.
 const STALE_UPLOAD: Duration = Duration::from_secs(24 * 3600);
 /// How often the janitor looks for abandoned temporary files.
@@ -328,17 +330,60 @@ async fn accept_loop(
         };
         Metrics::inc(&shared.metrics.connections_total);
         let id = shared.next_id.fetch_add(1, Relaxed);
-        let span = tracing::info_span!("conn", id, peer = %peer);
-        let fut = connection(
-            shared.clone(),
-            ssh.clone(),
-            stream,
-            peer,
-            id,
-            kill_all.child_token(),
-        );
-        tokio::spawn(tracing::Instrument::instrument(fut, span));
+        // The stream moves to the connection's own runtime: take it off this one first.
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("could not hand over connection: {e}");
+                continue;
+            }
+        };
+        let (shared2, ssh, token) = (shared.clone(), ssh.clone(), kill_all.child_token());
+        let spawned = std::thread::Builder::new()
+            .name(format!("conn-{id}"))
+            .stack_size(CONNECTION_STACK)
+            .spawn(move || serve_connection(shared2, ssh, stream, peer, id, token));
+        if let Err(e) = spawned {
+            Metrics::inc(&shared.metrics.connections_rejected_total);
+            tracing::error!(peer = %peer, "could not start a connection thread: {e}");
+        }
     }
+}
+
+/// Runs one connection on a thread of its own with a single-threaded runtime: russh's
+/// session task and the SFTP session share the thread, so a request never waits for another
+/// thread to wake up, and blocking file I/O stalls this connection alone (the process model
+/// of OpenSSH, without fork and exec). Concurrent connections use every core.
+fn serve_connection(
+    shared: Arc<Shared>,
+    ssh: Arc<russh::server::Config>,
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    token: CancellationToken,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(peer = %peer, "could not start a connection runtime: {e}");
+            return;
+        }
+    };
+    let span = tracing::info_span!("conn", id, peer = %peer);
+    runtime.block_on(tracing::Instrument::instrument(
+        async move {
+            match TcpStream::from_std(stream) {
+                Ok(stream) => connection(shared, ssh, stream, peer, id, token).await,
+                Err(e) => tracing::warn!("could not register connection: {e}"),
+            }
+        },
+        span,
+    ));
+    // Tasks left on this runtime (a session cut by a kill) are dropped with it.
+    runtime.shutdown_background();
 }
 
 /// Decrements the connections gauge when a connection task ends, however it ends.

@@ -297,7 +297,7 @@ impl russh::server::Handler for SshHandler {
             client: self.client,
             id: self.id,
         });
-        tokio::spawn(sftp::serve(channel, ctx, jail));
+        sftp::start(channel, ctx, jail);
         Ok(())
     }
 

@@ -25,35 +25,67 @@ pub enum FrameError {
     Empty,
 }
 
-/// Reassembles length-prefixed SFTP packets from channel data.
+/// Reassembles length-prefixed SFTP packets from channel data. A packet that arrives whole
+/// in one chunk is a zero-copy slice of it; one that spans chunks is copied once into a
+/// buffer of exactly its size.
 #[derive(Default)]
 pub struct Framer {
-    buf: BytesMut,
+    head: [u8; 4],
+    head_len: usize,
+    body: Option<BytesMut>,
+    need: usize,
+    ready: std::collections::VecDeque<Bytes>,
 }
 
 impl Framer {
-    pub fn push(&mut self, data: &[u8]) {
-        self.buf.extend_from_slice(data);
+    /// Takes a chunk of channel data; whole packets become available from [`Framer::next_packet`].
+    pub fn push(&mut self, mut data: Bytes) -> Result<(), FrameError> {
+        while !data.is_empty() {
+            if let Some(body) = &mut self.body {
+                let n = self.need.min(data.len());
+                body.extend_from_slice(&data.split_to(n));
+                self.need -= n;
+                if self.need == 0 {
+                    let body = self.body.take().expect("body in progress");
+                    self.ready.push_back(body.freeze());
+                }
+                continue;
+            }
+            if self.head_len == 0 && data.len() >= 4 {
+                let len = Self::length([data[0], data[1], data[2], data[3]])?;
+                if data.len() >= 4 + len {
+                    data.advance(4);
+                    self.ready.push_back(data.split_to(len));
+                    continue;
+                }
+            }
+            let n = (4 - self.head_len).min(data.len());
+            self.head[self.head_len..self.head_len + n].copy_from_slice(&data.split_to(n));
+            self.head_len += n;
+            if self.head_len == 4 {
+                self.head_len = 0;
+                let len = Self::length(self.head)?;
+                self.body = Some(BytesMut::with_capacity(len));
+                self.need = len;
+            }
+        }
+        Ok(())
     }
 
-    /// The next whole packet (type byte first, length stripped), if one has arrived.
-    pub fn next_packet(&mut self) -> Result<Option<Bytes>, FrameError> {
-        if self.buf.len() < 4 {
-            return Ok(None);
-        }
-        let len = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
+    fn length(head: [u8; 4]) -> Result<usize, FrameError> {
+        let len = u32::from_be_bytes(head) as usize;
         if len > MAX_PACKET {
             return Err(FrameError::TooLong(len));
         }
         if len == 0 {
             return Err(FrameError::Empty);
         }
-        if self.buf.len() < 4 + len {
-            self.buf.reserve(4 + len - self.buf.len());
-            return Ok(None);
-        }
-        self.buf.advance(4);
-        Ok(Some(self.buf.split_to(len).freeze()))
+        Ok(len)
+    }
+
+    /// The next whole packet (type byte first, length stripped), if one has arrived.
+    pub fn next_packet(&mut self) -> Option<Bytes> {
+        self.ready.pop_front()
     }
 }
 
@@ -124,14 +156,17 @@ pub fn handle(id: u32, handle: &str) -> Bytes {
 /// Offset of the payload in a buffer made by [`data_buffer`].
 pub const DATA_HEADER: usize = 13;
 
-/// A DATA reply with room for `len` bytes of payload; fill `buf[DATA_HEADER..]`, then call
-/// [`finish_data`] with the number of bytes actually read.
+/// An empty DATA reply with capacity for `len` bytes of payload after the header; append the
+/// payload, then call [`finish_data`].
 pub fn data_buffer(len: usize) -> Vec<u8> {
-    vec![0u8; DATA_HEADER + len]
+    let mut buf = Vec::with_capacity(DATA_HEADER + len);
+    buf.extend_from_slice(&[0u8; DATA_HEADER]);
+    buf
 }
 
-pub fn finish_data(mut buf: Vec<u8>, id: u32, len: usize) -> Bytes {
-    buf.truncate(DATA_HEADER + len);
+/// Fills in the header of a buffer from [`data_buffer`] for the payload it now holds.
+pub fn finish_data(mut buf: Vec<u8>, id: u32) -> Bytes {
+    let len = buf.len() - DATA_HEADER;
     buf[0..4].copy_from_slice(&((DATA_HEADER - 4 + len) as u32).to_be_bytes());
     buf[4] = SSH_FXP_DATA;
     buf[5..9].copy_from_slice(&id.to_be_bytes());
@@ -157,21 +192,54 @@ mod tests {
     #[test]
     fn framer_reassembles_split_packets_and_rejects_huge_ones() {
         let mut f = Framer::default();
-        f.push(&[0, 0, 0, 3, 1]);
-        assert!(f.next_packet().unwrap().is_none());
-        f.push(&[2, 3, 0, 0, 0, 1, 9]);
-        assert_eq!(&f.next_packet().unwrap().unwrap()[..], &[1, 2, 3]);
-        assert_eq!(&f.next_packet().unwrap().unwrap()[..], &[9]);
-        assert!(f.next_packet().unwrap().is_none());
-        f.push(&[0x7f, 0xff, 0xff, 0xff]);
-        assert!(f.next_packet().is_err());
+        f.push(Bytes::from_static(&[0, 0, 0, 3, 1])).unwrap();
+        assert!(f.next_packet().is_none());
+        f.push(Bytes::from_static(&[2, 3, 0, 0, 0, 1, 9, 0]))
+            .unwrap();
+        assert_eq!(&f.next_packet().unwrap()[..], &[1, 2, 3]);
+        assert_eq!(&f.next_packet().unwrap()[..], &[9]);
+        assert!(f.next_packet().is_none());
+        // A length split across chunks.
+        f.push(Bytes::from_static(&[0, 0])).unwrap();
+        f.push(Bytes::from_static(&[2, 7, 8, 0, 0, 0, 1, 5]))
+            .unwrap();
+        assert_eq!(&f.next_packet().unwrap()[..], &[7, 8]);
+        assert_eq!(&f.next_packet().unwrap()[..], &[5]);
+        assert!(f
+            .push(Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff]))
+            .is_err());
+        let mut f = Framer::default();
+        assert!(f.push(Bytes::from_static(&[0, 0, 0, 0])).is_err());
+    }
+
+    #[test]
+    fn framer_handles_any_chunking() {
+        let mut stream = Vec::new();
+        let mut packets = Vec::new();
+        for len in [1usize, 5, 300, 70_000, 2, 261_000] {
+            let body: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
+            stream.extend_from_slice(&(len as u32).to_be_bytes());
+            stream.extend_from_slice(&body);
+            packets.push(body);
+        }
+        for chunk in [1, 3, 4, 7, 1000, 32768, stream.len()] {
+            let mut f = Framer::default();
+            let mut got = Vec::new();
+            for part in stream.chunks(chunk) {
+                f.push(Bytes::copy_from_slice(part)).unwrap();
+                while let Some(p) = f.next_packet() {
+                    got.push(p.to_vec());
+                }
+            }
+            assert_eq!(got, packets, "chunk size {chunk}");
+        }
     }
 
     #[test]
     fn data_reply_layout() {
         let mut buf = data_buffer(8);
-        buf[DATA_HEADER..DATA_HEADER + 3].copy_from_slice(b"abc");
-        let out = finish_data(buf, 7, 3);
+        buf.extend_from_slice(b"abc");
+        let out = finish_data(buf, 7);
         assert_eq!(
             &out[..],
             &[0, 0, 0, 12, 103, 0, 0, 0, 7, 0, 0, 0, 3, b'a', b'b', b'c']

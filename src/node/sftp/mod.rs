@@ -1,160 +1,139 @@
-//! One SFTP session: three parts connected by bounded queues.
+//! One SFTP session, a task on its connection's single-threaded runtime.
 //!
-//! - The reader (async) always drains the SSH channel, so russh's session loop is never
-//!   blocked delivering data and keeps processing the client's window adjustments (the
-//!   download stall of russh issue 493). It reassembles packets and queues them, bounded by
-//!   bytes: only a client that floods requests without reading replies ever waits.
-//! - The worker (a thread of its own) answers requests in order against the user's jail with
-//!   plain blocking file I/O: a slow or hung disk stalls this session only.
-//! - The writer (async) sends the replies, coalescing small ones into one channel message,
-//!   and waits for the client's window; the worker waits only when replies pile up.
+//! The task does three things:
+//! - it always drains the SSH channel, also while a reply waits for the client's window, so
+//!   russh's session loop is never blocked delivering data and keeps processing the client's
+//!   window adjustments (the download stall of russh issue 493). Queued requests are bounded
+//!   by bytes: only a client that floods requests without reading replies is ever made to wait.
+//! - it answers requests in order against the user's jail with plain blocking file I/O. That
+//!   is deliberate: the runtime belongs to this connection alone (see `node::serve_connection`),
+//!   so a slow or hung disk stalls only this connection, and no request crosses threads.
+//! - it hands replies to russh directly, small ones merged into one channel message.
 
 pub mod codec;
 pub mod ops;
 
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use russh::server::Msg;
 use russh::{Channel, ChannelMsg};
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use crate::node::jail::Jail;
 use crate::node::SessionContext;
 
-/// Request bytes queued for the worker before the reader waits.
+/// Request bytes queued before the session stops reading the channel.
 const REQUEST_QUEUE_BYTES: usize = 16 << 20;
-/// Reply bytes queued for the writer before the worker waits.
+/// Reply bytes waiting for the client's window before the session stops answering.
 const REPLY_QUEUE_BYTES: usize = 8 << 20;
 /// Small replies are merged into one channel message up to this size.
 const COALESCE_BYTES: usize = 32 << 10;
-/// Stack of a session's worker thread: the handlers keep their buffers on the heap.
-const WORKER_STACK: usize = 256 << 10;
-
-type Queued = (Bytes, OwnedSemaphorePermit);
+type Sending<'a> = Pin<Box<dyn Future<Output = Result<(), russh::Error>> + std::marker::Send + 'a>>;
 
 /// Serves SFTP on `channel` until the client closes it or the connection ends.
-pub async fn serve(channel: Channel<Msg>, ctx: Arc<SessionContext>, jail: Jail) {
-    let (mut read_half, write_half) = channel.split();
-    let request_budget = Arc::new(Semaphore::new(REQUEST_QUEUE_BYTES));
-    let reply_budget = Arc::new(Semaphore::new(REPLY_QUEUE_BYTES));
-    let (request_tx, request_rx) = mpsc::unbounded_channel::<Queued>();
-    let (reply_tx, mut reply_rx) = mpsc::unbounded_channel::<Queued>();
-
-    let runtime = tokio::runtime::Handle::current();
-    let worker_ctx = ctx.clone();
-    let worker = std::thread::Builder::new()
-        .name(format!("sftp-{}", ctx.id))
-        .stack_size(WORKER_STACK)
-        .spawn(move || {
-            worker(
-                worker_ctx,
-                jail,
-                request_rx,
-                reply_tx,
-                reply_budget,
-                runtime,
-            )
-        });
-    if let Err(e) = worker {
-        tracing::error!("could not start the session's worker thread: {e}");
-        let _ = write_half.close().await;
-        return;
-    }
-
-    let writer = tokio::spawn(async move {
-        while let Some((first, permit)) = reply_rx.recv().await {
-            let mut permits = vec![permit];
-            let message = match reply_rx.try_recv() {
-                Ok((next, permit)) if first.len() + next.len() <= COALESCE_BYTES => {
-                    permits.push(permit);
-                    let mut merged = BytesMut::with_capacity(COALESCE_BYTES);
-                    merged.extend_from_slice(&first);
-                    merged.extend_from_slice(&next);
-                    while merged.len() < COALESCE_BYTES {
-                        match reply_rx.try_recv() {
-                            Ok((next, permit)) => {
-                                merged.extend_from_slice(&next);
-                                permits.push(permit);
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    merged.freeze()
-                }
-                Ok((next, permit)) => {
-                    // Too big to merge: send both as they are, in order.
-                    if write_half.data_bytes(first).await.is_err() {
-                        break;
-                    }
-                    permits.push(permit);
-                    next
-                }
-                Err(_) => first,
-            };
-            if write_half.data_bytes(message).await.is_err() {
-                break;
-            }
-            drop(permits);
-        }
-        let _ = write_half.eof().await;
-        let _ = write_half.close().await;
-    });
-
-    let mut framer = codec::Framer::default();
-    'read: while let Some(msg) = read_half.wait().await {
-        match msg {
-            ChannelMsg::Data { data } => {
-                framer.push(&data);
-                loop {
-                    match framer.next_packet() {
-                        Ok(Some(packet)) => {
-                            let Ok(permit) = request_budget
-                                .clone()
-                                .acquire_many_owned(packet.len() as u32)
-                                .await
-                            else {
-                                break 'read;
-                            };
-                            if request_tx.send((packet, permit)).is_err() {
-                                break 'read;
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            tracing::warn!(session = ctx.id, "closing SFTP session: {e}");
-                            break 'read;
-                        }
-                    }
-                }
-            }
-            ChannelMsg::Eof | ChannelMsg::Close => break,
-            _ => {}
-        }
-    }
-    drop(request_tx);
-    let _ = writer.await;
+pub fn start(channel: Channel<Msg>, ctx: Arc<SessionContext>, jail: Jail) {
+    tokio::spawn(serve(channel, ctx, jail));
 }
 
-fn worker(
-    ctx: Arc<SessionContext>,
-    jail: Jail,
-    mut requests: mpsc::UnboundedReceiver<Queued>,
-    replies: mpsc::UnboundedSender<Queued>,
-    reply_budget: Arc<Semaphore>,
-    runtime: tokio::runtime::Handle,
-) {
-    let mut session = ops::Session::new(ctx, jail);
-    while let Some((packet, permit)) = requests.blocking_recv() {
-        let reply = session.handle(packet);
-        drop(permit);
-        let size = reply.len().min(REPLY_QUEUE_BYTES) as u32;
-        let Ok(permit) = runtime.block_on(reply_budget.clone().acquire_many_owned(size)) else {
-            break;
-        };
-        if replies.send((reply, permit)).is_err() {
+async fn serve(channel: Channel<Msg>, ctx: Arc<SessionContext>, jail: Jail) {
+    let (mut read_half, write_half) = channel.split();
+    let mut session = ops::Session::new(ctx.clone(), jail);
+    let mut framer = codec::Framer::default();
+    let mut requests: VecDeque<Bytes> = VecDeque::new();
+    let mut request_bytes = 0usize;
+    let mut replies: VecDeque<Bytes> = VecDeque::new();
+    let mut reply_bytes = 0usize;
+    let mut sending: Option<(Sending<'_>, usize)> = None;
+    let mut reading = true;
+
+    loop {
+        // Answer what has arrived, as long as replies are not piling up.
+        while reply_bytes < REPLY_QUEUE_BYTES {
+            let Some(packet) = requests.pop_front() else {
+                break;
+            };
+            request_bytes -= packet.len();
+            let reply = session.handle(packet);
+            reply_bytes += reply.len();
+            replies.push_back(reply);
+        }
+        if sending.is_none() {
+            if let Some(message) = next_message(&mut replies) {
+                let len = message.len();
+                sending = Some((Box::pin(write_half.data_bytes(message)), len));
+            }
+        }
+        if !reading && requests.is_empty() && sending.is_none() {
             break;
         }
+        let can_read = reading && request_bytes < REQUEST_QUEUE_BYTES;
+        if !can_read && sending.is_none() {
+            // Nothing to wait for but our own queue: go round and answer it.
+            continue;
+        }
+        tokio::select! {
+            msg = read_half.wait(), if can_read => match msg {
+                Some(ChannelMsg::Data { data }) => {
+                    if let Err(e) = framer.push(data) {
+                        tracing::warn!(session = ctx.id, "closing SFTP session: {e}");
+                        break;
+                    }
+                    while let Some(packet) = framer.next_packet() {
+                        request_bytes += packet.len();
+                        requests.push_back(packet);
+                    }
+                }
+                Some(ChannelMsg::Eof) | Some(ChannelMsg::Close) | None => reading = false,
+                Some(_) => {}
+            },
+            result = async { (&mut sending.as_mut().expect("guarded").0).await }, if sending.is_some() => {
+                let (_, len) = sending.take().expect("guarded");
+                reply_bytes -= len;
+                if result.is_err() {
+                    break;
+                }
+            }
+        }
     }
+    drop(sending);
     // Dropping the session closes every handle; uploads that never closed are removed.
+    drop(session);
+    let _ = write_half.eof().await;
+    let _ = write_half.close().await;
+}
+
+/// The next channel message: one large reply as it is, or small replies merged.
+fn next_message(replies: &mut VecDeque<Bytes>) -> Option<Bytes> {
+    let first = replies.pop_front()?;
+    let mergeable =
+        |next: Option<&Bytes>, have: usize| next.is_some_and(|n| have + n.len() <= COALESCE_BYTES);
+    if !mergeable(replies.front(), first.len()) {
+        return Some(first);
+    }
+    let mut merged = BytesMut::with_capacity(COALESCE_BYTES);
+    merged.extend_from_slice(&first);
+    while mergeable(replies.front(), merged.len()) {
+        merged.extend_from_slice(&replies.pop_front().expect("checked"));
+    }
+    Some(merged.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_replies_are_merged_large_ones_sent_alone() {
+        let mut q: VecDeque<Bytes> = [10, 20, 40 << 10, 5, 6]
+            .iter()
+            .map(|n| Bytes::from(vec![1u8; *n]))
+            .collect();
+        let lens: Vec<usize> = std::iter::from_fn(|| next_message(&mut q))
+            .map(|b| b.len())
+            .collect();
+        assert_eq!(lens, vec![30, 40 << 10, 11]);
+    }
 }

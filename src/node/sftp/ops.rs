@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::{File as StdFile, FileTimes};
-use std::io;
+use std::io::{self, Read, Seek};
 use std::os::unix::fs::{FileExt, PermissionsExt as _};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
@@ -492,25 +492,18 @@ impl Session {
                 "handle not open for reading".into(),
             ));
         }
+        // Seek and read into uninitialised capacity: no zeroing of the reply buffer. The
+        // handle's descriptor is used by this session's thread alone, so seeking is safe.
         let mut buf = codec::data_buffer(len);
-        let mut got = 0;
-        while got < len {
-            match file
-                .file
-                .read_at(&mut buf[codec::DATA_HEADER + got..], offset + got as u64)
-            {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+        file.file.seek(io::SeekFrom::Start(offset))?;
+        (&file.file).take(len as u64).read_to_end(&mut buf)?;
+        let got = buf.len() - codec::DATA_HEADER;
         if got == 0 && len > 0 {
             return Err(Fail(StatusCode::Eof, "end of file".into()));
         }
         file.bytes_read += got as u64;
         Metrics::add(&self.metrics().bytes_out_total, got as u64);
-        Ok(codec::finish_data(buf, id, got))
+        Ok(codec::finish_data(buf, id))
     }
 
     fn write(&mut self, packet: Bytes) -> Reply {

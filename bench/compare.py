@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""sftpha node vs OpenSSH sshd (internal-sftp), side by side on loopback, in one run.
+
+Both servers get the same host key type, the same user key, storage on the same file system
+(tmpfs by default, so that ext4's inode-allocation history cannot favour either side),
+and are driven by the same OpenSSH sftp client with the same cipher. For every workload it
+reports throughput, server CPU seconds per GiB (user + system of the server's processes,
+children included), and the ratio sftpha / OpenSSH. Each figure is the median of --reps runs.
+
+    bench/compare.py [--reps 3] [--size-mib 1024] [--files 2000] [--logins 50] [--markdown]
+
+Needs root only for sshd's root login; as another user, sshd serves that user.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CIPHERS = ["aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com"]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def sh(*args, **kw):
+    return subprocess.run(args, check=True, **kw)
+
+
+def cpu_seconds(pid):
+    """utime + stime + reaped children's cutime + cstime of `pid`, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return (utime + stime + cutime + cstime) / CLK_TCK
+
+
+class Server:
+    def __init__(self, name, pid, port, remote_dir, login, known_hosts, local_dir):
+        self.name, self.pid, self.port = name, pid, port
+        self.remote_dir, self.login = remote_dir, login
+        self.known_hosts, self.local_dir = known_hosts, local_dir
+
+    def sftp(self, key, cipher, batch, extra=()):
+        cmd = [
+            "sftp", "-q", "-b", "-", "-P", str(self.port), "-i", str(key), "-c", cipher,
+            "-o", "IdentitiesOnly=yes", "-o", f"UserKnownHostsFile={self.known_hosts}",
+            "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", *extra,
+            f"{self.login}@127.0.0.1",
+        ]
+        subprocess.run(cmd, input=batch.encode(), check=True, stdout=subprocess.DEVNULL,
+                       cwd=self.local_dir)
+
+
+def start_sftpha(work, host_key, user_pub):
+    d = work / "sftpha"
+    (d / "storage").mkdir(parents=True)
+    (d / "users.toml").write_text(f'[[users]]\nname = "bench"\nkeys = ["{user_pub}"]\n')
+    (d / "node.toml").write_text(
+        'name = "bench1"\nlisten = "127.0.0.1:0"\nhealth_listen = "127.0.0.1:0"\n'
+        f'storage = "storage"\nhost_keys = ["{host_key}"]\nusers = "users.toml"\n'
+    )
+    binary = ROOT / "target/release/sftpha"
+    proc = subprocess.Popen([binary, "node", "run", "--config", d / "node.toml", "-q"],
+                            stdout=subprocess.PIPE, stderr=open(d / "node.log", "w"))
+    ready = json.loads(proc.stdout.readline())
+    port = int(ready["sftp"].rsplit(":", 1)[1])
+    return proc, Server("sftpha", proc.pid, port, "", "bench", None, work / "local")
+
+
+def start_sshd(work, host_key, user_pub):
+    d = work / "openssh"
+    d.mkdir()
+    storage = d / "storage"
+    storage.mkdir()
+    login = os.environ.get("USER") or subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    (d / "authorized_keys").write_text(user_pub + "\n")
+    os.chmod(d / "authorized_keys", 0o600)
+    port = free_port()
+    config = d / "sshd_config"
+    config.write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\nPidFile {d}/sshd.pid\n"
+        f"AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
+        "Subsystem sftp internal-sftp\nForceCommand internal-sftp\n"
+        "AllowTcpForwarding no\nX11Forwarding no\nMaxStartups 100\nLogLevel ERROR\n"
+    )
+    Path("/run/sshd").mkdir(exist_ok=True)
+    sshd = shutil.which("sshd") or "/usr/sbin/sshd"
+    proc = subprocess.Popen([sshd, "-D", "-e", "-f", config], stderr=open(d / "sshd.log", "w"))
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            import socket
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return proc, Server("openssh", proc.pid, port, str(storage) + "/", login, None, work / "local")
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def measure(server, key, cipher, batch, settle=0.3):
+    """(seconds, server cpu seconds) of one sftp batch."""
+    time.sleep(settle)
+    cpu0 = cpu_seconds(server.pid)
+    t0 = time.perf_counter()
+    server.sftp(key, cipher, batch)
+    elapsed = time.perf_counter() - t0
+    time.sleep(settle)  # let the server reap its session processes
+    return elapsed, cpu_seconds(server.pid) - cpu0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--size-mib", type=int, default=1024)
+    ap.add_argument("--files", type=int, default=2000)
+    ap.add_argument("--file-kib", type=int, default=4)
+    ap.add_argument("--logins", type=int, default=50)
+    ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    ap.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
+                    help="where both servers' storage and the client's files live (default: tmpfs "
+                         "/dev/shm, so that file-system state does not skew the comparison)")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="sftpha-bench-", dir=args.dir))
+    procs = []
+    try:
+        local = work / "local"
+        local.mkdir()
+        host_key = work / "host_ed25519"
+        user_key = work / "user_ed25519"
+        sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key))
+        sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(user_key))
+        user_pub = Path(str(user_key) + ".pub").read_text().strip()
+        host_pub = " ".join(Path(str(host_key) + ".pub").read_text().split()[:2])
+        with open(local / "big.bin", "wb") as f:
+            chunk = os.urandom(1 << 20)
+            for _ in range(args.size_mib):
+                f.write(chunk)
+        small = local / "small"
+        small.mkdir()
+        for i in range(args.files):
+            (small / f"f{i:05}.dat").write_bytes(os.urandom(args.file_kib * 1024))
+
+        servers = []
+        for start in (start_sftpha, start_sshd):
+            proc, server = start(work, host_key, user_pub)
+            procs.append(proc)
+            kh = work / f"known_hosts_{server.name}"
+            kh.write_text(f"[127.0.0.1]:{server.port} {host_pub}\n")
+            server.known_hosts = kh
+            servers.append(server)
+
+        gib = args.size_mib / 1024
+        small_gib = args.files * args.file_kib / (1024 * 1024)
+        results = []  # (workload, cipher, {server: (value, cpu_per_gib)}), value MB/s or s
+        for cipher in CIPHERS:
+            workloads = [
+                ("1 GiB upload" if args.size_mib == 1024 else f"{args.size_mib} MiB upload",
+                 lambda s: f"put big.bin {s.remote_dir}big.bin\n", args.size_mib * 1048576, gib),
+                ("1 GiB download" if args.size_mib == 1024 else f"{args.size_mib} MiB download",
+                 lambda s: f"get {s.remote_dir}big.bin /dev/null\n", args.size_mib * 1048576, gib),
+                (f"{args.files} x {args.file_kib} KiB upload",
+                 lambda s: f"put -r small {s.remote_dir}small\n", args.files * args.file_kib * 1024, small_gib),
+                (f"{args.files} x {args.file_kib} KiB download",
+                 lambda s: f"get -r {s.remote_dir}small small-back\n", args.files * args.file_kib * 1024, small_gib),
+            ]
+            for name, batch, nbytes, gibs in workloads:
+                row = {}
+                for server in servers:
+                    runs = []
+                    for _ in range(args.reps):
+                        shutil.rmtree(local / "small-back", ignore_errors=True)
+                        secs, cpu = measure(server, user_key, cipher, batch(server))
+                        runs.append((nbytes / secs / 1e6, cpu / gibs))
+                    row[server.name] = (statistics.median(r[0] for r in runs),
+                                        statistics.median(r[1] for r in runs))
+                results.append((name, cipher, row))
+                report_row(name, cipher, row, "MB/s")
+        # Sequential logins: one `pwd` session each.
+        row = {}
+        for server in servers:
+            runs = []
+            for _ in range(args.reps):
+                time.sleep(0.3)
+                cpu0 = cpu_seconds(server.pid)
+                t0 = time.perf_counter()
+                for _ in range(args.logins):
+                    server.sftp(user_key, CIPHERS[0], "pwd\n")
+                elapsed = time.perf_counter() - t0
+                time.sleep(0.3)
+                runs.append((args.logins / elapsed, (cpu_seconds(server.pid) - cpu0) / args.logins * 1000))
+            row[server.name] = (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
+        results.append((f"{args.logins} sequential logins", CIPHERS[0], row))
+        report_row(f"{args.logins} sequential logins", CIPHERS[0], row, "logins/s", cpu_unit="ms/login")
+        if args.markdown:
+            print_markdown(results, args)
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report_row(name, cipher, row, unit, cpu_unit="cpu s/GiB"):
+    ours, ref = row["sftpha"], row["openssh"]
+    print(f"{name:<28} {cipher:<31} sftpha {ours[0]:8.1f} {unit}  openssh {ref[0]:8.1f} {unit}  "
+          f"ratio {ours[0] / ref[0]:5.2f}x | {cpu_unit} sftpha {ours[1]:6.2f} openssh {ref[1]:6.2f} "
+          f"ratio {ours[1] / ref[1] if ref[1] else float('nan'):5.2f}x", flush=True)
+
+
+def print_markdown(results, args):
+    print()
+    print("| workload | cipher | sftpha | OpenSSH | speed ratio | server CPU sftpha | server CPU OpenSSH | CPU ratio |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for name, cipher, row in results:
+        ours, ref = row["sftpha"], row["openssh"]
+        logins = "logins" in name
+        unit = "logins/s" if logins else "MB/s"
+        cpu_unit = "ms/login" if logins else "s/GiB"
+        print(f"| {name} | {cipher.split('@')[0]} | {ours[0]:.1f} {unit} | {ref[0]:.1f} {unit} | "
+              f"{ours[0] / ref[0]:.2f}x | {ours[1]:.2f} {cpu_unit} | {ref[1]:.2f} {cpu_unit} | "
+              f"{ours[1] / ref[1] if ref[1] else float('nan'):.2f}x |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
