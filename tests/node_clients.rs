@@ -58,7 +58,7 @@ fn openssh_sftp_covers_every_operation() {
         alice,
         "mkdir dir\n\
          cd dir\n\
-         put local/up.bin\n\
+         put -f local/up.bin\n\
          put -p local/keep.bin\n\
          ls -l\n\
          get up.bin local/down.bin\n\

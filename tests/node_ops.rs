@@ -244,6 +244,9 @@ fn max_sessions_is_enforced() {
     }
     assert!(!node.sftp(f.user("alice"), "pwd\n", &[]).status.success());
     assert!(node.metric("connections_rejected_total") >= 1.0);
+    // A full node tells balancers to send new sessions elsewhere.
+    let (status, health) = node.healthz();
+    assert_eq!((status, health["status"].as_str()), (503, Some("full")));
     for (mut child, mut lines) in held {
         drop(child.stdin.take());
         assert_eq!(lines.next().unwrap().unwrap(), "done");

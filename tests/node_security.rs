@@ -116,6 +116,63 @@ fn malformed_packets_cost_only_their_session() {
 }
 
 #[test]
+fn paramiko_prefetch_of_a_large_file_does_not_stall() {
+    let f = Fixture::new();
+    let node = f.start();
+    let local = f.path().join("prefetched.bin");
+    node.paramiko_ok(
+        "big-download",
+        f.user("alice"),
+        &["--size-mib", "128", "--local", local.to_str().unwrap()],
+    );
+}
+
+/// A client that floods requests and never reads a reply is held back by flow control: the
+/// node's memory stays bounded and everyone else is served.
+#[test]
+fn request_flood_is_bounded() {
+    let f = Fixture::new();
+    let node = f.start();
+    std::fs::create_dir_all(f.storage().join("alice")).unwrap();
+    random_file(&f.storage().join("alice/flood.bin"), 64 * 261120);
+    let rss = |pid: i32| -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            / 1024
+    };
+    let before = rss(node.pid());
+    let mut flood = node
+        .paramiko_cmd("flood", f.user("alice"), &["--requests", "200000"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(flood.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert!(line.starts_with("flooding"), "{line}");
+    let during = rss(node.pid());
+    eprintln!(
+        "request flood: {} node RSS {before} MiB -> {during} MiB",
+        line.trim()
+    );
+    assert!(
+        during < before + 200,
+        "node grew from {before} MiB to {during} MiB under a request flood ({line})"
+    );
+    // Another client is served normally meanwhile.
+    node.sftp_ok(f.user("alice"), "ls\n");
+    drop(flood.stdin.take());
+    flood.wait().unwrap();
+    assert_eq!(node.healthz().0, 200);
+}
+
+#[test]
 fn killed_upload_leaves_no_file() {
     let f = Fixture::new();
     let node = f.start();

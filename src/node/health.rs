@@ -112,10 +112,15 @@ async fn answer(mut stream: TcpStream, shared: Arc<Shared>) -> std::io::Result<(
 pub fn health(shared: &Shared) -> (u16, String) {
     let draining = shared.draining.load(Relaxed);
     let writable = shared.storage_writable.load(Relaxed);
+    let connections = shared.metrics.connections.load(Relaxed);
+    let full = connections >= shared.config.file.max_sessions as i64;
     let status = if draining {
         "draining"
     } else if !writable {
         "storage_not_writable"
+    } else if full {
+        // New connections would be refused: a balancer should send them elsewhere.
+        "full"
     } else {
         "ok"
     };
@@ -130,7 +135,7 @@ pub fn health(shared: &Shared) -> (u16, String) {
         "host_key_fingerprint": shared.host_key_fingerprints.first(),
         "host_key_fingerprints": shared.host_key_fingerprints,
         "sessions": shared.metrics.sessions.load(Relaxed),
-        "connections": shared.metrics.connections.load(Relaxed),
+        "connections": connections,
         "open_files": shared.metrics.open_files.load(Relaxed),
         "max_sessions": shared.config.file.max_sessions,
         "storage_writable": writable,

@@ -280,6 +280,56 @@ def scenario_killed_upload(args):
     print("dropped", flush=True)
 
 
+def scenario_big_download(args):
+    """paramiko's get() prefetches the whole file at once (no cap on outstanding reads): the
+    burst that deadlocks servers whose SFTP loop stops draining the channel."""
+    transport, sftp = connect(args)
+    size = args.size_mib * 1024 * 1024
+    block = os.urandom(1024 * 1024)
+    with sftp.open("/big-prefetch.bin", "wb") as f:
+        f.set_pipelined(True)
+        for _ in range(args.size_mib):
+            f.write(block)
+    local = args.local
+    start = time.time()
+    sftp.get("/big-prefetch.bin", local)
+    expect(os.path.getsize(local) == size, f"downloaded {os.path.getsize(local)} of {size}")
+    with open(local, "rb") as f:
+        expect(all(f.read(len(block)) == block for _ in range(args.size_mib)), "content differs")
+    print(f"downloaded {args.size_mib} MiB in {time.time() - start:.1f}s", flush=True)
+    sftp.remove("/big-prefetch.bin")
+    transport.close()
+
+
+def scenario_flood(args):
+    """Sends READ requests without ever reading a reply; prints `flooding` and holds the
+    connection open until stdin closes."""
+    transport, chan = raw_channel(args)
+    send_packet(chan, bytes([1]) + struct.pack(">I", 3))
+    read_packet(chan)
+    with_file = b"/flood.bin"
+    # OPEN /flood.bin for reading (it exists: the test made it).
+    send_packet(chan, bytes([3]) + struct.pack(">I", 1) + struct.pack(">I", len(with_file)) + with_file
+                + struct.pack(">II", 1, 0))
+    reply = read_packet(chan)
+    expect(reply is not None and reply[0] == 102, f"open: {reply!r}")
+    handle = reply[9:9 + struct.unpack(">I", reply[5:9])[0]]
+    chan.settimeout(0.05)
+    sent = 0
+    deadline = time.time() + 20
+    while sent < args.requests and time.time() < deadline:
+        packet = bytes([5]) + struct.pack(">I", 2 + sent) + struct.pack(">I", len(handle)) + handle \
+            + struct.pack(">QI", (sent % 64) * 261120, 261120)
+        try:
+            chan.sendall(struct.pack(">I", len(packet)) + packet)
+        except socket.timeout:
+            break  # the server pushes back: exactly what we want to see
+        sent += 1
+    print(f"flooding {sent}", flush=True)
+    sys.stdin.read()
+    transport.close()
+
+
 def scenario_password(args):
     transport, sftp = connect(args)
     with sftp.open("/pw.txt", "wb") as f:
@@ -324,6 +374,9 @@ def main():
     parser.add_argument("--outside", default="/nonexistent")
     parser.add_argument("--chunks", type=int, default=40)
     parser.add_argument("--delay", type=float, default=0.05)
+    parser.add_argument("--size-mib", type=int, default=64)
+    parser.add_argument("--local", default="/dev/null")
+    parser.add_argument("--requests", type=int, default=200000)
     args = parser.parse_args()
     scenarios = {
         "ops": scenario_ops,
@@ -331,6 +384,8 @@ def main():
         "malformed": scenario_malformed,
         "killed-upload": scenario_killed_upload,
         "password": scenario_password,
+        "big-download": scenario_big_download,
+        "flood": scenario_flood,
         "upload-slow": scenario_upload_slow,
         "session": scenario_session,
     }
