@@ -6,9 +6,10 @@ Both servers get the same host key type, the same user key, storage on the same 
 and are driven by the same OpenSSH sftp client with the same cipher and key exchange
 (curve25519-sha256). For every workload it
 reports throughput, server CPU seconds per GiB (user + system of the server's processes,
-children included), and the ratio sftpha / OpenSSH. Each figure is the median of --reps runs.
+children included), and the ratio sftpha / OpenSSH. The servers alternate run by run and each
+figure is the median of --reps runs.
 
-    bench/compare.py [--reps 3] [--size-mib 1024] [--files 2000] [--logins 50] [--markdown]
+    bench/compare.py [--reps 5] [--size-mib 1024] [--files 2000] [--logins 50] [--markdown]
 
 Needs root only for sshd's root login; as another user, sshd serves that user.
 """
@@ -131,7 +132,7 @@ def measure(server, key, cipher, batch, settle=0.3):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--files", type=int, default=2000)
     ap.add_argument("--file-kib", type=int, default=4)
@@ -186,22 +187,21 @@ def main():
                  lambda s: f"get -r {s.remote_dir}small small-back\n", args.files * args.file_kib * 1024, small_gib),
             ]
             for name, batch, nbytes, gibs in workloads:
-                row = {}
-                for server in servers:
-                    runs = []
-                    for _ in range(args.reps):
+                # Servers alternate run by run, so drift of a shared machine hits both alike.
+                runs = {server.name: [] for server in servers}
+                for _ in range(args.reps):
+                    for server in servers:
                         shutil.rmtree(local / "small-back", ignore_errors=True)
                         secs, cpu = measure(server, user_key, cipher, batch(server))
-                        runs.append((nbytes / secs / 1e6, cpu / gibs))
-                    row[server.name] = (statistics.median(r[0] for r in runs),
-                                        statistics.median(r[1] for r in runs))
+                        runs[server.name].append((nbytes / secs / 1e6, cpu / gibs))
+                row = {name: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs))
+                       for name, rs in runs.items()}
                 results.append((name, cipher, row))
                 report_row(name, cipher, row, "MB/s")
         # Sequential logins: one `pwd` session each.
-        row = {}
-        for server in servers:
-            runs = []
-            for _ in range(args.reps):
+        runs = {server.name: [] for server in servers}
+        for _ in range(args.reps):
+            for server in servers:
                 time.sleep(0.3)
                 cpu0 = cpu_seconds(server.pid)
                 t0 = time.perf_counter()
@@ -209,8 +209,9 @@ def main():
                     server.sftp(user_key, CIPHERS[0], "pwd\n")
                 elapsed = time.perf_counter() - t0
                 time.sleep(0.3)
-                runs.append((args.logins / elapsed, (cpu_seconds(server.pid) - cpu0) / args.logins * 1000))
-            row[server.name] = (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
+                runs[server.name].append((args.logins / elapsed, (cpu_seconds(server.pid) - cpu0) / args.logins * 1000))
+        row = {name: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs))
+               for name, rs in runs.items()}
         results.append((f"{args.logins} sequential logins", CIPHERS[0], row))
         report_row(f"{args.logins} sequential logins", CIPHERS[0], row, "logins/s", cpu_unit="ms/login")
         if args.markdown:

@@ -31,6 +31,8 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand node 'The bundled SFTP server'
+            cand gateway 'The bundled TCP gateway (load balancer with health checks)'
+            cand lab 'A whole cluster on 127.0.0.1: nodes, gateway, shared storage, a demo user'
             cand completions 'Prints shell completions'
             cand man 'Prints the man page (roff)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -94,6 +96,125 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         }
         &'sftpha;node;help;help'= {
         }
+        &'sftpha;gateway'= {
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand run 'Runs the gateway in the foreground; logs go to stderr'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sftpha;gateway;run'= {
+            cand --config 'The gateway''s configuration file'
+            cand --ready-file 'Also write the ready line to this file (atomically) once the gateway accepts connections'
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sftpha;gateway;help'= {
+            cand run 'Runs the gateway in the foreground; logs go to stderr'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sftpha;gateway;help;run'= {
+        }
+        &'sftpha;gateway;help;help'= {
+        }
+        &'sftpha;lab'= {
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand up 'Starts N nodes, a gateway, shared storage and a demo user on 127.0.0.1'
+            cand down 'Stops every process of the lab (by pidfile; drains first). Safe to run twice'
+            cand status 'Health of every process of the lab; exit 1 if any is not healthy'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sftpha;lab;up'= {
+            cand --nodes 'Number of nodes'
+            cand --dir 'The lab''s directory (keys, configs, storage, logs, pidfiles)'
+            cand --port 'Gateway port on 127.0.0.1 (0: any free port)'
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sftpha;lab;down'= {
+            cand --dir 'The lab''s directory'
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sftpha;lab;status'= {
+            cand --dir 'The lab''s directory'
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sftpha;lab;help'= {
+            cand up 'Starts N nodes, a gateway, shared storage and a demo user on 127.0.0.1'
+            cand down 'Stops every process of the lab (by pidfile; drains first). Safe to run twice'
+            cand status 'Health of every process of the lab; exit 1 if any is not healthy'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sftpha;lab;help;up'= {
+        }
+        &'sftpha;lab;help;down'= {
+        }
+        &'sftpha;lab;help;status'= {
+        }
+        &'sftpha;lab;help;help'= {
+        }
         &'sftpha;completions'= {
             cand -c 'The cluster definition'
             cand --cluster 'The cluster definition'
@@ -124,6 +245,8 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         }
         &'sftpha;help'= {
             cand node 'The bundled SFTP server'
+            cand gateway 'The bundled TCP gateway (load balancer with health checks)'
+            cand lab 'A whole cluster on 127.0.0.1: nodes, gateway, shared storage, a demo user'
             cand completions 'Prints shell completions'
             cand man 'Prints the man page (roff)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -135,6 +258,22 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         &'sftpha;help;node;run'= {
         }
         &'sftpha;help;node;check'= {
+        }
+        &'sftpha;help;gateway'= {
+            cand run 'Runs the gateway in the foreground; logs go to stderr'
+        }
+        &'sftpha;help;gateway;run'= {
+        }
+        &'sftpha;help;lab'= {
+            cand up 'Starts N nodes, a gateway, shared storage and a demo user on 127.0.0.1'
+            cand down 'Stops every process of the lab (by pidfile; drains first). Safe to run twice'
+            cand status 'Health of every process of the lab; exit 1 if any is not healthy'
+        }
+        &'sftpha;help;lab;up'= {
+        }
+        &'sftpha;help;lab;down'= {
+        }
+        &'sftpha;help;lab;status'= {
         }
         &'sftpha;help;completions'= {
         }

@@ -33,6 +33,8 @@ complete -c sftpha -n "__fish_sftpha_needs_command" -l yes -d 'Never prompt; tak
 complete -c sftpha -n "__fish_sftpha_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sftpha -n "__fish_sftpha_needs_command" -s V -l version -d 'Print version'
 complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "node" -d 'The bundled SFTP server'
+complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "gateway" -d 'The bundled TCP gateway (load balancer with health checks)'
+complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "lab" -d 'A whole cluster on 127.0.0.1: nodes, gateway, shared storage, a demo user'
 complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "completions" -d 'Prints shell completions'
 complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "man" -d 'Prints the man page (roff)'
 complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -69,6 +71,73 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subc
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from help" -f -a "run" -d 'Runs the SFTP server in the foreground; logs go to stderr'
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validates node.toml, users.toml and the host keys, and prints what the node would serve'
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -s c -l cluster -d 'The cluster definition' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+json\t''"
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -l yes -d 'Never prompt; take the default answer'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -s h -l help -d 'Print help'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -s V -l version -d 'Print version'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -f -a "run" -d 'Runs the gateway in the foreground; logs go to stderr'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -l config -d 'The gateway\'s configuration file' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -l ready-file -d 'Also write the ready line to this file (atomically) once the gateway accepts connections' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -s c -l cluster -d 'The cluster definition' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+json\t''"
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -l yes -d 'Never prompt; take the default answer'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -s V -l version -d 'Print version'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from help" -f -a "run" -d 'Runs the gateway in the foreground; logs go to stderr'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -s c -l cluster -d 'The cluster definition' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+json\t''"
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -l yes -d 'Never prompt; take the default answer'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -s h -l help -d 'Print help'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -s V -l version -d 'Print version'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -f -a "up" -d 'Starts N nodes, a gateway, shared storage and a demo user on 127.0.0.1'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -f -a "down" -d 'Stops every process of the lab (by pidfile; drains first). Safe to run twice'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -f -a "status" -d 'Health of every process of the lab; exit 1 if any is not healthy'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -l nodes -d 'Number of nodes' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -l dir -d 'The lab\'s directory (keys, configs, storage, logs, pidfiles)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -l port -d 'Gateway port on 127.0.0.1 (0: any free port)' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -s c -l cluster -d 'The cluster definition' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+json\t''"
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -l yes -d 'Never prompt; take the default answer'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -s V -l version -d 'Print version'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from down" -l dir -d 'The lab\'s directory' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from down" -s c -l cluster -d 'The cluster definition' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from down" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+json\t''"
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from down" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from down" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from down" -l yes -d 'Never prompt; take the default answer'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from down" -s h -l help -d 'Print help'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from down" -s V -l version -d 'Print version'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from status" -l dir -d 'The lab\'s directory' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from status" -s c -l cluster -d 'The cluster definition' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from status" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+json\t''"
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from status" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from status" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from status" -l yes -d 'Never prompt; take the default answer'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "up" -d 'Starts N nodes, a gateway, shared storage and a demo user on 127.0.0.1'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "down" -d 'Stops every process of the lab (by pidfile; drains first). Safe to run twice'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "status" -d 'Health of every process of the lab; exit 1 if any is not healthy'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -s c -l cluster -d 'The cluster definition' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
 json\t''"
@@ -85,9 +154,15 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand man" -s q -l quiet -d 'Les
 complete -c sftpha -n "__fish_sftpha_using_subcommand man" -l yes -d 'Never prompt; take the default answer'
 complete -c sftpha -n "__fish_sftpha_using_subcommand man" -s h -l help -d 'Print help'
 complete -c sftpha -n "__fish_sftpha_using_subcommand man" -s V -l version -d 'Print version'
-complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node completions man help" -f -a "node" -d 'The bundled SFTP server'
-complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node completions man help" -f -a "completions" -d 'Prints shell completions'
-complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node completions man help" -f -a "man" -d 'Prints the man page (roff)'
-complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node gateway lab completions man help" -f -a "node" -d 'The bundled SFTP server'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node gateway lab completions man help" -f -a "gateway" -d 'The bundled TCP gateway (load balancer with health checks)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node gateway lab completions man help" -f -a "lab" -d 'A whole cluster on 127.0.0.1: nodes, gateway, shared storage, a demo user'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node gateway lab completions man help" -f -a "completions" -d 'Prints shell completions'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node gateway lab completions man help" -f -a "man" -d 'Prints the man page (roff)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node gateway lab completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from node" -f -a "run" -d 'Runs the SFTP server in the foreground; logs go to stderr'
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from node" -f -a "check" -d 'Validates node.toml, users.toml and the host keys, and prints what the node would serve'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from gateway" -f -a "run" -d 'Runs the gateway in the foreground; logs go to stderr'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from lab" -f -a "up" -d 'Starts N nodes, a gateway, shared storage and a demo user on 127.0.0.1'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from lab" -f -a "down" -d 'Stops every process of the lab (by pidfile; drains first). Safe to run twice'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from lab" -f -a "status" -d 'Health of every process of the lab; exit 1 if any is not healthy'

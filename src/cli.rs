@@ -60,6 +60,12 @@ pub enum Command {
     /// The bundled SFTP server.
     #[command(subcommand)]
     Node(cmd::node::NodeCommand),
+    /// The bundled TCP gateway (load balancer with health checks).
+    #[command(subcommand)]
+    Gateway(cmd::gateway::GatewayCommand),
+    /// A whole cluster on 127.0.0.1: nodes, gateway, shared storage, a demo user.
+    #[command(subcommand)]
+    Lab(cmd::lab::LabCommand),
     /// Prints shell completions.
     Completions(cmd::completions::Args),
     /// Prints the man page (roff).

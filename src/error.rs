@@ -58,6 +58,10 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// A lab process could not be started, found or stopped.
+    #[error("lab: {0}")]
+    Lab(String),
+
     #[error("{0}")]
     Io(#[from] io::Error),
 }
@@ -68,7 +72,7 @@ impl Error {
         match self {
             Error::Config { .. } | Error::HostKey { .. } | Error::ReadFile { .. } => exit::USAGE,
             Error::Bind { .. } | Error::Storage { .. } => exit::USAGE,
-            Error::WriteFile { .. } | Error::Io(_) => exit::CHECK_FAILED,
+            Error::WriteFile { .. } | Error::Io(_) | Error::Lab(_) => exit::CHECK_FAILED,
         }
     }
 

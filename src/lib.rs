@@ -6,6 +6,10 @@
 pub mod cli;
 pub mod cmd;
 pub mod error;
+pub mod gateway;
+pub mod gateway_config;
+pub mod http;
+pub mod lab;
 pub mod node;
 pub mod node_config;
 pub mod proxy_protocol;

@@ -134,7 +134,8 @@ pub struct Node {
     pub listen: SocketAddr,
     pub health_listen: SocketAddr,
     pub proxy_trusted: Vec<IpNet>,
-    /// SHA-256 over everything but `name`, so that identical nodes report the same value.
+    /// SHA-256 over everything that must be the same on every node: all keys but the
+    /// host-local `name`, `listen`, `health_listen` and `audit_log`.
     pub checksum: String,
 }
 
@@ -241,6 +242,9 @@ impl Node {
         let checksum = {
             let mut anonymous = file.clone();
             anonymous.name = String::new();
+            anonymous.listen = String::new();
+            anonymous.health_listen = String::new();
+            anonymous.audit_log = None;
             let canonical = serde_json::to_vec(&anonymous).expect("config serializes");
             hex(&Sha256::digest(&canonical))
         };
@@ -369,11 +373,13 @@ users = "users.toml"
     }
 
     #[test]
-    fn checksum_ignores_only_the_name() {
+    fn checksum_ignores_name_and_bind_addresses() {
         let a = Node::parse(Path::new("/x/node.toml"), MINIMAL).unwrap();
         let b = Node::parse(
             Path::new("/x/node.toml"),
-            &MINIMAL.replace("\"n1\"", "\"n2\""),
+            &MINIMAL
+                .replace("\"n1\"", "\"n2\"")
+                .replace("listen = \"127.0.0.1:0\"", "listen = \"127.0.0.1:2202\""),
         )
         .unwrap();
         let c = Node::parse(

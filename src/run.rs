@@ -42,6 +42,8 @@ pub fn main() -> ExitCode {
 fn dispatch(cli: &Cli) -> Result<u8, Error> {
     match &cli.command {
         Command::Node(command) => cmd::node::run(cli, command),
+        Command::Gateway(command) => cmd::gateway::run(command),
+        Command::Lab(command) => cmd::lab::run(cli, command),
         Command::Completions(args) => cmd::completions::run(args),
         Command::Man(args) => cmd::man::run(args),
     }
@@ -59,8 +61,10 @@ fn init_logging(verbose: u8, quiet: u8) {
     let default = format!("warn,sftpha={level}");
     let filter = tracing_subscriber::EnvFilter::try_from_env("SFTPHA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();

@@ -1,7 +1,7 @@
 //! `sftpha node run` and `sftpha node check`.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -64,14 +64,7 @@ fn run_node(args: &RunArgs) -> Result<u8> {
             "pid": std::process::id(),
         })
         .to_string();
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
-        if let Some(path) = ready_file {
-            if let Err(e) = write_atomically(&path, format!("{line}\n").as_bytes()) {
-                tracing::error!(path = %path.display(), "could not write the ready file: {e}");
-            }
-        }
+        crate::cmd::gateway::announce(&line, ready_file.as_deref());
     }))?;
     // Sessions still running on worker threads are cut when the process exits.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
@@ -127,7 +120,7 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<u8> {
 }
 
 /// Writes `path` through a temporary file and a rename, so readers never see half of it.
-pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)

@@ -1,0 +1,66 @@
+//! `sftpha gateway run`: the bundled TCP gateway in the foreground.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use crate::error::{exit, Result};
+use crate::gateway_config::Gateway;
+
+#[derive(Debug, Subcommand)]
+pub enum GatewayCommand {
+    /// Runs the gateway in the foreground; logs go to stderr.
+    ///
+    /// Once it accepts connections it prints one JSON line on stdout:
+    /// {"event":"ready","gateway":...,"listen":"ADDR","health":"ADDR","pid":...}.
+    /// SIGTERM stops accepting and waits for open connections (drain_timeout_seconds).
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The gateway's configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Also write the ready line to this file (atomically) once the gateway accepts connections.
+    #[arg(long, value_name = "FILE")]
+    pub ready_file: Option<PathBuf>,
+}
+
+pub fn run(command: &GatewayCommand) -> Result<u8> {
+    let GatewayCommand::Run(args) = command;
+    let config = Gateway::load(&args.config)?;
+    let name = config.file.name.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("sftpha-gateway")
+        .build()?;
+    let ready_file = args.ready_file.clone();
+    runtime.block_on(crate::gateway::run(config, move |ready| {
+        let line = json!({
+            "event": "ready",
+            "gateway": name,
+            "listen": ready.listen.to_string(),
+            "health": ready.health.to_string(),
+            "pid": std::process::id(),
+        })
+        .to_string();
+        announce(&line, ready_file.as_deref());
+    }))?;
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    Ok(exit::OK)
+}
+
+/// Prints a ready line on stdout and, if asked, writes it to a file atomically.
+pub fn announce(line: &str, file: Option<&std::path::Path>) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+    if let Some(path) = file {
+        if let Err(e) = crate::cmd::node::write_atomically(path, format!("{line}\n").as_bytes()) {
+            tracing::error!(path = %path.display(), "could not write the ready file: {e}");
+        }
+    }
+}

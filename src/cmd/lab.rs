@@ -1,0 +1,184 @@
+//! `sftpha lab up|down|status`: a whole cluster on 127.0.0.1 in one command.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use crate::cli::{Cli, Format};
+use crate::error::{exit, Result};
+use crate::lab::{Lab, Up};
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Starts N nodes, a gateway, shared storage and a demo user on 127.0.0.1.
+    ///
+    /// Writes DIR/lab.json. On a running lab it says so and starts nothing, except the
+    /// processes of the lab that died, which it starts again.
+    Up(UpArgs),
+    /// Stops every process of the lab (by pidfile; drains first). Safe to run twice.
+    Down(DirArgs),
+    /// Health of every process of the lab; exit 1 if any is not healthy.
+    Status(DirArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub nodes: u16,
+    /// The lab's directory (keys, configs, storage, logs, pidfiles).
+    #[arg(long, default_value = "sftpha-lab", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Gateway port on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct DirArgs {
+    /// The lab's directory.
+    #[arg(long, default_value = "sftpha-lab", value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+pub fn run(cli: &Cli, command: &LabCommand) -> Result<u8> {
+    match command {
+        LabCommand::Up(args) => up(cli, args),
+        LabCommand::Down(args) => down(cli, args),
+        LabCommand::Status(args) => status(cli, args),
+    }
+}
+
+fn up(cli: &Cli, args: &UpArgs) -> Result<u8> {
+    let lab = Lab::new(&args.dir)?;
+    let (file, note) = match lab.up(args.nodes as usize, args.port)? {
+        Up::Started(f) => (f, "started".to_owned()),
+        Up::AlreadyRunning(f) => (f, "already running: nothing started".to_owned()),
+        Up::Repaired(f, names) => (
+            f,
+            format!("was running; started again: {}", names.join(", ")),
+        ),
+    };
+    let mut out = std::io::stdout().lock();
+    match cli.format() {
+        Format::Json => writeln!(out, "{}", serde_json::to_string(&file).expect("serializes"))?,
+        Format::Human => {
+            let port = file.gateway.addr.rsplit(':').next().unwrap_or_default();
+            writeln!(out, "lab in {} {note}", file.dir.display())?;
+            writeln!(
+                out,
+                "  gateway   {}   {}",
+                file.gateway.addr, file.gateway.health_url
+            )?;
+            for n in &file.nodes {
+                writeln!(out, "  node {:<4} {}   {}", n.name, n.addr, n.health_url)?;
+            }
+            writeln!(out, "  storage   {}", file.storage.display())?;
+            writeln!(out, "  host key  {}", file.host_key_fingerprint)?;
+            writeln!(out, "connect:")?;
+            writeln!(
+                out,
+                "  sftp -P {port} -i {} -o UserKnownHostsFile={} {}@127.0.0.1",
+                file.identity.display(),
+                file.known_hosts.display(),
+                file.user
+            )?;
+            writeln!(out, "stop: sftpha lab down --dir {}", file.dir.display())?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn down(cli: &Cli, args: &DirArgs) -> Result<u8> {
+    if !args.dir.exists() {
+        writeln!(std::io::stdout(), "no lab in {}", args.dir.display())?;
+        return Ok(exit::OK);
+    }
+    let lab = Lab::new(&args.dir)?;
+    let stopped = lab.down()?;
+    let mut out = std::io::stdout().lock();
+    match cli.format() {
+        Format::Json => writeln!(out, "{}", json!({"dir": lab.dir, "stopped": stopped}))?,
+        Format::Human if stopped.is_empty() => {
+            writeln!(out, "nothing was running in {}", lab.dir.display())?
+        }
+        Format::Human => writeln!(
+            out,
+            "stopped {} in {}",
+            stopped.join(", "),
+            lab.dir.display()
+        )?,
+    }
+    Ok(exit::OK)
+}
+
+fn status(cli: &Cli, args: &DirArgs) -> Result<u8> {
+    let lab = Lab::new(&args.dir)?;
+    let file = lab.load()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut rows = Vec::new();
+    let targets = std::iter::once(("gateway".to_owned(), file.gateway.health_url.clone())).chain(
+        file.nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.health_url.clone())),
+    );
+    for (name, url) in targets {
+        let pid = lab.running_pid(&name);
+        let health = match crate::gateway_config::parse_http_url(&url) {
+            Ok((addr, path)) => runtime
+                .block_on(crate::http::get(addr, &path, Duration::from_secs(2)))
+                .ok(),
+            Err(_) => None,
+        };
+        let (code, body) = health.unwrap_or((0, String::new()));
+        let detail: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+        rows.push(json!({
+            "name": name,
+            "running": pid.is_some(),
+            "pid": pid,
+            "healthy": code == 200,
+            "status": detail["status"].as_str().unwrap_or(if pid.is_some() { "no answer" } else { "stopped" }),
+            "sessions": detail["sessions"].as_i64().or(detail["connections"].as_i64()),
+        }));
+    }
+    let ok = rows.iter().all(|r| r["healthy"] == true);
+    let mut out = std::io::stdout().lock();
+    match cli.format() {
+        Format::Json => writeln!(
+            out,
+            "{}",
+            json!({"dir": lab.dir, "ok": ok, "processes": rows})
+        )?,
+        Format::Human => {
+            writeln!(
+                out,
+                "{:<8} {:<8} {:<8} {:<22} sessions",
+                "process", "pid", "healthy", "status"
+            )?;
+            for r in &rows {
+                writeln!(
+                    out,
+                    "{:<8} {:<8} {:<8} {:<22} {}",
+                    r["name"].as_str().unwrap_or(""),
+                    r["pid"]
+                        .as_u64()
+                        .map(|p| p.to_string())
+                        .unwrap_or("-".into()),
+                    if r["healthy"] == true { "yes" } else { "NO" },
+                    r["status"].as_str().unwrap_or(""),
+                    r["sessions"]
+                        .as_i64()
+                        .map(|s| s.to_string())
+                        .unwrap_or("-".into()),
+                )?;
+            }
+        }
+    }
+    Ok(if ok { exit::OK } else { exit::CHECK_FAILED })
+}

@@ -1,0 +1,436 @@
+//! A whole cluster on 127.0.0.1 in one directory: N node processes with one host key and
+//! identical configurations, a gateway in front, a storage folder they share, and a demo user.
+//!
+//! Every process is started detached (its own process group) with a pidfile, a log and a
+//! ready file. Processes are only ever ended by the pid in their pidfile, and only after
+//! `/proc/PID/cmdline` shows that the pid is still the sftpha process this lab started.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use russh::keys::ssh_key::private::Ed25519Keypair;
+use russh::keys::ssh_key::LineEnding;
+use russh::keys::PrivateKey;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The demo user every lab has.
+pub const DEMO_USER: &str = "demo";
+/// How long a starting process has to announce readiness.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long `down` waits for a process to drain before it kills it.
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+/// Drain time of lab nodes: short, it is a lab.
+const LAB_DRAIN_SECONDS: u64 = 5;
+
+/// `DIR/lab.json`, as documented in DESIGN.md (plus paths a tool needs).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LabFile {
+    pub gateway: GatewayInfo,
+    pub nodes: Vec<NodeInfo>,
+    pub storage: PathBuf,
+    pub user: String,
+    pub identity: PathBuf,
+    pub host_key_fingerprint: String,
+    pub known_hosts: PathBuf,
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GatewayInfo {
+    pub addr: String,
+    pub pid: u32,
+    pub health_url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub name: String,
+    pub addr: String,
+    pub health_url: String,
+    pub pid: u32,
+}
+
+/// The lab in `dir`.
+pub struct Lab {
+    pub dir: PathBuf,
+    pub binary: PathBuf,
+}
+
+/// What `up` did.
+pub enum Up {
+    Started(LabFile),
+    AlreadyRunning(LabFile),
+    /// Some processes were running, the dead ones were started again.
+    Repaired(LabFile, Vec<String>),
+}
+
+impl Lab {
+    pub fn new(dir: &Path) -> Result<Lab> {
+        let binary = std::env::current_exe()?;
+        std::fs::create_dir_all(dir).map_err(|source| Error::WriteFile {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let dir = dir.canonicalize()?;
+        Ok(Lab { dir, binary })
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    pub fn load(&self) -> Result<LabFile> {
+        let path = self.path("lab.json");
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::ReadFile {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|e| Error::config(&path, None, e.to_string()))
+    }
+
+    fn node_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.strip_suffix(".node.toml").map(str::to_owned)
+            })
+            .collect();
+        names.sort_by_key(|n| n.trim_start_matches('n').parse::<u32>().unwrap_or(u32::MAX));
+        names
+    }
+
+    /// Starts the lab, or says it runs already, or restarts what died.
+    pub fn up(&self, nodes: usize, port: u16) -> Result<Up> {
+        let existing = self.node_names();
+        if !existing.is_empty() {
+            let mut restarted = Vec::new();
+            for name in existing.iter().map(String::as_str).chain(["gateway"]) {
+                if self.running_pid(name).is_none() {
+                    self.start(name)?;
+                    restarted.push(name.to_owned());
+                }
+            }
+            let lab = self.write_lab_file()?;
+            return Ok(if restarted.is_empty() {
+                Up::AlreadyRunning(lab)
+            } else {
+                Up::Repaired(lab, restarted)
+            });
+        }
+        self.create(nodes, port)?;
+        Ok(Up::Started(self.write_lab_file()?))
+    }
+
+    /// Writes keys, users and configurations, then starts nodes and gateway.
+    fn create(&self, nodes: usize, port: u16) -> Result<()> {
+        std::fs::create_dir_all(self.path("storage"))?;
+        let host = generate_key(&self.path("host_ed25519"), "sftpha-lab-host")?;
+        let demo = generate_key(&self.path("demo_ed25519"), "demo@sftpha-lab")?;
+        let users = format!(
+            "# Users of the lab cluster; edit and the nodes reload within a second.\n[[users]]\nname = \"{DEMO_USER}\"\nkeys = [\"{}\"]\nhome = \"{DEMO_USER}\"\n",
+            demo.public_key().to_openssh().map_err(key_error)?
+        );
+        write_file(&self.path("users.toml"), users.as_bytes(), 0o644)?;
+        let _ = host;
+        let mut backends = String::new();
+        for i in 1..=nodes {
+            let name = format!("n{i}");
+            let config = self.node_config(&name, "127.0.0.1:0", "127.0.0.1:0");
+            write_file(
+                &self.path(&format!("{name}.node.toml")),
+                config.as_bytes(),
+                0o644,
+            )?;
+            let ready = self.start(&name)?;
+            // Pin the ports it got, so that a restart (test-failover's restore) comes back there.
+            let config = self.node_config(&name, &ready.addr, &ready.health);
+            write_file(
+                &self.path(&format!("{name}.node.toml")),
+                config.as_bytes(),
+                0o644,
+            )?;
+            backends += &format!(
+                "[[backends]]\nname = \"{name}\"\naddress = \"{}\"\nhealth_url = \"http://{}/healthz\"\n",
+                ready.addr, ready.health
+            );
+        }
+        let gateway = |listen: &str, health: &str| {
+            format!(
+                "# The lab's gateway: fast checks, so failover is quick to see.\nname = \"gw1\"\nlisten = \"{listen}\"\nhealth_listen = \"{health}\"\nbalance = \"leastconn\"\nhealth_interval_ms = 500\nhealth_timeout_ms = 400\nhealth_fall = 2\nhealth_rise = 2\nconnect_timeout_ms = 500\nbanner_timeout_ms = 1000\nsend_proxy = true\ndrain_timeout_seconds = {LAB_DRAIN_SECONDS}\n\n{backends}"
+            )
+        };
+        write_file(
+            &self.path("gateway.toml"),
+            gateway(&format!("127.0.0.1:{port}"), "127.0.0.1:0").as_bytes(),
+            0o644,
+        )?;
+        let ready = self.start("gateway")?;
+        write_file(
+            &self.path("gateway.toml"),
+            gateway(&ready.addr, &ready.health).as_bytes(),
+            0o644,
+        )?;
+        let fingerprint = crate::node::fingerprint_of(&load_key(&self.path("host_ed25519"))?);
+        let public = std::fs::read_to_string(self.path("host_ed25519.pub"))?;
+        let mut parts = public.split_whitespace();
+        let (kind, blob) = (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+        );
+        let gw_port = ready.addr.rsplit(':').next().unwrap_or_default().to_owned();
+        let mut known = format!("[127.0.0.1]:{gw_port} {kind} {blob}\n");
+        for name in self.node_names() {
+            if let Some(r) = self.ready_of(&name) {
+                let p = r.addr.rsplit(':').next().unwrap_or_default().to_owned();
+                known += &format!("[127.0.0.1]:{p} {kind} {blob}\n");
+            }
+        }
+        write_file(&self.path("known_hosts"), known.as_bytes(), 0o644)?;
+        write_file(
+            &self.path("host_key_fingerprint"),
+            format!("{fingerprint}\n").as_bytes(),
+            0o644,
+        )?;
+        Ok(())
+    }
+
+    fn node_config(&self, name: &str, listen: &str, health: &str) -> String {
+        format!(
+            "# Lab node {name}: identical to the others but for name and ports.\nname = \"{name}\"\nlisten = \"{listen}\"\nhealth_listen = \"{health}\"\nstorage = \"storage\"\nhost_keys = [\"host_ed25519\"]\nusers = \"users.toml\"\nproxy_protocol = \"optional\"\nproxy_trusted = [\"127.0.0.1/32\"]\naudit_log = \"{name}.audit.jsonl\"\ndrain_timeout_seconds = {LAB_DRAIN_SECONDS}\n"
+        )
+    }
+
+    fn config_of(&self, name: &str) -> PathBuf {
+        if name == "gateway" {
+            self.path("gateway.toml")
+        } else {
+            self.path(&format!("{name}.node.toml"))
+        }
+    }
+
+    /// Starts process `name` (a node, or `gateway`) detached and waits until it is ready.
+    pub fn start(&self, name: &str) -> Result<Ready> {
+        let ready_file = self.path(&format!("{name}.ready.json"));
+        let _ = std::fs::remove_file(&ready_file);
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path(&format!("{name}.log")))?;
+        let kind = if name == "gateway" { "gateway" } else { "node" };
+        let mut child = Command::new(&self.binary)
+            .args([kind, "run", "--config"])
+            .arg(self.config_of(name))
+            .arg("--ready-file")
+            .arg(&ready_file)
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            // Its own process group: Ctrl-C in the terminal that ran `lab up` leaves it be.
+            .process_group(0)
+            .spawn()?;
+        let pid = child.id();
+        write_file(
+            &self.path(&format!("{name}.pid")),
+            format!("{pid}\n").as_bytes(),
+            0o644,
+        )?;
+        let started = Instant::now();
+        loop {
+            if let Some(ready) = self.ready_of(name) {
+                // Reap it in the background so that it never lingers as a zombie of ours.
+                std::thread::spawn(move || child.wait());
+                return Ok(ready);
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(Error::Lab(format!(
+                    "{name} exited ({status}) before it was ready; see {}",
+                    self.path(&format!("{name}.log")).display()
+                )));
+            }
+            if started.elapsed() > START_TIMEOUT {
+                let _ = child.kill();
+                return Err(Error::Lab(format!(
+                    "{name} was not ready within {START_TIMEOUT:?}"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn ready_of(&self, name: &str) -> Option<Ready> {
+        let text = std::fs::read_to_string(self.path(&format!("{name}.ready.json"))).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let addr = v
+            .get("sftp")
+            .or_else(|| v.get("listen"))?
+            .as_str()?
+            .to_owned();
+        Some(Ready {
+            addr,
+            health: v["health"].as_str()?.to_owned(),
+            pid: v["pid"].as_u64()? as u32,
+        })
+    }
+
+    /// The pid of process `name` if it runs and is the sftpha process this lab started.
+    pub fn running_pid(&self, name: &str) -> Option<u32> {
+        let pid: u32 = std::fs::read_to_string(self.path(&format!("{name}.pid")))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let config = self.config_of(name);
+        let ours = String::from_utf8_lossy(&cmdline).contains(&*config.to_string_lossy());
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let zombie = stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|s| s.trim_start().starts_with('Z'));
+        (ours && !zombie).then_some(pid)
+    }
+
+    pub fn signal(&self, name: &str, signal: rustix::process::Signal) -> Result<u32> {
+        let pid = self
+            .running_pid(name)
+            .ok_or_else(|| Error::Lab(format!("{name} is not running")))?;
+        let target = rustix::process::Pid::from_raw(pid as i32)
+            .ok_or_else(|| Error::Lab(format!("bad pid {pid}")))?;
+        rustix::process::kill_process(target, signal)
+            .map_err(|e| Error::Lab(format!("signal {name} ({pid}): {e}")))?;
+        Ok(pid)
+    }
+
+    /// Stops every process of the lab (SIGTERM, then SIGKILL after a drain's worth of time).
+    /// Returns the names it stopped; running it again stops nothing and succeeds.
+    pub fn down(&self) -> Result<Vec<String>> {
+        let mut names: Vec<String> = vec!["gateway".to_owned()];
+        names.extend(self.node_names());
+        let mut stopped = Vec::new();
+        for name in &names {
+            if self.running_pid(name).is_some() {
+                let _ = self.signal(name, rustix::process::Signal::TERM);
+                stopped.push(name.clone());
+            }
+        }
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        for name in &stopped {
+            while self.running_pid(name).is_some() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if self.running_pid(name).is_some() {
+                tracing::warn!(process = %name, "did not stop in time: killing it");
+                let _ = self.signal(name, rustix::process::Signal::KILL);
+            }
+        }
+        for name in &names {
+            let _ = std::fs::remove_file(self.path(&format!("{name}.pid")));
+        }
+        Ok(stopped)
+    }
+
+    /// Rewrites lab.json from what runs now.
+    pub fn write_lab_file(&self) -> Result<LabFile> {
+        let gw = self
+            .ready_of("gateway")
+            .ok_or_else(|| Error::Lab("the gateway has never been ready".into()))?;
+        let nodes = self
+            .node_names()
+            .iter()
+            .filter_map(|n| {
+                self.ready_of(n).map(|r| NodeInfo {
+                    name: n.clone(),
+                    health_url: format!("http://{}/healthz", r.health),
+                    addr: r.addr,
+                    pid: r.pid,
+                })
+            })
+            .collect();
+        let lab = LabFile {
+            gateway: GatewayInfo {
+                health_url: format!("http://{}/healthz", gw.health),
+                addr: gw.addr,
+                pid: gw.pid,
+            },
+            nodes,
+            storage: self.path("storage"),
+            user: DEMO_USER.into(),
+            identity: self.path("demo_ed25519"),
+            host_key_fingerprint: std::fs::read_to_string(self.path("host_key_fingerprint"))?
+                .trim()
+                .to_owned(),
+            known_hosts: self.path("known_hosts"),
+            dir: self.dir.clone(),
+        };
+        let text = serde_json::to_string_pretty(&lab).expect("lab serializes") + "\n";
+        crate::cmd::node::write_atomically(&self.path("lab.json"), text.as_bytes())?;
+        Ok(lab)
+    }
+}
+
+/// What a started process announced.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    pub addr: String,
+    pub health: String,
+    pub pid: u32,
+}
+
+fn key_error(e: impl std::fmt::Display) -> Error {
+    Error::Lab(format!("key: {e}"))
+}
+
+/// Makes a fresh ed25519 key in OpenSSH format: `path` (0600) and `path.pub`.
+pub fn generate_key(path: &Path, comment: &str) -> Result<PrivateKey> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| Error::Lab(format!("no randomness: {e}")))?;
+    let mut key = PrivateKey::from(Ed25519Keypair::from_seed(&seed));
+    seed.fill(0);
+    key.set_comment(comment);
+    let private = key.to_openssh(LineEnding::LF).map_err(key_error)?;
+    write_file(path, private.as_bytes(), 0o600)?;
+    let public = key.public_key().to_openssh().map_err(key_error)?;
+    write_file(
+        &PathBuf::from(format!("{}.pub", path.display())),
+        format!("{public}\n").as_bytes(),
+        0o644,
+    )?;
+    Ok(key)
+}
+
+pub fn load_key(path: &Path) -> Result<PrivateKey> {
+    russh::keys::load_secret_key(path, None).map_err(|e| Error::HostKey {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// Writes a file with `mode` from the start (secrets never exist with wider permissions).
+fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.map_err(|source| Error::WriteFile {
+        path: path.to_owned(),
+        source,
+    })
+}
