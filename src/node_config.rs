@@ -379,7 +379,7 @@ users = "users.toml"
             Path::new("/x/node.toml"),
             &MINIMAL
                 .replace("\"n1\"", "\"n2\"")
-                .replace("listen = \"127.0.0.1:0\"", "listen = \"127.0.0.1:2202\""),
+                .replace("\nlisten = \"127.0.0.1:0\"", "\nlisten = \"127.0.0.1:2202\""),
         )
         .unwrap();
         let c = Node::parse(
