@@ -33,6 +33,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand node 'The bundled SFTP server'
             cand gateway 'The bundled TCP gateway (load balancer with health checks)'
             cand lab 'A whole cluster on 127.0.0.1: nodes, gateway, shared storage, a demo user'
+            cand test-failover 'Failover smoke test: workload, fault, detection and recovery measured, data verified'
             cand completions 'Prints shell completions'
             cand man 'Prints the man page (roff)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -215,6 +216,29 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         }
         &'sftpha;lab;help;help'= {
         }
+        &'sftpha;test-failover'= {
+            cand --lab 'The lab to test (see `sftpha lab up`); provisioned clusters come with `provision`'
+            cand --fault 'The fault to inject'
+            cand --node 'The node to fault (default: the one with the most sessions)'
+            cand --clients 'Concurrent SFTP clients'
+            cand --duration 'Seconds the workload runs; the fault comes a third of the way in'
+            cand --file-kib 'Size of every uploaded file, in KiB'
+            cand --rto-ms 'RTO objective in milliseconds (default: 30000, the cluster.toml default)'
+            cand --max-failed-logins 'Failed logins tolerated'
+            cand --junit 'Also write the result as JUnit XML'
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'sftpha;completions'= {
             cand -c 'The cluster definition'
             cand --cluster 'The cluster definition'
@@ -247,6 +271,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand node 'The bundled SFTP server'
             cand gateway 'The bundled TCP gateway (load balancer with health checks)'
             cand lab 'A whole cluster on 127.0.0.1: nodes, gateway, shared storage, a demo user'
+            cand test-failover 'Failover smoke test: workload, fault, detection and recovery measured, data verified'
             cand completions 'Prints shell completions'
             cand man 'Prints the man page (roff)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -274,6 +299,8 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         &'sftpha;help;lab;down'= {
         }
         &'sftpha;help;lab;status'= {
+        }
+        &'sftpha;help;test-failover'= {
         }
         &'sftpha;help;completions'= {
         }

@@ -35,6 +35,7 @@ complete -c sftpha -n "__fish_sftpha_needs_command" -s V -l version -d 'Print ve
 complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "node" -d 'The bundled SFTP server'
 complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "gateway" -d 'The bundled TCP gateway (load balancer with health checks)'
 complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "lab" -d 'A whole cluster on 127.0.0.1: nodes, gateway, shared storage, a demo user'
+complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "test-failover" -d 'Failover smoke test: workload, fault, detection and recovery measured, data verified'
 complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "completions" -d 'Prints shell completions'
 complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "man" -d 'Prints the man page (roff)'
 complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -138,6 +139,26 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subco
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "down" -d 'Stops every process of the lab (by pidfile; drains first). Safe to run twice'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "status" -d 'Health of every process of the lab; exit 1 if any is not healthy'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l lab -d 'The lab to test (see `sftpha lab up`); provisioned clusters come with `provision`' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l fault -d 'The fault to inject' -r -f -a "kill\t'SIGKILL the node process'
+freeze\t'SIGSTOP it (the kernel still accepts TCP); SIGCONT when restoring'
+partition\t'Cut the host off the network (needs separate hosts: a provisioned cluster)'
+drain\t'SIGTERM: the node drains gracefully'"
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l node -d 'The node to fault (default: the one with the most sessions)' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l clients -d 'Concurrent SFTP clients' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l duration -d 'Seconds the workload runs; the fault comes a third of the way in' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l file-kib -d 'Size of every uploaded file, in KiB' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l rto-ms -d 'RTO objective in milliseconds (default: 30000, the cluster.toml default)' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l max-failed-logins -d 'Failed logins tolerated' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l junit -d 'Also write the result as JUnit XML' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -s c -l cluster -d 'The cluster definition' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+json\t''"
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l yes -d 'Never prompt; take the default answer'
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -s V -l version -d 'Print version'
 complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -s c -l cluster -d 'The cluster definition' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
 json\t''"
@@ -154,12 +175,13 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand man" -s q -l quiet -d 'Les
 complete -c sftpha -n "__fish_sftpha_using_subcommand man" -l yes -d 'Never prompt; take the default answer'
 complete -c sftpha -n "__fish_sftpha_using_subcommand man" -s h -l help -d 'Print help'
 complete -c sftpha -n "__fish_sftpha_using_subcommand man" -s V -l version -d 'Print version'
-complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node gateway lab completions man help" -f -a "node" -d 'The bundled SFTP server'
-complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node gateway lab completions man help" -f -a "gateway" -d 'The bundled TCP gateway (load balancer with health checks)'
-complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node gateway lab completions man help" -f -a "lab" -d 'A whole cluster on 127.0.0.1: nodes, gateway, shared storage, a demo user'
-complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node gateway lab completions man help" -f -a "completions" -d 'Prints shell completions'
-complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node gateway lab completions man help" -f -a "man" -d 'Prints the man page (roff)'
-complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node gateway lab completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node gateway lab test-failover completions man help" -f -a "node" -d 'The bundled SFTP server'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node gateway lab test-failover completions man help" -f -a "gateway" -d 'The bundled TCP gateway (load balancer with health checks)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node gateway lab test-failover completions man help" -f -a "lab" -d 'A whole cluster on 127.0.0.1: nodes, gateway, shared storage, a demo user'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node gateway lab test-failover completions man help" -f -a "test-failover" -d 'Failover smoke test: workload, fault, detection and recovery measured, data verified'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node gateway lab test-failover completions man help" -f -a "completions" -d 'Prints shell completions'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node gateway lab test-failover completions man help" -f -a "man" -d 'Prints the man page (roff)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node gateway lab test-failover completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from node" -f -a "run" -d 'Runs the SFTP server in the foreground; logs go to stderr'
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from node" -f -a "check" -d 'Validates node.toml, users.toml and the host keys, and prints what the node would serve'
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from gateway" -f -a "run" -d 'Runs the gateway in the foreground; logs go to stderr'

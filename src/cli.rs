@@ -66,6 +66,8 @@ pub enum Command {
     /// A whole cluster on 127.0.0.1: nodes, gateway, shared storage, a demo user.
     #[command(subcommand)]
     Lab(cmd::lab::LabCommand),
+    /// Failover smoke test: workload, fault, detection and recovery measured, data verified.
+    TestFailover(cmd::test_failover::TestFailoverArgs),
     /// Prints shell completions.
     Completions(cmd::completions::Args),
     /// Prints the man page (roff).

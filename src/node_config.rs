@@ -377,9 +377,10 @@ users = "users.toml"
         let a = Node::parse(Path::new("/x/node.toml"), MINIMAL).unwrap();
         let b = Node::parse(
             Path::new("/x/node.toml"),
-            &MINIMAL
-                .replace("\"n1\"", "\"n2\"")
-                .replace("\nlisten = \"127.0.0.1:0\"", "\nlisten = \"127.0.0.1:2202\""),
+            &MINIMAL.replace("\"n1\"", "\"n2\"").replace(
+                "\nlisten = \"127.0.0.1:0\"",
+                "\nlisten = \"127.0.0.1:2202\"",
+            ),
         )
         .unwrap();
         let c = Node::parse(

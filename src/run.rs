@@ -44,6 +44,7 @@ fn dispatch(cli: &Cli) -> Result<u8, Error> {
         Command::Node(command) => cmd::node::run(cli, command),
         Command::Gateway(command) => cmd::gateway::run(command),
         Command::Lab(command) => cmd::lab::run(cli, command),
+        Command::TestFailover(args) => cmd::test_failover::run(cli, args),
         Command::Completions(args) => cmd::completions::run(args),
         Command::Man(args) => cmd::man::run(args),
     }

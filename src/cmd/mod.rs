@@ -5,3 +5,4 @@ pub mod gateway;
 pub mod lab;
 pub mod man;
 pub mod node;
+pub mod test_failover;

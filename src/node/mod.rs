@@ -261,9 +261,10 @@ pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
     Ok(())
 }
 
-/// Graceful stop: health turns 503 at once, no new connections, transfers in progress get up
-/// to `drain_timeout_seconds` to finish; then every connection is closed. A second signal
-/// ends the wait.
+/// Graceful stop: health turns 503 at once and new connections are refused; connections in
+/// progress get up to `drain_timeout_seconds` to end (sessions idle with nothing open are
+/// closed after a moment, see `sftp::DRAIN_IDLE`); then every connection is closed. A second
+/// signal ends the wait.
 async fn drain(
     shared: &Shared,
     stop_accepting: &CancellationToken,
@@ -275,21 +276,23 @@ async fn drain(
     stop_accepting.cancel();
     let timeout = Duration::from_secs(shared.config.file.drain_timeout_seconds);
     tracing::info!(
+        connections = shared.metrics.connections.load(Relaxed),
         open_files = shared.metrics.open_files.load(Relaxed),
         timeout_seconds = timeout.as_secs(),
-        "draining: new connections refused, waiting for transfers in progress"
+        "draining: new connections refused, waiting for sessions to finish"
     );
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let open = shared.metrics.open_files.load(Relaxed);
+        let open = shared.metrics.connections.load(Relaxed);
         if open <= 0 {
-            tracing::info!("drained: no transfer in progress");
+            tracing::info!("drained: no connection left");
             break;
         }
         if tokio::time::Instant::now() >= deadline {
             tracing::warn!(
-                open_files = open,
-                "drain timeout reached: closing transfers still in progress"
+                connections = open,
+                open_files = shared.metrics.open_files.load(Relaxed),
+                "drain timeout reached: closing what is left"
             );
             break;
         }

@@ -29,6 +29,12 @@ use crate::node::SessionContext;
 const REQUEST_QUEUE_BYTES: usize = 16 << 20;
 /// Reply bytes waiting for the client's window before the session stops answering.
 const REPLY_QUEUE_BYTES: usize = 8 << 20;
+/// While the node drains, a session with no open handle that has been idle this long is
+/// closed, so idle sessions do not hold the drain while batch jobs between two files do not
+/// get cut.
+const DRAIN_IDLE: std::time::Duration = std::time::Duration::from_secs(2);
+/// How often an idle session looks at whether the node drains.
+const DRAIN_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
 /// Small replies are merged into one channel message up to this size.
 const COALESCE_BYTES: usize = 32 << 10;
 type Sending<'a> = Pin<Box<dyn Future<Output = Result<(), russh::Error>> + std::marker::Send + 'a>>;
@@ -48,6 +54,7 @@ async fn serve(channel: Channel<Msg>, ctx: Arc<SessionContext>, jail: Jail) {
     let mut reply_bytes = 0usize;
     let mut sending: Option<(Sending<'_>, usize)> = None;
     let mut reading = true;
+    let mut last_request = std::time::Instant::now();
 
     loop {
         // Answer what has arrived, as long as replies are not piling up.
@@ -55,6 +62,7 @@ async fn serve(channel: Channel<Msg>, ctx: Arc<SessionContext>, jail: Jail) {
             let Some(packet) = requests.pop_front() else {
                 break;
             };
+            last_request = std::time::Instant::now();
             request_bytes -= packet.len();
             let reply = session.handle(packet);
             reply_bytes += reply.len();
@@ -93,6 +101,15 @@ async fn serve(channel: Channel<Msg>, ctx: Arc<SessionContext>, jail: Jail) {
                 let (_, len) = sending.take().expect("guarded");
                 reply_bytes -= len;
                 if result.is_err() {
+                    break;
+                }
+            }
+            _ = tokio::time::sleep(DRAIN_CHECK), if requests.is_empty() && sending.is_none() => {
+                if ctx.shared.draining.load(std::sync::atomic::Ordering::Relaxed)
+                    && session.open_handles() == 0
+                    && last_request.elapsed() >= DRAIN_IDLE
+                {
+                    tracing::info!(session = ctx.id, "closing idle session: the node drains");
                     break;
                 }
             }

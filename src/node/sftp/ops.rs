@@ -191,6 +191,11 @@ impl Session {
         }
     }
 
+    /// Open file and directory handles.
+    pub fn open_handles(&self) -> usize {
+        self.handles.len()
+    }
+
     fn metrics(&self) -> &Metrics {
         &self.ctx.shared.metrics
     }

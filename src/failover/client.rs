@@ -1,0 +1,218 @@
+//! The SFTP client test-failover drives: russh + russh-sftp, the host key pinned by
+//! fingerprint (a key that differs is refused, as OpenSSH with StrictHostKeyChecking).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use russh::client::{self, AuthResult};
+use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use russh_sftp::client::SftpSession;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// How long a login (TCP, key exchange, authentication, SFTP start) may take.
+pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one file operation may take before it counts as interrupted.
+pub const OP_TIMEOUT: Duration = Duration::from_secs(10);
+
+struct Pinned {
+    expected: Option<String>,
+    seen: Arc<Mutex<Option<String>>>,
+}
+
+impl client::Handler for Pinned {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let public = match key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
+            PublicKeyOrCertificate::Certificate(cert) => {
+                russh::keys::PublicKey::from(cert.public_key().clone())
+            }
+        };
+        let fingerprint = public.fingerprint(HashAlg::Sha256).to_string();
+        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(fingerprint.clone());
+        Ok(self.expected.as_ref().is_none_or(|e| *e == fingerprint))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("timed out")]
+    Timeout,
+    #[error("host key {seen} is not the cluster's {expected}")]
+    HostKey { seen: String, expected: String },
+    #[error("authentication refused")]
+    AuthRefused,
+    #[error("ssh: {0}")]
+    Ssh(#[from] russh::Error),
+    #[error("sftp: {0}")]
+    Sftp(#[from] russh_sftp::client::error::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub struct Session {
+    handle: client::Handle<Pinned>,
+    sftp: SftpSession,
+}
+
+fn config() -> Arc<client::Config> {
+    Arc::new(client::Config {
+        inactivity_timeout: Some(Duration::from_secs(60)),
+        nodelay: true,
+        ..Default::default()
+    })
+}
+
+/// The fingerprint of the host key `addr` presents (nothing else is done).
+pub async fn host_key_of(addr: SocketAddr) -> Result<String, ClientError> {
+    let seen = Arc::new(Mutex::new(None));
+    let handler = Pinned {
+        expected: None,
+        seen: seen.clone(),
+    };
+    let handle = tokio::time::timeout(LOGIN_TIMEOUT, client::connect(config(), addr, handler))
+        .await
+        .map_err(|_| ClientError::Timeout)??;
+    let _ = handle
+        .disconnect(russh::Disconnect::ByApplication, "", "")
+        .await;
+    let fingerprint = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    fingerprint.ok_or(ClientError::Timeout)
+}
+
+/// Connects, checks the host key, logs in with `key` and starts SFTP.
+pub async fn login(
+    addr: SocketAddr,
+    user: &str,
+    key: Arc<PrivateKey>,
+    fingerprint: &str,
+) -> Result<Session, ClientError> {
+    tokio::time::timeout(LOGIN_TIMEOUT, login_inner(addr, user, key, fingerprint))
+        .await
+        .map_err(|_| ClientError::Timeout)?
+}
+
+async fn login_inner(
+    addr: SocketAddr,
+    user: &str,
+    key: Arc<PrivateKey>,
+    fingerprint: &str,
+) -> Result<Session, ClientError> {
+    let seen = Arc::new(Mutex::new(None));
+    let handler = Pinned {
+        expected: Some(fingerprint.to_owned()),
+        seen: seen.clone(),
+    };
+    let mut handle = match client::connect(config(), addr, handler).await {
+        Ok(h) => h,
+        Err(e) => {
+            let seen = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            return Err(match seen {
+                Some(s) if s != fingerprint => ClientError::HostKey {
+                    seen: s,
+                    expected: fingerprint.to_owned(),
+                },
+                _ => e.into(),
+            });
+        }
+    };
+    // Only RSA keys need the server's signature algorithms (which may take a moment to arrive).
+    let hash = if key.algorithm().is_rsa() {
+        handle
+            .best_supported_rsa_hash()
+            .await
+            .ok()
+            .flatten()
+            .flatten()
+    } else {
+        None
+    };
+    match handle
+        .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key, hash))
+        .await?
+    {
+        AuthResult::Success => {}
+        _ => return Err(ClientError::AuthRefused),
+    }
+    let channel = handle.channel_open_session().await?;
+    channel.request_subsystem(true, "sftp").await?;
+    let sftp = SftpSession::new(channel.into_stream()).await?;
+    Ok(Session { handle, sftp })
+}
+
+impl Session {
+    pub async fn upload(&self, path: &str, data: &[u8]) -> Result<(), ClientError> {
+        op(async {
+            let mut file = self.sftp.create(path).await?;
+            file.write_all(data).await?;
+            // Close: the server publishes an atomic upload only now.
+            file.shutdown().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn download(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        op(async {
+            let mut file = self.sftp.open(path).await?;
+            let mut data = Vec::new();
+            file.read_to_end(&mut data).await?;
+            Ok(data)
+        })
+        .await
+    }
+
+    pub async fn list(&self, path: &str) -> Result<Vec<String>, ClientError> {
+        op(async {
+            let entries = self.sftp.read_dir(path).await?;
+            Ok(entries.map(|e| e.file_name()).collect())
+        })
+        .await
+    }
+
+    pub async fn mkdir_all(&self, path: &str) -> Result<(), ClientError> {
+        let mut sofar = String::new();
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            sofar = format!("{sofar}/{part}");
+            if self.sftp.metadata(sofar.as_str()).await.is_err() {
+                op(async { Ok(self.sftp.create_dir(sofar.as_str()).await?) }).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn remove_tree(&self, path: &str) -> Result<(), ClientError> {
+        for name in self.list(path).await? {
+            let child = format!("{path}/{name}");
+            let meta = self.sftp.symlink_metadata(child.as_str()).await?;
+            if meta.is_dir() {
+                Box::pin(self.remove_tree(&child)).await?;
+            } else {
+                self.sftp.remove_file(child.as_str()).await?;
+            }
+        }
+        self.sftp.remove_dir(path).await?;
+        Ok(())
+    }
+
+    pub async fn close(self) {
+        let _ = self.sftp.close().await;
+        let _ = self
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "")
+            .await;
+    }
+}
+
+async fn op<T>(
+    fut: impl std::future::Future<Output = Result<T, ClientError>>,
+) -> Result<T, ClientError> {
+    tokio::time::timeout(OP_TIMEOUT, fut)
+        .await
+        .map_err(|_| ClientError::Timeout)?
+}

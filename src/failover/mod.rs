@@ -1,0 +1,849 @@
+//! `sftpha test-failover`: a real workload through the gateway, a fault on one node,
+//! detection and recovery measured, every completed upload verified, the node restored.
+//!
+//! The run is bounded: the workload stops at `duration`, every login and file operation has
+//! its own timeout ([`client::LOGIN_TIMEOUT`], [`client::OP_TIMEOUT`]), and every wait for
+//! the cluster (detection, restore) has a deadline.
+
+pub mod client;
+pub mod report;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use russh::keys::PrivateKey;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::gateway_config::parse_http_url;
+use crate::lab::Lab;
+
+/// How long the restored node has to be healthy and in rotation again.
+const RESTORE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often detection polls the gateway.
+const DETECT_POLL: Duration = Duration::from_millis(25);
+/// Logins through the gateway tried while waiting for the restored node to get one.
+const RESTORE_LOGINS: usize = 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fault {
+    /// SIGKILL the node process.
+    Kill,
+    /// SIGSTOP it (the kernel still accepts TCP); SIGCONT when restoring.
+    Freeze,
+    /// Cut the host off the network (needs separate hosts: a provisioned cluster).
+    Partition,
+    /// SIGTERM: the node drains gracefully.
+    Drain,
+}
+
+impl Fault {
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Kill => "kill",
+            Fault::Freeze => "freeze",
+            Fault::Partition => "partition",
+            Fault::Drain => "drain",
+        }
+    }
+}
+
+/// A validated plan of one run.
+pub struct Plan {
+    pub lab: Lab,
+    pub fault: Fault,
+    pub node: Option<String>,
+    pub clients: usize,
+    pub duration: Duration,
+    pub file_size: usize,
+    pub rto: Duration,
+    pub max_failed_logins: u64,
+}
+
+/// What the run saw.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Observed {
+    pub detect_ms: Option<u64>,
+    pub recovery_ms: Option<u64>,
+    pub logins_total: u64,
+    /// Logins that failed, except those in progress on the faulted node when the fault hit.
+    pub failed_logins: u64,
+    /// Logins that were under way when the fault hit and failed with it: no TCP balancer can
+    /// move a half-done SSH handshake to another node.
+    pub interrupted_logins: u64,
+    pub ops_total: u64,
+    pub ops_failed: u64,
+    /// Operations that had started on a session when it broke (not login failures).
+    pub interrupted_ops: u64,
+    pub uploads_completed: u64,
+    pub bytes_verified: u64,
+    pub corrupt_files: u64,
+    pub lost_files: u64,
+    pub partial_files_visible: u64,
+    pub temporary_files_left: u64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Outcome {
+    pub ok: bool,
+    pub fault: Fault,
+    pub node: String,
+    pub objectives: serde_json::Value,
+    pub observed: Observed,
+    pub checks: Vec<Check>,
+    pub errors: Vec<String>,
+    pub elapsed_ms: u64,
+}
+
+/// A completed upload: the client saw the close succeed.
+#[derive(Clone)]
+struct Uploaded {
+    path: String,
+    sha256: [u8; 32],
+    len: usize,
+}
+
+#[derive(Default)]
+struct Tally {
+    logins: AtomicU64,
+    failed_logins: AtomicU64,
+    interrupted_logins: AtomicU64,
+    ops: AtomicU64,
+    ops_failed: AtomicU64,
+    interrupted: AtomicU64,
+    corrupt: AtomicU64,
+    /// Milliseconds after the start of the run of the first login that began after the
+    /// fault and succeeded.
+    first_login_after_fault_ms: Mutex<Option<u64>>,
+    uploads: Mutex<Vec<Uploaded>>,
+    errors: Mutex<Vec<String>>,
+}
+
+impl Tally {
+    fn error(&self, msg: String) {
+        let mut errors = self.errors.lock().unwrap_or_else(|e| e.into_inner());
+        if errors.len() < 20 {
+            errors.push(msg);
+        }
+    }
+}
+
+struct Target {
+    gateway: SocketAddr,
+    gateway_health: (SocketAddr, String),
+    nodes: Vec<(String, SocketAddr, (SocketAddr, String))>,
+    user: String,
+    key: Arc<PrivateKey>,
+    fingerprint: String,
+    storage: std::path::PathBuf,
+}
+
+fn addr(text: &str) -> Result<SocketAddr> {
+    text.parse()
+        .map_err(|_| Error::Lab(format!("`{text}` in lab.json is not an address")))
+}
+
+fn url(text: &str) -> Result<(SocketAddr, String)> {
+    parse_http_url(text).map_err(Error::Lab)
+}
+
+async fn get_json(target: &(SocketAddr, String)) -> Option<(u16, serde_json::Value)> {
+    let (status, body) = crate::http::get(target.0, &target.1, Duration::from_secs(2))
+        .await
+        .ok()?;
+    Some((
+        status,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+    ))
+}
+
+/// Runs the whole test; errors are returned only for what prevents running it at all.
+pub async fn run(plan: Plan) -> Result<Outcome> {
+    let started = Instant::now();
+    let lab = plan.lab.load()?;
+    if plan.fault == Fault::Partition {
+        return Err(Error::config(
+            plan.lab.path("lab.json"),
+            None,
+            "`--fault partition` needs nodes on separate hosts; a lab runs every node on 127.0.0.1, where a partition cannot be made. Use kill, freeze or drain, or a provisioned cluster",
+        ));
+    }
+    let target = Target {
+        gateway: addr(&lab.gateway.addr)?,
+        gateway_health: url(&lab.gateway.health_url)?,
+        nodes: lab
+            .nodes
+            .iter()
+            .map(|n| Ok((n.name.clone(), addr(&n.addr)?, url(&n.health_url)?)))
+            .collect::<Result<_>>()?,
+        user: lab.user.clone(),
+        key: Arc::new(crate::lab::load_key(&lab.identity)?),
+        fingerprint: lab.host_key_fingerprint.clone(),
+        storage: lab.storage.clone(),
+    };
+    if let Some(n) = &plan.node {
+        if !target.nodes.iter().any(|(name, ..)| name == n) {
+            return Err(Error::config(
+                plan.lab.path("lab.json"),
+                Some("nodes"),
+                format!("no node `{n}` in the lab"),
+            ));
+        }
+    }
+    if target.nodes.len() < 2 {
+        return Err(Error::config(
+            plan.lab.path("lab.json"),
+            Some("nodes"),
+            "a failover needs at least two nodes",
+        ));
+    }
+    let mut checks = Vec::new();
+    let mut observed = Observed::default();
+
+    // 1. Preflight.
+    let preflight = preflight(&target).await;
+    let preflight_ok = preflight.iter().all(|c| c.ok);
+    checks.extend(preflight);
+    if !preflight_ok {
+        return Ok(finish(
+            plan.fault,
+            plan.node.clone().unwrap_or_default(),
+            &plan,
+            observed,
+            checks,
+            Vec::new(),
+            started,
+        ));
+    }
+
+    // 2. The workload, with the fault a third of the way in.
+    let run_dir = format!("/failover-{}", std::process::id());
+    let setup = client::login(
+        target.gateway,
+        &target.user,
+        target.key.clone(),
+        &target.fingerprint,
+    )
+    .await
+    .map_err(|e| {
+        Error::Lab(format!(
+            "could not log in through the gateway to set up: {e}"
+        ))
+    })?;
+    for i in 0..plan.clients {
+        setup
+            .mkdir_all(&format!("{run_dir}/c{i}"))
+            .await
+            .map_err(|e| Error::Lab(format!("could not make the workload's folders: {e}")))?;
+    }
+    setup.close().await;
+
+    let tally = Arc::new(Tally::default());
+    let fault_at_ms = Arc::new(AtomicU64::new(u64::MAX));
+    let stop = Arc::new(AtomicBool::new(false));
+    let run_start = Instant::now();
+    let target = Arc::new(target);
+    let mut workers = Vec::new();
+    for i in 0..plan.clients {
+        workers.push(tokio::spawn(worker(
+            i,
+            target.clone(),
+            run_dir.clone(),
+            plan.file_size,
+            tally.clone(),
+            fault_at_ms.clone(),
+            stop.clone(),
+            run_start,
+        )));
+    }
+    tokio::time::sleep(plan.duration / 3).await;
+    let node = match &plan.node {
+        Some(n) => n.clone(),
+        None => busiest(&target).await,
+    };
+    let node_index = target
+        .nodes
+        .iter()
+        .position(|(n, ..)| *n == node)
+        .expect("node exists");
+    let signal = match plan.fault {
+        Fault::Kill => rustix::process::Signal::KILL,
+        Fault::Freeze => rustix::process::Signal::STOP,
+        Fault::Drain => rustix::process::Signal::TERM,
+        Fault::Partition => unreachable!("refused above"),
+    };
+    let fault_instant = Instant::now();
+    fault_at_ms.store(run_start.elapsed().as_millis() as u64, Relaxed);
+    let injected = plan.lab.signal(&node, signal);
+    checks.push(Check {
+        name: "fault.injected".into(),
+        ok: injected.is_ok(),
+        detail: match &injected {
+            Ok(pid) => format!("{} on {node} (pid {pid})", plan.fault.name()),
+            Err(e) => e.to_string(),
+        },
+    });
+    // 3. Detection: the gateway takes the node out of rotation.
+    let detect_deadline = run_start + plan.duration;
+    while Instant::now() < detect_deadline {
+        if let Some((_, status)) = get_json(&target.gateway_health).await {
+            let state = status["backends"]
+                .as_array()
+                .and_then(|b| b.iter().find(|b| b["name"] == node.as_str()))
+                .and_then(|b| b["state"].as_str().map(str::to_owned));
+            if state.is_some_and(|s| s != "up") {
+                observed.detect_ms = Some(fault_instant.elapsed().as_millis() as u64);
+                break;
+            }
+        }
+        tokio::time::sleep(DETECT_POLL).await;
+    }
+    let remaining = plan.duration.saturating_sub(run_start.elapsed());
+    tokio::time::sleep(remaining).await;
+    stop.store(true, Relaxed);
+    for w in workers {
+        let _ = w.await;
+    }
+    let fault_ms = fault_at_ms.load(Relaxed);
+    observed.recovery_ms = tally
+        .first_login_after_fault_ms
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .map(|ms| ms.saturating_sub(fault_ms));
+
+    // 4. Restore the node and see it take sessions again.
+    checks.push(restore(&plan, &target, &node, node_index).await);
+
+    // 5. Verify every completed upload through nodes other than the one that wrote it.
+    let uploads = tally
+        .uploads
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    observed.uploads_completed = uploads.len() as u64;
+    verify(
+        &target,
+        &run_dir,
+        plan.clients,
+        &uploads,
+        &mut observed,
+        &tally,
+    )
+    .await;
+    cleanup(&target, &run_dir).await;
+
+    observed.logins_total = tally.logins.load(Relaxed);
+    observed.failed_logins = tally.failed_logins.load(Relaxed);
+    observed.interrupted_logins = tally.interrupted_logins.load(Relaxed);
+    observed.ops_total = tally.ops.load(Relaxed);
+    observed.ops_failed = tally.ops_failed.load(Relaxed);
+    observed.interrupted_ops = tally.interrupted.load(Relaxed);
+    observed.corrupt_files += tally.corrupt.load(Relaxed);
+    let errors = tally
+        .errors
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    Ok(finish(
+        plan.fault, node, &plan, observed, checks, errors, started,
+    ))
+}
+
+fn finish(
+    fault: Fault,
+    node: String,
+    plan: &Plan,
+    observed: Observed,
+    mut checks: Vec<Check>,
+    errors: Vec<String>,
+    started: Instant,
+) -> Outcome {
+    let ran = checks.iter().any(|c| c.name == "fault.injected");
+    if ran {
+        let rto_ms = plan.rto.as_millis() as u64;
+        checks.push(Check {
+            name: "rto".into(),
+            ok: observed.recovery_ms.is_some_and(|r| r <= rto_ms),
+            detail: match observed.recovery_ms {
+                Some(r) => {
+                    format!("first good login {r} ms after the fault (objective {rto_ms} ms)")
+                }
+                None => "no login succeeded after the fault".into(),
+            },
+        });
+        checks.push(Check {
+            name: "failed_logins".into(),
+            ok: observed.failed_logins <= plan.max_failed_logins,
+            detail: format!(
+                "{} of {} logins failed (allowed {}); {} were under way on the node when the fault hit",
+                observed.failed_logins, observed.logins_total, plan.max_failed_logins, observed.interrupted_logins
+            ),
+        });
+        checks.push(Check {
+            name: "rpo".into(),
+            ok: observed.lost_files == 0,
+            detail: format!(
+                "{} of {} completed uploads missing",
+                observed.lost_files, observed.uploads_completed
+            ),
+        });
+        checks.push(Check {
+            name: "integrity".into(),
+            ok: observed.corrupt_files == 0,
+            detail: format!(
+                "{} corrupt files, {} bytes verified",
+                observed.corrupt_files, observed.bytes_verified
+            ),
+        });
+        checks.push(Check {
+            name: "no_partial_files".into(),
+            ok: observed.partial_files_visible == 0 && observed.temporary_files_left == 0,
+            detail: format!(
+                "{} files visible that no client completed, {} temporary files left on storage",
+                observed.partial_files_visible, observed.temporary_files_left
+            ),
+        });
+        if fault == Fault::Drain {
+            checks.push(Check {
+                name: "drain_no_interrupted".into(),
+                ok: observed.interrupted_ops == 0,
+                detail: format!(
+                    "{} operations interrupted by the drain",
+                    observed.interrupted_ops
+                ),
+            });
+        }
+    }
+    Outcome {
+        ok: checks.iter().all(|c| c.ok),
+        fault,
+        node,
+        objectives: serde_json::json!({
+            "rto_seconds": plan.rto.as_secs_f64(),
+            "rpo_seconds": 0,
+            "max_failed_logins": plan.max_failed_logins,
+        }),
+        observed,
+        checks,
+        errors,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    }
+}
+
+async fn preflight(target: &Target) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let mut unhealthy = Vec::new();
+    for (name, _, health) in &target.nodes {
+        match get_json(health).await {
+            Some((200, _)) => {}
+            Some((status, body)) => {
+                unhealthy.push(format!("{name}: HTTP {status} {}", body["status"]))
+            }
+            None => unhealthy.push(format!("{name}: no answer")),
+        }
+    }
+    checks.push(Check {
+        name: "preflight.nodes_healthy".into(),
+        ok: unhealthy.is_empty(),
+        detail: if unhealthy.is_empty() {
+            format!("{} nodes healthy", target.nodes.len())
+        } else {
+            unhealthy.join("; ")
+        },
+    });
+    let gw = get_json(&target.gateway_health).await;
+    let up = gw
+        .as_ref()
+        .and_then(|(_, v)| {
+            v["backends"]
+                .as_array()
+                .map(|b| b.iter().filter(|b| b["state"] == "up").count())
+        })
+        .unwrap_or(0);
+    checks.push(Check {
+        name: "preflight.gateway_reachable".into(),
+        ok: matches!(gw, Some((200, _))) && up == target.nodes.len(),
+        detail: match &gw {
+            Some((status, _)) => {
+                format!("HTTP {status}, {up} of {} backends up", target.nodes.len())
+            }
+            None => "no answer".into(),
+        },
+    });
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for (name, addr, _) in target
+        .nodes
+        .iter()
+        .map(|(n, a, h)| (n.as_str(), *a, h))
+        .chain([("gateway", target.gateway, &target.gateway_health)])
+    {
+        let seen = client::host_key_of(addr).await.map_err(|e| e.to_string());
+        keys.push((
+            name.to_owned(),
+            seen.unwrap_or_else(|e| format!("error: {e}")),
+        ));
+    }
+    let differing: Vec<String> = keys
+        .iter()
+        .filter(|(_, fp)| *fp != target.fingerprint)
+        .map(|(n, fp)| format!("{n} presents {fp}"))
+        .collect();
+    checks.push(Check {
+        name: "preflight.same_host_key".into(),
+        ok: differing.is_empty(),
+        detail: if differing.is_empty() {
+            format!("every node and the gateway present {}", target.fingerprint)
+        } else {
+            format!("expected {}; {}", target.fingerprint, differing.join("; "))
+        },
+    });
+    checks
+}
+
+/// The node with the most sessions now (first in order when tied).
+async fn busiest(target: &Target) -> String {
+    let mut best = (target.nodes[0].0.clone(), -1i64);
+    for (name, _, health) in &target.nodes {
+        let sessions = get_json(health)
+            .await
+            .and_then(|(_, v)| v["sessions"].as_i64())
+            .unwrap_or(0);
+        if sessions > best.1 {
+            best = (name.clone(), sessions);
+        }
+    }
+    best.0
+}
+
+/// Deterministic content for one upload: different for every client and sequence number.
+fn content(client: usize, seq: u64, len: usize) -> Vec<u8> {
+    let mut state =
+        (client as u64 + 1).wrapping_mul(0x9e3779b97f4a7c15) ^ seq.wrapping_mul(0xbf58476d1ce4e5b9);
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn worker(
+    id: usize,
+    target: Arc<Target>,
+    run_dir: String,
+    file_size: usize,
+    tally: Arc<Tally>,
+    fault_at_ms: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    run_start: Instant,
+) {
+    let mine = format!("{run_dir}/c{id}");
+    let mut seq = 0u64;
+    let mut last_upload: Option<Uploaded> = None;
+    while !stop.load(Relaxed) {
+        let login_start_ms = run_start.elapsed().as_millis() as u64;
+        tally.logins.fetch_add(1, Relaxed);
+        let session = match client::login(
+            target.gateway,
+            &target.user,
+            target.key.clone(),
+            &target.fingerprint,
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                let fault_ms = fault_at_ms.load(Relaxed);
+                if login_start_ms < fault_ms && run_start.elapsed().as_millis() as u64 >= fault_ms {
+                    tally.interrupted_logins.fetch_add(1, Relaxed);
+                } else {
+                    tally.failed_logins.fetch_add(1, Relaxed);
+                }
+                tally.error(format!(
+                    "client {id}: login begun at {login_start_ms} ms failed: {e}"
+                ));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if login_start_ms >= fault_at_ms.load(Relaxed) {
+            let mut first = tally
+                .first_login_after_fault_ms
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let done = run_start.elapsed().as_millis() as u64;
+            if first.is_none_or(|f| done < f) {
+                *first = Some(done);
+            }
+        }
+        // Upload a new file, read back the one of the previous session (likely written
+        // through another node), list.
+        let previous = last_upload.take();
+        let path = format!("{mine}/f{seq:06}.bin");
+        let data = content(id, seq, file_size);
+        seq += 1;
+        tally.ops.fetch_add(1, Relaxed);
+        match session.upload(&path, &data).await {
+            Ok(()) => {
+                let up = Uploaded {
+                    path,
+                    sha256: Sha256::digest(&data).into(),
+                    len: data.len(),
+                };
+                tally
+                    .uploads
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(up.clone());
+                last_upload = Some(up);
+            }
+            Err(e) => {
+                tally.ops_failed.fetch_add(1, Relaxed);
+                tally.interrupted.fetch_add(1, Relaxed);
+                tally.error(format!("client {id}: upload {path} failed: {e}"));
+                last_upload = previous;
+                continue;
+            }
+        }
+        if let Some(prev) = &previous {
+            tally.ops.fetch_add(1, Relaxed);
+            match session.download(&prev.path).await {
+                Ok(back) => {
+                    if Sha256::digest(&back).as_slice() != prev.sha256 {
+                        tally.corrupt.fetch_add(1, Relaxed);
+                        tally.error(format!("client {id}: {} read back different", prev.path));
+                    }
+                }
+                Err(e) => {
+                    tally.ops_failed.fetch_add(1, Relaxed);
+                    tally.interrupted.fetch_add(1, Relaxed);
+                    tally.error(format!("client {id}: download {} failed: {e}", prev.path));
+                    continue;
+                }
+            }
+        }
+        tally.ops.fetch_add(1, Relaxed);
+        if let Err(e) = session.list(&mine).await {
+            tally.ops_failed.fetch_add(1, Relaxed);
+            tally.interrupted.fetch_add(1, Relaxed);
+            tally.error(format!("client {id}: list failed: {e}"));
+            continue;
+        }
+        session.close().await;
+    }
+}
+
+async fn restore(plan: &Plan, target: &Target, node: &str, index: usize) -> Check {
+    let lab = &plan.lab;
+    let action = match plan.fault {
+        Fault::Freeze => lab
+            .signal(node, rustix::process::Signal::CONT)
+            .map(|_| "resumed (SIGCONT)".to_owned()),
+        Fault::Kill | Fault::Drain => {
+            // A draining node exits by itself; wait for that before starting it again.
+            let deadline = Instant::now() + RESTORE_TIMEOUT;
+            while lab.running_pid(node).is_some() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let name = node.to_owned();
+            let dir = lab.dir.clone();
+            tokio::task::spawn_blocking(move || Lab::new(&dir).and_then(|l| l.start(&name)))
+                .await
+                .map_err(|e| Error::Lab(e.to_string()))
+                .and_then(|r| r)
+                .map(|r| format!("restarted (pid {})", r.pid))
+        }
+        Fault::Partition => unreachable!("refused before the run"),
+    };
+    let action = match action {
+        Ok(a) => a,
+        Err(e) => {
+            return Check {
+                name: "restore".into(),
+                ok: false,
+                detail: format!("could not restore {node}: {e}"),
+            }
+        }
+    };
+    let health = &target.nodes[index].2;
+    let deadline = Instant::now() + RESTORE_TIMEOUT;
+    let mut in_rotation = false;
+    while Instant::now() < deadline {
+        let node_ok = matches!(get_json(health).await, Some((200, _)));
+        let gw_up = get_json(&target.gateway_health)
+            .await
+            .and_then(|(_, v)| {
+                v["backends"].as_array().and_then(|b| {
+                    b.iter()
+                        .find(|b| b["name"] == node)
+                        .map(|b| b["state"] == "up")
+                })
+            })
+            .unwrap_or(false);
+        if node_ok && gw_up {
+            in_rotation = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if !in_rotation {
+        return Check {
+            name: "restore".into(),
+            ok: false,
+            detail: format!(
+                "{node} {action} but not healthy and in rotation within {RESTORE_TIMEOUT:?}"
+            ),
+        };
+    }
+    // It takes sessions again: logins through the gateway until one lands there.
+    for _ in 0..RESTORE_LOGINS {
+        // While this session is open, the node counts it if the gateway sent it there.
+        let session = client::login(
+            target.gateway,
+            &target.user,
+            target.key.clone(),
+            &target.fingerprint,
+        )
+        .await;
+        let landed = get_json(health)
+            .await
+            .and_then(|(_, v)| v["sessions"].as_i64())
+            .unwrap_or(0)
+            > 0;
+        if let Ok(s) = session {
+            s.close().await;
+        }
+        if landed {
+            return Check {
+                name: "restore".into(),
+                ok: true,
+                detail: format!("{node} {action}, healthy, in rotation and taking sessions"),
+            };
+        }
+    }
+    Check { name: "restore".into(), ok: false, detail: format!("{node} {action} and healthy, but {RESTORE_LOGINS} logins through the gateway never reached it") }
+}
+
+async fn verify(
+    target: &Target,
+    run_dir: &str,
+    clients: usize,
+    uploads: &[Uploaded],
+    observed: &mut Observed,
+    tally: &Tally,
+) {
+    // Read every file through two different nodes: at least one did not write it.
+    let mut readers = Vec::new();
+    for (name, addr, _) in &target.nodes {
+        match client::login(*addr, &target.user, target.key.clone(), &target.fingerprint).await {
+            Ok(s) => readers.push((name.clone(), s)),
+            Err(e) => tally.error(format!("verify: cannot log into {name} directly: {e}")),
+        }
+    }
+    if readers.is_empty() {
+        observed.lost_files = uploads.len() as u64;
+        return;
+    }
+    for (i, up) in uploads.iter().enumerate() {
+        let picks = [i % readers.len(), (i + 1) % readers.len()];
+        let picks: &[usize] = if readers.len() > 1 {
+            &picks
+        } else {
+            &picks[..1]
+        };
+        let mut found = false;
+        for &p in picks {
+            match readers[p].1.download(&up.path).await {
+                Ok(data) => {
+                    found = true;
+                    if data.len() == up.len && Sha256::digest(&data).as_slice() == up.sha256 {
+                        observed.bytes_verified += data.len() as u64;
+                    } else {
+                        observed.corrupt_files += 1;
+                        tally.error(format!(
+                            "verify: {} differs through {}",
+                            up.path, readers[p].0
+                        ));
+                    }
+                }
+                Err(e) => tally.error(format!("verify: {} through {}: {e}", up.path, readers[p].0)),
+            }
+        }
+        if !found {
+            observed.lost_files += 1;
+        }
+    }
+    // Nothing visible that no client completed.
+    let completed: HashMap<&str, ()> = uploads.iter().map(|u| (u.path.as_str(), ())).collect();
+    for c in 0..clients {
+        let dir = format!("{run_dir}/c{c}");
+        match readers[0].1.list(&dir).await {
+            Ok(names) => {
+                for name in names {
+                    if !completed.contains_key(format!("{dir}/{name}").as_str()) {
+                        observed.partial_files_visible += 1;
+                        tally.error(format!(
+                            "verify: {dir}/{name} is visible but no client completed it"
+                        ));
+                    }
+                }
+            }
+            Err(e) => tally.error(format!("verify: list {dir}: {e}")),
+        }
+    }
+    for (_, s) in readers {
+        s.close().await;
+    }
+    // Temporary files of uploads that never completed must be gone from the storage too.
+    let storage = target
+        .storage
+        .join(&target.user)
+        .join(run_dir.trim_start_matches('/'));
+    observed.temporary_files_left = count_temporary(&storage) as u64;
+}
+
+fn count_temporary(dir: &std::path::Path) -> usize {
+    let mut count = 0;
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(e.path()),
+                Ok(_) if crate::node::jail::is_temp_name(&e.file_name()) => count += 1,
+                _ => {}
+            }
+        }
+    }
+    count
+}
+
+async fn cleanup(target: &Target, run_dir: &str) {
+    if let Ok(s) = client::login(
+        target.gateway,
+        &target.user,
+        target.key.clone(),
+        &target.fingerprint,
+    )
+    .await
+    {
+        if let Err(e) = s.remove_tree(run_dir).await {
+            tracing::warn!("could not remove {run_dir}: {e}");
+        }
+        s.close().await;
+    }
+}
