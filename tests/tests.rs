@@ -2,6 +2,7 @@
 
 mod cli;
 mod harness;
+mod lab_failover;
 mod node_clients;
 mod node_ops;
 mod node_security;

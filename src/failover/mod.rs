@@ -84,6 +84,9 @@ pub struct Observed {
     pub corrupt_files: u64,
     pub lost_files: u64,
     pub partial_files_visible: u64,
+    /// Uploads whose client gave up waiting for the close (the node was frozen) but that the
+    /// node completed when it resumed: intact, an ambiguous outcome the client retries.
+    pub late_commits: u64,
     pub temporary_files_left: u64,
 }
 
@@ -336,6 +339,7 @@ pub async fn run(plan: Plan) -> Result<Outcome> {
         &target,
         &run_dir,
         plan.clients,
+        plan.file_size,
         &uploads,
         &mut observed,
         &tally,
@@ -410,8 +414,8 @@ fn finish(
             name: "no_partial_files".into(),
             ok: observed.partial_files_visible == 0 && observed.temporary_files_left == 0,
             detail: format!(
-                "{} files visible that no client completed, {} temporary files left on storage",
-                observed.partial_files_visible, observed.temporary_files_left
+                "{} partial files visible, {} temporary files left on storage ({} uploads completed by the node after their client gave up, intact)",
+                observed.partial_files_visible, observed.temporary_files_left, observed.late_commits
             ),
         });
         if fault == Fault::Drain {
@@ -743,6 +747,7 @@ async fn verify(
     target: &Target,
     run_dir: &str,
     clients: usize,
+    file_size: usize,
     uploads: &[Uploaded],
     observed: &mut Observed,
     tally: &Tally,
@@ -795,11 +800,26 @@ async fn verify(
         match readers[0].1.list(&dir).await {
             Ok(names) => {
                 for name in names {
-                    if !completed.contains_key(format!("{dir}/{name}").as_str()) {
+                    let path = format!("{dir}/{name}");
+                    if completed.contains_key(path.as_str()) {
+                        continue;
+                    }
+                    // No client saw this upload complete. Intact (the node finished it after the
+                    // client gave up), or partial?
+                    let expected = name
+                        .strip_prefix('f')
+                        .and_then(|n| n.strip_suffix(".bin"))
+                        .and_then(|n| n.parse::<u64>().ok())
+                        .map(|seq| content(c, seq, file_size));
+                    let intact = match (expected, readers[0].1.download(&path).await) {
+                        (Some(want), Ok(got)) => want == got,
+                        _ => false,
+                    };
+                    if intact {
+                        observed.late_commits += 1;
+                    } else {
                         observed.partial_files_visible += 1;
-                        tally.error(format!(
-                            "verify: {dir}/{name} is visible but no client completed it"
-                        ));
+                        tally.error(format!("verify: {path} is visible, no client completed it, and it is not the whole file"));
                     }
                 }
             }

@@ -47,8 +47,8 @@ pub fn human(o: &Outcome) -> String {
     );
     let _ = writeln!(
         out,
-        "  data          {} lost, {} corrupt, {} partial visible, {} temporary left",
-        ob.lost_files, ob.corrupt_files, ob.partial_files_visible, ob.temporary_files_left
+        "  data          {} lost, {} corrupt, {} partial visible, {} temporary left, {} completed late (intact)",
+        ob.lost_files, ob.corrupt_files, ob.partial_files_visible, ob.temporary_files_left, ob.late_commits
     );
     let _ = writeln!(out, "  checks");
     for c in &o.checks {

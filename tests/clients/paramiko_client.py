@@ -356,7 +356,8 @@ def scenario_upload_slow(args):
 def scenario_session(args):
     """Holds one logged-in session open until stdin closes, then proves it still works."""
     transport, sftp = connect(args)
-    print("ready", flush=True)
+    # The local port lets a test find this very connection in a node's audit log.
+    print(f"ready {transport.sock.getsockname()[1]}", flush=True)
     sys.stdin.read()
     expect(sftp.normalize(".") == "/", "the session still works")
     transport.close()
