@@ -70,13 +70,35 @@ def start_sftpha(work, host_key, user_pub):
     (d / "node.toml").write_text(
         'name = "bench1"\nlisten = "127.0.0.1:0"\nhealth_listen = "127.0.0.1:0"\n'
         f'storage = "storage"\nhost_keys = ["{host_key}"]\nusers = "users.toml"\n'
+        # As behind a balancer in production: PROXY headers accepted from 127.0.0.1.
+        'proxy_protocol = "optional"\nproxy_trusted = ["127.0.0.1/32"]\n'
     )
     binary = ROOT / "target/release/sftpha"
-    proc = subprocess.Popen([binary, "node", "run", "--config", d / "node.toml", "-q"],
+    proc = subprocess.Popen([binary, "node", "run", "--config", d / "node.toml", "-q",
+                             "--ready-file", d / "ready.json"],
                             stdout=subprocess.PIPE, stderr=open(d / "node.log", "w"))
     ready = json.loads(proc.stdout.readline())
     port = int(ready["sftp"].rsplit(":", 1)[1])
     return proc, Server("sftpha", proc.pid, port, "", "bench", None, work / "local")
+
+
+def start_gateway(work, node):
+    """The bundled gateway in front of the sftpha node (PROXY v2 towards it)."""
+    d = work / "gateway"
+    d.mkdir()
+    health = json.loads((work / "sftpha" / "ready.json").read_text())["health"]
+    (d / "gateway.toml").write_text(
+        'name = "bench-gw"\nlisten = "127.0.0.1:0"\nhealth_listen = "127.0.0.1:0"\n'
+        f'[[backends]]\nname = "bench1"\naddress = "127.0.0.1:{node.port}"\n'
+        f'health_url = "http://{health}/healthz"\n'
+    )
+    binary = ROOT / "target/release/sftpha"
+    proc = subprocess.Popen([binary, "gateway", "run", "--config", d / "gateway.toml", "-q"],
+                            stdout=subprocess.PIPE, stderr=open(d / "gateway.log", "w"))
+    ready = json.loads(proc.stdout.readline())
+    port = int(ready["listen"].rsplit(":", 1)[1])
+    # CPU is the node's: the gateway's own cost shows in the throughput it leaves.
+    return proc, Server("gateway", node.pid, port, "", "bench", None, work / "local")
 
 
 def start_sshd(work, host_key, user_pub):
@@ -138,6 +160,8 @@ def main():
     ap.add_argument("--file-kib", type=int, default=4)
     ap.add_argument("--logins", type=int, default=50)
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    ap.add_argument("--no-gateway", dest="gateway", action="store_false",
+                    help="skip the third column: sftpha through the bundled gateway")
     ap.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
                     help="where both servers' storage and the client's files live (default: tmpfs "
                          "/dev/shm, so that file-system state does not skew the comparison)")
@@ -164,7 +188,10 @@ def main():
             (small / f"f{i:05}.dat").write_bytes(os.urandom(args.file_kib * 1024))
 
         servers = []
-        for start in (start_sftpha, start_sshd):
+        starts = [start_sftpha, start_sshd]
+        if args.gateway:
+            starts.append(lambda w, h, u: start_gateway(w, servers[0]))
+        for start in starts:
             proc, server = start(work, host_key, user_pub)
             procs.append(proc)
             kh = work / f"known_hosts_{server.name}"
@@ -229,15 +256,19 @@ def main():
 
 def report_row(name, cipher, row, unit, cpu_unit="cpu s/GiB"):
     ours, ref = row["sftpha"], row["openssh"]
+    gw = ""
+    if "gateway" in row:
+        g = row["gateway"][0]
+        gw = f" | via gateway {g:8.1f} {unit} ({100 * (1 - g / ours[0]):+5.1f}% cost)"
     print(f"{name:<28} {cipher:<31} sftpha {ours[0]:8.1f} {unit}  openssh {ref[0]:8.1f} {unit}  "
           f"ratio {ours[0] / ref[0]:5.2f}x | {cpu_unit} sftpha {ours[1]:6.2f} openssh {ref[1]:6.2f} "
-          f"ratio {ours[1] / ref[1] if ref[1] else float('nan'):5.2f}x", flush=True)
+          f"ratio {ours[1] / ref[1] if ref[1] else float('nan'):5.2f}x{gw}", flush=True)
 
 
 def print_markdown(results, args):
     print()
-    print("| workload | cipher | sftpha | OpenSSH | speed ratio | server CPU sftpha | server CPU OpenSSH | CPU ratio |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("| workload | cipher | sftpha | OpenSSH | speed ratio | server CPU sftpha | server CPU OpenSSH | CPU ratio | sftpha via gateway | gateway cost |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, cipher, row in results:
         ours, ref = row["sftpha"], row["openssh"]
         logins = "logins" in name
@@ -245,8 +276,12 @@ def print_markdown(results, args):
         cpu_unit = "ms/login" if logins else "s/GiB"
         print(f"| {name} | {cipher.split('@')[0]} | {ours[0]:.1f} {unit} | {ref[0]:.1f} {unit} | "
               f"{ours[0] / ref[0]:.2f}x | {ours[1]:.2f} {cpu_unit} | {ref[1]:.2f} {cpu_unit} | "
-              f"{ours[1] / ref[1] if ref[1] else float('nan'):.2f}x |")
+              f"{ours[1] / ref[1] if ref[1] else float('nan'):.2f}x | "
+              + (f"{row['gateway'][0]:.1f} {unit} | {100 * (1 - row['gateway'][0] / ours[0]):+.1f}% |"
+                 if "gateway" in row else "- | - |"))
 
 
 if __name__ == "__main__":
+    # SIGTERM (a timeout, CI) cleans up like Ctrl-C: servers stopped, temporary files removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(main())
