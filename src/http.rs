@@ -53,15 +53,9 @@ impl Response {
 pub type Handler = Arc<dyn Fn(&str) -> Response + Send + Sync>;
 
 pub async fn serve(listener: TcpListener, handler: Handler) {
-    loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(conn) => conn,
-            Err(e) => {
-                tracing::warn!("http accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
+    // Health endpoints live as long as their process.
+    let forever = tokio_util::sync::CancellationToken::new();
+    while let Some((stream, _)) = crate::net::accept(&listener, &forever).await {
         let handler = handler.clone();
         tokio::spawn(async move {
             let _ = tokio::time::timeout(timeouts::HTTP_REQUEST, answer(stream, handler)).await;

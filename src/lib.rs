@@ -11,6 +11,7 @@ pub mod gateway;
 pub mod gateway_config;
 pub mod http;
 pub mod lab;
+pub mod net;
 pub mod node;
 pub mod node_config;
 pub mod proxy_protocol;

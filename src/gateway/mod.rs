@@ -256,19 +256,7 @@ async fn accept_loop(
     shared: Arc<Shared>,
     stop: tokio_util::sync::CancellationToken,
 ) {
-    loop {
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            _ = stop.cancelled() => return,
-        };
-        let (client, peer) = match accepted {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+    while let Some((client, peer)) = crate::net::accept(&listener, &stop).await {
         shared.connections_total.fetch_add(1, Relaxed);
         if shared.connections.load(Relaxed) >= shared.config.file.max_connections as i64 {
             tracing::warn!(client = %peer, "max_connections reached: closing");
@@ -319,10 +307,7 @@ async fn connection(shared: &Shared, mut client: TcpStream, peer: SocketAddr) {
                 )
                 .await;
                 backend.active.fetch_sub(1, Relaxed);
-                let (up, down) = match result {
-                    Ok(counts) => counts,
-                    Err(_) => (0, 0),
-                };
+                let (up, down) = result.unwrap_or_default();
                 backend
                     .bytes_to_backend
                     .fetch_add(up + pending.len() as u64, Relaxed);
@@ -639,11 +624,7 @@ mod tests {
     fn source_is_sticky_and_moves_only_clients_of_a_failed_backend() {
         let s = shared("source");
         let before: Vec<usize> = (1..=50).map(|c| s.order(client(c))[0]).collect();
-        assert!(
-            before.iter().any(|b| *b == 0)
-                && before.iter().any(|b| *b == 1)
-                && before.iter().any(|b| *b == 2)
-        );
+        assert!(before.contains(&0) && before.contains(&1) && before.contains(&2));
         assert_eq!(
             before,
             (1..=50).map(|c| s.order(client(c))[0]).collect::<Vec<_>>()

@@ -317,20 +317,7 @@ async fn accept_loop(
     kill_all: CancellationToken,
     stop: CancellationToken,
 ) {
-    loop {
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            _ = stop.cancelled() => return,
-        };
-        let (stream, peer) = match accepted {
-            Ok(c) => c,
-            Err(e) => {
-                // EMFILE and friends: wait a little instead of spinning.
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+    while let Some((stream, peer)) = crate::net::accept(&listener, &stop).await {
         Metrics::inc(&shared.metrics.connections_total);
         let id = shared.next_id.fetch_add(1, Relaxed);
         // The stream moves to the connection's own runtime: take it off this one first.
