@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::error::{Error, Result};
 use tokio_util::sync::CancellationToken;
 
 /// Back-off after a failed accept (EMFILE and friends), instead of spinning.
@@ -28,4 +30,12 @@ pub async fn accept(
             }
         }
     }
+}
+
+/// Binds `addr`; the error names the address.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|source| Error::Bind {
+        addr: addr.to_string(),
+        source,
+    })
 }

@@ -57,10 +57,7 @@ fn up(cli: &Cli, args: &UpArgs) -> Result<u8> {
     let (file, note) = match lab.up(args.nodes as usize, args.port)? {
         Up::Started(f) => (f, "started".to_owned()),
         Up::AlreadyRunning(f) => (f, "already running: nothing started".to_owned()),
-        Up::Repaired(f, names) => (
-            f,
-            format!("was running; started again: {}", names.join(", ")),
-        ),
+        Up::Repaired(f, names) => (f, format!("existed; started again: {}", names.join(", "))),
     };
     let mut out = std::io::stdout().lock();
     match cli.format() {

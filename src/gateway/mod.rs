@@ -24,7 +24,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gateway_config::{Backend, Balance, Gateway};
 use crate::http::{self, Response};
 
@@ -187,18 +187,8 @@ pub struct Ready {
 }
 
 pub async fn run(config: Gateway, ready: impl FnOnce(Ready)) -> Result<()> {
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| Error::Bind {
-            addr: config.listen.to_string(),
-            source,
-        })?;
-    let health_listener = TcpListener::bind(config.health_listen)
-        .await
-        .map_err(|source| Error::Bind {
-            addr: config.health_listen.to_string(),
-            source,
-        })?;
+    let listener = crate::net::bind(config.listen).await?;
+    let health_listener = crate::net::bind(config.health_listen).await?;
     let announced = Ready {
         listen: listener.local_addr()?,
         health: health_listener.local_addr()?,

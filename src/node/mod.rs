@@ -181,18 +181,8 @@ pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
         path: config.file.audit_log.clone().unwrap_or_default(),
         source,
     })?;
-    let sftp_listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| Error::Bind {
-            addr: config.listen.to_string(),
-            source,
-        })?;
-    let health_listener = TcpListener::bind(config.health_listen)
-        .await
-        .map_err(|source| Error::Bind {
-            addr: config.health_listen.to_string(),
-            source,
-        })?;
+    let sftp_listener = crate::net::bind(config.listen).await?;
+    let health_listener = crate::net::bind(config.health_listen).await?;
     let throttle = throttle::Throttle::new(
         config.file.auth_fail_limit,
         Duration::from_secs(config.file.auth_fail_window_seconds),
