@@ -35,6 +35,9 @@ use metrics::Metrics;
 
 /// Password hashes verified at once (argon2id is deliberately expensive).
 const PASSWORD_CHECKS: usize = 4;
+/// File descriptors a connection can hold: its socket, its runtime's epoll and eventfd, the
+/// jail's directory, and a few open files.
+const FDS_PER_CONNECTION: u64 = 8;
 /// Stack of a connection thread (russh, the SFTP session and its buffers live on the heap).
 const CONNECTION_STACK: usize = 1 << 20;
 /// A temporary upload file of another node untouched for this long is abandoned.
@@ -152,6 +155,7 @@ fn ssh_config(node: &Node, keys: Vec<PrivateKey>) -> russh::server::Config {
 /// Runs the node until SIGTERM or SIGINT has drained it. `ready` is called once both
 /// listeners accept connections.
 pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
+    raise_fd_limit(config.file.max_sessions);
     let keys = load_host_keys(&config.file.host_keys)?;
     let fingerprints: Vec<String> = keys.iter().map(fingerprint_of).collect();
     let users = Users::load(&config.file.users)?;
@@ -251,6 +255,36 @@ pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
     Ok(())
 }
 
+/// Raises the soft limit of open files to the hard limit (a default soft limit of 1024 is
+/// below what `max_sessions` connections need), and warns when even that is too low.
+fn raise_fd_limit(max_sessions: usize) {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let needed = max_sessions as u64 * FDS_PER_CONNECTION + 64;
+    let limit = getrlimit(Resource::Nofile);
+    let target = match limit.maximum {
+        Some(hard) => hard,
+        None => needed.max(limit.current.unwrap_or(0)),
+    };
+    if limit.current.is_some_and(|soft| soft < target) {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(target),
+                maximum: limit.maximum,
+            },
+        );
+    }
+    let now = getrlimit(Resource::Nofile).current;
+    if now.is_some_and(|n| n < needed) {
+        tracing::warn!(
+            limit = now,
+            needed,
+            max_sessions,
+            "the open-file limit is too low for max_sessions: raise it (systemd LimitNOFILE, ulimit -n)"
+        );
+    }
+}
+
 /// Graceful stop: health turns 503 at once and new connections are refused; connections in
 /// progress get up to `drain_timeout_seconds` to end (sessions idle with nothing open are
 /// closed after a moment, see `sftp::DRAIN_IDLE`); then every connection is closed. A second
@@ -309,6 +343,12 @@ async fn accept_loop(
 ) {
     while let Some((stream, peer)) = crate::net::accept(&listener, &stop).await {
         Metrics::inc(&shared.metrics.connections_total);
+        // Over the limit: refuse here, before a thread is spent on it (connection storms).
+        if shared.metrics.connections.load(Relaxed) >= shared.config.file.max_sessions as i64 {
+            Metrics::inc(&shared.metrics.connections_rejected_total);
+            tracing::info!(peer = %peer, reason = "max_sessions reached", "connection refused");
+            continue;
+        }
         let id = shared.next_id.fetch_add(1, Relaxed);
         // The stream moves to the connection's own runtime: take it off this one first.
         let stream = match stream.into_std() {
