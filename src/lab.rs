@@ -6,8 +6,6 @@
 //! `/proc/PID/cmdline` shows that the pid is still the sftpha process this lab started.
 
 use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -19,6 +17,7 @@ use russh::keys::PrivateKey;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::files::write_atomically;
 
 /// The demo user every lab has.
 pub const DEMO_USER: &str = "demo";
@@ -140,13 +139,13 @@ impl Lab {
             "# Users of the lab cluster; edit and the nodes reload within a second.\n[[users]]\nname = \"{DEMO_USER}\"\nkeys = [\"{}\"]\nhome = \"{DEMO_USER}\"\n",
             demo.public_key().to_openssh().map_err(key_error)?
         );
-        write_file(&self.path("users.toml"), users.as_bytes(), 0o644)?;
+        write_atomically(&self.path("users.toml"), users.as_bytes(), 0o644)?;
         let _ = host;
         let mut backends = String::new();
         for i in 1..=nodes {
             let name = format!("n{i}");
             let config = self.node_config(&name, "127.0.0.1:0", "127.0.0.1:0");
-            write_file(
+            write_atomically(
                 &self.path(&format!("{name}.node.toml")),
                 config.as_bytes(),
                 0o644,
@@ -154,7 +153,7 @@ impl Lab {
             let ready = self.start(&name)?;
             // Pin the ports it got, so that a restart (test-failover's restore) comes back there.
             let config = self.node_config(&name, &ready.addr, &ready.health);
-            write_file(
+            write_atomically(
                 &self.path(&format!("{name}.node.toml")),
                 config.as_bytes(),
                 0o644,
@@ -169,13 +168,13 @@ impl Lab {
                 "# The lab's gateway: fast checks, so failover is quick to see.\nname = \"gw1\"\nlisten = \"{listen}\"\nhealth_listen = \"{health}\"\nbalance = \"leastconn\"\nhealth_interval_ms = 500\nhealth_timeout_ms = 400\nhealth_fall = 2\nhealth_rise = 2\nconnect_timeout_ms = 500\nbanner_timeout_ms = 1000\nsend_proxy = true\ndrain_timeout_seconds = {LAB_DRAIN_SECONDS}\n\n{backends}"
             )
         };
-        write_file(
+        write_atomically(
             &self.path("gateway.toml"),
             gateway(&format!("127.0.0.1:{port}"), "127.0.0.1:0").as_bytes(),
             0o644,
         )?;
         let ready = self.start("gateway")?;
-        write_file(
+        write_atomically(
             &self.path("gateway.toml"),
             gateway(&ready.addr, &ready.health).as_bytes(),
             0o644,
@@ -195,8 +194,8 @@ impl Lab {
                 known += &format!("[127.0.0.1]:{p} {kind} {blob}\n");
             }
         }
-        write_file(&self.path("known_hosts"), known.as_bytes(), 0o644)?;
-        write_file(
+        write_atomically(&self.path("known_hosts"), known.as_bytes(), 0o644)?;
+        write_atomically(
             &self.path("host_key_fingerprint"),
             format!("{fingerprint}\n").as_bytes(),
             0o644,
@@ -240,7 +239,7 @@ impl Lab {
             .process_group(0)
             .spawn()?;
         let pid = child.id();
-        write_file(
+        write_atomically(
             &self.path(&format!("{name}.pid")),
             format!("{pid}\n").as_bytes(),
             0o644,
@@ -374,7 +373,7 @@ impl Lab {
             dir: self.dir.clone(),
         };
         let text = serde_json::to_string_pretty(&lab).expect("lab serializes") + "\n";
-        crate::cmd::node::write_atomically(&self.path("lab.json"), text.as_bytes())?;
+        write_atomically(&self.path("lab.json"), text.as_bytes(), 0o644)?;
         Ok(lab)
     }
 }
@@ -399,9 +398,9 @@ pub fn generate_key(path: &Path, comment: &str) -> Result<PrivateKey> {
     seed.fill(0);
     key.set_comment(comment);
     let private = key.to_openssh(LineEnding::LF).map_err(key_error)?;
-    write_file(path, private.as_bytes(), 0o600)?;
+    write_atomically(path, private.as_bytes(), 0o600)?;
     let public = key.public_key().to_openssh().map_err(key_error)?;
-    write_file(
+    write_atomically(
         &PathBuf::from(format!("{}.pub", path.display())),
         format!("{public}\n").as_bytes(),
         0o644,
@@ -413,24 +412,5 @@ pub fn load_key(path: &Path) -> Result<PrivateKey> {
     russh::keys::load_secret_key(path, None).map_err(|e| Error::HostKey {
         path: path.to_owned(),
         message: e.to_string(),
-    })
-}
-
-/// Writes a file with `mode` from the start (secrets never exist with wider permissions).
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|source| Error::WriteFile {
-        path: path.to_owned(),
-        source,
     })
 }

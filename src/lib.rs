@@ -7,6 +7,7 @@ pub mod cli;
 pub mod cmd;
 pub mod error;
 pub mod failover;
+pub mod files;
 pub mod gateway;
 pub mod gateway_config;
 pub mod http;

@@ -1,6 +1,5 @@
 //! `sftpha gateway run`: the bundled TCP gateway in the foreground.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
@@ -47,20 +46,8 @@ pub fn run(command: &GatewayCommand) -> Result<u8> {
             "pid": std::process::id(),
         })
         .to_string();
-        announce(&line, ready_file.as_deref());
+        crate::cmd::announce(&line, ready_file.as_deref());
     }))?;
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     Ok(exit::OK)
-}
-
-/// Prints a ready line on stdout and, if asked, writes it to a file atomically.
-pub fn announce(line: &str, file: Option<&std::path::Path>) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
-    if let Some(path) = file {
-        if let Err(e) = crate::cmd::node::write_atomically(path, format!("{line}\n").as_bytes()) {
-            tracing::error!(path = %path.display(), "could not write the ready file: {e}");
-        }
-    }
 }

@@ -6,3 +6,17 @@ pub mod lab;
 pub mod man;
 pub mod node;
 pub mod test_failover;
+
+/// Prints a server's ready line on stdout and, if asked, writes it to a file atomically.
+pub fn announce(line: &str, file: Option<&std::path::Path>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+    if let Some(path) = file {
+        if let Err(e) = crate::files::write_atomically(path, format!("{line}\n").as_bytes(), 0o644)
+        {
+            tracing::error!("could not write the ready file: {e}");
+        }
+    }
+}

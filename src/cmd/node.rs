@@ -1,7 +1,7 @@
 //! `sftpha node run` and `sftpha node check`.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -64,7 +64,7 @@ fn run_node(args: &RunArgs) -> Result<u8> {
             "pid": std::process::id(),
         })
         .to_string();
-        crate::cmd::gateway::announce(&line, ready_file.as_deref());
+        crate::cmd::announce(&line, ready_file.as_deref());
     }))?;
     // Sessions still running on worker threads are cut when the process exits.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
@@ -117,11 +117,4 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<u8> {
         }
     }
     Ok(exit::OK)
-}
-
-/// Writes `path` through a temporary file and a rename, so readers never see half of it.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
 }

@@ -124,7 +124,6 @@ struct Tally {
     interrupted_logins: AtomicU64,
     ops: AtomicU64,
     ops_failed: AtomicU64,
-    interrupted: AtomicU64,
     corrupt: AtomicU64,
     /// Milliseconds after the start of the run of the first login that began after the
     /// fault and succeeded.
@@ -134,6 +133,12 @@ struct Tally {
 }
 
 impl Tally {
+    /// An operation that failed on an established session: its session broke under it.
+    fn op_failed(&self, msg: String) {
+        self.ops_failed.fetch_add(1, Relaxed);
+        self.error(msg);
+    }
+
     fn error(&self, msg: String) {
         let mut errors = self.errors.lock().unwrap_or_else(|e| e.into_inner());
         if errors.len() < 20 {
@@ -352,7 +357,8 @@ pub async fn run(plan: Plan) -> Result<Outcome> {
     observed.interrupted_logins = tally.interrupted_logins.load(Relaxed);
     observed.ops_total = tally.ops.load(Relaxed);
     observed.ops_failed = tally.ops_failed.load(Relaxed);
-    observed.interrupted_ops = tally.interrupted.load(Relaxed);
+    // Every failed operation had started on a session that broke under it.
+    observed.interrupted_ops = observed.ops_failed;
     observed.corrupt_files += tally.corrupt.load(Relaxed);
     let errors = tally
         .errors
@@ -617,9 +623,7 @@ async fn worker(
                 last_upload = Some(up);
             }
             Err(e) => {
-                tally.ops_failed.fetch_add(1, Relaxed);
-                tally.interrupted.fetch_add(1, Relaxed);
-                tally.error(format!("client {id}: upload {path} failed: {e}"));
+                tally.op_failed(format!("client {id}: upload {path} failed: {e}"));
                 last_upload = previous;
                 continue;
             }
@@ -634,18 +638,14 @@ async fn worker(
                     }
                 }
                 Err(e) => {
-                    tally.ops_failed.fetch_add(1, Relaxed);
-                    tally.interrupted.fetch_add(1, Relaxed);
-                    tally.error(format!("client {id}: download {} failed: {e}", prev.path));
+                    tally.op_failed(format!("client {id}: download {} failed: {e}", prev.path));
                     continue;
                 }
             }
         }
         tally.ops.fetch_add(1, Relaxed);
         if let Err(e) = session.list(&mine).await {
-            tally.ops_failed.fetch_add(1, Relaxed);
-            tally.interrupted.fetch_add(1, Relaxed);
-            tally.error(format!("client {id}: list failed: {e}"));
+            tally.op_failed(format!("client {id}: list failed: {e}"));
             continue;
         }
         session.close().await;

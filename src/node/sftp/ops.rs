@@ -553,7 +553,9 @@ impl Session {
     fn fstat(&mut self, id: u32, handle: &str) -> Reply {
         let key = parse_handle(handle.as_bytes()).ok_or_else(Fail::no_handle)?;
         let attrs = match self.handles.get(&key) {
-            Some(Handle::File(f)) => std_attributes(&f.file.metadata()?),
+            Some(Handle::File(f)) => attributes(&cap_std::fs::Metadata::from_just_metadata(
+                f.file.metadata()?,
+            )),
             Some(Handle::Dir(d)) => attributes(&self.jail.metadata(&d.path)?),
             None => return Err(Fail::no_handle()),
         };
@@ -886,20 +888,6 @@ fn clamp_time(secs: i64) -> u32 {
 }
 
 fn attributes(meta: &cap_std::fs::Metadata) -> FileAttributes {
-    FileAttributes {
-        size: Some(meta.size()),
-        uid: Some(meta.uid()),
-        user: None,
-        gid: Some(meta.gid()),
-        group: None,
-        permissions: Some(meta.mode()),
-        atime: Some(clamp_time(meta.atime())),
-        mtime: Some(clamp_time(meta.mtime())),
-    }
-}
-
-fn std_attributes(meta: &std::fs::Metadata) -> FileAttributes {
-    use std::os::unix::fs::MetadataExt;
     FileAttributes {
         size: Some(meta.size()),
         uid: Some(meta.uid()),
