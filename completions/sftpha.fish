@@ -26,12 +26,15 @@ end
 
 complete -c sftpha -n "__fish_sftpha_needs_command" -s c -l cluster -d 'The cluster definition' -r -F
 complete -c sftpha -n "__fish_sftpha_needs_command" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
-json\t''"
+json\t''
+markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_needs_command" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c sftpha -n "__fish_sftpha_needs_command" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
 complete -c sftpha -n "__fish_sftpha_needs_command" -l yes -d 'Never prompt; take the default answer'
 complete -c sftpha -n "__fish_sftpha_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sftpha -n "__fish_sftpha_needs_command" -s V -l version -d 'Print version'
+complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "init" -d 'Asks the day-zero questions and writes a commented cluster.toml and users.toml'
+complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "assess" -d 'Risk assessment of cluster.toml: single points of failure, RTO and RPO per disruption, availability, capacity with a node down; --probe checks the live hosts'
 complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "node" -d 'The bundled SFTP server'
 complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "gateway" -d 'The bundled TCP gateway (load balancer with health checks)'
 complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "lab" -d 'A whole cluster on 127.0.0.1: nodes, gateway, shared storage, a demo user'
@@ -39,13 +42,71 @@ complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "test-failover" -d 'Fa
 complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "completions" -d 'Prints shell completions'
 complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "man" -d 'Prints the man page (roff)'
 complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l name -d 'Name of the cluster' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l impact -d 'Impact of downtime; sets the default objectives' -r -f -a "critical\t''
+high\t''
+moderate\t''
+low\t''"
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l rto -d 'Longest tolerable outage for new sessions, in seconds' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l rpo -d 'Longest tolerable loss of completed uploads, in seconds' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l availability -d 'Availability objective in percent, e.g. 99.95' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l peak-sessions -d 'Concurrent SFTP sessions at peak' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l peak-throughput -d 'Aggregate transfer rate at peak, in Mbit/s' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l max-sessions -d 'Sessions one node may serve' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l nodes -d 'Node hosts, comma-separated (named n1, n2, ... in order)' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l zones -d 'The nodes\' zones, comma-separated, in the order of --nodes (cycled when fewer)' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l storage-kind -d 'Kind of the shared storage' -r -f -a "nfs\t''
+smb\t''
+cephfs\t''
+glusterfs\t''
+shared\t''
+local\t''"
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l storage-path -d 'Where the storage is mounted on every node' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l replicas -d 'Copies the storage keeps' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l replication -d 'How the copies are kept' -r -f -a "none\t''
+sync\t''
+async\t''"
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l replication-lag -d 'How far an asynchronous replica may be behind, in seconds' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l backup-interval -d 'Seconds between backups of the storage (0: none)' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l gateway-kind -d 'The load balancer in front of the nodes' -r -f -a "builtin\t''
+haproxy\t''
+external\t''"
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l gateway-hosts -d 'Gateway hosts, comma-separated' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l vip -d 'keepalived virtual IP for two or more gateway hosts ("" for none)' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l ssh-user -d 'User sftpha logs into the hosts as' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l identity -d 'Private key for logging into the hosts' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -s c -l cluster -d 'The cluster definition' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+json\t''
+markdown\t'A report for a change ticket (`assess` and `init` only)'"
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l force -d 'Overwrite cluster.toml and users.toml if they exist'
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l yes -d 'Never prompt; take the default answer'
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -s V -l version -d 'Print version'
+complete -c sftpha -n "__fish_sftpha_using_subcommand assess" -l fail-on -d 'The lowest severity that fails the assessment (exit 1)' -r -f -a "high\t''
+medium\t''
+low\t''
+never\t''"
+complete -c sftpha -n "__fish_sftpha_using_subcommand assess" -s c -l cluster -d 'The cluster definition' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand assess" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+json\t''
+markdown\t'A report for a change ticket (`assess` and `init` only)'"
+complete -c sftpha -n "__fish_sftpha_using_subcommand assess" -l probe -d 'Also check the live hosts: every node answers, the same host key everywhere, the storage really shared, the same config and users, clocks, free space'
+complete -c sftpha -n "__fish_sftpha_using_subcommand assess" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand assess" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand assess" -l yes -d 'Never prompt; take the default answer'
+complete -c sftpha -n "__fish_sftpha_using_subcommand assess" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sftpha -n "__fish_sftpha_using_subcommand assess" -s V -l version -d 'Print version'
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_subcommand_from run check help" -s c -l cluster -d 'The cluster definition' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_subcommand_from run check help" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
-json\t''"
+json\t''
+markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_subcommand_from run check help" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_subcommand_from run check help" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_subcommand_from run check help" -l yes -d 'Never prompt; take the default answer'
-complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_subcommand_from run check help" -s h -l help -d 'Print help'
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_subcommand_from run check help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_subcommand_from run check help" -s V -l version -d 'Print version'
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_subcommand_from run check help" -f -a "run" -d 'Runs the SFTP server in the foreground; logs go to stderr'
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_subcommand_from run check help" -f -a "check" -d 'Validates node.toml, users.toml and the host keys, and prints what the node would serve'
@@ -54,7 +115,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subc
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from run" -l ready-file -d 'Also write the ready line to this file (atomically) once the node accepts connections' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from run" -s c -l cluster -d 'The cluster definition' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from run" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
-json\t''"
+json\t''
+markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from run" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from run" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from run" -l yes -d 'Never prompt; take the default answer'
@@ -63,22 +125,24 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subc
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from check" -l config -d 'The node\'s configuration file' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from check" -s c -l cluster -d 'The cluster definition' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from check" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
-json\t''"
+json\t''
+markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from check" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from check" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from check" -l yes -d 'Never prompt; take the default answer'
-complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from help" -f -a "run" -d 'Runs the SFTP server in the foreground; logs go to stderr'
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validates node.toml, users.toml and the host keys, and prints what the node would serve'
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -s c -l cluster -d 'The cluster definition' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
-json\t''"
+json\t''
+markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -l yes -d 'Never prompt; take the default answer'
-complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -s h -l help -d 'Print help'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -s V -l version -d 'Print version'
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -f -a "run" -d 'Runs the gateway in the foreground; logs go to stderr'
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -86,7 +150,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_s
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -l ready-file -d 'Also write the ready line to this file (atomically) once the gateway accepts connections' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -s c -l cluster -d 'The cluster definition' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
-json\t''"
+json\t''
+markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -l yes -d 'Never prompt; take the default answer'
@@ -96,11 +161,12 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_s
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -s c -l cluster -d 'The cluster definition' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
-json\t''"
+json\t''
+markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -l yes -d 'Never prompt; take the default answer'
-complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -s h -l help -d 'Print help'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -s V -l version -d 'Print version'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -f -a "up" -d 'Starts N nodes, a gateway, shared storage and a demo user on 127.0.0.1'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -f -a "down" -d 'Stops every process of the lab (by pidfile; drains first). Safe to run twice'
@@ -111,7 +177,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subco
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -l port -d 'Gateway port on 127.0.0.1 (0: any free port)' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -s c -l cluster -d 'The cluster definition' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
-json\t''"
+json\t''
+markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -l yes -d 'Never prompt; take the default answer'
@@ -120,20 +187,22 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subco
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from down" -l dir -d 'The lab\'s directory' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from down" -s c -l cluster -d 'The cluster definition' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from down" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
-json\t''"
+json\t''
+markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from down" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from down" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from down" -l yes -d 'Never prompt; take the default answer'
-complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from down" -s h -l help -d 'Print help'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from down" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from down" -s V -l version -d 'Print version'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from status" -l dir -d 'The lab\'s directory' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from status" -s c -l cluster -d 'The cluster definition' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from status" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
-json\t''"
+json\t''
+markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from status" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from status" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from status" -l yes -d 'Never prompt; take the default answer'
-complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "up" -d 'Starts N nodes, a gateway, shared storage and a demo user on 127.0.0.1'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "down" -d 'Stops every process of the lab (by pidfile; drains first). Safe to run twice'
@@ -153,7 +222,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l max-fail
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l junit -d 'Also write the result as JUnit XML' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -s c -l cluster -d 'The cluster definition' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
-json\t''"
+json\t''
+markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l yes -d 'Never prompt; take the default answer'
@@ -161,27 +231,31 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -s h -l hel
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -s V -l version -d 'Print version'
 complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -s c -l cluster -d 'The cluster definition' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
-json\t''"
+json\t''
+markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -l yes -d 'Never prompt; take the default answer'
-complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c sftpha -n "__fish_sftpha_using_subcommand man" -s c -l cluster -d 'The cluster definition' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand man" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
-json\t''"
+json\t''
+markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand man" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand man" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand man" -l yes -d 'Never prompt; take the default answer'
-complete -c sftpha -n "__fish_sftpha_using_subcommand man" -s h -l help -d 'Print help'
+complete -c sftpha -n "__fish_sftpha_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sftpha -n "__fish_sftpha_using_subcommand man" -s V -l version -d 'Print version'
-complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node gateway lab test-failover completions man help" -f -a "node" -d 'The bundled SFTP server'
-complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node gateway lab test-failover completions man help" -f -a "gateway" -d 'The bundled TCP gateway (load balancer with health checks)'
-complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node gateway lab test-failover completions man help" -f -a "lab" -d 'A whole cluster on 127.0.0.1: nodes, gateway, shared storage, a demo user'
-complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node gateway lab test-failover completions man help" -f -a "test-failover" -d 'Failover smoke test: workload, fault, detection and recovery measured, data verified'
-complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node gateway lab test-failover completions man help" -f -a "completions" -d 'Prints shell completions'
-complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node gateway lab test-failover completions man help" -f -a "man" -d 'Prints the man page (roff)'
-complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from node gateway lab test-failover completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from init assess node gateway lab test-failover completions man help" -f -a "init" -d 'Asks the day-zero questions and writes a commented cluster.toml and users.toml'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from init assess node gateway lab test-failover completions man help" -f -a "assess" -d 'Risk assessment of cluster.toml: single points of failure, RTO and RPO per disruption, availability, capacity with a node down; --probe checks the live hosts'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from init assess node gateway lab test-failover completions man help" -f -a "node" -d 'The bundled SFTP server'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from init assess node gateway lab test-failover completions man help" -f -a "gateway" -d 'The bundled TCP gateway (load balancer with health checks)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from init assess node gateway lab test-failover completions man help" -f -a "lab" -d 'A whole cluster on 127.0.0.1: nodes, gateway, shared storage, a demo user'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from init assess node gateway lab test-failover completions man help" -f -a "test-failover" -d 'Failover smoke test: workload, fault, detection and recovery measured, data verified'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from init assess node gateway lab test-failover completions man help" -f -a "completions" -d 'Prints shell completions'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from init assess node gateway lab test-failover completions man help" -f -a "man" -d 'Prints the man page (roff)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from init assess node gateway lab test-failover completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from node" -f -a "run" -d 'Runs the SFTP server in the foreground; logs go to stderr'
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from node" -f -a "check" -d 'Validates node.toml, users.toml and the host keys, and prints what the node would serve'
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from gateway" -f -a "run" -d 'Runs the gateway in the foreground; logs go to stderr'

@@ -53,10 +53,19 @@ pub struct Cli {
 pub enum Format {
     Human,
     Json,
+    /// A report for a change ticket (`assess` and `init` only).
+    Markdown,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Asks the day-zero questions and writes a commented cluster.toml and users.toml.
+    Init(Box<cmd::init::InitArgs>),
+    /// Risk assessment of cluster.toml: single points of failure, RTO and RPO per
+    /// disruption, availability, capacity with a node down; --probe checks the live hosts.
+    ///
+    /// Exit 1 when a finding reaches --fail-on (default high), so it gates CI.
+    Assess(cmd::assess::AssessArgs),
     /// The bundled SFTP server.
     #[command(subcommand)]
     Node(cmd::node::NodeCommand),

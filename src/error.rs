@@ -58,6 +58,13 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// The command line asks for something that cannot be done as asked.
+    #[error("{message}")]
+    Usage {
+        message: String,
+        hint: Option<String>,
+    },
+
     /// A lab process could not be started, found or stopped.
     #[error("lab: {0}")]
     Lab(String),
@@ -71,7 +78,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config { .. } | Error::HostKey { .. } | Error::ReadFile { .. } => exit::USAGE,
-            Error::Bind { .. } | Error::Storage { .. } => exit::USAGE,
+            Error::Bind { .. } | Error::Storage { .. } | Error::Usage { .. } => exit::USAGE,
             Error::WriteFile { .. } | Error::Io(_) | Error::Lab(_) => exit::CHECK_FAILED,
         }
     }
@@ -86,7 +93,15 @@ impl Error {
                 "host keys are OpenSSH private key files, e.g. made with `ssh-keygen -t ed25519 -N '' -f FILE`".into(),
             ),
             Error::Bind { .. } => Some("is another process using the port?".into()),
+            Error::Usage { hint, .. } => hint.clone(),
             _ => None,
+        }
+    }
+
+    pub fn usage(message: impl Into<String>, hint: Option<&str>) -> Self {
+        Error::Usage {
+            message: message.into(),
+            hint: hint.map(str::to_owned),
         }
     }
 

@@ -29,3 +29,22 @@ pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         }
     })
 }
+
+/// Reads a whole text file; the error names it.
+pub fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| crate::error::Error::ReadFile {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Parses a TOML document; the error names the file, and the line and column.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
+    toml::from_str(text).map_err(|e| {
+        crate::error::Error::config(
+            path,
+            None,
+            e.message().to_string() + &crate::node_config::toml_location(text, e.span()),
+        )
+    })
+}

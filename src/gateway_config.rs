@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::node_config::{toml_location, valid_name};
+use crate::node_config::valid_name;
 
 /// How new connections are spread over healthy backends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -64,19 +64,19 @@ pub struct BackendFile {
     pub health_url: String,
 }
 
-fn default_balance() -> Balance {
+pub(crate) fn default_balance() -> Balance {
     Balance::Leastconn
 }
-fn default_interval() -> u64 {
+pub(crate) fn default_interval() -> u64 {
     1000
 }
-fn default_fall_rise() -> u32 {
+pub(crate) fn default_fall_rise() -> u32 {
     2
 }
-fn default_connect_timeout() -> u64 {
+pub(crate) fn default_connect_timeout() -> u64 {
     1000
 }
-fn default_banner_timeout() -> u64 {
+pub(crate) fn default_banner_timeout() -> u64 {
     1500
 }
 fn default_true() -> bool {
@@ -113,21 +113,12 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn load(path: &Path) -> Result<Gateway> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadFile {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = crate::files::read_text(path)?;
         Self::parse(path, &text)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Gateway> {
-        let file: GatewayFile = toml::from_str(text).map_err(|e| {
-            Error::config(
-                path,
-                None,
-                e.message().to_string() + &toml_location(text, e.span()),
-            )
-        })?;
+        let file: GatewayFile = crate::files::parse_toml(path, text)?;
         let invalid = |key: &str, msg: String| Error::config(path, Some(key), msg);
         if !valid_name(&file.name) {
             return Err(invalid(

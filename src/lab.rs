@@ -196,11 +196,38 @@ impl Lab {
         }
         write_atomically(&self.path("known_hosts"), known.as_bytes(), 0o644)?;
         write_atomically(
+            &self.path("cluster.toml"),
+            self.cluster_toml(&ready).as_bytes(),
+            0o644,
+        )?;
+        write_atomically(
             &self.path("host_key_fingerprint"),
             format!("{fingerprint}\n").as_bytes(),
             0o644,
         )?;
         Ok(())
+    }
+
+    /// The lab as a cluster definition, so `assess -c DIR/cluster.toml [--probe]` works on it.
+    fn cluster_toml(&self, gateway: &Ready) -> String {
+        let port = |addr: &str| addr.rsplit(':').next().unwrap_or_default().to_owned();
+        let mut nodes = String::new();
+        for name in self.node_names() {
+            if let Some(r) = self.ready_of(&name) {
+                nodes += &format!(
+                    "[[nodes]]\nname = \"{name}\"\nhost = \"127.0.0.1\"\nport = {}\nhealth_port = {}\nzone = \"lab\"\n\n",
+                    port(&r.addr),
+                    port(&r.health)
+                );
+            }
+        }
+        format!(
+            "# The lab as a cluster definition: `sftpha assess -c {dir}/cluster.toml --probe`\n# checks the live processes. One host, so the assessment names its single points of failure.\nname = \"lab\"\nusers = \"users.toml\"\n\n[objectives]\nrto_seconds = 30\nrpo_seconds = 0\npeak_sessions = 50\navailability_percent = 99.9\n\n[storage]\npath = \"{storage}\"\nkind = \"shared\"\n\n{nodes}[gateway]\nkind = \"builtin\"\nhosts = [\"127.0.0.1\"]\nport = {gw}\nhealth_port = {gw_health}\nhealth_interval_ms = 500\nhealth_timeout_ms = 400\nhealth_fall = 2\nconnect_timeout_ms = 500\nbanner_timeout_ms = 1000\n",
+            dir = self.dir.display(),
+            storage = self.path("storage").display(),
+            gw = port(&gateway.addr),
+            gw_health = port(&gateway.health),
+        )
     }
 
     fn node_config(&self, name: &str, listen: &str, health: &str) -> String {

@@ -3,7 +3,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod assess;
 pub mod cli;
+pub mod cluster;
 pub mod cmd;
 pub mod error;
 pub mod failover;
@@ -11,6 +13,7 @@ pub mod files;
 pub mod gateway;
 pub mod gateway_config;
 pub mod http;
+pub mod init;
 pub mod lab;
 pub mod net;
 pub mod node;

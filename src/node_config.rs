@@ -142,21 +142,12 @@ pub struct Node {
 impl Node {
     /// Reads, parses and validates `path`; every problem names the file and the key.
     pub fn load(path: &Path) -> Result<Node> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadFile {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = crate::files::read_text(path)?;
         Self::parse(path, &text)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Node> {
-        let mut file: NodeConfig = toml::from_str(text).map_err(|e| {
-            Error::config(
-                path,
-                None,
-                e.message().to_string() + &toml_location(text, e.span()),
-            )
-        })?;
+        let mut file: NodeConfig = crate::files::parse_toml(path, text)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let invalid = |key: &str, msg: String| Error::config(path, Some(key), msg);
 

@@ -40,7 +40,17 @@ pub fn main() -> ExitCode {
 }
 
 fn dispatch(cli: &Cli) -> Result<u8, Error> {
+    if cli.format == Some(crate::cli::Format::Markdown)
+        && !matches!(cli.command, Command::Assess(_) | Command::Init(_))
+    {
+        return Err(Error::usage(
+            "`--format markdown` is only for `assess` and `init`",
+            Some("use `--format human` or `--format json`"),
+        ));
+    }
     match &cli.command {
+        Command::Init(args) => cmd::init::run(cli, args),
+        Command::Assess(args) => cmd::assess::run(cli, args),
         Command::Node(command) => cmd::node::run(cli, command),
         Command::Gateway(command) => cmd::gateway::run(command),
         Command::Lab(command) => cmd::lab::run(cli, command),

@@ -17,3 +17,5 @@ pub const USERS_POLL: Duration = Duration::from_secs(1);
 pub const AUTH_REJECTION: Duration = Duration::from_millis(200);
 /// How often the drain loop looks at open transfers.
 pub const DRAIN_POLL: Duration = Duration::from_millis(100);
+/// How long `assess --probe` waits for one answer (a health check, an SSH banner and key).
+pub const PROBE: Duration = Duration::from_secs(5);

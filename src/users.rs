@@ -12,7 +12,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::node_config::{hex, toml_location};
+use crate::node_config::hex;
 
 /// What a user may do; each right gates a set of SFTP operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -132,21 +132,12 @@ pub struct Users {
 
 impl Users {
     pub fn load(path: &Path) -> Result<Users> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadFile {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = crate::files::read_text(path)?;
         Self::parse(path, &text)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Users> {
-        let file: UsersFile = toml::from_str(text).map_err(|e| {
-            Error::config(
-                path,
-                None,
-                e.message().to_string() + &toml_location(text, e.span()),
-            )
-        })?;
+        let file: UsersFile = crate::files::parse_toml(path, text)?;
         let mut by_name = HashMap::new();
         for (index, entry) in file.users.into_iter().enumerate() {
             let user = validate(entry, index).map_err(|(key, msg)| {

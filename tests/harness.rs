@@ -511,3 +511,18 @@ pub fn eventually(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// (id, component) of every finding of an `assess --format json` report.
+pub fn findings(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["findings"]
+        .as_array()
+        .expect("a report has findings")
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_str().unwrap().to_owned(),
+                f["component"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}

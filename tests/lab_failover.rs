@@ -508,3 +508,77 @@ fn test_failover_refuses_what_it_cannot_do() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+fn probe_ids(cluster: &Path, fail_on: &str) -> (Option<i32>, Vec<(String, String)>) {
+    let out = run(Command::new(BIN).arg("-c").arg(cluster).args([
+        "--format",
+        "json",
+        "assess",
+        "--probe",
+        "--fail-on",
+        fail_on,
+    ]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("assess printed no JSON: {out:?}"));
+    assert_eq!(report["probed"], true);
+    let ids = findings(&report);
+    (out.status.code(), ids)
+}
+
+/// `assess --probe` on the lab's own cluster.toml finds the live nodes in agreement; a
+/// stranger node (its own host key, storage and users) and a dead address are found.
+#[test]
+fn assess_probe_finds_mismatched_host_keys_unshared_storage_and_dead_nodes() {
+    let _serial = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = TestLab::up(2);
+    let cluster = lab.path.join("cluster.toml");
+    let live = [
+        "node.unreachable",
+        "node.unhealthy",
+        "hostkey.mismatch",
+        "storage.not_shared",
+        "config.drift",
+        "users.drift",
+        "gateway.unreachable",
+    ];
+    let (code, ids) = probe_ids(&cluster, "never");
+    assert_eq!(code, Some(0));
+    assert!(
+        !ids.iter().any(|(id, _)| live.contains(&id.as_str())),
+        "the lab agrees with itself: {ids:?}"
+    );
+
+    let stranger = Fixture::new();
+    let node = stranger.start_named("n9");
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let mut text = std::fs::read_to_string(&cluster).unwrap();
+    text += &format!(
+        "\n[[nodes]]\nname = \"n9\"\nhost = \"127.0.0.1\"\nport = {}\nhealth_port = {}\nzone = \"lab\"\n\n[[nodes]]\nname = \"gone\"\nhost = \"127.0.0.1\"\nport = {dead_port}\nhealth_port = {}\nzone = \"lab\"\n",
+        node.sftp.port(),
+        node.health.port(),
+        dead_port + 1,
+    );
+    let mixed = lab.path.join("mixed.toml");
+    std::fs::write(&mixed, text).unwrap();
+    let (code, ids) = probe_ids(&mixed, "high");
+    assert_eq!(code, Some(1));
+    for (id, component) in [
+        ("hostkey.mismatch", "nodes"),
+        ("storage.not_shared", "storage"),
+        ("config.drift", "nodes"),
+        ("users.drift", "nodes"),
+        ("node.unreachable", "gone"),
+    ] {
+        assert!(
+            ids.iter().any(|(i, c)| i == id && c == component),
+            "{id} on {component} missing: {ids:?}"
+        );
+    }
+    assert!(
+        !ids.iter()
+            .any(|(i, c)| i == "node.unreachable" && c != "gone"),
+        "{ids:?}"
+    );
+}

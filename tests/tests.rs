@@ -1,5 +1,6 @@
 //! The one integration-test binary: real `sftpha` processes driven by real clients.
 
+mod assess;
 mod cli;
 mod harness;
 mod lab_failover;

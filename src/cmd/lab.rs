@@ -62,7 +62,7 @@ fn up(cli: &Cli, args: &UpArgs) -> Result<u8> {
     let mut out = std::io::stdout().lock();
     match cli.format() {
         Format::Json => writeln!(out, "{}", serde_json::to_string(&file).expect("serializes"))?,
-        Format::Human => {
+        Format::Human | Format::Markdown => {
             let port = file.gateway.addr.rsplit(':').next().unwrap_or_default();
             writeln!(out, "lab in {} {note}", file.dir.display())?;
             writeln!(
@@ -99,10 +99,10 @@ fn down(cli: &Cli, args: &DirArgs) -> Result<u8> {
     let mut out = std::io::stdout().lock();
     match cli.format() {
         Format::Json => writeln!(out, "{}", json!({"dir": lab.dir, "stopped": stopped}))?,
-        Format::Human if stopped.is_empty() => {
+        Format::Human | Format::Markdown if stopped.is_empty() => {
             writeln!(out, "nothing was running in {}", lab.dir.display())?
         }
-        Format::Human => writeln!(
+        Format::Human | Format::Markdown => writeln!(
             out,
             "stopped {} in {}",
             stopped.join(", "),
@@ -152,7 +152,7 @@ fn status(cli: &Cli, args: &DirArgs) -> Result<u8> {
             "{}",
             json!({"dir": lab.dir, "ok": ok, "processes": rows})
         )?,
-        Format::Human => {
+        Format::Human | Format::Markdown => {
             writeln!(
                 out,
                 "{:<8} {:<8} {:<8} {:<22} sessions",

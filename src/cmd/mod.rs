@@ -1,7 +1,9 @@
 //! One file per subcommand: its clap arguments and its `run`.
 
+pub mod assess;
 pub mod completions;
 pub mod gateway;
+pub mod init;
 pub mod lab;
 pub mod man;
 pub mod node;

@@ -98,7 +98,7 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<u8> {
     let mut out = std::io::stdout().lock();
     match cli.format() {
         Format::Json => writeln!(out, "{report}")?,
-        Format::Human => {
+        Format::Human | Format::Markdown => {
             writeln!(out, "{} is valid", config.path.display())?;
             writeln!(out, "  node             {}", config.file.name)?;
             writeln!(out, "  sftp             {}", config.listen)?;

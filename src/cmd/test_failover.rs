@@ -77,7 +77,7 @@ pub fn run(cli: &Cli, args: &TestFailoverArgs) -> Result<u8> {
     let mut out = std::io::stdout().lock();
     match cli.format() {
         Format::Json => writeln!(out, "{}", report::json(&outcome))?,
-        Format::Human => write!(out, "{}", report::human(&outcome))?,
+        Format::Human | Format::Markdown => write!(out, "{}", report::human(&outcome))?,
     }
     Ok(if outcome.ok {
         exit::OK

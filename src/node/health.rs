@@ -43,6 +43,15 @@ pub fn health(shared: &Shared) -> (u16, serde_json::Value) {
         "ok"
     };
     let users = shared.users();
+    let storage = shared
+        .storage_facts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
     let body = json!({
         "status": status,
         "node": shared.config.file.name,
@@ -57,6 +66,10 @@ pub fn health(shared: &Shared) -> (u16, serde_json::Value) {
         "open_files": shared.metrics.open_files.load(Relaxed),
         "max_sessions": shared.config.file.max_sessions,
         "storage_writable": writable,
+        "storage_id": storage.id,
+        "storage_free_bytes": storage.free_bytes,
+        "storage_total_bytes": storage.total_bytes,
+        "time_unix_ms": now_ms,
         "draining": draining,
         "upload_mode": shared.config.file.upload_mode,
         "uptime_seconds": shared.started.elapsed().as_secs(),

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use russh::keys::{HashAlg, PrivateKey};
@@ -56,6 +56,8 @@ pub struct Shared {
     pub throttle: throttle::Throttle,
     pub draining: AtomicBool,
     pub storage_writable: AtomicBool,
+    /// What the last storage check learnt about the storage (for `/healthz`).
+    pub storage_facts: Mutex<StorageFacts>,
     pub host_key_fingerprints: Vec<String>,
     pub next_id: AtomicU64,
     pub upload_counter: AtomicU64,
@@ -72,6 +74,54 @@ impl Shared {
     fn set_users(&self, users: Users) {
         *self.users.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(users);
     }
+}
+
+/// The storage as the last check saw it.
+#[derive(Debug, Clone, Default)]
+pub struct StorageFacts {
+    /// The identity of the storage (`.sftpha/storage-id`): the same on every node that
+    /// really shares it, so `assess --probe` can tell without logging in.
+    pub id: Option<String>,
+    pub free_bytes: Option<u64>,
+    pub total_bytes: Option<u64>,
+}
+
+/// Reads the storage's identity, creating it if this node is the first to look. Two nodes
+/// racing on a fresh shared storage agree: only one create succeeds (O_EXCL), the other
+/// reads the winner's.
+fn storage_id(state: &Path) -> std::io::Result<String> {
+    use std::io::Write;
+    let path = state.join("storage-id");
+    for _ in 0..20 {
+        match std::fs::read_to_string(&path) {
+            Ok(id) if id.trim().len() == 32 => return Ok(id.trim().to_owned()),
+            // Being written by the node that created it: look again shortly.
+            Ok(_) => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut bytes = [0u8; 16];
+                getrandom::fill(&mut bytes).map_err(std::io::Error::other)?;
+                let id = crate::node_config::hex(&bytes);
+                match std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                {
+                    Ok(mut f) => {
+                        f.write_all(format!("{id}\n").as_bytes())?;
+                        f.sync_all()?;
+                        return Ok(id);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "`{}` is not a storage identity (32 hex digits)",
+        path.display()
+    )))
 }
 
 /// What one SFTP session knows about who it serves.
@@ -201,6 +251,7 @@ pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
         throttle,
         draining: AtomicBool::new(false),
         storage_writable: AtomicBool::new(false),
+        storage_facts: Mutex::new(StorageFacts::default()),
         host_key_fingerprints: fingerprints,
         next_id: AtomicU64::new(1),
         upload_counter: AtomicU64::new(0),
@@ -565,7 +616,7 @@ async fn watch_users(shared: Arc<Shared>) {
 async fn check_storage_once(shared: &Arc<Shared>) -> bool {
     let dir = shared.config.file.storage.join(STATE_DIR).join("health");
     let file = dir.join(&shared.config.file.name);
-    let check = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+    let check = tokio::task::spawn_blocking(move || -> std::io::Result<StorageFacts> {
         use std::io::Write;
         std::fs::create_dir_all(&dir)?;
         let mut f = std::fs::File::create(&file)?;
@@ -573,10 +624,23 @@ async fn check_storage_once(shared: &Arc<Shared>) -> bool {
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default();
         writeln!(f, "{}", now.as_secs())?;
-        f.sync_all()
+        f.sync_all()?;
+        let state = dir.parent().unwrap_or(&dir);
+        let space = rustix::fs::statvfs(state).ok();
+        Ok(StorageFacts {
+            id: Some(storage_id(state)?),
+            free_bytes: space.as_ref().map(|s| s.f_bavail * s.f_frsize),
+            total_bytes: space.as_ref().map(|s| s.f_blocks * s.f_frsize),
+        })
     });
     let ok = match tokio::time::timeout(timeouts::STORAGE_CHECK, check).await {
-        Ok(Ok(Ok(()))) => true,
+        Ok(Ok(Ok(facts))) => {
+            *shared
+                .storage_facts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = facts;
+            true
+        }
         Ok(Ok(Err(e))) => {
             tracing::error!(storage = %shared.config.file.storage.display(), "storage is not writable: {e}");
             false

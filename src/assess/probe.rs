@@ -1,0 +1,460 @@
+//! `assess --probe`: looks at the live cluster and turns what it sees into findings.
+//!
+//! [`observe`] does the I/O (every node's `/healthz`, the host key every node and gateway
+//! presents in the SSH handshake, all at once, each with [`timeouts::PROBE`]);
+//! [`findings`] is a pure function of the observations, unit-tested without a network.
+//! No login is needed: the storage check compares the storage identity every node reads
+//! from the storage itself (`.sftpha/storage-id`, created once by whichever node is first).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use super::{Finding, Severity};
+use crate::cluster::Cluster;
+use crate::timeouts;
+
+/// Clock differences above this are reported: audit logs and file times stop lining up.
+const MAX_SKEW_MS: i64 = 2000;
+/// Free space below this fraction of the storage is reported.
+const LOW_SPACE_FRACTION: f64 = 0.10;
+
+#[derive(Debug, Clone)]
+pub struct NodeObservation {
+    pub name: String,
+    pub sftp_addr: String,
+    pub health_addr: String,
+    /// HTTP status and JSON body of `/healthz`, or why there was none.
+    pub health: Result<(u16, Value), String>,
+    /// Host key fingerprint presented on the SFTP port, or why there was none.
+    pub host_key: Result<String, String>,
+    /// The node's clock minus ours, in ms, less the round trip's uncertainty.
+    pub clock_offset_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GatewayObservation {
+    pub addr: String,
+    pub host_key: Result<String, String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Observations {
+    pub nodes: Vec<NodeObservation>,
+    pub gateways: Vec<GatewayObservation>,
+}
+
+/// Probes every node and gateway of `cluster` concurrently.
+pub async fn observe(cluster: &Cluster) -> Observations {
+    let nodes = cluster.node_addrs().into_iter().map(|n| async move {
+        let sftp_addr = format!("{}:{}", bracket(&n.host), n.port);
+        let health_addr = format!("{}:{}", bracket(&n.host), n.health_port);
+        let (health, host_key) = tokio::join!(get_health(&health_addr), host_key_of(&sftp_addr));
+        let (health, clock_offset_ms) = match health {
+            Ok((code, body, offset)) => (Ok((code, body)), offset),
+            Err(e) => (Err(e), None),
+        };
+        NodeObservation {
+            name: n.name,
+            sftp_addr,
+            health_addr,
+            health,
+            host_key,
+            clock_offset_ms,
+        }
+    });
+    let g = &cluster.file.gateway;
+    let mut gateway_hosts: Vec<String> = g.hosts.clone();
+    if !g.vip.is_empty() {
+        gateway_hosts.push(g.vip.clone());
+    }
+    let gateways = gateway_hosts.into_iter().map(|host| async move {
+        let addr = format!("{}:{}", bracket(&host), g.port);
+        GatewayObservation {
+            host_key: host_key_of(&addr).await,
+            addr,
+        }
+    });
+    let (nodes, gateways) = tokio::join!(
+        futures::future::join_all(nodes),
+        futures::future::join_all(gateways)
+    );
+    Observations { nodes, gateways }
+}
+
+fn bracket(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
+}
+
+async fn resolve(addr: &str) -> Result<SocketAddr, String> {
+    let mut found = tokio::time::timeout(timeouts::PROBE, tokio::net::lookup_host(addr))
+        .await
+        .map_err(|_| format!("looking up `{addr}` timed out"))?
+        .map_err(|e| format!("could not resolve `{addr}`: {e}"))?;
+    found
+        .next()
+        .ok_or_else(|| format!("`{addr}` has no address"))
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as i64
+}
+
+async fn get_health(addr: &str) -> Result<(u16, Value, Option<i64>), String> {
+    let sock = resolve(addr).await?;
+    let before = now_ms();
+    let (code, body) = crate::http::get(sock, "/healthz", timeouts::PROBE)
+        .await
+        .map_err(|e| format!("no /healthz from `{addr}`: {e}"))?;
+    let after = now_ms();
+    let body: Value = serde_json::from_str(&body).map_err(|_| {
+        format!("`{addr}` answered /healthz with something other than sftpha's JSON")
+    })?;
+    let offset = body["time_unix_ms"].as_i64().map(|t| {
+        let raw = t - (before + after) / 2;
+        let uncertainty = (after - before) / 2 + 1;
+        raw.signum() * (raw.abs() - uncertainty).max(0)
+    });
+    Ok((code, body, offset))
+}
+
+async fn host_key_of(addr: &str) -> Result<String, String> {
+    let sock = resolve(addr).await?;
+    tokio::time::timeout(timeouts::PROBE, crate::failover::client::host_key_of(sock))
+        .await
+        .map_err(|_| format!("no SSH host key from `{addr}` within {:?}", timeouts::PROBE))?
+        .map_err(|e| format!("no SSH host key from `{addr}`: {e}"))
+}
+
+/// Groups `name -> value` by value; more than one group is a disagreement.
+fn groups<'a>(pairs: impl Iterator<Item = (&'a str, String)>) -> BTreeMap<String, Vec<&'a str>> {
+    let mut out: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for (name, value) in pairs {
+        out.entry(value).or_default().push(name);
+    }
+    out
+}
+
+fn describe(groups: &BTreeMap<String, Vec<&str>>, short: bool) -> String {
+    groups
+        .iter()
+        .map(|(value, names)| {
+            let shown = if short && value.len() > 16 {
+                &value[..16]
+            } else {
+                value.as_str()
+            };
+            format!("{} -> `{shown}`", names.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Findings from the live observations.
+pub fn findings(cluster: &Cluster, obs: &Observations) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut healthy: Vec<(&str, &Value)> = Vec::new();
+    for n in &obs.nodes {
+        let mut problems = Vec::new();
+        if let Err(e) = &n.health {
+            problems.push(e.clone());
+        }
+        if let Err(e) = &n.host_key {
+            problems.push(e.clone());
+        }
+        if !problems.is_empty() {
+            out.push(Finding {
+                id: "node.unreachable",
+                severity: Severity::High,
+                component: n.name.clone(),
+                title: format!("node `{}` did not answer", n.name),
+                detail: problems.join("; "),
+                recommendation: format!(
+                    "check that the node runs (`sftpha status`) and that {} and {} are open from here",
+                    n.sftp_addr, n.health_addr
+                ),
+            });
+        }
+        if let Ok((code, body)) = &n.health {
+            if *code != 200 {
+                out.push(Finding {
+                    id: "node.unhealthy",
+                    severity: Severity::High,
+                    component: n.name.clone(),
+                    title: format!("node `{}` is out of service", n.name),
+                    detail: format!(
+                        "/healthz answered {code} with status `{}`: the gateway sends it no sessions",
+                        body["status"].as_str().unwrap_or("?")
+                    ),
+                    recommendation: "see the node's log; `storage_not_writable` means the storage mount, `draining` a stop in progress".into(),
+                });
+            }
+            healthy.push((n.name.as_str(), body));
+            if let Some(offset) = n.clock_offset_ms {
+                if offset.abs() > MAX_SKEW_MS {
+                    out.push(Finding {
+                        id: "clock.skew",
+                        severity: Severity::Medium,
+                        component: n.name.clone(),
+                        title: format!("node `{}`'s clock is {:.1} s off", n.name, offset as f64 / 1000.0),
+                        detail: "file times and audit logs of different nodes stop lining up; time-based jobs see files from the future or the past".into(),
+                        recommendation: "run NTP (chrony or systemd-timesyncd) on every node".into(),
+                    });
+                }
+            }
+            if let (Some(free), Some(total)) = (
+                body["storage_free_bytes"].as_u64(),
+                body["storage_total_bytes"].as_u64(),
+            ) {
+                if total > 0 && (free as f64) < LOW_SPACE_FRACTION * total as f64 {
+                    out.push(Finding {
+                        id: "storage.low_space",
+                        severity: Severity::Medium,
+                        component: n.name.clone(),
+                        title: format!(
+                            "the storage seen by `{}` is {:.0}% full",
+                            n.name,
+                            100.0 - free as f64 * 100.0 / total as f64
+                        ),
+                        detail: format!(
+                            "{free} of {total} bytes free: uploads fail when it is full"
+                        ),
+                        recommendation: "grow the storage or remove old files before the next peak"
+                            .into(),
+                    });
+                }
+            }
+        }
+    }
+
+    let keys = groups(obs.nodes.iter().filter_map(|n| {
+        n.host_key
+            .as_ref()
+            .ok()
+            .map(|k| (n.name.as_str(), k.clone()))
+    }));
+    if keys.len() > 1 {
+        out.push(Finding {
+            id: "hostkey.mismatch",
+            severity: Severity::High,
+            component: "nodes".into(),
+            title: "the nodes present different host keys".into(),
+            detail: format!(
+                "{}: a client the gateway moves to another node stops with \"REMOTE HOST IDENTIFICATION HAS CHANGED\"",
+                describe(&keys, false)
+            ),
+            recommendation: "give every node the same host keys (`sftpha provision` does)".into(),
+        });
+    }
+    if let Some(cluster_key) = keys
+        .iter()
+        .max_by_key(|(_, names)| names.len())
+        .map(|(k, _)| k)
+    {
+        for g in &obs.gateways {
+            match &g.host_key {
+                Ok(k) if k != cluster_key => out.push(Finding {
+                    id: "hostkey.mismatch",
+                    severity: Severity::High,
+                    component: "gateway".into(),
+                    title: format!("the gateway `{}` presents another host key than the nodes", g.addr),
+                    detail: format!("the gateway shows `{k}`, the nodes `{cluster_key}`: is it pointed at other servers?"),
+                    recommendation: "point the gateway at the cluster's nodes".into(),
+                }),
+                Err(e) => out.push(Finding {
+                    id: "gateway.unreachable",
+                    severity: Severity::High,
+                    component: "gateway".into(),
+                    title: format!("the gateway `{}` did not answer", g.addr),
+                    detail: e.clone(),
+                    recommendation: "check that the gateway runs and that its port is open from here".into(),
+                }),
+                Ok(_) => {}
+            }
+        }
+    }
+
+    let field = |key: &str| {
+        groups(
+            healthy
+                .iter()
+                .filter_map(|(name, body)| body[key].as_str().map(|v| (*name, v.to_owned()))),
+        )
+    };
+    // Values every node must agree on: (health key, id, severity, title, consequence, fix).
+    let agreements = [
+        ("config_checksum", "config.drift", Severity::High, "the nodes run different configurations",
+         "config checksums", "",
+         "run `sftpha provision` to make every node alike, and `sftpha status` to see which file differs"),
+        ("users_checksum", "users.drift", Severity::High, "the nodes have different users or keys",
+         "users.toml checksums", ": a revoked key may still work on some nodes",
+         "push users.toml to every node (`sftpha provision`)"),
+        ("version", "version.drift", Severity::Low, "the nodes run different sftpha versions",
+         "versions", "", "finish the rolling upgrade (`sftpha upgrade`)"),
+    ];
+    for (key, id, severity, title, what, consequence, fix) in agreements {
+        let values = field(key);
+        if values.len() > 1 {
+            out.push(Finding {
+                id,
+                severity,
+                component: "nodes".into(),
+                title: title.into(),
+                detail: format!(
+                    "{what}: {}{consequence}",
+                    describe(&values, key != "version")
+                ),
+                recommendation: fix.into(),
+            });
+        }
+    }
+    let storage = field("storage_id");
+    let unknown: Vec<&str> = healthy
+        .iter()
+        .filter(|(_, b)| b["storage_id"].as_str().is_none())
+        .map(|(n, _)| *n)
+        .collect();
+    if storage.len() > 1 {
+        out.push(Finding {
+            id: "storage.not_shared",
+            severity: Severity::High,
+            component: "storage".into(),
+            title: "the nodes do not see the same storage".into(),
+            detail: format!(
+                "storage identities under `{}`: {}: a file uploaded through one node is missing on the others",
+                cluster.file.storage.path.display(),
+                describe(&storage, false)
+            ),
+            recommendation: "mount the same shared file system at `storage.path` on every node".into(),
+        });
+    } else if !unknown.is_empty() && !storage.is_empty() {
+        out.push(Finding {
+            id: "storage.not_shared",
+            severity: Severity::Medium,
+            component: "storage".into(),
+            title: "not every node reports its storage identity".into(),
+            detail: format!(
+                "{} did not report one (an older version, or the storage is not writable)",
+                unknown.join(", ")
+            ),
+            recommendation: "upgrade every node and check its storage".into(),
+        });
+    }
+    out
+}
+
+/// The probe as a whole: observe, then judge; `Duration` is how long observing took.
+pub async fn run(cluster: &Cluster) -> (Vec<Finding>, Duration) {
+    let started = std::time::Instant::now();
+    let obs = observe(cluster).await;
+    (findings(cluster, &obs), started.elapsed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cluster() -> Cluster {
+        Cluster::parse(
+            std::path::Path::new("/x/cluster.toml"),
+            r#"
+name = "t"
+[storage]
+path = "/srv"
+[[nodes]]
+name = "n1"
+host = "198.18.0.11"
+[[nodes]]
+name = "n2"
+host = "198.18.0.12"
+[gateway]
+hosts = ["198.18.0.10"]
+"#,
+        )
+        .unwrap()
+    }
+
+    fn node(name: &str, key: &str, config: &str, storage: &str) -> NodeObservation {
+        NodeObservation {
+            name: name.into(),
+            sftp_addr: format!("{name}:2222"),
+            health_addr: format!("{name}:9022"),
+            health: Ok((
+                200,
+                json!({"status": "ok", "config_checksum": config, "users_checksum": "u",
+                       "version": "0.1.0", "storage_id": storage,
+                       "storage_free_bytes": 50, "storage_total_bytes": 100}),
+            )),
+            host_key: Ok(key.into()),
+            clock_offset_ms: Some(0),
+        }
+    }
+
+    fn ids(f: &[Finding]) -> Vec<&'static str> {
+        f.iter().map(|f| f.id).collect()
+    }
+
+    #[test]
+    fn agreement_finds_nothing() {
+        let obs = Observations {
+            nodes: vec![node("n1", "K", "c", "s"), node("n2", "K", "c", "s")],
+            gateways: vec![GatewayObservation {
+                addr: "g".into(),
+                host_key: Ok("K".into()),
+            }],
+        };
+        assert!(findings(&cluster(), &obs).is_empty());
+    }
+
+    #[test]
+    fn disagreements_are_found() {
+        let mut n2 = node("n2", "OTHER", "c2", "s2");
+        n2.clock_offset_ms = Some(-5000);
+        if let Ok((_, body)) = &mut n2.health {
+            body["storage_free_bytes"] = json!(5);
+        }
+        let obs = Observations {
+            nodes: vec![node("n1", "K", "c", "s"), n2],
+            gateways: vec![],
+        };
+        let found = findings(&cluster(), &obs);
+        let ids = ids(&found);
+        for id in [
+            "hostkey.mismatch",
+            "config.drift",
+            "storage.not_shared",
+            "clock.skew",
+            "storage.low_space",
+        ] {
+            assert!(ids.contains(&id), "{id} missing from {ids:?}");
+        }
+        let mismatch = found.iter().find(|f| f.id == "hostkey.mismatch").unwrap();
+        assert!(
+            mismatch.detail.contains("n2 -> `OTHER`"),
+            "{}",
+            mismatch.detail
+        );
+    }
+
+    #[test]
+    fn an_unreachable_node_is_one_finding() {
+        let mut n2 = node("n2", "K", "c", "s");
+        n2.health = Err("no /healthz".into());
+        n2.host_key = Err("refused".into());
+        let obs = Observations {
+            nodes: vec![node("n1", "K", "c", "s"), n2],
+            gateways: vec![],
+        };
+        assert_eq!(ids(&findings(&cluster(), &obs)), vec!["node.unreachable"]);
+    }
+}

@@ -1,0 +1,943 @@
+//! `cluster.toml`: the desired state of a whole cluster (what the business needs, how the
+//! operator reaches the hosts, the node settings every node shares, the storage, the nodes and
+//! the gateways), parsed and validated into a [`Cluster`].
+//!
+//! Every problem names the file and the key (`nodes[2].host`), so an operator can fix it
+//! without reading code. Relative paths are relative to the directory of cluster.toml.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::node_config::{absolute, valid_name, UploadMode};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterFile {
+    pub name: String,
+    /// users.toml, relative to cluster.toml.
+    #[serde(default = "default_users")]
+    pub users: PathBuf,
+    #[serde(default)]
+    pub objectives: Objectives,
+    #[serde(default)]
+    pub ssh: Ssh,
+    #[serde(default)]
+    pub node: NodeSettings,
+    pub storage: Storage,
+    pub nodes: Vec<NodeEntry>,
+    pub gateway: GatewaySettings,
+    #[serde(default)]
+    pub availability: AvailabilityFigures,
+    #[serde(default)]
+    pub recovery: Recovery,
+}
+
+/// How bad downtime is for the business; `init` derives default objectives from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Impact {
+    /// Money, patients or regulators are hurt within minutes.
+    Critical,
+    /// Partners notice within the hour; contracts have penalties.
+    High,
+    /// Batches are late but catch up.
+    Moderate,
+    /// Transfers can wait for the next business day.
+    Low,
+}
+
+impl Impact {
+    pub const ALL: [Impact; 4] = [
+        Impact::Critical,
+        Impact::High,
+        Impact::Moderate,
+        Impact::Low,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Impact::Critical => "critical",
+            Impact::High => "high",
+            Impact::Moderate => "moderate",
+            Impact::Low => "low",
+        }
+    }
+
+    /// Default objectives for this impact: (rto_seconds, rpo_seconds, availability_percent).
+    pub fn objectives(self) -> (u64, u64, f64) {
+        match self {
+            Impact::Critical => (30, 0, 99.99),
+            Impact::High => (60, 0, 99.95),
+            Impact::Moderate => (300, 300, 99.9),
+            Impact::Low => (3600, 3600, 99.5),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Objectives {
+    /// Longest tolerable outage for new sessions.
+    #[serde(default = "default_rto")]
+    pub rto_seconds: u64,
+    /// Longest tolerable loss window for completed uploads.
+    #[serde(default)]
+    pub rpo_seconds: u64,
+    /// Concurrent SFTP sessions at peak.
+    #[serde(default = "default_peak_sessions")]
+    pub peak_sessions: u64,
+    #[serde(default = "default_availability")]
+    pub availability_percent: f64,
+    /// Aggregate transfer rate at peak, in megabits per second (optional).
+    #[serde(default)]
+    pub peak_throughput_mbps: Option<f64>,
+    /// How bad downtime is for the business (informational; `init` sets it).
+    #[serde(default)]
+    pub impact: Option<Impact>,
+}
+
+impl Default for Objectives {
+    fn default() -> Self {
+        Objectives {
+            rto_seconds: default_rto(),
+            rpo_seconds: 0,
+            peak_sessions: default_peak_sessions(),
+            availability_percent: default_availability(),
+            peak_throughput_mbps: None,
+            impact: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ssh {
+    #[serde(default = "default_ssh_user")]
+    pub user: String,
+    #[serde(default = "default_ssh_port")]
+    pub port: u16,
+    /// Private key for logging into the hosts; the ssh-agent is used when unset.
+    #[serde(default)]
+    pub identity: Option<PathBuf>,
+    /// OpenSSH known_hosts file for the hosts, relative to cluster.toml.
+    #[serde(default = "default_known_hosts")]
+    pub known_hosts: PathBuf,
+    #[serde(default = "default_ssh_timeout")]
+    pub timeout_seconds: u64,
+}
+
+impl Default for Ssh {
+    fn default() -> Self {
+        Ssh {
+            user: default_ssh_user(),
+            port: default_ssh_port(),
+            identity: None,
+            known_hosts: default_known_hosts(),
+            timeout_seconds: default_ssh_timeout(),
+        }
+    }
+}
+
+/// What every node shares.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSettings {
+    #[serde(default = "default_sftp_port")]
+    pub port: u16,
+    #[serde(default = "default_health_port")]
+    pub health_port: u16,
+    #[serde(default = "default_max_sessions")]
+    pub max_sessions: u64,
+    #[serde(default = "default_install_dir")]
+    pub install_dir: PathBuf,
+    #[serde(default = "default_config_dir")]
+    pub config_dir: PathBuf,
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    #[serde(default = "default_log_dir")]
+    pub log_dir: PathBuf,
+    #[serde(default = "default_upload_mode")]
+    pub upload_mode: UploadMode,
+    #[serde(default = "default_drain")]
+    pub drain_timeout_seconds: u64,
+    /// The unprivileged user the node runs as (same uid on every host); root when unset.
+    #[serde(default)]
+    pub service_user: Option<String>,
+    /// What one node sustains, in megabits per second (from your own benchmark); lets
+    /// `assess` check `objectives.peak_throughput_mbps` with a node down.
+    #[serde(default)]
+    pub throughput_mbps: Option<f64>,
+}
+
+impl Default for NodeSettings {
+    fn default() -> Self {
+        toml::from_str("").expect("every node setting has a default")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    Nfs,
+    Smb,
+    Cephfs,
+    Glusterfs,
+    /// Any other file system every node mounts at `path` (a cluster file system, or one
+    /// folder on one machine, as in the lab).
+    Shared,
+    /// Each node's own disk: nothing is shared.
+    Local,
+}
+
+impl StorageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StorageKind::Nfs => "nfs",
+            StorageKind::Smb => "smb",
+            StorageKind::Cephfs => "cephfs",
+            StorageKind::Glusterfs => "glusterfs",
+            StorageKind::Shared => "shared",
+            StorageKind::Local => "local",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Replication {
+    None,
+    Sync,
+    Async,
+}
+
+impl Replication {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Replication::None => "none",
+            Replication::Sync => "sync",
+            Replication::Async => "async",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Storage {
+    /// Mounted at the same path on every node.
+    pub path: PathBuf,
+    #[serde(default = "default_storage_kind")]
+    pub kind: StorageKind,
+    /// Copies the storage keeps (1 = one NAS = a single point of failure).
+    #[serde(default = "default_one")]
+    pub replicas: u32,
+    #[serde(default = "default_replication")]
+    pub replication: Replication,
+    #[serde(default)]
+    pub replication_lag_seconds: u64,
+    /// How long the storage's own failover to another replica takes.
+    #[serde(default = "default_storage_failover")]
+    pub failover_seconds: u64,
+    /// Seconds between backups of the storage; bounds the loss when the storage is lost.
+    #[serde(default)]
+    pub backup_interval_seconds: Option<u64>,
+    /// Zones holding a copy of the data (optional; lets `assess` judge a zone loss).
+    #[serde(default)]
+    pub zones: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeEntry {
+    pub name: String,
+    pub host: String,
+    /// Failure domain: rack, room or availability zone.
+    #[serde(default)]
+    pub zone: Option<String>,
+    /// This node's SFTP port when it differs from `[node] port` (several nodes on one host).
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub health_port: Option<u16>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GatewayKind {
+    /// `sftpha gateway run` on the gateway hosts.
+    Builtin,
+    /// HAProxy on the gateway hosts, configured by sftpha.
+    Haproxy,
+    /// A balancer sftpha does not manage (cloud load balancer, appliance).
+    External,
+}
+
+impl GatewayKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayKind::Builtin => "builtin",
+            GatewayKind::Haproxy => "haproxy",
+            GatewayKind::External => "external",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySettings {
+    #[serde(default = "default_gateway_kind")]
+    pub kind: GatewayKind,
+    /// Where the gateways run; two or more with a vip avoid a single point of failure.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    #[serde(default = "default_sftp_port")]
+    pub port: u16,
+    /// The builtin gateway's /healthz port.
+    #[serde(default = "default_gateway_health_port")]
+    pub health_port: u16,
+    /// keepalived virtual IP, when hosts has two or more.
+    #[serde(default)]
+    pub vip: String,
+    #[serde(default = "crate::gateway_config::default_balance")]
+    pub balance: crate::gateway_config::Balance,
+    #[serde(default = "crate::gateway_config::default_interval")]
+    pub health_interval_ms: u64,
+    #[serde(default = "crate::gateway_config::default_fall_rise")]
+    pub health_fall: u32,
+    #[serde(default = "crate::gateway_config::default_fall_rise")]
+    pub health_rise: u32,
+    /// How long one check may take; the interval (at most 2 s) when unset.
+    #[serde(default)]
+    pub health_timeout_ms: Option<u64>,
+    #[serde(default = "crate::gateway_config::default_connect_timeout")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "crate::gateway_config::default_banner_timeout")]
+    pub banner_timeout_ms: u64,
+    /// keepalived VRRP advertisement interval.
+    #[serde(default = "crate::gateway_config::default_interval")]
+    pub advert_interval_ms: u64,
+    /// For `kind = "external"`: how long the balancer takes to stop sending new sessions to
+    /// a dead node, if you know it better than its health settings above tell.
+    #[serde(default)]
+    pub failover_seconds: Option<u64>,
+}
+
+/// Availability of single components, in percent, for the estimate (see README).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AvailabilityFigures {
+    /// One node: its host, OS and the sftpha process.
+    #[serde(default = "default_node_percent")]
+    pub node_percent: f64,
+    /// One gateway host with its balancer.
+    #[serde(default = "default_gateway_percent")]
+    pub gateway_percent: f64,
+    /// An external (managed) balancer as a whole.
+    #[serde(default = "default_external_percent")]
+    pub external_gateway_percent: f64,
+    /// One copy of the storage (one NAS, one replica).
+    #[serde(default = "default_storage_percent")]
+    pub storage_percent: f64,
+    /// One zone as a whole (power, network, room).
+    #[serde(default = "default_zone_percent")]
+    pub zone_percent: f64,
+}
+
+impl Default for AvailabilityFigures {
+    fn default() -> Self {
+        toml::from_str("").expect("every figure has a default")
+    }
+}
+
+/// Recovery of what cannot fail over by itself.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recovery {
+    /// How long people take to restore a component that has no standby (a dead single
+    /// gateway, node or NAS): noticed, diagnosed, replaced.
+    #[serde(default = "default_manual_recovery")]
+    pub manual_seconds: u64,
+}
+
+impl Default for Recovery {
+    fn default() -> Self {
+        Recovery {
+            manual_seconds: default_manual_recovery(),
+        }
+    }
+}
+
+fn default_users() -> PathBuf {
+    "users.toml".into()
+}
+fn default_rto() -> u64 {
+    60
+}
+fn default_peak_sessions() -> u64 {
+    100
+}
+fn default_availability() -> f64 {
+    99.9
+}
+fn default_ssh_user() -> String {
+    "root".into()
+}
+fn default_ssh_port() -> u16 {
+    22
+}
+fn default_known_hosts() -> PathBuf {
+    "known_hosts".into()
+}
+fn default_ssh_timeout() -> u64 {
+    10
+}
+fn default_sftp_port() -> u16 {
+    2222
+}
+fn default_health_port() -> u16 {
+    9022
+}
+fn default_gateway_health_port() -> u16 {
+    9023
+}
+fn default_max_sessions() -> u64 {
+    500
+}
+fn default_install_dir() -> PathBuf {
+    "/opt/sftpha".into()
+}
+fn default_config_dir() -> PathBuf {
+    "/etc/sftpha".into()
+}
+fn default_state_dir() -> PathBuf {
+    "/var/lib/sftpha".into()
+}
+fn default_log_dir() -> PathBuf {
+    "/var/log/sftpha".into()
+}
+fn default_upload_mode() -> UploadMode {
+    UploadMode::Atomic
+}
+fn default_drain() -> u64 {
+    30
+}
+fn default_storage_kind() -> StorageKind {
+    StorageKind::Nfs
+}
+fn default_one() -> u32 {
+    1
+}
+fn default_replication() -> Replication {
+    Replication::None
+}
+fn default_storage_failover() -> u64 {
+    30
+}
+fn default_gateway_kind() -> GatewayKind {
+    GatewayKind::Builtin
+}
+fn default_node_percent() -> f64 {
+    99.5
+}
+fn default_gateway_percent() -> f64 {
+    99.9
+}
+fn default_external_percent() -> f64 {
+    99.99
+}
+fn default_storage_percent() -> f64 {
+    99.95
+}
+fn default_zone_percent() -> f64 {
+    99.99
+}
+fn default_manual_recovery() -> u64 {
+    4 * 3600
+}
+
+/// A validated cluster definition.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub file: ClusterFile,
+    pub path: PathBuf,
+    /// users.toml, absolute.
+    pub users: PathBuf,
+    pub known_hosts: PathBuf,
+}
+
+/// One node's addresses, with the per-node overrides applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeAddr {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub health_port: u16,
+}
+
+impl Cluster {
+    pub fn load(path: &Path) -> Result<Cluster> {
+        let text = crate::files::read_text(path)?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Cluster> {
+        let file: ClusterFile = crate::files::parse_toml(path, text)?;
+        validate(path, &file)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Ok(Cluster {
+            users: absolute(base, &file.users),
+            known_hosts: absolute(base, &file.ssh.known_hosts),
+            path: path.to_owned(),
+            file,
+        })
+    }
+
+    /// The directory of cluster.toml: keys, known_hosts and template overrides live there.
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    pub fn node_addrs(&self) -> Vec<NodeAddr> {
+        self.file
+            .nodes
+            .iter()
+            .map(|n| NodeAddr {
+                name: n.name.clone(),
+                host: n.host.clone(),
+                port: n.port.unwrap_or(self.file.node.port),
+                health_port: n.health_port.unwrap_or(self.file.node.health_port),
+            })
+            .collect()
+    }
+
+    /// Nodes per zone; nodes without a zone count as one unnamed zone `""`.
+    pub fn zones(&self) -> BTreeMap<String, usize> {
+        let mut zones = BTreeMap::new();
+        for n in &self.file.nodes {
+            *zones.entry(n.zone.clone().unwrap_or_default()).or_insert(0) += 1;
+        }
+        zones
+    }
+
+    /// How long one gateway health check may take.
+    pub fn health_timeout_ms(&self) -> u64 {
+        let g = &self.file.gateway;
+        g.health_timeout_ms
+            .unwrap_or_else(|| g.health_interval_ms.min(2000))
+    }
+}
+
+fn validate(path: &Path, file: &ClusterFile) -> Result<()> {
+    let invalid = |key: &str, msg: String| Error::config(path, Some(key), msg);
+    if !valid_name(&file.name) {
+        return Err(invalid(
+            "name",
+            format!(
+                "`{}` is not a valid cluster name: use 1-63 letters, digits, `-` or `_`",
+                file.name
+            ),
+        ));
+    }
+
+    let o = &file.objectives;
+    if !(o.availability_percent > 0.0 && o.availability_percent < 100.0) {
+        return Err(invalid(
+            "objectives.availability_percent",
+            format!(
+                "`{}` must be above 0 and below 100, like `99.95`",
+                o.availability_percent
+            ),
+        ));
+    }
+    if let Some(t) = o.peak_throughput_mbps {
+        if !(t >= 0.0 && t.is_finite()) {
+            return Err(invalid(
+                "objectives.peak_throughput_mbps",
+                format!("`{t}` must be a number of megabits per second, 0 or more"),
+            ));
+        }
+    }
+
+    if file.ssh.port == 0 {
+        return Err(invalid("ssh.port", "must be a port from 1 to 65535".into()));
+    }
+    if file.ssh.timeout_seconds == 0 {
+        return Err(invalid("ssh.timeout_seconds", "must be at least 1".into()));
+    }
+    if file.ssh.user.is_empty() {
+        return Err(invalid("ssh.user", "must not be empty".into()));
+    }
+
+    let n = &file.node;
+    for (key, value) in [("node.port", n.port), ("node.health_port", n.health_port)] {
+        if value == 0 {
+            return Err(invalid(key, "must be a port from 1 to 65535".into()));
+        }
+    }
+    if n.port == n.health_port {
+        return Err(invalid(
+            "node.health_port",
+            format!("`{}` is the same port as `node.port`", n.health_port),
+        ));
+    }
+    if n.max_sessions == 0 {
+        return Err(invalid("node.max_sessions", "must be at least 1".into()));
+    }
+    for (key, dir) in [
+        ("node.install_dir", &n.install_dir),
+        ("node.config_dir", &n.config_dir),
+        ("node.state_dir", &n.state_dir),
+        ("node.log_dir", &n.log_dir),
+    ] {
+        if !dir.is_absolute() {
+            return Err(invalid(
+                key,
+                format!("`{}` must be an absolute path on the hosts", dir.display()),
+            ));
+        }
+    }
+    if let Some(user) = &n.service_user {
+        if !crate::users::valid_user_name(user) {
+            return Err(invalid(
+                "node.service_user",
+                format!("`{user}` is not a valid user name"),
+            ));
+        }
+    }
+    if let Some(t) = n.throughput_mbps {
+        if !(t > 0.0 && t.is_finite()) {
+            return Err(invalid(
+                "node.throughput_mbps",
+                format!("`{t}` must be a positive number of megabits per second"),
+            ));
+        }
+    }
+
+    let s = &file.storage;
+    if !s.path.is_absolute() {
+        return Err(invalid(
+            "storage.path",
+            format!(
+                "`{}` must be an absolute path, the same on every node",
+                s.path.display()
+            ),
+        ));
+    }
+    if s.replicas == 0 {
+        return Err(invalid("storage.replicas", "must be at least 1".into()));
+    }
+    if s.replicas > 1 && s.replication == Replication::None {
+        return Err(invalid(
+            "storage.replication",
+            format!(
+                "`none` with `replicas = {}`: say how the copies are kept, `sync` or `async`",
+                s.replicas
+            ),
+        ));
+    }
+    if s.replicas == 1 && s.replication != Replication::None {
+        return Err(invalid(
+            "storage.replicas",
+            format!(
+                "`replication = \"{}\"` needs `replicas` of 2 or more",
+                s.replication.as_str()
+            ),
+        ));
+    }
+    if s.kind == StorageKind::Local && s.replicas > 1 {
+        return Err(invalid(
+            "storage.replicas",
+            "`kind = \"local\"` keeps one copy on each node's own disk; use a shared kind to replicate".into(),
+        ));
+    }
+    if s.replication != Replication::Async && s.replication_lag_seconds > 0 {
+        return Err(invalid(
+            "storage.replication_lag_seconds",
+            "only `replication = \"async\"` has a lag".into(),
+        ));
+    }
+
+    if file.nodes.is_empty() {
+        return Err(invalid(
+            "nodes",
+            "define at least one `[[nodes]]` with `name` and `host`".into(),
+        ));
+    }
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    let mut addrs: HashMap<(String, u16), String> = HashMap::new();
+    for (i, node) in file.nodes.iter().enumerate() {
+        let key = |k: &str| format!("nodes[{i}].{k}");
+        if !valid_name(&node.name) {
+            return Err(invalid(
+                &key("name"),
+                format!(
+                    "`{}` is not a valid node name: use 1-63 letters, digits, `-` or `_`",
+                    node.name
+                ),
+            ));
+        }
+        if let Some(first) = names.insert(&node.name, i) {
+            return Err(invalid(
+                &key("name"),
+                format!("`{}` is also the name of nodes[{first}]", node.name),
+            ));
+        }
+        check_host(&node.host).map_err(|m| invalid(&key("host"), m))?;
+        if let Some(zone) = &node.zone {
+            if !valid_name(zone) {
+                return Err(invalid(
+                    &key("zone"),
+                    format!("`{zone}` is not a valid zone name: use letters, digits, `-` or `_`"),
+                ));
+            }
+        }
+        let port = node.port.unwrap_or(n.port);
+        let health_port = node.health_port.unwrap_or(n.health_port);
+        if port == 0 || health_port == 0 {
+            return Err(invalid(
+                &key(if port == 0 { "port" } else { "health_port" }),
+                "must be a port from 1 to 65535".into(),
+            ));
+        }
+        if port == health_port {
+            return Err(invalid(
+                &key("health_port"),
+                format!("`{health_port}` is also this node's SFTP port"),
+            ));
+        }
+        for (p, what) in [(port, "port"), (health_port, "health_port")] {
+            let host = normal_host(&node.host);
+            if let Some(other) = addrs.insert((host, p), format!("nodes[{i}].{what}")) {
+                return Err(invalid(
+                    &key(what),
+                    format!(
+                        "`{}:{p}` is already used by {other}: give each node its own host or port",
+                        node.host
+                    ),
+                ));
+            }
+        }
+    }
+    for (i, zone) in s.zones.iter().enumerate() {
+        if !valid_name(zone) {
+            return Err(invalid(
+                &format!("storage.zones[{i}]"),
+                format!("`{zone}` is not a valid zone name"),
+            ));
+        }
+    }
+
+    let g = &file.gateway;
+    if g.kind != GatewayKind::External && g.hosts.is_empty() {
+        return Err(invalid(
+            "gateway.hosts",
+            format!(
+                "list at least one host for the `{}` gateway (or set `kind = \"external\"`)",
+                g.kind.as_str()
+            ),
+        ));
+    }
+    let mut seen = HashMap::new();
+    for (i, host) in g.hosts.iter().enumerate() {
+        let key = format!("gateway.hosts[{i}]");
+        check_host(host).map_err(|m| invalid(&key, m))?;
+        if let Some(first) = seen.insert(normal_host(host), i) {
+            return Err(invalid(
+                &key,
+                format!("`{host}` is also gateway.hosts[{first}]"),
+            ));
+        }
+        if g.kind == GatewayKind::External {
+            continue;
+        }
+        for (p, what) in [(g.port, "port"), (g.health_port, "health_port")] {
+            if let Some(other) = addrs.get(&(normal_host(host), p)) {
+                return Err(invalid(
+                    &format!("gateway.{what}"),
+                    format!("`{host}:{p}` is also {other}: a gateway and a node on one host need different ports"),
+                ));
+            }
+        }
+    }
+    if g.port == 0 {
+        return Err(invalid(
+            "gateway.port",
+            "must be a port from 1 to 65535".into(),
+        ));
+    }
+    if g.kind == GatewayKind::Builtin && g.health_port == g.port {
+        return Err(invalid(
+            "gateway.health_port",
+            format!("`{}` is the same port as `gateway.port`", g.port),
+        ));
+    }
+    if !g.vip.is_empty() {
+        if g.vip.parse::<IpAddr>().is_err() {
+            return Err(invalid(
+                "gateway.vip",
+                format!("`{}` is not an IP address", g.vip),
+            ));
+        }
+        if g.kind == GatewayKind::External {
+            return Err(invalid(
+                "gateway.vip",
+                "an external balancer brings its own address; keepalived runs only with `builtin` or `haproxy`".into(),
+            ));
+        }
+    }
+    if g.health_interval_ms < 100 {
+        return Err(invalid(
+            "gateway.health_interval_ms",
+            format!("`{}` is below 100 ms", g.health_interval_ms),
+        ));
+    }
+    for (key, value) in [
+        ("gateway.health_fall", g.health_fall as u64),
+        ("gateway.health_rise", g.health_rise as u64),
+        ("gateway.connect_timeout_ms", g.connect_timeout_ms),
+        ("gateway.banner_timeout_ms", g.banner_timeout_ms),
+        ("gateway.advert_interval_ms", g.advert_interval_ms),
+    ] {
+        if value == 0 {
+            return Err(invalid(key, "must be at least 1".into()));
+        }
+    }
+    if g.health_timeout_ms == Some(0) {
+        return Err(invalid(
+            "gateway.health_timeout_ms",
+            "must be at least 1".into(),
+        ));
+    }
+
+    let a = &file.availability;
+    for (key, value) in [
+        ("availability.node_percent", a.node_percent),
+        ("availability.gateway_percent", a.gateway_percent),
+        (
+            "availability.external_gateway_percent",
+            a.external_gateway_percent,
+        ),
+        ("availability.storage_percent", a.storage_percent),
+        ("availability.zone_percent", a.zone_percent),
+    ] {
+        if !(value > 0.0 && value <= 100.0) {
+            return Err(invalid(
+                key,
+                format!("`{value}` must be a percentage above 0 and at most 100"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A host name or IP address we can connect to.
+fn check_host(host: &str) -> Result<(), String> {
+    if host.parse::<IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{host}` is neither an IP address nor a host name"))
+    }
+}
+
+fn normal_host(host: &str) -> String {
+    match host.parse::<IpAddr>() {
+        Ok(ip) => crate::node_config::canonical_ip(ip).to_string(),
+        Err(_) => host.to_ascii_lowercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub const EXAMPLE: &str = r#"
+name = "acme-sftp"
+[objectives]
+rto_seconds = 30
+rpo_seconds = 0
+peak_sessions = 200
+availability_percent = 99.95
+[storage]
+path = "/srv/sftpha"
+[[nodes]]
+name = "n1"
+host = "198.18.0.11"
+zone = "a"
+[[nodes]]
+name = "n2"
+host = "198.18.0.12"
+zone = "b"
+[gateway]
+hosts = ["198.18.0.10"]
+"#;
+
+    fn parse(text: &str) -> Result<Cluster> {
+        Cluster::parse(Path::new("/x/cluster.toml"), text)
+    }
+
+    fn error(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn example_parses_with_defaults() {
+        let c = parse(EXAMPLE).unwrap();
+        assert_eq!(c.users, Path::new("/x/users.toml"));
+        assert_eq!(c.known_hosts, Path::new("/x/known_hosts"));
+        assert_eq!(c.file.node.port, 2222);
+        assert_eq!(c.node_addrs()[1].health_port, 9022);
+        assert_eq!(c.zones().len(), 2);
+        assert_eq!(c.health_timeout_ms(), 1000);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let dup = EXAMPLE.replace("name = \"n2\"", "name = \"n1\"");
+        assert!(error(&dup).contains("key `nodes[1].name`: `n1` is also the name of nodes[0]"));
+        let same_host = EXAMPLE.replace("198.18.0.12", "198.18.0.11");
+        assert!(
+            error(&same_host).contains("nodes[1].port"),
+            "{}",
+            error(&same_host)
+        );
+        let typo = EXAMPLE.replace("rto_seconds", "rto_secs");
+        assert!(error(&typo).contains("unknown field `rto_secs`"));
+        assert!(error(&typo).contains("line 4"), "{}", error(&typo));
+        let clash = EXAMPLE.replace("\"198.18.0.10\"", "\"198.18.0.11\"");
+        assert!(error(&clash).contains("gateway.port"), "{}", error(&clash));
+        let avail = EXAMPLE.replace("99.95", "100");
+        assert!(error(&avail).contains("objectives.availability_percent"));
+        let repl = EXAMPLE.replace("path = \"/srv/sftpha\"", "path = \"/srv\"\nreplicas = 2");
+        assert!(error(&repl).contains("storage.replication"));
+        let vip = EXAMPLE.replace("hosts = [", "vip = \"nope\"\nhosts = [");
+        assert!(error(&vip).contains("gateway.vip"));
+        let relative = EXAMPLE.replace("/srv/sftpha", "srv");
+        assert!(error(&relative).contains("storage.path"));
+        let host = EXAMPLE.replace("198.18.0.12", "bad host");
+        assert!(error(&host).contains("nodes[1].host"));
+    }
+
+    #[test]
+    fn several_nodes_on_one_host_need_their_own_ports() {
+        let text = EXAMPLE.replace(
+            "host = \"198.18.0.12\"",
+            "host = \"198.18.0.11\"\nport = 2223\nhealth_port = 9023",
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(c.node_addrs()[1].port, 2223);
+    }
+}
