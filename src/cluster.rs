@@ -316,6 +316,9 @@ pub struct GatewaySettings {
     pub connect_timeout_ms: u64,
     #[serde(default = "crate::gateway_config::default_banner_timeout")]
     pub banner_timeout_ms: u64,
+    /// The gateway hosts' network interface that carries the vip (keepalived).
+    #[serde(default = "default_interface")]
+    pub interface: String,
     /// keepalived VRRP advertisement interval.
     #[serde(default = "crate::gateway_config::default_interval")]
     pub advert_interval_ms: u64,
@@ -438,6 +441,9 @@ fn default_storage_failover() -> u64 {
 }
 fn default_gateway_kind() -> GatewayKind {
     GatewayKind::Builtin
+}
+fn default_interface() -> String {
+    "eth0".into()
 }
 fn default_node_percent() -> f64 {
     99.5

@@ -19,6 +19,7 @@ pub mod net;
 pub mod node;
 pub mod node_config;
 pub mod proxy_protocol;
+pub mod render;
 pub mod run;
 pub mod timeouts;
 pub mod users;

@@ -2,6 +2,7 @@
 
 mod assess;
 mod cli;
+mod fakehosts;
 mod harness;
 mod lab_failover;
 mod node_clients;
