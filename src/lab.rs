@@ -27,6 +27,14 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 /// Drain time of lab nodes: short, it is a lab.
 const LAB_DRAIN_SECONDS: u64 = 5;
+/// The lab gateway's fast checks, so failover is quick to see; gateway.toml and the lab's
+/// cluster.toml share the keys, so both say the same.
+const LAB_GATEWAY_CHECKS: &str = "health_interval_ms = 500\nhealth_timeout_ms = 400\nhealth_fall = 2\nhealth_rise = 2\nconnect_timeout_ms = 500\nbanner_timeout_ms = 1000\n";
+
+/// The port of an announced `HOST:PORT` address.
+pub fn port_of(addr: &str) -> &str {
+    addr.rsplit(':').next().unwrap_or_default()
+}
 
 /// `DIR/lab.json`, as documented in DESIGN.md (plus paths a tool needs).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -165,7 +173,7 @@ impl Lab {
         }
         let gateway = |listen: &str, health: &str| {
             format!(
-                "# The lab's gateway: fast checks, so failover is quick to see.\nname = \"gw1\"\nlisten = \"{listen}\"\nhealth_listen = \"{health}\"\nbalance = \"leastconn\"\nhealth_interval_ms = 500\nhealth_timeout_ms = 400\nhealth_fall = 2\nhealth_rise = 2\nconnect_timeout_ms = 500\nbanner_timeout_ms = 1000\nsend_proxy = true\ndrain_timeout_seconds = {LAB_DRAIN_SECONDS}\n\n{backends}"
+                "# The lab's gateway: fast checks, so failover is quick to see.\nname = \"gw1\"\nlisten = \"{listen}\"\nhealth_listen = \"{health}\"\nbalance = \"leastconn\"\n{LAB_GATEWAY_CHECKS}send_proxy = true\ndrain_timeout_seconds = {LAB_DRAIN_SECONDS}\n\n{backends}"
             )
         };
         write_atomically(
@@ -186,11 +194,11 @@ impl Lab {
             parts.next().unwrap_or_default(),
             parts.next().unwrap_or_default(),
         );
-        let gw_port = ready.addr.rsplit(':').next().unwrap_or_default().to_owned();
+        let gw_port = port_of(&ready.addr);
         let mut known = format!("[127.0.0.1]:{gw_port} {kind} {blob}\n");
         for name in self.node_names() {
             if let Some(r) = self.ready_of(&name) {
-                let p = r.addr.rsplit(':').next().unwrap_or_default().to_owned();
+                let p = port_of(&r.addr);
                 known += &format!("[127.0.0.1]:{p} {kind} {blob}\n");
             }
         }
@@ -210,23 +218,22 @@ impl Lab {
 
     /// The lab as a cluster definition, so `assess -c DIR/cluster.toml [--probe]` works on it.
     fn cluster_toml(&self, gateway: &Ready) -> String {
-        let port = |addr: &str| addr.rsplit(':').next().unwrap_or_default().to_owned();
         let mut nodes = String::new();
         for name in self.node_names() {
             if let Some(r) = self.ready_of(&name) {
                 nodes += &format!(
                     "[[nodes]]\nname = \"{name}\"\nhost = \"127.0.0.1\"\nport = {}\nhealth_port = {}\nzone = \"lab\"\n\n",
-                    port(&r.addr),
-                    port(&r.health)
+                    port_of(&r.addr),
+                    port_of(&r.health)
                 );
             }
         }
         format!(
-            "# The lab as a cluster definition: `sftpha assess -c {dir}/cluster.toml --probe`\n# checks the live processes. One host, so the assessment names its single points of failure.\nname = \"lab\"\nusers = \"users.toml\"\n\n[objectives]\nrto_seconds = 30\nrpo_seconds = 0\npeak_sessions = 50\navailability_percent = 99.9\n\n[storage]\npath = \"{storage}\"\nkind = \"shared\"\n\n{nodes}[gateway]\nkind = \"builtin\"\nhosts = [\"127.0.0.1\"]\nport = {gw}\nhealth_port = {gw_health}\nhealth_interval_ms = 500\nhealth_timeout_ms = 400\nhealth_fall = 2\nconnect_timeout_ms = 500\nbanner_timeout_ms = 1000\n",
+            "# The lab as a cluster definition: `sftpha assess -c {dir}/cluster.toml --probe`\n# checks the live processes. One host, so the assessment names its single points of failure.\nname = \"lab\"\nusers = \"users.toml\"\n\n[objectives]\nrto_seconds = 30\nrpo_seconds = 0\npeak_sessions = 50\navailability_percent = 99.9\n\n[storage]\npath = \"{storage}\"\nkind = \"shared\"\n\n{nodes}[gateway]\nkind = \"builtin\"\nhosts = [\"127.0.0.1\"]\nport = {gw}\nhealth_port = {gw_health}\n{LAB_GATEWAY_CHECKS}",
             dir = self.dir.display(),
             storage = self.path("storage").display(),
-            gw = port(&gateway.addr),
-            gw_health = port(&gateway.health),
+            gw = port_of(&gateway.addr),
+            gw_health = port_of(&gateway.health),
         )
     }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use crate::error::{exit, Result};
+use crate::error::Result;
 use crate::gateway_config::Gateway;
 
 #[derive(Debug, Subcommand)]
@@ -32,22 +32,19 @@ pub fn run(command: &GatewayCommand) -> Result<u8> {
     let GatewayCommand::Run(args) = command;
     let config = Gateway::load(&args.config)?;
     let name = config.file.name.clone();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("sftpha-gateway")
-        .build()?;
     let ready_file = args.ready_file.clone();
-    runtime.block_on(crate::gateway::run(config, move |ready| {
-        let line = json!({
-            "event": "ready",
-            "gateway": name,
-            "listen": ready.listen.to_string(),
-            "health": ready.health.to_string(),
-            "pid": std::process::id(),
-        })
-        .to_string();
-        crate::cmd::announce(&line, ready_file.as_deref());
-    }))?;
-    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-    Ok(exit::OK)
+    super::serve(
+        "sftpha-gateway",
+        crate::gateway::run(config, move |ready| {
+            let line = json!({
+                "event": "ready",
+                "gateway": name,
+                "listen": ready.listen.to_string(),
+                "health": ready.health.to_string(),
+                "pid": std::process::id(),
+            })
+            .to_string();
+            crate::cmd::announce(&line, ready_file.as_deref());
+        }),
+    )
 }

@@ -63,7 +63,7 @@ fn up(cli: &Cli, args: &UpArgs) -> Result<u8> {
     match cli.format() {
         Format::Json => writeln!(out, "{}", serde_json::to_string(&file).expect("serializes"))?,
         Format::Human | Format::Markdown => {
-            let port = file.gateway.addr.rsplit(':').next().unwrap_or_default();
+            let port = crate::lab::port_of(&file.gateway.addr);
             writeln!(out, "lab in {} {note}", file.dir.display())?;
             writeln!(
                 out,

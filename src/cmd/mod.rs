@@ -22,3 +22,18 @@ pub fn announce(line: &str, file: Option<&std::path::Path>) {
         }
     }
 }
+
+/// Runs a server future (node or gateway) on a multi-threaded runtime until it returns; work
+/// still running on worker threads afterwards gets a second to finish before the process exits.
+pub fn serve<F>(thread_name: &str, server: F) -> crate::error::Result<u8>
+where
+    F: std::future::Future<Output = crate::error::Result<()>>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name(thread_name)
+        .build()?;
+    runtime.block_on(server)?;
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    Ok(crate::error::exit::OK)
+}

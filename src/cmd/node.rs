@@ -50,25 +50,21 @@ pub fn run(cli: &Cli, command: &NodeCommand) -> Result<u8> {
 fn run_node(args: &RunArgs) -> Result<u8> {
     let config = Node::load(&args.config)?;
     let name = config.file.name.clone();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("sftpha-node")
-        .build()?;
     let ready_file = args.ready_file.clone();
-    runtime.block_on(crate::node::run(config, move |ready| {
-        let line = json!({
-            "event": "ready",
-            "node": name,
-            "sftp": ready.sftp.to_string(),
-            "health": ready.health.to_string(),
-            "pid": std::process::id(),
-        })
-        .to_string();
-        crate::cmd::announce(&line, ready_file.as_deref());
-    }))?;
-    // Sessions still running on worker threads are cut when the process exits.
-    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-    Ok(exit::OK)
+    super::serve(
+        "sftpha-node",
+        crate::node::run(config, move |ready| {
+            let line = json!({
+                "event": "ready",
+                "node": name,
+                "sftp": ready.sftp.to_string(),
+                "health": ready.health.to_string(),
+                "pid": std::process::id(),
+            })
+            .to_string();
+            crate::cmd::announce(&line, ready_file.as_deref());
+        }),
+    )
 }
 
 fn check(cli: &Cli, args: &CheckArgs) -> Result<u8> {
