@@ -314,3 +314,31 @@ fn health_and_metrics_report_the_node() {
         node.healthz().0 == 200
     });
 }
+
+/// Nodes on one storage report one identity (for `assess --probe`); a damaged identity file
+/// leaves the node in service, only without an identity.
+#[test]
+fn storage_identity_is_shared_and_never_takes_a_node_out() {
+    let fixture = Fixture::new();
+    let n1 = fixture.start_named("n1");
+    let n2 = fixture.start_named("n2");
+    let (_, h1) = n1.healthz();
+    let (_, h2) = n2.healthz();
+    let id = h1["storage_id"].as_str().expect("a storage id").to_owned();
+    assert_eq!(id.len(), 32);
+    assert_eq!(h2["storage_id"], id.as_str());
+    assert!(
+        h1["storage_free_bytes"].as_u64().unwrap() <= h1["storage_total_bytes"].as_u64().unwrap()
+    );
+    assert!(h1["time_unix_ms"].as_u64().unwrap() > 1_700_000_000_000);
+
+    let damaged = Fixture::new();
+    let state = damaged.storage().join(".sftpha");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("storage-id"), "damaged\n").unwrap();
+    let node = damaged.start();
+    let (status, health) = node.healthz();
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["status"], "ok");
+    assert!(health["storage_id"].is_null());
+}

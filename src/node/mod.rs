@@ -627,8 +627,13 @@ async fn check_storage_once(shared: &Arc<Shared>) -> bool {
         f.sync_all()?;
         let state = dir.parent().unwrap_or(&dir);
         let space = rustix::fs::statvfs(state).ok();
+        // The identity only informs `assess --probe`; a damaged id file must not take a
+        // node whose storage is writable out of service.
+        let id = storage_id(state)
+            .map_err(|e| tracing::warn!("no storage identity for assess --probe: {e}"))
+            .ok();
         Ok(StorageFacts {
-            id: Some(storage_id(state)?),
+            id,
             free_bytes: space.as_ref().map(|s| s.f_bavail * s.f_frsize),
             total_bytes: space.as_ref().map(|s| s.f_blocks * s.f_frsize),
         })
