@@ -255,31 +255,31 @@ pub fn findings(cluster: &Cluster, obs: &Observations) -> Vec<Finding> {
             recommendation: "give every node the same host keys (`sftpha provision` does)".into(),
         });
     }
-    if let Some(cluster_key) = keys
+    // The key most nodes present; a gateway is judged against it, and reported when it does
+    // not answer even if no node did.
+    let cluster_key = keys
         .iter()
         .max_by_key(|(_, names)| names.len())
-        .map(|(k, _)| k)
-    {
-        for g in &obs.gateways {
-            match &g.host_key {
-                Ok(k) if k != cluster_key => out.push(Finding {
-                    id: "hostkey.mismatch",
-                    severity: Severity::High,
-                    component: "gateway".into(),
-                    title: format!("the gateway `{}` presents another host key than the nodes", g.addr),
-                    detail: format!("the gateway shows `{k}`, the nodes `{cluster_key}`: is it pointed at other servers?"),
-                    recommendation: "point the gateway at the cluster's nodes".into(),
-                }),
-                Err(e) => out.push(Finding {
-                    id: "gateway.unreachable",
-                    severity: Severity::High,
-                    component: "gateway".into(),
-                    title: format!("the gateway `{}` did not answer", g.addr),
-                    detail: e.clone(),
-                    recommendation: "check that the gateway runs and that its port is open from here".into(),
-                }),
-                Ok(_) => {}
-            }
+        .map(|(k, _)| k);
+    for g in &obs.gateways {
+        match (&g.host_key, cluster_key) {
+            (Ok(k), Some(cluster_key)) if k != cluster_key => out.push(Finding {
+                id: "hostkey.mismatch",
+                severity: Severity::High,
+                component: "gateway".into(),
+                title: format!("the gateway `{}` presents another host key than the nodes", g.addr),
+                detail: format!("the gateway shows `{k}`, the nodes `{cluster_key}`: is it pointed at other servers?"),
+                recommendation: "point the gateway at the cluster's nodes".into(),
+            }),
+            (Err(e), _) => out.push(Finding {
+                id: "gateway.unreachable",
+                severity: Severity::High,
+                component: "gateway".into(),
+                title: format!("the gateway `{}` did not answer", g.addr),
+                detail: e.clone(),
+                recommendation: "check that the gateway runs and that its port is open from here".into(),
+            }),
+            _ => {}
         }
     }
 
@@ -456,5 +456,23 @@ hosts = ["198.18.0.10"]
             gateways: vec![],
         };
         assert_eq!(ids(&findings(&cluster(), &obs)), vec!["node.unreachable"]);
+    }
+
+    #[test]
+    fn a_dead_gateway_is_reported_even_when_no_node_answers() {
+        let mut n1 = node("n1", "K", "c", "s");
+        n1.health = Err("no /healthz".into());
+        n1.host_key = Err("refused".into());
+        let obs = Observations {
+            nodes: vec![n1],
+            gateways: vec![GatewayObservation {
+                addr: "g:2222".into(),
+                host_key: Err("refused".into()),
+            }],
+        };
+        assert_eq!(
+            ids(&findings(&cluster(), &obs)),
+            vec!["node.unreachable", "gateway.unreachable"]
+        );
     }
 }
