@@ -40,6 +40,12 @@ _sftpha() {
             sftpha,node)
                 cmd="sftpha__subcmd__node"
                 ;;
+            sftpha,provision)
+                cmd="sftpha__subcmd__provision"
+                ;;
+            sftpha,status)
+                cmd="sftpha__subcmd__status"
+                ;;
             sftpha,test-failover)
                 cmd="sftpha__subcmd__test__subcmd__failover"
                 ;;
@@ -78,6 +84,12 @@ _sftpha() {
                 ;;
             sftpha__subcmd__help,node)
                 cmd="sftpha__subcmd__help__subcmd__node"
+                ;;
+            sftpha__subcmd__help,provision)
+                cmd="sftpha__subcmd__help__subcmd__provision"
+                ;;
+            sftpha__subcmd__help,status)
+                cmd="sftpha__subcmd__help__subcmd__status"
                 ;;
             sftpha__subcmd__help,test-failover)
                 cmd="sftpha__subcmd__help__subcmd__test__subcmd__failover"
@@ -149,7 +161,7 @@ _sftpha() {
 
     case "${cmd}" in
         sftpha)
-            opts="-c -v -q -h -V --cluster --format --verbose --quiet --yes --help --version init assess node gateway lab test-failover completions man help"
+            opts="-c -v -q -h -V --cluster --format --verbose --quiet --yes --help --version init assess provision status node gateway lab test-failover completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -333,7 +345,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__help)
-            opts="init assess node gateway lab test-failover completions man help"
+            opts="init assess provision status node gateway lab test-failover completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -531,6 +543,34 @@ _sftpha() {
         sftpha__subcmd__help__subcmd__node__subcmd__run)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sftpha__subcmd__help__subcmd__provision)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sftpha__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1010,6 +1050,70 @@ _sftpha() {
                     return 0
                     ;;
                 --ready-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sftpha__subcmd__provision)
+            opts="-c -v -q -h -V --only --dry-run --accept-new-host-keys --node-binary --cluster --format --verbose --quiet --yes --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --only)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node-binary)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sftpha__subcmd__status)
+            opts="-c -v -q -h -V --node-binary --cluster --format --verbose --quiet --yes --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --node-binary)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -32,6 +32,8 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand --version 'Print version'
             cand init 'Asks the day-zero questions and writes a commented cluster.toml and users.toml'
             cand assess 'Risk assessment of cluster.toml: single points of failure, RTO and RPO per disruption, availability, capacity with a node down; --probe checks the live hosts'
+            cand provision 'Makes every host what cluster.toml says, over SSH: configs from the templates, one host key set, users, the sftpha binary, services; then verifies the cluster from outside'
+            cand status 'Live health of every node and gateway, and drift from the desired state (which file differs where). Exit 1 if anything is unhealthy or drifted'
             cand node 'The bundled SFTP server'
             cand gateway 'The bundled TCP gateway (load balancer with health checks)'
             cand lab 'A whole cluster on 127.0.0.1: nodes, gateway, shared storage, a demo user'
@@ -82,6 +84,39 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand --cluster 'The cluster definition'
             cand --format 'Output format of results (human on a terminal)'
             cand --probe 'Also check the live hosts: every node answers, the same host key everywhere, the storage really shared, the same config and users, clocks, free space'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sftpha;provision'= {
+            cand --only 'Only these nodes, gateways (gw1, gw2, ...) or hosts, comma-separated'
+            cand --node-binary 'The sftpha binary to install on the hosts (default: this one)'
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand --dry-run 'Print what would change on every host (create / change / unchanged) and stop'
+            cand --accept-new-host-keys 'Record the host keys of hosts not yet in the cluster''s known_hosts (check the printed fingerprints). A key that CHANGED is refused all the same'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sftpha;status'= {
+            cand --node-binary 'The sftpha binary the hosts should run (default: this one)'
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
@@ -324,6 +359,8 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         &'sftpha;help'= {
             cand init 'Asks the day-zero questions and writes a commented cluster.toml and users.toml'
             cand assess 'Risk assessment of cluster.toml: single points of failure, RTO and RPO per disruption, availability, capacity with a node down; --probe checks the live hosts'
+            cand provision 'Makes every host what cluster.toml says, over SSH: configs from the templates, one host key set, users, the sftpha binary, services; then verifies the cluster from outside'
+            cand status 'Live health of every node and gateway, and drift from the desired state (which file differs where). Exit 1 if anything is unhealthy or drifted'
             cand node 'The bundled SFTP server'
             cand gateway 'The bundled TCP gateway (load balancer with health checks)'
             cand lab 'A whole cluster on 127.0.0.1: nodes, gateway, shared storage, a demo user'
@@ -335,6 +372,10 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         &'sftpha;help;init'= {
         }
         &'sftpha;help;assess'= {
+        }
+        &'sftpha;help;provision'= {
+        }
+        &'sftpha;help;status'= {
         }
         &'sftpha;help;node'= {
             cand run 'Runs the SFTP server in the foreground; logs go to stderr'

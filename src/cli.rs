@@ -66,6 +66,15 @@ pub enum Command {
     ///
     /// Exit 1 when a finding reaches --fail-on (default high), so it gates CI.
     Assess(cmd::assess::AssessArgs),
+    /// Makes every host what cluster.toml says, over SSH: configs from the templates, one host
+    /// key set, users, the sftpha binary, services; then verifies the cluster from outside.
+    ///
+    /// Idempotent: a second run changes nothing. Exit 4 if any host failed (the others are
+    /// still done and reported).
+    Provision(cmd::provision::ProvisionArgs),
+    /// Live health of every node and gateway, and drift from the desired state (which file
+    /// differs where). Exit 1 if anything is unhealthy or drifted.
+    Status(cmd::status::StatusArgs),
     /// The bundled SFTP server.
     #[command(subcommand)]
     Node(cmd::node::NodeCommand),

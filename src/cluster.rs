@@ -171,6 +171,20 @@ pub struct NodeSettings {
     /// `assess` check `objectives.peak_throughput_mbps` with a node down.
     #[serde(default)]
     pub throughput_mbps: Option<f64>,
+    /// How `provision` runs the node and the builtin gateway on a host: `systemd` units,
+    /// `detached` processes with a pidfile and a log file (containers, hosts without
+    /// systemd), or `auto`: systemd where it is running (`/run/systemd/system` exists).
+    #[serde(default)]
+    pub service_manager: ServiceManager,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceManager {
+    #[default]
+    Auto,
+    Systemd,
+    Detached,
 }
 
 impl Default for NodeSettings {

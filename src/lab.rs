@@ -424,13 +424,19 @@ fn key_error(e: impl std::fmt::Display) -> Error {
     Error::Lab(format!("key: {e}"))
 }
 
-/// Makes a fresh ed25519 key in OpenSSH format: `path` (0600) and `path.pub`.
-pub fn generate_key(path: &Path, comment: &str) -> Result<PrivateKey> {
+/// A fresh ed25519 key, in memory only.
+pub fn random_key(comment: &str) -> Result<PrivateKey> {
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| Error::Lab(format!("no randomness: {e}")))?;
     let mut key = PrivateKey::from(Ed25519Keypair::from_seed(&seed));
     seed.fill(0);
     key.set_comment(comment);
+    Ok(key)
+}
+
+/// Makes a fresh ed25519 key in OpenSSH format: `path` (0600) and `path.pub`.
+pub fn generate_key(path: &Path, comment: &str) -> Result<PrivateKey> {
+    let key = random_key(comment)?;
     let private = key.to_openssh(LineEnding::LF).map_err(key_error)?;
     write_atomically(path, private.as_bytes(), 0o600)?;
     let public = key.public_key().to_openssh().map_err(key_error)?;

@@ -84,6 +84,11 @@ pub struct NodeConfig {
     /// Seconds between checks that the storage accepts writes (reported by `/healthz`).
     #[serde(default = "default_storage_check_interval")]
     pub storage_check_interval_seconds: u64,
+    /// Public key file of the operator's verification login (`sftpha-probe`, jailed in
+    /// `.sftpha/probe` on the storage), which `provision` and `status` use to prove the
+    /// storage is shared and the gateway logs in. Unset: no such login exists.
+    #[serde(default)]
+    pub probe_key: Option<PathBuf>,
 }
 
 fn default_proxy_mode() -> ProxyMode {
@@ -179,6 +184,9 @@ impl Node {
         }
         for key in &mut file.host_keys {
             *key = absolute(base, key);
+        }
+        if let Some(probe) = &mut file.probe_key {
+            *probe = absolute(base, probe);
         }
         if let Some(audit) = &mut file.audit_log {
             if audit.as_os_str().is_empty() {

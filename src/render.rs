@@ -41,6 +41,8 @@ pub const BUILTIN: [(&str, &str); 6] = [
 
 /// The host key every node gets (one set for the cluster), relative to `config_dir`.
 pub const HOST_KEY_FILE: &str = "ssh_host_ed25519_key";
+/// The public key of the probe login (`sftpha-probe`), relative to `config_dir`.
+pub const PROBE_KEY_FILE: &str = "probe_ed25519.pub";
 
 /// One file for one host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -155,9 +157,11 @@ impl<'c> Renderer<'c> {
             "optional"
         };
         let host_key = c.node.config_dir.join(HOST_KEY_FILE).display().to_string();
+        let probe_key = c.node.config_dir.join(PROBE_KEY_FILE).display().to_string();
         let ctx = context! {
             node => node_value(node),
             host_keys => vec![host_key],
+            probe_key => probe_key,
             proxy_protocol => proxy,
             proxy_trusted => trusted,
             ..self.base()

@@ -51,6 +51,8 @@ fn dispatch(cli: &Cli) -> Result<u8, Error> {
     match &cli.command {
         Command::Init(args) => cmd::init::run(cli, args),
         Command::Assess(args) => cmd::assess::run(cli, args),
+        Command::Provision(args) => cmd::provision::run(cli, args),
+        Command::Status(args) => cmd::status::run(cli, args),
         Command::Node(command) => cmd::node::run(cli, command),
         Command::Gateway(command) => cmd::gateway::run(command),
         Command::Lab(command) => cmd::lab::run(cli, command),

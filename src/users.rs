@@ -171,6 +171,25 @@ impl Users {
     }
 }
 
+/// The operator's verification login: exists only on nodes with `probe_key` set, jailed in
+/// [`PROBE_HOME`], and never defined in users.toml.
+pub const PROBE_USER: &str = "sftpha-probe";
+/// The probe user's home below the storage, inside sftpha's own state folder.
+pub const PROBE_HOME: &str = ".sftpha/probe";
+
+impl User {
+    /// The verification login for `key` (see [`PROBE_USER`]).
+    pub fn probe(key: PublicKey) -> User {
+        User {
+            name: PROBE_USER.to_owned(),
+            keys: vec![key],
+            password_hash: None,
+            home: PathBuf::from(PROBE_HOME),
+            permissions: Permissions::all(),
+        }
+    }
+}
+
 pub fn valid_user_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
@@ -179,6 +198,12 @@ pub fn valid_user_name(name: &str) -> bool {
 }
 
 fn validate(entry: UserEntry, _index: usize) -> Result<User, (&'static str, String)> {
+    if entry.name == PROBE_USER {
+        return Err((
+            "name",
+            format!("`{PROBE_USER}` is reserved for sftpha's own verification login"),
+        ));
+    }
     if !valid_user_name(&entry.name) {
         return Err((
             "name",

@@ -29,6 +29,18 @@ pub fn run(cmd: &mut Command) -> Output {
     out
 }
 
+/// Runs `cmd` with `input` on its stdin; collects what it prints.
+pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"));
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// Runs `cmd` and panics with everything it printed unless it succeeds.
 pub fn run_ok(cmd: &mut Command) -> Output {
     let out = run(cmd);
@@ -409,18 +421,8 @@ impl Endpoint {
             .arg("-b")
             .arg("-")
             .arg(format!("{}@127.0.0.1", user.name))
-            .current_dir(&self.dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("start sftp");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(batch.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+            .current_dir(&self.dir);
+        run_with_input(&mut cmd, batch.as_bytes())
     }
 
     pub fn sftp_ok(&self, user: &TestUser, batch: &str) -> String {

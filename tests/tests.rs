@@ -8,3 +8,4 @@ mod lab_failover;
 mod node_clients;
 mod node_ops;
 mod node_security;
+mod provision;

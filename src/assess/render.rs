@@ -64,7 +64,7 @@ fn counts(report: &Report) -> String {
     )
 }
 
-fn table(rows: Vec<Vec<String>>, markdown: bool) -> String {
+pub fn table(rows: Vec<Vec<String>>, markdown: bool) -> String {
     let mut builder = Builder::default();
     for row in rows {
         builder.push_record(row);

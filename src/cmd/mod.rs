@@ -7,6 +7,8 @@ pub mod init;
 pub mod lab;
 pub mod man;
 pub mod node;
+pub mod provision;
+pub mod status;
 pub mod test_failover;
 
 /// Prints a server's ready line on stdout and, if asked, writes it to a file atomically.
@@ -36,4 +38,24 @@ where
     runtime.block_on(server)?;
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     Ok(crate::error::exit::OK)
+}
+
+/// Prints a command's report on stdout: pretty JSON, or the human text.
+pub fn print_report<T: serde::Serialize>(
+    format: crate::cli::Format,
+    report: &T,
+    human: impl FnOnce(&T) -> String,
+) -> crate::error::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match format {
+        crate::cli::Format::Json => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(report).expect("reports serialize")
+        )?,
+        _ => write!(out, "{}", human(report))?,
+    }
+    out.flush()?;
+    Ok(())
 }

@@ -167,6 +167,10 @@ impl Session {
         .await
     }
 
+    pub async fn remove(&self, path: &str) -> Result<(), ClientError> {
+        op(async { Ok(self.sftp.remove_file(path).await?) }).await
+    }
+
     pub async fn list(&self, path: &str) -> Result<Vec<String>, ClientError> {
         op(async {
             let entries = self.sftp.read_dir(path).await?;

@@ -59,6 +59,8 @@ pub struct Shared {
     /// What the last storage check learnt about the storage (for `/healthz`).
     pub storage_facts: Mutex<StorageFacts>,
     pub host_key_fingerprints: Vec<String>,
+    /// The operator's verification login, when `probe_key` is set.
+    pub probe: Option<Arc<User>>,
     pub next_id: AtomicU64,
     pub upload_counter: AtomicU64,
     pub password_checks: Arc<Semaphore>,
@@ -209,6 +211,10 @@ pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
     let keys = load_host_keys(&config.file.host_keys)?;
     let fingerprints: Vec<String> = keys.iter().map(fingerprint_of).collect();
     let users = Users::load(&config.file.users)?;
+    let probe = match &config.file.probe_key {
+        Some(path) => Some(Arc::new(User::probe(load_probe_key(path)?))),
+        None => None,
+    };
     let storage = config.file.storage.clone();
     match std::fs::metadata(&storage) {
         Ok(m) if m.is_dir() => {}
@@ -253,6 +259,7 @@ pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
         storage_writable: AtomicBool::new(false),
         storage_facts: Mutex::new(StorageFacts::default()),
         host_key_fingerprints: fingerprints,
+        probe,
         next_id: AtomicU64::new(1),
         upload_counter: AtomicU64::new(0),
         password_checks: Arc::new(Semaphore::new(PASSWORD_CHECKS)),
@@ -570,6 +577,11 @@ async fn client_address(
         Ok(None) => Err("PROXY header required but none arrived".into()),
         Err(e) => Err(format!("bad PROXY header: {e}")),
     }
+}
+
+fn load_probe_key(path: &Path) -> Result<russh::keys::PublicKey> {
+    let text = crate::files::read_text(path)?;
+    crate::users::parse_authorized_key(&text).map_err(|m| Error::config(path, Some("probe_key"), m))
 }
 
 /// Reloads users.toml; an invalid file is refused and the users in force stay.

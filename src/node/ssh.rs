@@ -79,6 +79,9 @@ impl SshHandler {
     }
 
     fn lookup(&self, name: &str) -> Option<Arc<User>> {
+        if name == crate::users::PROBE_USER {
+            return self.shared.probe.clone();
+        }
         self.shared.users().get(name)
     }
 

@@ -1,0 +1,128 @@
+//! `sftpha status`: health and drift of every node and gateway; exit 1 if anything is off.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::assess::render::table;
+use crate::cli::Cli;
+use crate::cluster::Cluster;
+use crate::cmd::provision::wrap;
+use crate::error::{exit, Result};
+use crate::provision::short;
+use crate::provision::status::{status, StatusReport};
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The sftpha binary the hosts should run (default: this one).
+    #[arg(long, value_name = "PATH")]
+    pub node_binary: Option<PathBuf>,
+}
+
+pub fn run(cli: &Cli, args: &StatusArgs) -> Result<u8> {
+    let cluster = Cluster::load(&cli.cluster)?;
+    let report = status(&cluster, args.node_binary.as_ref())?;
+    crate::cmd::print_report(cli.format(), &report, human)?;
+    Ok(if report.ok {
+        exit::OK
+    } else {
+        exit::CHECK_FAILED
+    })
+}
+
+fn yes(b: bool) -> String {
+    if b { "yes" } else { "NO" }.into()
+}
+
+fn or_dash(v: &Option<String>) -> String {
+    v.clone().unwrap_or_else(|| "-".into())
+}
+
+fn notes(drift: &[String], problems: &[String]) -> String {
+    let all: Vec<String> = problems
+        .iter()
+        .cloned()
+        .chain(drift.iter().map(|d| format!("drift: {d}")))
+        .collect();
+    if all.is_empty() {
+        "-".into()
+    } else {
+        wrap(&all.join("\n"), 60)
+    }
+}
+
+pub fn human(r: &StatusReport) -> String {
+    let mut rows = vec![vec![
+        "node".to_string(),
+        "host".into(),
+        "reachable".into(),
+        "healthy".into(),
+        "version".into(),
+        "config".into(),
+        "host key".into(),
+        "sessions".into(),
+        "drift / problems".into(),
+    ]];
+    for n in &r.nodes {
+        rows.push(vec![
+            n.name.clone(),
+            n.host.clone(),
+            yes(n.reachable),
+            yes(n.healthy),
+            or_dash(&n.version),
+            n.config_checksum
+                .as_deref()
+                .map(|c| short(c).to_owned())
+                .unwrap_or_else(|| "-".into()),
+            n.host_key_fingerprint
+                .as_deref()
+                .map(|f| f.chars().take(20).collect())
+                .unwrap_or_else(|| "-".into()),
+            n.sessions
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "-".into()),
+            notes(&n.drift, &n.problems),
+        ]);
+    }
+    let mut s = format!("status: cluster {}\n", r.cluster);
+    s += &table(rows, false);
+    s += "\n";
+    if !r.gateways.is_empty() {
+        let mut rows = vec![vec![
+            "gateway".to_string(),
+            "host".into(),
+            "kind".into(),
+            "reachable".into(),
+            "healthy".into(),
+            "host key".into(),
+            "drift / problems".into(),
+        ]];
+        for g in &r.gateways {
+            rows.push(vec![
+                g.name.clone(),
+                g.host.clone(),
+                g.kind.clone(),
+                yes(g.reachable),
+                yes(g.healthy),
+                g.host_key_fingerprint
+                    .as_deref()
+                    .map(|f| f.chars().take(20).collect())
+                    .unwrap_or_else(|| "-".into()),
+                notes(&g.drift, &g.problems),
+            ]);
+        }
+        s += &table(rows, false);
+        s += "\n";
+    }
+    s += &format!(
+        "cluster host key: {}\n{} in {:.1}s\n",
+        r.host_key_fingerprint,
+        if r.ok {
+            "all healthy, no drift"
+        } else {
+            "UNHEALTHY or DRIFTED"
+        },
+        r.elapsed_ms as f64 / 1000.0
+    );
+    s
+}

@@ -1,0 +1,524 @@
+//! One host over SSH: what is there now (one command reads every checksum, mode and service
+//! state), what must change, and the shell that changes it. Every write goes to a temporary
+//! file beside the target, is checked where a checker exists, gets its mode (and owner), and
+//! is renamed into place, so a host never holds a half-written file.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::desired::{Effect, HostSpec, Managed, Service};
+use crate::cluster::{Cluster, ServiceManager};
+use crate::remote::{quote, Remote, RemoteError};
+
+/// One managed file as found on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub sha256: String,
+    pub mode: u32,
+    pub owner: String,
+}
+
+/// What the host has now.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    /// Per file of the spec, in its order; `None` when missing.
+    pub files: Vec<Option<Found>>,
+    pub running: Vec<(Service, bool)>,
+    pub systemd: bool,
+    pub arch: String,
+    /// uid of `node.service_user`, when one is set and exists.
+    pub service_uid: Option<u32>,
+    /// The storage path exists (node hosts).
+    pub storage: bool,
+    /// Programs a service needs that the host lacks.
+    pub missing: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileAction {
+    Create,
+    Change,
+    /// Same content, other mode or owner.
+    Mode,
+    Unchanged,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceAction {
+    Start,
+    Restart,
+    Reload,
+    Unchanged,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileChange {
+    pub item: String,
+    pub path: String,
+    pub action: FileAction,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceChange {
+    pub service: Service,
+    pub action: ServiceAction,
+}
+
+/// What one host needs.
+#[derive(Debug, Clone)]
+pub struct HostPlan {
+    pub systemd: bool,
+    /// Indices into the spec's files of what must be written.
+    pub writes: Vec<usize>,
+    pub files: Vec<FileChange>,
+    pub services: Vec<ServiceChange>,
+}
+
+impl HostPlan {
+    pub fn is_unchanged(&self) -> bool {
+        self.writes.is_empty()
+            && self
+                .services
+                .iter()
+                .all(|s| s.action == ServiceAction::Unchanged)
+    }
+}
+
+fn pidfile(cluster: &Cluster, service: Service) -> String {
+    cluster
+        .file
+        .node
+        .state_dir
+        .join(format!("{}.pid", service.name()))
+        .display()
+        .to_string()
+}
+
+/// What `/proc/PID/cmdline` must contain for the pidfile to be ours (a stale pidfile whose
+/// PID was reused by something else does not count).
+fn cmdline_mark(service: Service) -> &'static str {
+    match service {
+        Service::Node => "node run",
+        Service::Gateway => "gateway run",
+        Service::Haproxy => "haproxy",
+        Service::Keepalived => "keepalived",
+    }
+}
+
+/// Shell functions shared by the scripts: `alive SERVICE` for detached services.
+fn prelude(cluster: &Cluster, spec: &HostSpec) -> String {
+    let mut s = String::from("set -u\n");
+    for service in &spec.services {
+        s += &format!(
+            "alive_{name}() {{ pid=$(cat {pidfile} 2>/dev/null) && [ -n \"$pid\" ] && kill -0 \"$pid\" 2>/dev/null && tr '\\0' ' ' < /proc/$pid/cmdline | grep -q -- {mark}; }}\n",
+            name = service.name(),
+            pidfile = quote(&pidfile(cluster, *service)),
+            mark = quote(cmdline_mark(*service)),
+        );
+    }
+    s
+}
+
+/// The one command that reads everything `plan` needs.
+pub fn inventory_script(cluster: &Cluster, spec: &HostSpec) -> String {
+    let mut s = prelude(cluster, spec);
+    s += "if [ -d /run/systemd/system ]; then echo systemd yes; else echo systemd no; fi\n";
+    s += "echo arch $(uname -m)\n";
+    for (i, f) in spec.files.iter().enumerate() {
+        let path = quote(&f.path.display().to_string());
+        let sum = if f.quick {
+            // Trust the recorded checksum while size and mtime are what they were.
+            format!(
+                "st=$(stat -c '%s %Y' {path}); if [ \"$(sed -n 2p {path}.sha256 2>/dev/null)\" = \"$st\" ]; then sum=$(sed -n 1p {path}.sha256); else sum=$(sha256sum < {path} | cut -c1-64); fi"
+            )
+        } else {
+            format!("sum=$(sha256sum < {path} | cut -c1-64)")
+        };
+        s += &format!(
+            "if [ -f {path} ]; then {sum}; echo file {i} $sum $(stat -c '%a %U' {path}); else echo file {i} -; fi\n"
+        );
+    }
+    for service in &spec.services {
+        let name = service.name();
+        s += &format!(
+            "if alive_{name} || ([ -d /run/systemd/system ] && systemctl is-active --quiet {unit} 2>/dev/null); then echo service {name} up; else echo service {name} down; fi\n",
+            unit = service.unit()
+        );
+        if matches!(service, Service::Haproxy | Service::Keepalived) {
+            s += &format!("command -v {name} >/dev/null || echo missing {name}\n");
+        }
+    }
+    if let Some(user) = &cluster.file.node.service_user {
+        s += &format!("echo uid $(id -u {} 2>/dev/null || echo -)\n", quote(user));
+    }
+    if spec.node.is_some() {
+        s += &format!(
+            "if [ -d {} ]; then echo storage yes; else echo storage no; fi\n",
+            quote(&cluster.file.storage.path.display().to_string())
+        );
+    }
+    s
+}
+
+pub fn parse_inventory(spec: &HostSpec, out: &str) -> Result<Facts, String> {
+    let mut facts = Facts {
+        files: vec![None; spec.files.len()],
+        running: Vec::new(),
+        systemd: false,
+        arch: String::new(),
+        service_uid: None,
+        storage: true,
+        missing: Vec::new(),
+    };
+    for line in out.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["systemd", v] => facts.systemd = *v == "yes",
+            ["arch", v] => facts.arch = (*v).to_owned(),
+            ["file", i, "-"] => {
+                let _ = i;
+            }
+            ["file", i, sum, mode, owner] => {
+                let i: usize = i
+                    .parse()
+                    .map_err(|_| format!("odd inventory line `{line}`"))?;
+                let mode = u32::from_str_radix(mode, 8).unwrap_or(0);
+                if let Some(slot) = facts.files.get_mut(i) {
+                    *slot = Some(Found {
+                        sha256: (*sum).to_owned(),
+                        mode,
+                        owner: (*owner).to_owned(),
+                    });
+                }
+            }
+            ["service", name, state] => {
+                if let Some(s) = spec.services.iter().find(|s| s.name() == *name) {
+                    facts.running.push((*s, *state == "up"));
+                }
+            }
+            ["missing", name] => facts.missing.push((*name).to_owned()),
+            ["uid", uid] => facts.service_uid = uid.parse().ok(),
+            ["storage", v] => facts.storage = *v == "yes",
+            _ => return Err(format!("odd inventory line `{line}`")),
+        }
+    }
+    if facts.arch.is_empty() {
+        return Err(format!(
+            "the inventory printed nothing useful: `{}`",
+            out.trim()
+        ));
+    }
+    Ok(facts)
+}
+
+pub fn uses_systemd(cluster: &Cluster, facts: &Facts) -> bool {
+    match cluster.file.node.service_manager {
+        ServiceManager::Systemd => true,
+        ServiceManager::Detached => false,
+        ServiceManager::Auto => facts.systemd,
+    }
+}
+
+/// Compares the spec with the facts.
+pub fn plan(cluster: &Cluster, spec: &HostSpec, facts: &Facts) -> HostPlan {
+    let systemd = uses_systemd(cluster, facts);
+    let owner = cluster.file.node.service_user.as_deref().unwrap_or("root");
+    let mut writes = Vec::new();
+    let mut files = Vec::new();
+    let mut effect: Vec<(Service, Effect)> = Vec::new();
+    for (i, f) in spec.files.iter().enumerate() {
+        if f.systemd_only && !systemd {
+            continue;
+        }
+        let want_owner = if f.owned { owner } else { "root" };
+        let action = match &facts.files[i] {
+            None => FileAction::Create,
+            Some(found) if found.sha256 != f.sha256 => FileAction::Change,
+            Some(found) if found.mode != f.mode || found.owner != want_owner => FileAction::Mode,
+            Some(_) => FileAction::Unchanged,
+        };
+        if action != FileAction::Unchanged {
+            writes.push(i);
+            if action != FileAction::Mode {
+                effect.extend(f.affects.iter().copied());
+            }
+        }
+        files.push(FileChange {
+            item: f.item.clone(),
+            path: f.path.display().to_string(),
+            action,
+        });
+    }
+    let services = spec
+        .services
+        .iter()
+        .map(|service| {
+            let running = facts.running.iter().any(|(s, up)| s == service && *up);
+            let strongest = effect
+                .iter()
+                .filter(|(s, _)| s == service)
+                .map(|(_, e)| *e)
+                .max()
+                .unwrap_or(Effect::None);
+            let action = match (running, strongest) {
+                (false, _) => ServiceAction::Start,
+                (true, Effect::Restart) => ServiceAction::Restart,
+                (true, Effect::Reload) => ServiceAction::Reload,
+                (true, Effect::None) => ServiceAction::Unchanged,
+            };
+            ServiceChange {
+                service: *service,
+                action,
+            }
+        })
+        .collect();
+    HostPlan {
+        systemd,
+        writes,
+        files,
+        services,
+    }
+}
+
+/// Problems that stop this host before anything is written.
+pub fn preflight(
+    cluster: &Cluster,
+    spec: &HostSpec,
+    facts: &Facts,
+    custom_binary: bool,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    if !custom_binary && facts.arch != std::env::consts::ARCH {
+        problems.push(format!(
+            "the host is {} but this sftpha is built for {}: pass --node-binary with a build for {}",
+            facts.arch,
+            std::env::consts::ARCH,
+            facts.arch
+        ));
+    }
+    if !facts.storage {
+        problems.push(format!(
+            "the storage path {} does not exist: mount the shared storage there first (sftpha does not create it, so an unmounted share is not mistaken for an empty one)",
+            cluster.file.storage.path.display()
+        ));
+    }
+    if let Some(user) = &cluster.file.node.service_user {
+        if facts.service_uid.is_none() {
+            problems.push(format!(
+                "node.service_user `{user}` does not exist: create it with the same uid on every host"
+            ));
+        }
+    }
+    for program in &facts.missing {
+        problems.push(format!(
+            "{program} is not installed (apt-get install {program})"
+        ));
+    }
+    let _ = spec;
+    problems
+}
+
+/// Creates the folders the services need (and hands the writable ones to the service user).
+pub fn prepare_script(cluster: &Cluster) -> String {
+    let n = &cluster.file.node;
+    let dirs: Vec<String> = [
+        n.install_dir.join("bin"),
+        n.config_dir.clone(),
+        n.state_dir.clone(),
+        n.log_dir.clone(),
+    ]
+    .iter()
+    .map(|d| quote(&d.display().to_string()))
+    .collect();
+    let mut s = format!("set -e\nmkdir -p {}\n", dirs.join(" "));
+    if let Some(user) = &n.service_user {
+        s += &format!(
+            "chown {u}: {} {}\n",
+            quote(&n.state_dir.display().to_string()),
+            quote(&n.log_dir.display().to_string()),
+            u = quote(user)
+        );
+    }
+    s
+}
+
+/// Writes one file from stdin: temporary file, check, mode, owner, rename.
+pub fn write_script(cluster: &Cluster, f: &Managed) -> String {
+    let path = quote(&f.path.display().to_string());
+    let dir = quote(
+        &f.path
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "/".into()),
+    );
+    let tmp = format!(
+        "{}/.sftpha-new.$$",
+        f.path
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    );
+    let tmp_q = quote(&tmp).replace("$$'", "'\"$$\"");
+    let mut s = format!(
+        "set -e\numask 077\nmkdir -p {dir}\nt={tmp_q}\ntrap 'rm -f \"$t\"' EXIT\ncat > \"$t\"\n"
+    );
+    if let Some(check) = f.check {
+        s += &format!(
+            "if ! out=$({} 2>&1); then echo \"the new {} was refused by its checker: $out\" >&2; exit 1; fi\n",
+            check.replace("{}", "\"$t\""),
+            f.item
+        );
+    }
+    s += &format!("chmod {:o} \"$t\"\n", f.mode);
+    if f.owned {
+        if let Some(user) = &cluster.file.node.service_user {
+            s += &format!("chown {}: \"$t\"\n", quote(user));
+        }
+    }
+    s += &format!("mv -f \"$t\" {path}\ntrap - EXIT\n");
+    if f.quick {
+        s += &format!(
+            "printf '%s\\n%s\\n' {} \"$(stat -c '%s %Y' {path})\" > {path}.sha256\n",
+            f.sha256
+        );
+    }
+    s
+}
+
+fn binary(cluster: &Cluster) -> String {
+    quote(
+        &cluster
+            .file
+            .node
+            .install_dir
+            .join("bin/sftpha")
+            .display()
+            .to_string(),
+    )
+}
+
+/// How long a stop may take: the node drains its sessions first.
+pub fn stop_limit(cluster: &Cluster) -> Duration {
+    Duration::from_secs(cluster.file.node.drain_timeout_seconds + 15)
+}
+
+/// The command that brings `service` to `action`.
+pub fn service_script(
+    cluster: &Cluster,
+    spec: &HostSpec,
+    service: Service,
+    action: ServiceAction,
+    systemd: bool,
+    units_changed: bool,
+) -> Option<String> {
+    if action == ServiceAction::Unchanged {
+        return None;
+    }
+    let unit = service.unit();
+    if systemd {
+        let reload = if units_changed {
+            "systemctl daemon-reload\n"
+        } else {
+            ""
+        };
+        let verb = match action {
+            ServiceAction::Start => {
+                format!("systemctl enable --quiet {unit}\nsystemctl start {unit}")
+            }
+            ServiceAction::Restart => format!("systemctl restart {unit}"),
+            ServiceAction::Reload => format!("systemctl reload-or-restart {unit}"),
+            ServiceAction::Unchanged => return None,
+        };
+        return Some(format!("set -e\n{reload}{verb}\n"));
+    }
+    let n = &cluster.file.node;
+    let name = service.name();
+    let pid = quote(&pidfile(cluster, service));
+    let log = quote(&n.log_dir.join(format!("{name}.log")).display().to_string());
+    let config = |file: &str| quote(&n.config_dir.join(file).display().to_string());
+    let as_user = match &n.service_user {
+        Some(user) if matches!(service, Service::Node | Service::Gateway) => format!(
+            "setpriv --reuid={u} --regid={u} --init-groups ",
+            u = quote(user)
+        ),
+        _ => String::new(),
+    };
+    let stop_ticks = stop_limit(cluster).as_secs() * 10 - 50;
+    let stop = format!(
+        "if alive_{name}; then kill -TERM \"$pid\"; i=0; while kill -0 \"$pid\" 2>/dev/null && [ $i -lt {stop_ticks} ]; do sleep 0.1; i=$((i+1)); done; kill -KILL \"$pid\" 2>/dev/null || true; fi\n"
+    );
+    let started_check = format!(
+        "sleep 0.3\nif ! alive_{name}; then echo \"{name} exited at once; the end of its log:\" >&2; tail -n 5 {log} >&2; exit 1; fi\n"
+    );
+    let mut s = prelude(cluster, spec);
+    match service {
+        Service::Node | Service::Gateway => {
+            let cfg = config(if service == Service::Node {
+                "node.toml"
+            } else {
+                "gateway.toml"
+            });
+            let start = format!(
+                "nohup {as_user}{bin} {name} run --config {cfg} >> {log} 2>&1 < /dev/null &\necho $! > {pid}\n{started_check}",
+                bin = binary(cluster)
+            );
+            match action {
+                ServiceAction::Reload => {
+                    s += &format!("if alive_{name}; then kill -HUP \"$pid\"; else {start}fi\n")
+                }
+                _ => {
+                    s += &stop;
+                    s += &start;
+                }
+            }
+        }
+        Service::Haproxy => {
+            let cfg = quote(super::desired::HAPROXY_CFG);
+            match action {
+                ServiceAction::Start => s += &format!("haproxy -D -f {cfg} -p {pid}\n{started_check}"),
+                _ => s += &format!(
+                    "if alive_haproxy; then haproxy -D -f {cfg} -p {pid} -sf \"$pid\"; else haproxy -D -f {cfg} -p {pid}; fi\n{started_check}"
+                ),
+            }
+        }
+        Service::Keepalived => {
+            let cfg = quote(super::desired::KEEPALIVED_CONF);
+            let state = |f: &str| quote(&n.state_dir.join(f).display().to_string());
+            let start = format!(
+                "keepalived -f {cfg} -p {pid} -r {} -c {}\n{started_check}",
+                state("keepalived-vrrp.pid"),
+                state("keepalived-checkers.pid")
+            );
+            match action {
+                ServiceAction::Start => s += &start,
+                _ => {
+                    s += &format!("if alive_keepalived; then kill -HUP \"$pid\"; else {start}fi\n")
+                }
+            }
+        }
+    }
+    Some(s)
+}
+
+/// Runs the inventory on a connected host.
+pub async fn read_facts(
+    remote: &Remote,
+    cluster: &Cluster,
+    spec: &HostSpec,
+) -> Result<Facts, RemoteError> {
+    let out = remote
+        .exec(
+            "reading the host's state",
+            &inventory_script(cluster, spec),
+            None,
+            None,
+        )
+        .await?;
+    parse_inventory(spec, &out.stdout_text()).map_err(|message| RemoteError::Ssh {
+        addr: remote.addr.clone(),
+        message,
+    })
+}

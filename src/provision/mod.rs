@@ -1,0 +1,866 @@
+//! `sftpha provision` and `sftpha status`: every host made (or checked to be) exactly what
+//! cluster.toml, users.toml and the templates say.
+//!
+//! Plan first: connect to every host at once and read what is there (one command per host:
+//! checksums, modes, owners, service state). Then apply, hosts in parallel: write what
+//! differs, start what is stopped, reload what only needs a reload; restarts of nodes that
+//! are serving run one node at a time, each healthy again before the next, so the cluster
+//! keeps serving. Then verify from the outside, as a client would: every node healthy with
+//! the expected config, users and host key; the storage really shared (a file written
+//! through one node read back through every other, over SFTP); a login through every
+//! gateway.
+
+pub mod desired;
+pub mod host;
+pub mod status;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::cluster::{Cluster, GatewayKind, NodeAddr};
+use crate::error::{Error, Result};
+use crate::remote::{Access, Remote};
+use desired::{HostSpec, Secrets, Service};
+use host::{FileAction, FileChange, HostPlan, ServiceAction, ServiceChange};
+
+/// How long a node may take to answer /healthz with the expected state after a (re)start.
+const HEALTHY_WITHIN: Duration = Duration::from_secs(20);
+
+pub struct Options {
+    /// Node names, gateway names (`gw1`) or host addresses; empty: every host.
+    pub only: Vec<String>,
+    pub dry_run: bool,
+    pub accept_new_host_keys: bool,
+    pub node_binary: Option<PathBuf>,
+    /// Show a progress line per host on stderr.
+    pub progress: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Dry run: what would happen.
+    Planned,
+    Unchanged,
+    Changed,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostReport {
+    pub host: String,
+    pub roles: Vec<String>,
+    /// Every managed file and what was (or would be) done to it.
+    pub files: Vec<FileChange>,
+    pub services: Vec<ServiceChange>,
+    pub result: Outcome,
+    pub error: Option<String>,
+    pub elapsed_ms: u64,
+}
+
+impl HostReport {
+    /// The changed items, for the table: `node.toml (change), node (restart)`.
+    pub fn changed_items(&self) -> Vec<String> {
+        let files = self
+            .files
+            .iter()
+            .filter(|f| f.action != FileAction::Unchanged)
+            .map(|f| format!("{} ({})", f.item, action_name(f.action)));
+        let services = self
+            .services
+            .iter()
+            .filter(|s| s.action != ServiceAction::Unchanged)
+            .map(|s| format!("{} ({})", s.service.name(), service_action_name(s.action)));
+        files.chain(services).collect()
+    }
+}
+
+pub fn action_name(a: FileAction) -> &'static str {
+    match a {
+        FileAction::Create => "create",
+        FileAction::Change => "change",
+        FileAction::Mode => "mode",
+        FileAction::Unchanged => "unchanged",
+    }
+}
+
+pub fn service_action_name(a: ServiceAction) -> &'static str {
+    match a {
+        ServiceAction::Start => "start",
+        ServiceAction::Restart => "restart",
+        ServiceAction::Reload => "reload",
+        ServiceAction::Unchanged => "unchanged",
+    }
+}
+
+/// One verification, as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub check: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub cluster: String,
+    pub dry_run: bool,
+    pub host_key_fingerprint: String,
+    /// Keys this run generated beside cluster.toml (back them up).
+    pub generated_keys: Vec<String>,
+    pub hosts: Vec<HostReport>,
+    pub checks: Vec<Check>,
+    pub ok: bool,
+    pub elapsed_ms: u64,
+}
+
+fn load_binary(path: Option<&PathBuf>) -> Result<Arc<Vec<u8>>> {
+    let path = match path {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?,
+    };
+    let bytes = std::fs::read(&path).map_err(|source| Error::ReadFile {
+        path: path.clone(),
+        source,
+    })?;
+    if !bytes.starts_with(b"\x7fELF") {
+        return Err(Error::usage(
+            format!("`{}` is not an executable (ELF) file", path.display()),
+            Some("--node-binary takes a Linux build of sftpha"),
+        ));
+    }
+    Ok(Arc::new(bytes))
+}
+
+/// Keeps the specs `only` names; an unknown name is a usage error.
+fn select(cluster: &Cluster, specs: Vec<HostSpec>, only: &[String]) -> Result<Vec<HostSpec>> {
+    if only.is_empty() {
+        return Ok(specs);
+    }
+    let gateway_names: Vec<String> = (1..=cluster.file.gateway.hosts.len())
+        .map(|i| format!("gw{i}"))
+        .collect();
+    let matches = |spec: &HostSpec, name: &str| {
+        spec.host == name
+            || spec.node.as_ref().is_some_and(|n| n.name == name)
+            || spec
+                .gateway
+                .is_some_and(|i| gateway_names.get(i).is_some_and(|g| g == name))
+    };
+    for name in only {
+        if !specs.iter().any(|s| matches(s, name)) {
+            let known: Vec<String> = cluster
+                .file
+                .nodes
+                .iter()
+                .map(|n| n.name.clone())
+                .chain(gateway_names.iter().cloned())
+                .collect();
+            return Err(Error::usage(
+                format!("--only: `{name}` is not a node, gateway or host of the cluster"),
+                Some(&format!("known: {}", known.join(", "))),
+            ));
+        }
+    }
+    Ok(specs
+        .into_iter()
+        .filter(|s| only.iter().any(|name| matches(s, name)))
+        .collect())
+}
+
+/// Progress lines on stderr, one per host (nothing when not wanted or not a terminal).
+struct Progress {
+    bars: Vec<indicatif::ProgressBar>,
+    _multi: Option<indicatif::MultiProgress>,
+}
+
+impl Progress {
+    fn new(hosts: &[HostSpec], enabled: bool) -> Progress {
+        use std::io::IsTerminal;
+        if !enabled || !std::io::stderr().is_terminal() {
+            return Progress {
+                bars: hosts
+                    .iter()
+                    .map(|_| indicatif::ProgressBar::hidden())
+                    .collect(),
+                _multi: None,
+            };
+        }
+        let multi = indicatif::MultiProgress::new();
+        let width = hosts.iter().map(|h| h.host.len()).max().unwrap_or(0);
+        let style = indicatif::ProgressStyle::with_template("{spinner} {prefix} {wide_msg}")
+            .expect("valid template");
+        let bars = hosts
+            .iter()
+            .map(|h| {
+                let bar = multi.add(indicatif::ProgressBar::new_spinner());
+                bar.set_style(style.clone());
+                bar.set_prefix(format!("{:width$}", h.host));
+                bar.enable_steady_tick(Duration::from_millis(120));
+                bar.set_message("connecting");
+                bar
+            })
+            .collect();
+        Progress {
+            bars,
+            _multi: Some(multi),
+        }
+    }
+}
+
+/// A host after planning: connected and read, or failed.
+struct Planned {
+    spec: HostSpec,
+    started: Instant,
+    state: std::result::Result<(Remote, HostPlan), String>,
+    uid: Option<u32>,
+}
+
+async fn plan_host(
+    cluster: &Cluster,
+    access: &Access,
+    spec: HostSpec,
+    custom_binary: bool,
+    bar: &indicatif::ProgressBar,
+) -> Planned {
+    let started = Instant::now();
+    let remote = match access.connect(&spec.host).await {
+        Ok(r) => r,
+        Err(e) => {
+            return Planned {
+                spec,
+                started,
+                state: Err(e.to_string()),
+                uid: None,
+            }
+        }
+    };
+    bar.set_message("reading what is there");
+    let facts = match host::read_facts(&remote, cluster, &spec).await {
+        Ok(f) => f,
+        Err(e) => {
+            remote.close().await;
+            return Planned {
+                spec,
+                started,
+                state: Err(e.to_string()),
+                uid: None,
+            };
+        }
+    };
+    let problems = host::preflight(cluster, &spec, &facts, custom_binary);
+    let uid = facts.service_uid;
+    let plan = host::plan(cluster, &spec, &facts);
+    let state = if problems.is_empty() {
+        Ok((remote, plan))
+    } else {
+        remote.close().await;
+        Err(problems.join("; "))
+    };
+    Planned {
+        spec,
+        started,
+        state,
+        uid,
+    }
+}
+
+fn failed_report(spec: &HostSpec, started: Instant, error: String) -> HostReport {
+    HostReport {
+        host: spec.host.clone(),
+        roles: spec.roles.clone(),
+        files: Vec::new(),
+        services: Vec::new(),
+        result: Outcome::Failed,
+        error: Some(error),
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    }
+}
+
+/// Writes the planned files and brings services up; restarts of running nodes are returned
+/// for the rolling phase.
+async fn apply_host(
+    cluster: &Cluster,
+    remote: &Remote,
+    spec: &HostSpec,
+    plan: &HostPlan,
+    bar: &indicatif::ProgressBar,
+) -> std::result::Result<bool, String> {
+    if !plan.writes.is_empty() {
+        bar.set_message("preparing folders");
+        run(
+            remote,
+            "creating folders",
+            &host::prepare_script(cluster),
+            None,
+            None,
+        )
+        .await?;
+    }
+    for &i in &plan.writes {
+        let f = &spec.files[i];
+        bar.set_message(format!(
+            "writing {} ({})",
+            f.item,
+            human_bytes(f.content.len() as u64)
+        ));
+        // Large files get time for their size at a slow 2 MB/s, on top of the usual limit.
+        let limit = Duration::from_secs(cluster.file.ssh.timeout_seconds)
+            + Duration::from_secs(f.content.len() as u64 / 2_000_000);
+        run(
+            remote,
+            &format!("writing {}", f.path.display()),
+            &host::write_script(cluster, f),
+            Some(&f.content),
+            Some(limit),
+        )
+        .await?;
+    }
+    let units_changed = plan.writes.iter().any(|&i| spec.files[i].systemd_only);
+    let mut rolling = false;
+    for change in &plan.services {
+        if change.service == Service::Node && change.action == ServiceAction::Restart {
+            rolling = true;
+            continue;
+        }
+        if let Some(script) = host::service_script(
+            cluster,
+            spec,
+            change.service,
+            change.action,
+            plan.systemd,
+            units_changed,
+        ) {
+            bar.set_message(format!(
+                "{} {}",
+                service_action_name(change.action),
+                change.service.name()
+            ));
+            run(
+                remote,
+                &format!(
+                    "{} {}",
+                    service_action_name(change.action),
+                    change.service.name()
+                ),
+                &script,
+                None,
+                Some(host::stop_limit(cluster)),
+            )
+            .await?;
+        }
+    }
+    Ok(rolling)
+}
+
+async fn run(
+    remote: &Remote,
+    what: &str,
+    script: &str,
+    stdin: Option<&[u8]>,
+    limit: Option<Duration>,
+) -> std::result::Result<(), String> {
+    let out = remote
+        .exec(what, script, stdin, limit)
+        .await
+        .map_err(|e| e.to_string())?;
+    if out.status != 0 {
+        return Err(format!("{what} failed: {}", out.complaint()));
+    }
+    Ok(())
+}
+
+fn human_bytes(n: u64) -> String {
+    if n >= 1 << 20 {
+        format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64)
+    } else if n >= 1 << 10 {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    } else {
+        format!("{n} B")
+    }
+}
+
+/// What a node's /healthz must say once provisioned.
+struct Expected {
+    config_checksum: String,
+    users_checksum: String,
+    fingerprint: String,
+}
+
+fn expected_for(spec: &HostSpec, secrets: &Secrets) -> Result<Expected> {
+    let file = |item: &str| spec.files.iter().find(|f| f.item == item);
+    let node_toml = file("node.toml").expect("node hosts have node.toml");
+    let node = crate::node_config::Node::parse(
+        &node_toml.path,
+        &String::from_utf8_lossy(&node_toml.content),
+    )?;
+    Ok(Expected {
+        config_checksum: node.checksum,
+        users_checksum: file("users.toml")
+            .map(|f| f.sha256.clone())
+            .unwrap_or_default(),
+        fingerprint: secrets.fingerprint(),
+    })
+}
+
+fn health_addr(node: &NodeAddr) -> String {
+    format!("{}:{}", bracket(&node.host), node.health_port)
+}
+
+fn sftp_addr(host: &str, port: u16) -> String {
+    format!("{}:{}", bracket(host), port)
+}
+
+fn bracket(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
+}
+
+async fn health(addr: &str) -> std::result::Result<(u16, Value), String> {
+    let sock = tokio::net::lookup_host(addr)
+        .await
+        .map_err(|e| format!("cannot resolve {addr}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{addr} has no address"))?;
+    let (code, body) = crate::http::get(sock, "/healthz", Duration::from_secs(3))
+        .await
+        .map_err(|e| format!("no /healthz from {addr}: {e}"))?;
+    let body = serde_json::from_str(&body)
+        .map_err(|_| format!("{addr} answered /healthz with something other than sftpha's JSON"))?;
+    Ok((code, body))
+}
+
+/// What is wrong with a node's health against what it must be; `None` when all is right.
+fn health_problem(code: u16, body: &Value, expected: &Expected) -> Option<String> {
+    if code != 200 {
+        return Some(format!(
+            "/healthz is {code} ({})",
+            body["status"].as_str().unwrap_or("?")
+        ));
+    }
+    let field = |k: &str| body[k].as_str().unwrap_or("").to_owned();
+    if field("config_checksum") != expected.config_checksum {
+        return Some(format!(
+            "runs config {} but node.toml renders to {}",
+            short(&field("config_checksum")),
+            short(&expected.config_checksum)
+        ));
+    }
+    if field("users_checksum") != expected.users_checksum {
+        return Some(format!(
+            "serves users {} but users.toml is {}",
+            short(&field("users_checksum")),
+            short(&expected.users_checksum)
+        ));
+    }
+    if field("host_key_fingerprint") != expected.fingerprint {
+        return Some(format!(
+            "presents host key {} instead of the cluster's {}",
+            field("host_key_fingerprint"),
+            expected.fingerprint
+        ));
+    }
+    None
+}
+
+pub fn short(s: &str) -> &str {
+    &s[..s.len().min(12)]
+}
+
+/// Waits until the node is healthy with the expected state.
+async fn wait_healthy(node: &NodeAddr, expected: &Expected) -> std::result::Result<(), String> {
+    let deadline = Instant::now() + HEALTHY_WITHIN;
+    let addr = health_addr(node);
+    loop {
+        let problem = match health(&addr).await {
+            Ok((code, body)) => match health_problem(code, &body, expected) {
+                None => return Ok(()),
+                Some(p) => p,
+            },
+            Err(e) => e,
+        };
+        if Instant::now() > deadline {
+            return Err(format!(
+                "node {} not healthy within {}s: {problem}",
+                node.name,
+                HEALTHY_WITHIN.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+/// Runs `sftpha provision`.
+pub fn provision(cluster: &Cluster, options: &Options) -> Result<Report> {
+    let started = Instant::now();
+    let secrets = Secrets::load_or_create(cluster, !options.dry_run)?;
+    let binary = load_binary(options.node_binary.as_ref())?;
+    let specs = select(
+        cluster,
+        desired::desired(cluster, &secrets, binary)?,
+        &options.only,
+    )?;
+    let access = Access::new(cluster, options.accept_new_host_keys)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .build()?;
+    let progress = Progress::new(&specs, options.progress);
+    let custom_binary = options.node_binary.is_some();
+    let (hosts, checks) = runtime.block_on(async {
+        let planned = futures::future::join_all(
+            specs
+                .into_iter()
+                .zip(&progress.bars)
+                .map(|(spec, bar)| plan_host(cluster, &access, spec, custom_binary, bar)),
+        )
+        .await;
+        let mut checks = Vec::new();
+        uid_check(cluster, &planned, &mut checks);
+        if options.dry_run {
+            let mut reports = Vec::new();
+            for (p, bar) in planned.into_iter().zip(&progress.bars) {
+                bar.finish_and_clear();
+                reports.push(match p.state {
+                    Ok((remote, plan)) => {
+                        remote.close().await;
+                        HostReport {
+                            host: p.spec.host.clone(),
+                            roles: p.spec.roles.clone(),
+                            result: if plan.is_unchanged() {
+                                Outcome::Unchanged
+                            } else {
+                                Outcome::Planned
+                            },
+                            files: plan.files,
+                            services: plan.services,
+                            error: None,
+                            elapsed_ms: p.started.elapsed().as_millis() as u64,
+                        }
+                    }
+                    Err(e) => failed_report(&p.spec, p.started, e),
+                });
+            }
+            return (reports, checks);
+        }
+        let uid_ok = checks.iter().all(|c| c.ok);
+        let applied = futures::future::join_all(planned.into_iter().zip(&progress.bars).map(
+            |(p, bar)| async move {
+                let result = match &p.state {
+                    Ok(_) if !uid_ok => Err("not changed: the service user's uid differs between hosts (see the checks)".to_owned()),
+                    Ok((remote, plan)) => apply_host(cluster, remote, &p.spec, plan, bar).await,
+                    Err(e) => Err(e.clone()),
+                };
+                bar.set_message(match &result {
+                    Ok(true) => "waiting for its turn to restart".to_owned(),
+                    Ok(false) => "applied".to_owned(),
+                    Err(_) => "failed".to_owned(),
+                });
+                (p, result)
+            },
+        ))
+        .await;
+        // Rolling: restart serving nodes one at a time, each healthy before the next.
+        let mut reports = Vec::new();
+        let mut verified_nodes = Vec::new();
+        for ((p, result), bar) in applied.into_iter().zip(&progress.bars) {
+            let mut error = result.as_ref().err().cloned();
+            if let (Ok((remote, plan)), Ok(rolling)) = (&p.state, &result) {
+                if *rolling {
+                    bar.set_message("restarting node");
+                    let units_changed = plan.writes.iter().any(|&i| p.spec.files[i].systemd_only);
+                    let script = host::service_script(
+                        cluster,
+                        &p.spec,
+                        Service::Node,
+                        ServiceAction::Restart,
+                        plan.systemd,
+                        units_changed,
+                    )
+                    .expect("a restart has a script");
+                    if let Err(e) = run(
+                        remote,
+                        "restarting the node",
+                        &script,
+                        None,
+                        Some(host::stop_limit(cluster)),
+                    )
+                    .await
+                    {
+                        error = Some(e);
+                    }
+                }
+                if error.is_none() {
+                    if let Some(node) = &p.spec.node {
+                        bar.set_message("checking health");
+                        match expected_for(&p.spec, &secrets) {
+                            Ok(expected) => match wait_healthy(node, &expected).await {
+                                Ok(()) => verified_nodes.push(node.clone()),
+                                Err(e) => error = Some(e),
+                            },
+                            Err(e) => error = Some(e.to_string()),
+                        }
+                    }
+                }
+            }
+            bar.finish_and_clear();
+            let report = match p.state {
+                Ok((remote, plan)) => {
+                    remote.close().await;
+                    let changed = !plan.is_unchanged();
+                    HostReport {
+                        host: p.spec.host.clone(),
+                        roles: p.spec.roles.clone(),
+                        files: plan.files,
+                        services: plan.services,
+                        result: match (&error, changed) {
+                            (Some(_), _) => Outcome::Failed,
+                            (None, true) => Outcome::Changed,
+                            (None, false) => Outcome::Unchanged,
+                        },
+                        error,
+                        elapsed_ms: p.started.elapsed().as_millis() as u64,
+                    }
+                }
+                Err(e) => failed_report(&p.spec, p.started, e),
+            };
+            reports.push(report);
+        }
+        verify(cluster, &secrets, &verified_nodes, &mut reports, &mut checks).await;
+        (reports, checks)
+    });
+    let ok = hosts.iter().all(|h| h.result != Outcome::Failed) && checks.iter().all(|c| c.ok);
+    Ok(Report {
+        cluster: cluster.file.name.clone(),
+        dry_run: options.dry_run,
+        host_key_fingerprint: secrets.fingerprint(),
+        generated_keys: secrets
+            .generated
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        hosts,
+        checks,
+        ok,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// The service user must have one uid everywhere, or files written through one node are
+/// someone else's on the next.
+fn uid_check(cluster: &Cluster, planned: &[Planned], checks: &mut Vec<Check>) {
+    let Some(user) = &cluster.file.node.service_user else {
+        return;
+    };
+    let mut by_uid: BTreeMap<u32, Vec<&str>> = BTreeMap::new();
+    for p in planned.iter().filter(|p| p.state.is_ok()) {
+        if let Some(uid) = p.uid {
+            by_uid.entry(uid).or_default().push(&p.spec.host);
+        }
+    }
+    let ok = by_uid.len() <= 1;
+    let detail = by_uid
+        .iter()
+        .map(|(uid, hosts)| format!("uid {uid} on {}", hosts.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ");
+    checks.push(Check {
+        check: format!("service user `{user}` has one uid"),
+        ok,
+        detail: if ok {
+            detail
+        } else {
+            format!("{detail}: files written through one node would belong to another user on the next; give `{user}` the same uid everywhere")
+        },
+    });
+}
+
+/// The checks after applying: storage shared between the healthy nodes, a login through
+/// every gateway.
+async fn verify(
+    cluster: &Cluster,
+    secrets: &Secrets,
+    nodes: &[NodeAddr],
+    reports: &mut [HostReport],
+    checks: &mut Vec<Check>,
+) {
+    let fingerprint = secrets.fingerprint();
+    let key = secrets.probe_key.clone();
+    if nodes.len() >= 2 {
+        let (check, missing) = storage_shared(nodes, key.clone(), &fingerprint).await;
+        for node in nodes.iter().filter(|n| missing.contains(&n.name)) {
+            if let Some(r) = reports.iter_mut().find(|r| r.host == node.host) {
+                r.result = Outcome::Failed;
+                r.error.get_or_insert_with(|| check.detail.clone());
+            }
+        }
+        checks.push(check);
+    }
+    let g = &cluster.file.gateway;
+    if g.kind != GatewayKind::External && !nodes.is_empty() {
+        for (i, gw) in g.hosts.iter().enumerate() {
+            let Some(report) = reports
+                .iter_mut()
+                .find(|r| r.host == *gw && r.roles.iter().any(|role| role.starts_with("gateway")))
+            else {
+                continue; // not provisioned in this run (--only)
+            };
+            if report.result == Outcome::Failed {
+                continue;
+            }
+            let addr = sftp_addr(gw, g.port);
+            let check = match gateway_login(&addr, key.clone(), &fingerprint).await {
+                Ok(took) => Check {
+                    check: format!("login through gateway gw{} ({addr})", i + 1),
+                    ok: true,
+                    detail: format!("logged in and listed the home in {} ms", took.as_millis()),
+                },
+                Err(e) => {
+                    report.result = Outcome::Failed;
+                    report.error = Some(format!("no login through the gateway: {e}"));
+                    Check {
+                        check: format!("login through gateway gw{} ({addr})", i + 1),
+                        ok: false,
+                        detail: e,
+                    }
+                }
+            };
+            checks.push(check);
+        }
+    }
+}
+
+async fn resolve(addr: &str) -> std::result::Result<std::net::SocketAddr, String> {
+    tokio::net::lookup_host(addr)
+        .await
+        .map_err(|e| format!("cannot resolve {addr}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{addr} has no address"))
+}
+
+async fn gateway_login(
+    addr: &str,
+    key: Arc<russh::keys::PrivateKey>,
+    fingerprint: &str,
+) -> std::result::Result<Duration, String> {
+    let started = Instant::now();
+    let sock = resolve(addr).await?;
+    // The gateway may need a health interval or two to see freshly started nodes.
+    let deadline = Instant::now() + HEALTHY_WITHIN;
+    loop {
+        let attempt = async {
+            let session = probe_login(sock, &key, fingerprint)
+                .await
+                .map_err(|e| e.to_string())?;
+            let listed = session.list(".").await.map_err(|e| e.to_string());
+            session.close().await;
+            listed.map(|_| ())
+        };
+        match attempt.await {
+            Ok(()) => return Ok(started.elapsed()),
+            Err(e) if Instant::now() > deadline => return Err(e),
+            Err(e) if e.contains("host key") => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(300)).await,
+        }
+    }
+}
+
+/// Logs in as the probe user, the host key pinned to the cluster's.
+async fn probe_login(
+    sock: std::net::SocketAddr,
+    key: &Arc<russh::keys::PrivateKey>,
+    fingerprint: &str,
+) -> std::result::Result<crate::failover::client::Session, crate::failover::client::ClientError> {
+    crate::failover::client::login(sock, crate::users::PROBE_USER, key.clone(), fingerprint).await
+}
+
+/// Writes a token through the first node and reads it back through every other, over SFTP.
+/// Returns the check and the nodes that did not see the file.
+pub async fn storage_shared(
+    nodes: &[NodeAddr],
+    key: Arc<russh::keys::PrivateKey>,
+    fingerprint: &str,
+) -> (Check, Vec<String>) {
+    let name = format!("verify-{:016x}", rand_u64());
+    let token = format!("sftpha storage check {name}\n");
+    let first = &nodes[0];
+    let result: std::result::Result<Vec<String>, String> = async {
+        let sock = resolve(&sftp_addr(&first.host, first.port)).await?;
+        let writer = probe_login(sock, &key, fingerprint).await.map_err(|e| {
+            format!(
+                "cannot log into {} as {}: {e}",
+                first.name,
+                crate::users::PROBE_USER
+            )
+        })?;
+        writer
+            .upload(&name, token.as_bytes())
+            .await
+            .map_err(|e| format!("cannot write through {}: {e}", first.name))?;
+        let mut missing = Vec::new();
+        for other in &nodes[1..] {
+            let seen = async {
+                let sock = resolve(&sftp_addr(&other.host, other.port)).await?;
+                let reader = probe_login(sock, &key, fingerprint)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let data = reader.download(&name).await.map_err(|e| e.to_string());
+                reader.close().await;
+                data
+            }
+            .await;
+            match seen {
+                Ok(data) if data == token.as_bytes() => {}
+                Ok(_) | Err(_) => missing.push(other.name.clone()),
+            }
+        }
+        let _ = writer.remove(&name).await;
+        writer.close().await;
+        Ok(missing)
+    }
+    .await;
+    let check = "storage shared by every node".to_owned();
+    match result {
+        Ok(missing) if missing.is_empty() => (Check {
+            check,
+            ok: true,
+            detail: format!(
+                "a file written through {} was read back through {}",
+                first.name,
+                nodes[1..]
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }, Vec::new()),
+        Ok(missing) => (Check {
+            check,
+            ok: false,
+            detail: format!(
+                "the storage is not shared: a file written through {} is not visible through {} (is the shared storage mounted at the storage path there?)",
+                first.name,
+                missing.join(", ")
+            ),
+        }, missing),
+        Err(e) => (Check {
+            check,
+            ok: false,
+            detail: e,
+        }, Vec::new()),
+    }
+}
+
+fn rand_u64() -> u64 {
+    let mut b = [0u8; 8];
+    let _ = getrandom::fill(&mut b);
+    u64::from_le_bytes(b)
+}

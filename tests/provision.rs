@@ -1,0 +1,379 @@
+//! `sftpha provision` and `sftpha status` against fake hosts (network namespaces with sshd):
+//! from nothing to a working cluster, idempotence, reload versus restart, host-key policy,
+//! a host that fails alone, storage that is not shared, drift edited by hand.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::fakehosts::FakeHosts;
+use crate::harness::*;
+
+/// A cluster definition for fake hosts, in its own folder.
+pub struct Site {
+    pub dir: tempfile::TempDir,
+}
+
+impl Site {
+    /// `nodes` are host addresses; `gateway` the builtin gateway's host.
+    pub fn new(hosts: &FakeHosts, nodes: &[String], gateway: &str, trust_hosts: bool) -> Site {
+        let dir = tempfile::Builder::new()
+            .prefix("sftpha-site-")
+            .tempdir()
+            .unwrap();
+        keygen(&dir.path().join("alice"), "ed25519");
+        keygen(&dir.path().join("bob"), "ed25519");
+        if trust_hosts {
+            std::fs::copy(&hosts.known_hosts, dir.path().join("known_hosts")).unwrap();
+        }
+        let mut toml = format!(
+            "name = \"prov\"\nusers = \"users.toml\"\n\n[ssh]\nidentity = \"{}\"\nknown_hosts = \"known_hosts\"\ntimeout_seconds = 5\n\n[node]\nservice_manager = \"detached\"\ndrain_timeout_seconds = 2\n\n[storage]\npath = \"/srv/sftpha\"\nkind = \"nfs\"\n",
+            hosts.identity.display()
+        );
+        for (i, host) in nodes.iter().enumerate() {
+            toml += &format!("\n[[nodes]]\nname = \"n{}\"\nhost = \"{host}\"\n", i + 1);
+        }
+        toml += &format!(
+            "\n[gateway]\nkind = \"builtin\"\nhosts = [\"{gateway}\"]\nport = 2022\nhealth_interval_ms = 300\nhealth_rise = 1\n"
+        );
+        std::fs::write(dir.path().join("cluster.toml"), toml).unwrap();
+        let site = Site { dir };
+        site.write_users(&["alice"]);
+        site
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn cluster(&self) -> PathBuf {
+        self.path().join("cluster.toml")
+    }
+
+    pub fn write_users(&self, names: &[&str]) {
+        let mut text = String::from("# The partners of prov. Comments stay.\n");
+        for name in names {
+            let key = self.path().join(name);
+            let public = std::fs::read_to_string(format!("{}.pub", key.display())).unwrap();
+            text += &format!(
+                "\n[[users]]\nname = \"{name}\"\nkeys = [\"{}\"]\n",
+                public.trim()
+            );
+        }
+        std::fs::write(self.path().join("users.toml"), text).unwrap();
+    }
+
+    pub fn sftpha(&self, args: &[&str]) -> Output {
+        run(Command::new(BIN)
+            .arg("-c")
+            .arg(self.cluster())
+            .args(["--format", "json"])
+            .args(args))
+    }
+
+    /// Runs a command that prints JSON; returns (exit code, JSON).
+    pub fn json(&self, args: &[&str]) -> (i32, Value) {
+        let out = self.sftpha(args);
+        let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "sftpha {args:?} printed no JSON ({e}):\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.code().unwrap_or(-1), json)
+    }
+
+    /// The cluster's public host key, as a client pins it.
+    pub fn host_key(&self) -> String {
+        let text =
+            std::fs::read_to_string(self.path().join("keys/ssh_host_ed25519_key.pub")).unwrap();
+        let mut parts = text.split_whitespace();
+        format!("{} {}", parts.next().unwrap(), parts.next().unwrap())
+    }
+
+    /// OpenSSH `sftp -b -` against `host:port` as `user`, host key pinned to the cluster's.
+    pub fn sftp(&self, user: &str, host: &str, port: u16, batch: &str) -> Output {
+        require("sftp");
+        let known = self
+            .path()
+            .join(format!("client_known_hosts_{host}_{port}"));
+        std::fs::write(&known, format!("[{host}]:{port} {}\n", self.host_key())).unwrap();
+        run_with_input(
+            Command::new("sftp")
+                .arg("-P")
+                .arg(port.to_string())
+                .arg("-i")
+                .arg(self.path().join(user))
+                .args(["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"])
+                .args(["-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=10"])
+                .arg("-o")
+                .arg(format!("UserKnownHostsFile={}", known.display()))
+                .args(["-b", "-"])
+                .arg(format!("{user}@{host}"))
+                .current_dir(self.path()),
+            batch.as_bytes(),
+        )
+    }
+}
+
+pub fn host_by<'a>(report: &'a Value, host: &str) -> &'a Value {
+    report["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == host)
+        .unwrap_or_else(|| panic!("{host} not in the report: {report:#}"))
+}
+
+fn changed_items(host: &Value) -> Vec<String> {
+    let files = host["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["action"] != "unchanged")
+        .map(|f| {
+            format!(
+                "{}:{}",
+                f["item"].as_str().unwrap(),
+                f["action"].as_str().unwrap()
+            )
+        });
+    let services = host["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["action"] != "unchanged")
+        .map(|s| {
+            format!(
+                "{}:{}",
+                s["service"].as_str().unwrap(),
+                s["action"].as_str().unwrap()
+            )
+        });
+    files.chain(services).collect()
+}
+
+/// The whole life of a provisioned cluster on 3 node hosts and 1 gateway host.
+#[test]
+fn provision_from_nothing_then_idempotent_with_reload_and_drift() {
+    let hosts = FakeHosts::new(4, true);
+    let addr = |i: usize| hosts.hosts[i].addr.to_string();
+    let nodes: Vec<String> = (0..3).map(addr).collect();
+    let site = Site::new(&hosts, &nodes, &addr(3), false);
+
+    // Hosts nobody has vouched for are refused; nothing is written anywhere.
+    let (code, report) = site.json(&["provision"]);
+    assert_eq!(code, 4, "{report:#}");
+    for i in 0..4 {
+        let h = host_by(&report, &addr(i));
+        assert_eq!(h["result"], "failed");
+        let error = h["error"].as_str().unwrap();
+        assert!(
+            error.contains("is not in") && error.contains("--accept-new-host-keys"),
+            "{error}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(hosts.hosts[0].private_dir("/opt/sftpha"))
+            .unwrap()
+            .count(),
+        0
+    );
+
+    // Accepted once (recorded in the cluster's known_hosts), then provisioned from nothing.
+    let (code, report) = site.json(&["provision", "--accept-new-host-keys"]);
+    assert_eq!(code, 0, "{report:#}");
+    let known = std::fs::read_to_string(site.path().join("known_hosts")).unwrap();
+    assert_eq!(known.lines().count(), 4, "{known}");
+    for i in 0..4 {
+        assert_eq!(host_by(&report, &addr(i))["result"], "changed");
+    }
+    let n1 = changed_items(host_by(&report, &addr(0)));
+    for item in [
+        "binary:create",
+        "node.toml:create",
+        "host key:create",
+        "node:start",
+    ] {
+        assert!(n1.contains(&item.to_owned()), "{n1:?}");
+    }
+    assert!(changed_items(host_by(&report, &addr(3))).contains(&"gateway:start".to_owned()));
+    let checks: Vec<(&str, bool)> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["check"].as_str().unwrap(), c["ok"].as_bool().unwrap()))
+        .collect();
+    assert!(
+        checks
+            .iter()
+            .any(|(c, ok)| c.starts_with("storage shared") && *ok)
+            && checks
+                .iter()
+                .any(|(c, ok)| c.starts_with("login through gateway") && *ok),
+        "{checks:?}"
+    );
+    let key_file = site.path().join("keys/ssh_host_ed25519_key");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let on_host = hosts.hosts[1]
+        .private_dir("/etc/sftpha")
+        .join("ssh_host_ed25519_key");
+    assert_eq!(
+        std::fs::metadata(&on_host).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let out = String::from_utf8_lossy(&site.sftpha(&["provision"]).stderr).into_owned();
+    assert!(
+        !out.contains("PRIVATE KEY"),
+        "no secret is ever printed: {out}"
+    );
+
+    // Rendered node configs are the same but for the name.
+    let config = |i: usize| {
+        std::fs::read_to_string(hosts.hosts[i].private_dir("/etc/sftpha").join("node.toml"))
+            .unwrap()
+            .replace(&format!("n{}", i + 1), "N")
+    };
+    assert_eq!(config(0), config(2));
+
+    // Every node presents the same host key: the cluster's.
+    require("ssh-keyscan");
+    for ip in &nodes {
+        let scan = run_ok(Command::new("ssh-keyscan").args(["-p", "2222", "-t", "ed25519", ip]));
+        let text = String::from_utf8_lossy(&scan.stdout);
+        assert!(text.contains(&site.host_key()), "{ip}: {text}");
+    }
+
+    // A real client through the gateway, host key pinned to the cluster's.
+    let data = site.path().join("lab-results.csv");
+    random_file(&data, 300_000);
+    let out = site.sftp(
+        "alice",
+        &addr(3),
+        2022,
+        "put lab-results.csv\nget lab-results.csv back.csv\nls\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        sha256_file(&site.path().join("back.csv")),
+        sha256_file(&data)
+    );
+    // And it is on the shared storage, in alice's home, readable through a node directly.
+    let out = site.sftp("alice", &addr(2), 2222, "get lab-results.csv direct.csv\n");
+    assert!(out.status.success());
+    assert_eq!(
+        sha256_file(&site.path().join("direct.csv")),
+        sha256_file(&data)
+    );
+
+    // A second run changes nothing and says so.
+    let (code, report) = site.json(&["provision"]);
+    assert_eq!(code, 0, "{report:#}");
+    for i in 0..4 {
+        let h = host_by(&report, &addr(i));
+        assert_eq!(h["result"], "unchanged", "{h:#}");
+        assert!(changed_items(h).is_empty());
+    }
+    let (code, status) = site.json(&["status"]);
+    assert_eq!(code, 0, "{status:#}");
+
+    // A users-only change is a reload: same processes, new user accepted everywhere.
+    let pids: Vec<String> = (0..3)
+        .map(|i| hosts.ssh_ok(i, "cat /var/lib/sftpha/node.pid"))
+        .collect();
+    site.write_users(&["alice", "bob"]);
+    let (code, report) = site.json(&["provision"]);
+    assert_eq!(code, 0, "{report:#}");
+    for (i, pid) in pids.iter().enumerate() {
+        assert_eq!(
+            changed_items(host_by(&report, &addr(i))),
+            vec!["users.toml:change", "node:reload"]
+        );
+        assert_eq!(&hosts.ssh_ok(i, "cat /var/lib/sftpha/node.pid"), pid);
+        let out = site.sftp("bob", &addr(i), 2222, "ls\n");
+        assert!(
+            out.status.success(),
+            "bob on n{}: {}",
+            i + 1,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(host_by(&report, &addr(3))["result"], "unchanged");
+
+    // A file edited by hand on one node is drift, named by status, repaired by provision.
+    hosts.ssh_ok(1, "echo '# hand edit' >> /etc/sftpha/node.toml");
+    let (code, status) = site.json(&["status"]);
+    assert_eq!(code, 1, "{status:#}");
+    let n2 = &status["nodes"][1];
+    assert_eq!(n2["name"], "n2");
+    let drift = n2["drift"].to_string();
+    assert!(drift.contains("node.toml differs"), "{drift}");
+    assert!(status["nodes"][0]["drift"].as_array().unwrap().is_empty());
+    let (code, report) = site.json(&["provision", "--only", "n2"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["hosts"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        changed_items(host_by(&report, &addr(1))),
+        vec!["node.toml:change", "node:restart"]
+    );
+    let (code, status) = site.json(&["status"]);
+    assert_eq!(code, 0, "{status:#}");
+}
+
+/// One host that cannot be reached fails alone (exit 4, the others done); two nodes that do
+/// not share their storage are caught by the verification; a node and the gateway on one host.
+#[test]
+fn unreachable_host_fails_alone_and_unshared_storage_is_detected() {
+    let hosts = FakeHosts::new(2, false);
+    let addr = |i: usize| hosts.hosts[i].addr.to_string();
+    let nowhere = format!("{}.99", {
+        let a = addr(0);
+        a.rsplit_once('.').unwrap().0.to_owned()
+    });
+    let site = Site::new(&hosts, &[addr(0), addr(1), nowhere.clone()], &addr(0), true);
+    let (code, report) = site.json(&["provision"]);
+    assert_eq!(code, 4, "{report:#}");
+    let lost = host_by(&report, &nowhere);
+    assert_eq!(lost["result"], "failed");
+    assert!(
+        lost["error"].as_str().unwrap().contains(&nowhere),
+        "{lost:#}"
+    );
+    let h1 = host_by(&report, &addr(0));
+    assert_eq!(h1["roles"], serde_json::json!(["node n1", "gateway gw1"]));
+    assert_eq!(h1["result"], "changed", "{h1:#}");
+    let h2 = host_by(&report, &addr(1));
+    assert_eq!(h2["result"], "failed");
+    assert!(
+        h2["error"]
+            .as_str()
+            .unwrap()
+            .contains("the storage is not shared"),
+        "{h2:#}"
+    );
+    let storage = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"].as_str().unwrap().starts_with("storage"))
+        .unwrap();
+    assert_eq!(storage["ok"], false);
+    assert!(storage["detail"].as_str().unwrap().contains("through n2"));
+    // Both reachable nodes run, with the cluster's keys.
+    for i in 0..2 {
+        assert!(hosts
+            .ssh(i, "kill -0 $(cat /var/lib/sftpha/node.pid)")
+            .status
+            .success());
+    }
+}
