@@ -31,6 +31,9 @@ _sftpha() {
             sftpha,init)
                 cmd="sftpha__subcmd__init"
                 ;;
+            sftpha,inventory)
+                cmd="sftpha__subcmd__inventory"
+                ;;
             sftpha,lab)
                 cmd="sftpha__subcmd__lab"
                 ;;
@@ -75,6 +78,9 @@ _sftpha() {
                 ;;
             sftpha__subcmd__help,init)
                 cmd="sftpha__subcmd__help__subcmd__init"
+                ;;
+            sftpha__subcmd__help,inventory)
+                cmd="sftpha__subcmd__help__subcmd__inventory"
                 ;;
             sftpha__subcmd__help,lab)
                 cmd="sftpha__subcmd__help__subcmd__lab"
@@ -161,7 +167,7 @@ _sftpha() {
 
     case "${cmd}" in
         sftpha)
-            opts="-c -v -q -h -V --cluster --format --verbose --quiet --yes --help --version init assess provision status node gateway lab test-failover completions man help"
+            opts="-c -v -q -h -V --cluster --format --verbose --quiet --yes --help --version init assess provision status inventory node gateway lab test-failover completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -345,7 +351,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__help)
-            opts="init assess provision status node gateway lab test-failover completions man help"
+            opts="init assess provision status inventory node gateway lab test-failover completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -429,6 +435,20 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__help__subcmd__init)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sftpha__subcmd__help__subcmd__inventory)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -684,6 +704,40 @@ _sftpha() {
                     return 0
                     ;;
                 --identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sftpha__subcmd__inventory)
+            opts="-c -v -q -h -V --list --host --node-binary --cluster --format --verbose --quiet --yes --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --node-binary)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -34,6 +34,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand assess 'Risk assessment of cluster.toml: single points of failure, RTO and RPO per disruption, availability, capacity with a node down; --probe checks the live hosts'
             cand provision 'Makes every host what cluster.toml says, over SSH: configs from the templates, one host key set, users, the sftpha binary, services; then verifies the cluster from outside'
             cand status 'Live health of every node and gateway, and drift from the desired state (which file differs where). Exit 1 if anything is unhealthy or drifted'
+            cand inventory 'Prints the cluster as an Ansible dynamic inventory (JSON) for playbooks/provision.yml: every host with the variables the templates need'
             cand node 'The bundled SFTP server'
             cand gateway 'The bundled TCP gateway (load balancer with health checks)'
             cand lab 'A whole cluster on 127.0.0.1: nodes, gateway, shared storage, a demo user'
@@ -117,6 +118,23 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand -c 'The cluster definition'
             cand --cluster 'The cluster definition'
             cand --format 'Output format of results (human on a terminal)'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sftpha;inventory'= {
+            cand --host 'Variables of one host (all are in `--list`''s `_meta`, so this prints `{}`)'
+            cand --node-binary 'The sftpha binary the playbook installs (default: this one)'
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand --list 'Print the whole inventory (what Ansible asks for)'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
@@ -361,6 +379,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand assess 'Risk assessment of cluster.toml: single points of failure, RTO and RPO per disruption, availability, capacity with a node down; --probe checks the live hosts'
             cand provision 'Makes every host what cluster.toml says, over SSH: configs from the templates, one host key set, users, the sftpha binary, services; then verifies the cluster from outside'
             cand status 'Live health of every node and gateway, and drift from the desired state (which file differs where). Exit 1 if anything is unhealthy or drifted'
+            cand inventory 'Prints the cluster as an Ansible dynamic inventory (JSON) for playbooks/provision.yml: every host with the variables the templates need'
             cand node 'The bundled SFTP server'
             cand gateway 'The bundled TCP gateway (load balancer with health checks)'
             cand lab 'A whole cluster on 127.0.0.1: nodes, gateway, shared storage, a demo user'
@@ -376,6 +395,8 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         &'sftpha;help;provision'= {
         }
         &'sftpha;help;status'= {
+        }
+        &'sftpha;help;inventory'= {
         }
         &'sftpha;help;node'= {
             cand run 'Runs the SFTP server in the foreground; logs go to stderr'

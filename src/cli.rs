@@ -75,6 +75,9 @@ pub enum Command {
     /// Live health of every node and gateway, and drift from the desired state (which file
     /// differs where). Exit 1 if anything is unhealthy or drifted.
     Status(cmd::status::StatusArgs),
+    /// Prints the cluster as an Ansible dynamic inventory (JSON) for playbooks/provision.yml:
+    /// every host with the variables the templates need.
+    Inventory(cmd::inventory::InventoryArgs),
     /// The bundled SFTP server.
     #[command(subcommand)]
     Node(cmd::node::NodeCommand),

@@ -58,6 +58,8 @@ pub struct Renderer<'c> {
     env: Environment<'static>,
     /// Where each template came from, for errors.
     sources: Vec<(String, PathBuf)>,
+    /// Templates whose source ends with a newline.
+    ends_with_newline: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -73,8 +75,12 @@ impl<'c> Renderer<'c> {
     pub fn new(cluster: &'c Cluster) -> Result<Renderer<'c>> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_keep_trailing_newline(true);
+        // Trailing newlines as Ansible's template module has them (Jinja2 drops the source's
+        // last newline, Ansible puts one back if the output lost it), so the playbook and
+        // `provision` write the same bytes.
+        env.set_keep_trailing_newline(false);
         let mut sources = Vec::new();
+        let mut ends_with_newline = Vec::new();
         for (name, builtin) in BUILTIN {
             let custom = cluster.dir().join("templates").join(name);
             let (text, origin) = match std::fs::read_to_string(&custom) {
@@ -90,6 +96,9 @@ impl<'c> Renderer<'c> {
                     })
                 }
             };
+            if text.ends_with('\n') {
+                ends_with_newline.push(name.to_owned());
+            }
             env.add_template_owned(name.to_owned(), text)
                 .map_err(|e| template_error(&origin, &e))?;
             sources.push((name.to_owned(), origin));
@@ -98,6 +107,7 @@ impl<'c> Renderer<'c> {
             cluster,
             env,
             sources,
+            ends_with_newline,
         })
     }
 
@@ -112,9 +122,13 @@ impl<'c> Renderer<'c> {
             .env
             .get_template(name)
             .map_err(|e| template_error(&origin, &e))?;
-        template
+        let mut out = template
             .render(ctx)
-            .map_err(|e| template_error(&origin, &e))
+            .map_err(|e| template_error(&origin, &e))?;
+        if !out.ends_with('\n') && self.ends_with_newline.iter().any(|n| n == name) {
+            out.push('\n');
+        }
+        Ok(out)
     }
 
     fn base(&self) -> minijinja::Value {
@@ -140,6 +154,11 @@ impl<'c> Renderer<'c> {
 
     /// node.toml for one node.
     pub fn node_toml(&self, node: &NodeAddr) -> Result<String> {
+        self.render("node.toml.j2", self.node_context(node))
+    }
+
+    /// What node.toml.j2 sees for `node` (also the Ansible inventory's host variables).
+    pub fn node_context(&self, node: &NodeAddr) -> minijinja::Value {
         let c = &self.cluster.file;
         let g = &c.gateway;
         // Nodes accept a PROXY header from the gateways (and the vip, which is where HAProxy's
@@ -158,15 +177,14 @@ impl<'c> Renderer<'c> {
         };
         let host_key = c.node.config_dir.join(HOST_KEY_FILE).display().to_string();
         let probe_key = c.node.config_dir.join(PROBE_KEY_FILE).display().to_string();
-        let ctx = context! {
+        context! {
             node => node_value(node),
             host_keys => vec![host_key],
             probe_key => probe_key,
             proxy_protocol => proxy,
             proxy_trusted => trusted,
             ..self.base()
-        };
-        self.render("node.toml.j2", ctx)
+        }
     }
 
     pub fn node_unit(&self) -> Result<String> {
@@ -175,12 +193,25 @@ impl<'c> Renderer<'c> {
 
     /// gateway.toml for the builtin gateway on `host`.
     pub fn gateway_toml(&self, host: &str, index: usize) -> Result<String> {
-        let ctx = context! {
+        self.render("gateway.toml.j2", self.gateway_context(host, index))
+    }
+
+    /// What gateway.toml.j2 sees for gateway host `index`.
+    pub fn gateway_context(&self, host: &str, index: usize) -> minijinja::Value {
+        context! {
             gateway_host => host,
             gateway_name => format!("gw{}", index + 1),
             ..self.base()
-        };
-        self.render("gateway.toml.j2", ctx)
+        }
+    }
+
+    /// The operator's template files that replace built-in ones, by template name.
+    pub fn overrides(&self) -> Vec<(String, PathBuf)> {
+        self.sources
+            .iter()
+            .filter(|(_, p)| p.is_absolute())
+            .cloned()
+            .collect()
     }
 
     pub fn gateway_unit(&self) -> Result<String> {

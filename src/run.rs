@@ -53,6 +53,7 @@ fn dispatch(cli: &Cli) -> Result<u8, Error> {
         Command::Assess(args) => cmd::assess::run(cli, args),
         Command::Provision(args) => cmd::provision::run(cli, args),
         Command::Status(args) => cmd::status::run(cli, args),
+        Command::Inventory(args) => cmd::inventory::run(cli, args),
         Command::Node(command) => cmd::node::run(cli, command),
         Command::Gateway(command) => cmd::gateway::run(command),
         Command::Lab(command) => cmd::lab::run(cli, command),

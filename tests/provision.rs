@@ -85,6 +85,23 @@ impl Site {
         (out.status.code().unwrap_or(-1), json)
     }
 
+    /// Runs playbooks/provision.yml against this cluster.
+    pub fn playbook(&self) -> Output {
+        require("ansible-playbook");
+        let playbooks = Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks");
+        run(Command::new("ansible-playbook")
+            .arg("-i")
+            .arg(playbooks.join("inventory.sh"))
+            .arg(playbooks.join("provision.yml"))
+            .env("SFTPHA", BIN)
+            .env("SFTPHA_CLUSTER", self.cluster())
+            .env("ANSIBLE_CONFIG", playbooks.join("ansible.cfg"))
+            .env("ANSIBLE_NOCOLOR", "1")
+            // The hosts' Python (scripts/setup installs python3), not a shim of the test
+            // machine's PATH that the hosts' non-login shells cannot resolve.
+            .env("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3"))
+    }
+
     /// The cluster's public host key, as a client pins it.
     pub fn host_key(&self) -> String {
         let text =
@@ -376,4 +393,150 @@ fn unreachable_host_fails_alone_and_unshared_storage_is_detected() {
             .status
             .success());
     }
+
+    // A host whose key changed is refused, with or without --accept-new-host-keys.
+    let other = site.path().join("other_key");
+    keygen(&other, "ed25519");
+    let other = std::fs::read_to_string(format!("{}.pub", other.display())).unwrap();
+    let mut parts = other.split_whitespace();
+    let (kind, data) = (parts.next().unwrap(), parts.next().unwrap());
+    let known = std::fs::read_to_string(site.path().join("known_hosts")).unwrap();
+    let forged: String = known
+        .lines()
+        .map(|l| {
+            if l.starts_with(&format!("{} ", addr(1))) {
+                format!("{} {kind} {data}\n", addr(1))
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(site.path().join("known_hosts"), forged).unwrap();
+    let (code, report) = site.json(&["provision", "--accept-new-host-keys", "--only", "n2"]);
+    assert_eq!(code, 4, "{report:#}");
+    let error = host_by(&report, &addr(1))["error"].as_str().unwrap();
+    assert!(
+        error.contains("CHANGED") && error.contains("line 2"),
+        "{error}"
+    );
+}
+
+/// The Ansible playbook, from the same templates and cluster.toml, makes exactly what
+/// `provision` makes: `status` sees no drift, `provision` changes nothing, a second playbook
+/// run changes nothing.
+#[test]
+fn the_playbook_produces_the_same_state() {
+    let hosts = FakeHosts::new(3, true);
+    let addr = |i: usize| hosts.hosts[i].addr.to_string();
+    let site = Site::new(&hosts, &[addr(0), addr(1)], &addr(2), true);
+    let playbook = || site.playbook();
+    let out = playbook();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (code, status) = site.json(&["status"]);
+    assert_eq!(
+        code, 0,
+        "the playbook's result differs from provision's: {status:#}"
+    );
+    let (code, report) = site.json(&["provision"]);
+    assert_eq!(code, 0, "{report:#}");
+    for i in 0..3 {
+        assert_eq!(host_by(&report, &addr(i))["result"], "unchanged");
+    }
+
+    let again = playbook();
+    let text = String::from_utf8_lossy(&again.stdout).into_owned();
+    assert!(again.status.success(), "{text}");
+    let recap = text.split("PLAY RECAP").nth(1).unwrap_or_default();
+    assert_eq!(
+        recap.matches("changed=0").count(),
+        3,
+        "a second playbook run changes nothing: {recap}"
+    );
+}
+
+/// Timings for BENCHMARKS.md: `provision` from nothing and again with nothing to do, on 3 and
+/// 10 fake hosts, and the same job with the Ansible playbook on 3 (the anchor). Run with
+/// `cargo test --release -- --ignored --nocapture bench_provision`.
+#[test]
+#[ignore = "a benchmark: run by scripts/bench"]
+fn bench_provision() {
+    use std::time::Instant;
+    let time = |f: &mut dyn FnMut() -> Output| {
+        let started = Instant::now();
+        let out = f();
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        started.elapsed().as_secs_f64()
+    };
+    let mut rows = Vec::new();
+    for n in [3usize, 10] {
+        let hosts = FakeHosts::new(n, true);
+        let nodes: Vec<String> = hosts.hosts.iter().map(|h| h.addr.to_string()).collect();
+        let site = Site::new(&hosts, &nodes, &nodes[0], true);
+        let fresh = time(&mut || site.sftpha(&["provision"]));
+        let again = time(&mut || site.sftpha(&["provision"]));
+        let status = time(&mut || site.sftpha(&["status"]));
+        rows.push(format!(
+            "| sftpha provision | {n} | {fresh:.1} s | {again:.2} s | status {status:.2} s |"
+        ));
+    }
+    let hosts = FakeHosts::new(3, true);
+    let nodes: Vec<String> = hosts.hosts.iter().map(|h| h.addr.to_string()).collect();
+    let site = Site::new(&hosts, &nodes, &nodes[0], true);
+    let mut playbook = || site.playbook();
+    let fresh = time(&mut playbook);
+    let again = time(&mut playbook);
+    rows.push(format!(
+        "| ansible-playbook playbooks/provision.yml | 3 | {fresh:.1} s | {again:.2} s | |"
+    ));
+    println!("| tool | hosts | from nothing | again, nothing to do | |\n|---|---|---|---|---|");
+    for row in rows {
+        println!("{row}");
+    }
+}
+
+/// Mistakes found before anything is generated or sent: exit 2, naming the key or the name.
+#[test]
+fn bad_input_is_refused_before_anything_happens() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = dir.path().join("cluster.toml");
+    std::fs::write(
+        &cluster,
+        "name = \"c\"\n[ssh]\nidentity = \"missing_key\"\n[storage]\npath = \"/srv/sftpha\"\n[[nodes]]\nname = \"n1\"\nhost = \"198.18.250.11\"\n[gateway]\nhosts = [\"198.18.250.21\"]\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("users.toml"), "").unwrap();
+    let sftpha = |args: &[&str]| run(Command::new(BIN).arg("-c").arg(&cluster).args(args));
+
+    let out = sftpha(&["provision", "--only", "n9"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`n9`") && err.contains("n1, gw1"), "{err}");
+
+    let out = sftpha(&["provision"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ssh.identity") && err.contains("missing_key"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("keys").exists(),
+        "no key generated on a bad run"
+    );
+
+    let out = sftpha(&["status"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("never provisioned"), "{err}");
 }

@@ -4,6 +4,7 @@ pub mod assess;
 pub mod completions;
 pub mod gateway;
 pub mod init;
+pub mod inventory;
 pub mod lab;
 pub mod man;
 pub mod node;

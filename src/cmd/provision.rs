@@ -107,9 +107,13 @@ pub fn human(report: &Report) -> String {
     for key in &report.generated_keys {
         s += &format!("generated {key} (0600): back it up; it is the cluster's identity\n");
     }
+    let fingerprint = if report.host_key_fingerprint.is_empty() {
+        "not generated yet (the first real run makes it, beside cluster.toml)"
+    } else {
+        &report.host_key_fingerprint
+    };
     s += &format!(
-        "cluster host key: {}\n{} in {:.1}s\n",
-        report.host_key_fingerprint,
+        "cluster host key: {fingerprint}\n{} in {:.1}s\n",
         if report.ok {
             if report.dry_run {
                 "planned"

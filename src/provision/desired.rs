@@ -99,9 +99,14 @@ pub struct HostSpec {
 /// key of the probe login `provision` and `status` verify with.
 pub struct Secrets {
     pub host_key: PrivateKey,
+    /// The host key file's bytes as kept beside cluster.toml: sent as they are, so a key made
+    /// by `ssh-keygen` (or the playbook) arrives byte for byte.
+    pub host_key_file: Vec<u8>,
     pub probe_key: Arc<PrivateKey>,
     /// Files made by this run (shown once so the operator backs them up).
     pub generated: Vec<PathBuf>,
+    /// The keys do not exist yet and stand in from memory (a dry run before the first run).
+    pub pending: bool,
 }
 
 impl Secrets {
@@ -110,6 +115,7 @@ impl Secrets {
     pub fn load_or_create(cluster: &Cluster, create: bool) -> Result<Secrets> {
         let dir = cluster.dir().join(KEYS_DIR);
         let mut generated = Vec::new();
+        let mut pending = false;
         let mut get = |name: &str, comment: String| -> Result<PrivateKey> {
             let path = dir.join(name);
             if path.exists() {
@@ -117,6 +123,7 @@ impl Secrets {
                 return crate::lab::load_key(&path);
             }
             if !create {
+                pending = true;
                 return crate::lab::random_key(&comment);
             }
             std::fs::create_dir_all(&dir).map_err(|source| Error::WriteFile {
@@ -131,10 +138,20 @@ impl Secrets {
         let name = &cluster.file.name;
         let host_key = get(HOST_KEY_FILE, format!("sftpha cluster {name} host key"))?;
         let probe_key = get(PROBE_PRIVATE, format!("sftpha cluster {name} probe"))?;
+        let host_key_file = match std::fs::read(dir.join(HOST_KEY_FILE)) {
+            Ok(bytes) => bytes,
+            Err(_) => host_key
+                .to_openssh(russh::keys::ssh_key::LineEnding::LF)
+                .map_err(|e| Error::usage(format!("cannot encode the host key: {e}"), None))?
+                .as_bytes()
+                .to_vec(),
+        };
         Ok(Secrets {
             host_key,
+            host_key_file,
             probe_key: Arc::new(probe_key),
             generated,
+            pending,
         })
     }
 
@@ -224,13 +241,7 @@ pub fn desired(
     // The nodes refuse an invalid users.toml; so do we, before anything is sent.
     crate::users::Users::parse(&cluster.users, &String::from_utf8_lossy(&users))?;
     let users = Arc::new(users);
-    let host_key = text(
-        secrets
-            .host_key
-            .to_openssh(russh::keys::ssh_key::LineEnding::LF)
-            .map_err(|e| Error::usage(format!("cannot encode the host key: {e}"), None))?
-            .to_string(),
-    );
+    let host_key = Arc::new(secrets.host_key_file.clone());
     let public = |key: &PrivateKey| -> Result<Arc<Vec<u8>>> {
         let line = key
             .public_key()

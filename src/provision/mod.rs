@@ -110,6 +110,7 @@ pub struct Check {
 pub struct Report {
     pub cluster: String,
     pub dry_run: bool,
+    /// Empty in a dry run before the first real run (the key does not exist yet).
     pub host_key_fingerprint: String,
     /// Keys this run generated beside cluster.toml (back them up).
     pub generated_keys: Vec<String>,
@@ -137,40 +138,44 @@ fn load_binary(path: Option<&PathBuf>) -> Result<Arc<Vec<u8>>> {
     Ok(Arc::new(bytes))
 }
 
-/// Keeps the specs `only` names; an unknown name is a usage error.
-fn select(cluster: &Cluster, specs: Vec<HostSpec>, only: &[String]) -> Result<Vec<HostSpec>> {
-    if only.is_empty() {
-        return Ok(specs);
-    }
-    let gateway_names: Vec<String> = (1..=cluster.file.gateway.hosts.len())
-        .map(|i| format!("gw{i}"))
+/// Checks that every `--only` name is a node, gateway (`gw1`) or host of the cluster.
+fn check_only(cluster: &Cluster, only: &[String]) -> Result<()> {
+    let c = &cluster.file;
+    let gateway_names = (1..=c.gateway.hosts.len()).map(|i| format!("gw{i}"));
+    let known: Vec<String> = c
+        .nodes
+        .iter()
+        .map(|n| n.name.clone())
+        .chain(gateway_names)
         .collect();
+    let hosts = c.nodes.iter().map(|n| &n.host).chain(&c.gateway.hosts);
+    let hosts: Vec<&String> = hosts.collect();
+    match only
+        .iter()
+        .find(|name| !known.contains(name) && !hosts.contains(name))
+    {
+        Some(name) => Err(Error::usage(
+            format!("--only: `{name}` is not a node, gateway or host of the cluster"),
+            Some(&format!("known: {}", known.join(", "))),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Keeps the specs `only` names (all when empty).
+fn select(specs: Vec<HostSpec>, only: &[String]) -> Vec<HostSpec> {
+    if only.is_empty() {
+        return specs;
+    }
     let matches = |spec: &HostSpec, name: &str| {
         spec.host == name
             || spec.node.as_ref().is_some_and(|n| n.name == name)
-            || spec
-                .gateway
-                .is_some_and(|i| gateway_names.get(i).is_some_and(|g| g == name))
+            || spec.gateway.is_some_and(|i| format!("gw{}", i + 1) == name)
     };
-    for name in only {
-        if !specs.iter().any(|s| matches(s, name)) {
-            let known: Vec<String> = cluster
-                .file
-                .nodes
-                .iter()
-                .map(|n| n.name.clone())
-                .chain(gateway_names.iter().cloned())
-                .collect();
-            return Err(Error::usage(
-                format!("--only: `{name}` is not a node, gateway or host of the cluster"),
-                Some(&format!("known: {}", known.join(", "))),
-            ));
-        }
-    }
-    Ok(specs
+    specs
         .into_iter()
         .filter(|s| only.iter().any(|name| matches(s, name)))
-        .collect())
+        .collect()
 }
 
 /// Progress lines on stderr, one per host (nothing when not wanted or not a terminal).
@@ -501,14 +506,13 @@ async fn wait_healthy(node: &NodeAddr, expected: &Expected) -> std::result::Resu
 /// Runs `sftpha provision`.
 pub fn provision(cluster: &Cluster, options: &Options) -> Result<Report> {
     let started = Instant::now();
-    let secrets = Secrets::load_or_create(cluster, !options.dry_run)?;
-    let binary = load_binary(options.node_binary.as_ref())?;
-    let specs = select(
-        cluster,
-        desired::desired(cluster, &secrets, binary)?,
-        &options.only,
-    )?;
+    // Everything that can be wrong locally is found before a key is generated.
+    check_only(cluster, &options.only)?;
     let access = Access::new(cluster, options.accept_new_host_keys)?;
+    let binary = load_binary(options.node_binary.as_ref())?;
+    crate::render::Renderer::new(cluster)?;
+    let secrets = Secrets::load_or_create(cluster, !options.dry_run)?;
+    let specs = select(desired::desired(cluster, &secrets, binary)?, &options.only);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(2)
@@ -641,7 +645,11 @@ pub fn provision(cluster: &Cluster, options: &Options) -> Result<Report> {
     Ok(Report {
         cluster: cluster.file.name.clone(),
         dry_run: options.dry_run,
-        host_key_fingerprint: secrets.fingerprint(),
+        host_key_fingerprint: if secrets.pending {
+            String::new()
+        } else {
+            secrets.fingerprint()
+        },
         generated_keys: secrets
             .generated
             .iter()

@@ -133,22 +133,31 @@ impl Access {
             nodelay: true,
             ..Default::default()
         });
-        let connecting = client::connect(config, addr.as_str(), handler);
-        let handle = match tokio::time::timeout(self.timeout, connecting).await {
-            Err(_) => {
-                return Err(RemoteError::Timeout {
-                    addr,
-                    what: "connecting".into(),
-                    after: self.timeout,
-                })
-            }
+        let timeout = |what: &str| RemoteError::Timeout {
+            addr: addr.clone(),
+            what: what.into(),
+            after: self.timeout,
+        };
+        // Our own TCP connect, so "connection refused" or "no route to host" reach the
+        // operator as they are.
+        let stream = tokio::time::timeout(self.timeout, tokio::net::TcpStream::connect(&addr))
+            .await
+            .map_err(|_| timeout("connecting"))?
+            .map_err(|e| RemoteError::Connect {
+                addr: addr.clone(),
+                message: e.to_string(),
+            })?;
+        let _ = stream.set_nodelay(true);
+        let handshake = client::connect_stream(config, stream, handler);
+        let handle = match tokio::time::timeout(self.timeout, handshake).await {
+            Err(_) => return Err(timeout("the SSH handshake")),
             Ok(Err(e)) => {
                 if let Some(refusal) = verdict.lock().unwrap_or_else(|e| e.into_inner()).take() {
                     return Err(refusal);
                 }
                 return Err(RemoteError::Connect {
                     addr,
-                    message: e.to_string(),
+                    message: format!("SSH handshake failed: {e}"),
                 });
             }
             Ok(Ok(handle)) => handle,
