@@ -1,7 +1,7 @@
 //! Fake hosts for provisioning tests: one network namespace per host with its own address in
 //! 198.18.0.0/15 on a bridge in the root namespace (no default route: nothing goes further),
 //! each running OpenSSH sshd in a private mount namespace where /etc/sftpha, /opt/sftpha,
-//! /var/lib/sftpha and /var/log/sftpha are the host's own folders and /srv/sftpha is one
+//! /var/lib/sftpha, /var/log/sftpha, /etc/haproxy and /etc/keepalived are the host's own folders and /srv/sftpha is one
 //! folder shared by all (the stand-in for an NFS mount). No systemd, as in a container.
 //!
 //! Everything is undone on drop: the processes inside the namespaces (all started by the
@@ -17,11 +17,13 @@ use std::time::{Duration, Instant};
 use crate::harness::*;
 
 /// The folders each host has to itself, mounted over these paths inside its namespace.
-pub const PRIVATE_DIRS: [&str; 4] = [
+pub const PRIVATE_DIRS: [&str; 6] = [
     "/etc/sftpha",
     "/opt/sftpha",
     "/var/lib/sftpha",
     "/var/log/sftpha",
+    "/etc/haproxy",
+    "/etc/keepalived",
 ];
 /// The storage path every host shares.
 pub const STORAGE: &str = "/srv/sftpha";

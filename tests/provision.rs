@@ -37,6 +37,10 @@ impl Site {
         toml += &format!(
             "\n[gateway]\nkind = \"builtin\"\nhosts = [\"{gateway}\"]\nport = 2022\nhealth_interval_ms = 300\nhealth_rise = 1\n"
         );
+        Self::write(dir, toml)
+    }
+
+    fn write(dir: tempfile::TempDir, toml: String) -> Site {
         std::fs::write(dir.path().join("cluster.toml"), toml).unwrap();
         let site = Site { dir };
         site.write_users(&["alice"]);
@@ -539,4 +543,106 @@ fn bad_input_is_refused_before_anything_happens() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("never provisioned"), "{err}");
+}
+
+/// HAProxy as the gateway (rendered, checked by `haproxy -c` on the host, started detached,
+/// reloaded), and the ssh-agent as the only way in (no `ssh.identity`).
+#[test]
+fn haproxy_gateway_and_ssh_agent() {
+    require("haproxy");
+    require("ssh-agent");
+    require("ssh-add");
+    let hosts = FakeHosts::new(3, true);
+    let addr = |i: usize| hosts.hosts[i].addr.to_string();
+    let site = Site::new(&hosts, &[addr(0), addr(1)], &addr(2), true);
+    let toml = std::fs::read_to_string(site.cluster())
+        .unwrap()
+        .replace("kind = \"builtin\"", "kind = \"haproxy\"")
+        .replace(
+            &format!("identity = \"{}\"\n", hosts.identity.display()),
+            "",
+        );
+    std::fs::write(site.cluster(), toml).unwrap();
+
+    // An agent of our own, holding the hosts' login key; stopped by PID at the end.
+    let sock = site.path().join("agent.sock");
+    let _agent = Agent(
+        Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&sock)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    eventually(
+        "ssh-agent socket",
+        std::time::Duration::from_secs(5),
+        || sock.exists(),
+    );
+    run_ok(
+        Command::new("ssh-add")
+            .arg(&hosts.identity)
+            .env("SSH_AUTH_SOCK", &sock),
+    );
+    let provision = |extra: &[&str]| {
+        let out = run(Command::new(BIN)
+            .arg("-c")
+            .arg(site.cluster())
+            .args(["--format", "json", "provision"])
+            .args(extra)
+            .env("SSH_AUTH_SOCK", &sock));
+        let json: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), json)
+    };
+    let (code, report) = provision(&[]);
+    assert_eq!(code, Some(0), "{report:#}");
+    let gw = changed_items(host_by(&report, &addr(2)));
+    assert_eq!(gw, vec!["haproxy.cfg:create", "haproxy:start"]);
+    let cfg = std::fs::read_to_string(
+        hosts.hosts[2]
+            .private_dir("/etc/haproxy")
+            .join("haproxy.cfg"),
+    )
+    .unwrap();
+    assert!(cfg.contains("send-proxy-v2") && cfg.contains(&format!("{}:2222", addr(0))));
+
+    // A client through HAProxy, host key pinned to the cluster's.
+    let out = site.sftp("alice", &addr(2), 2022, "put alice.pub\nls\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A changed balance is a reload of HAProxy (a new process takes over), nothing else.
+    let toml = std::fs::read_to_string(site.cluster()).unwrap() + "balance = \"roundrobin\"\n";
+    std::fs::write(site.cluster(), toml).unwrap();
+    let (code, report) = provision(&[]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(
+        changed_items(host_by(&report, &addr(2))),
+        vec!["haproxy.cfg:change", "haproxy:reload"]
+    );
+    assert_eq!(host_by(&report, &addr(0))["result"], "unchanged");
+    let out = site.sftp("alice", &addr(2), 2022, "ls\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An ssh-agent this test started, stopped by its PID however the test ends.
+struct Agent(std::process::Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(pid) = rustix::process::Pid::from_raw(self.0.id() as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        let _ = self.0.wait();
+    }
 }

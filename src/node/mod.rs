@@ -604,24 +604,34 @@ async fn reload_users(shared: &Arc<Shared>) {
     }
 }
 
-/// Identity of a file's current content, to notice changes (including replace-by-rename).
-fn file_stamp(path: &Path) -> Option<(u64, u64, u64, SystemTime)> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.dev(), m.ino(), m.size(), m.modified().ok()?))
+/// The SHA-256 (hex) of a file's bytes, as [`Users::checksum`] has it. Content is compared
+/// rather than size and mtime: an in-place edit that keeps the size within one tick of the
+/// file system's clock leaves both unchanged, and such an edit was missed.
+fn content_checksum(path: &Path) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    std::fs::read(path)
+        .ok()
+        .map(|b| crate::node_config::hex(&Sha256::digest(&b)))
 }
 
+/// Reloads users.toml whenever its content differs from the users in force (compared with
+/// what was loaded, so a change made while the node started is not missed); an invalid file
+/// is tried once per change, not every poll.
 async fn watch_users(shared: Arc<Shared>) {
     let path = shared.config.file.users.clone();
-    let mut last = file_stamp(&path);
+    let mut last_tried: Option<String> = None;
     loop {
         tokio::time::sleep(timeouts::USERS_POLL).await;
-        let now = file_stamp(&path);
-        if now != last && now.is_some() {
+        let file = path.clone();
+        let Ok(Some(now)) = tokio::task::spawn_blocking(move || content_checksum(&file)).await
+        else {
+            continue;
+        };
+        if now != shared.users().checksum && last_tried.as_ref() != Some(&now) {
             tracing::info!(path = %path.display(), "users.toml changed");
             reload_users(&shared).await;
+            last_tried = Some(now);
         }
-        last = now;
     }
 }
 

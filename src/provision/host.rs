@@ -450,8 +450,14 @@ pub fn service_script(
     let stop = format!(
         "if alive_{name}; then kill -TERM \"$pid\"; i=0; while kill -0 \"$pid\" 2>/dev/null && [ $i -lt {stop_ticks} ]; do sleep 0.1; i=$((i+1)); done; kill -KILL \"$pid\" 2>/dev/null || true; fi\n"
     );
+    // Our services log to log_dir; HAProxy and keepalived report start-up errors on stderr.
+    let tail_log = if matches!(service, Service::Node | Service::Gateway) {
+        format!("; the end of its log:\" >&2; tail -n 5 {log} >&2")
+    } else {
+        "\" >&2".to_owned()
+    };
     let started_check = format!(
-        "sleep 0.3\nif ! alive_{name}; then echo \"{name} exited at once; the end of its log:\" >&2; tail -n 5 {log} >&2; exit 1; fi\n"
+        "sleep 0.3\nif ! alive_{name}; then echo \"{name} exited at once{tail_log}; exit 1; fi\n"
     );
     let mut s = prelude(cluster, spec);
     match service {
