@@ -8,6 +8,26 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::error::{Error, Result};
 use tokio_util::sync::CancellationToken;
 
+/// `host` as it goes before `:port`: IPv6 addresses in brackets.
+pub fn bracket(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
+}
+
+/// The first address of `addr` (`host:port`), looked up within `limit`; errors for people.
+pub async fn resolve(addr: &str, limit: Duration) -> std::result::Result<SocketAddr, String> {
+    let mut found = tokio::time::timeout(limit, tokio::net::lookup_host(addr))
+        .await
+        .map_err(|_| format!("looking up `{addr}` timed out"))?
+        .map_err(|e| format!("could not resolve `{addr}`: {e}"))?;
+    found
+        .next()
+        .ok_or_else(|| format!("`{addr}` has no address"))
+}
+
 /// Back-off after a failed accept (EMFILE and friends), instead of spinning.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 

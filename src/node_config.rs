@@ -245,7 +245,7 @@ impl Node {
             anonymous.health_listen = String::new();
             anonymous.audit_log = None;
             let canonical = serde_json::to_vec(&anonymous).expect("config serializes");
-            hex(&Sha256::digest(&canonical))
+            sha256_hex(&canonical)
         };
         Ok(Node {
             file,
@@ -305,6 +305,11 @@ pub fn toml_location(text: &str, span: Option<std::ops::Range<usize>>) -> String
     let line = before.matches('\n').count() + 1;
     let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
     format!(" (line {line}, column {column})")
+}
+
+/// SHA-256 of `bytes` in lowercase hex: the checksums /healthz, status and provision compare.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -9,10 +9,9 @@ use std::sync::Arc;
 
 use russh::keys::{Algorithm, HashAlg, PublicKey};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::node_config::hex;
+use crate::node_config::sha256_hex;
 
 /// What a user may do; each right gates a set of SFTP operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -154,7 +153,7 @@ impl Users {
         }
         Ok(Users {
             by_name,
-            checksum: hex(&Sha256::digest(text.as_bytes())),
+            checksum: sha256_hex(text.as_bytes()),
         })
     }
 

@@ -37,10 +37,6 @@ impl Site {
         toml += &format!(
             "\n[gateway]\nkind = \"builtin\"\nhosts = [\"{gateway}\"]\nport = 2022\nhealth_interval_ms = 300\nhealth_rise = 1\n"
         );
-        Self::write(dir, toml)
-    }
-
-    fn write(dir: tempfile::TempDir, toml: String) -> Site {
         std::fs::write(dir.path().join("cluster.toml"), toml).unwrap();
         let site = Site { dir };
         site.write_users(&["alice"]);

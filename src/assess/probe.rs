@@ -51,7 +51,10 @@ pub async fn observe(cluster: &Cluster) -> Observations {
     let nodes = cluster.node_addrs().into_iter().map(|n| async move {
         let sftp_addr = format!("{}:{}", bracket(&n.host), n.port);
         let health_addr = format!("{}:{}", bracket(&n.host), n.health_port);
-        let (health, host_key) = tokio::join!(get_health(&health_addr), host_key_of(&sftp_addr));
+        let (health, host_key) = tokio::join!(
+            get_health(&health_addr, timeouts::PROBE),
+            host_key_of(&sftp_addr)
+        );
         let (health, clock_offset_ms) = match health {
             Ok((code, body, offset)) => (Ok((code, body)), offset),
             Err(e) => (Err(e), None),
@@ -84,22 +87,10 @@ pub async fn observe(cluster: &Cluster) -> Observations {
     Observations { nodes, gateways }
 }
 
-fn bracket(host: &str) -> String {
-    if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_owned()
-    }
-}
+use crate::net::bracket;
 
 async fn resolve(addr: &str) -> Result<SocketAddr, String> {
-    let mut found = tokio::time::timeout(timeouts::PROBE, tokio::net::lookup_host(addr))
-        .await
-        .map_err(|_| format!("looking up `{addr}` timed out"))?
-        .map_err(|e| format!("could not resolve `{addr}`: {e}"))?;
-    found
-        .next()
-        .ok_or_else(|| format!("`{addr}` has no address"))
+    crate::net::resolve(addr, timeouts::PROBE).await
 }
 
 fn now_ms() -> i64 {
@@ -109,10 +100,14 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-async fn get_health(addr: &str) -> Result<(u16, Value, Option<i64>), String> {
-    let sock = resolve(addr).await?;
+/// A node's `/healthz`: status, JSON body, and its clock minus ours (ms) when it says its time.
+pub async fn get_health(
+    addr: &str,
+    limit: std::time::Duration,
+) -> Result<(u16, Value, Option<i64>), String> {
+    let sock = crate::net::resolve(addr, limit).await?;
     let before = now_ms();
-    let (code, body) = crate::http::get(sock, "/healthz", timeouts::PROBE)
+    let (code, body) = crate::http::get(sock, "/healthz", limit)
         .await
         .map_err(|e| format!("no /healthz from `{addr}`: {e}"))?;
     let after = now_ms();

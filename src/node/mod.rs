@@ -608,10 +608,9 @@ async fn reload_users(shared: &Arc<Shared>) {
 /// rather than size and mtime: an in-place edit that keeps the size within one tick of the
 /// file system's clock leaves both unchanged, and such an edit was missed.
 fn content_checksum(path: &Path) -> Option<String> {
-    use sha2::{Digest, Sha256};
     std::fs::read(path)
         .ok()
-        .map(|b| crate::node_config::hex(&Sha256::digest(&b)))
+        .map(|b| crate::node_config::sha256_hex(&b))
 }
 
 /// Reloads users.toml whenever its content differs from the users in force (compared with

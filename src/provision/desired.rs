@@ -7,11 +7,10 @@ use std::sync::Arc;
 
 use russh::keys::PrivateKey;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::cluster::{Cluster, GatewayKind, NodeAddr};
 use crate::error::{Error, Result};
-use crate::node_config::hex;
+use crate::node_config::sha256_hex;
 use crate::render::{Renderer, HOST_KEY_FILE, PROBE_KEY_FILE};
 
 /// The folder beside cluster.toml that holds the cluster's secrets (0700).
@@ -190,10 +189,6 @@ fn check_private(path: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn sha256(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
 fn file(
     item: &str,
     path: PathBuf,
@@ -203,7 +198,7 @@ fn file(
 ) -> Managed {
     Managed {
         item: item.to_owned(),
-        sha256: sha256(&content),
+        sha256: sha256_hex(&content),
         path,
         content,
         mode,
@@ -228,10 +223,10 @@ const UNIT_DIR: &str = "/etc/systemd/system";
 /// gateway hosts; a host that is both appears once).
 pub fn desired(
     cluster: &Cluster,
+    renderer: &Renderer,
     secrets: &Secrets,
     binary: Arc<Vec<u8>>,
 ) -> Result<Vec<HostSpec>> {
-    let renderer = Renderer::new(cluster)?;
     let c = &cluster.file;
     let config = |name: &str| c.node.config_dir.join(name);
     let users = std::fs::read(&cluster.users).map_err(|source| Error::ReadFile {
@@ -402,10 +397,6 @@ pub fn desired(
                 }),
             }
         }
-    }
-    // Two units with one path (node and gateway on one host) must not collide.
-    for h in &mut hosts {
-        h.files.dedup_by(|a, b| a.path == b.path);
     }
     Ok(hosts)
 }

@@ -78,6 +78,11 @@ pub struct HostPlan {
 }
 
 impl HostPlan {
+    /// A systemd unit is among the writes (systemd must re-read its units).
+    pub fn units_changed(&self, spec: &HostSpec) -> bool {
+        self.writes.iter().any(|&i| spec.files[i].systemd_only)
+    }
+
     pub fn is_unchanged(&self) -> bool {
         self.writes.is_empty()
             && self
@@ -178,9 +183,7 @@ pub fn parse_inventory(spec: &HostSpec, out: &str) -> Result<Facts, String> {
         match words.as_slice() {
             ["systemd", v] => facts.systemd = *v == "yes",
             ["arch", v] => facts.arch = (*v).to_owned(),
-            ["file", i, "-"] => {
-                let _ = i;
-            }
+            ["file", _, "-"] => {}
             ["file", i, sum, mode, owner] => {
                 let i: usize = i
                     .parse()
@@ -284,12 +287,7 @@ pub fn plan(cluster: &Cluster, spec: &HostSpec, facts: &Facts) -> HostPlan {
 }
 
 /// Problems that stop this host before anything is written.
-pub fn preflight(
-    cluster: &Cluster,
-    spec: &HostSpec,
-    facts: &Facts,
-    custom_binary: bool,
-) -> Vec<String> {
+pub fn preflight(cluster: &Cluster, facts: &Facts, custom_binary: bool) -> Vec<String> {
     let mut problems = Vec::new();
     if !custom_binary && facts.arch != std::env::consts::ARCH {
         problems.push(format!(
@@ -317,7 +315,6 @@ pub fn preflight(
             "{program} is not installed (apt-get install {program})"
         ));
     }
-    let _ = spec;
     problems
 }
 

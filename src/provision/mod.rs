@@ -24,6 +24,7 @@ use serde_json::Value;
 
 use crate::cluster::{Cluster, GatewayKind, NodeAddr};
 use crate::error::{Error, Result};
+use crate::net::bracket;
 use crate::remote::{Access, Remote};
 use desired::{HostSpec, Secrets, Service};
 use host::{FileAction, FileChange, HostPlan, ServiceAction, ServiceChange};
@@ -234,39 +235,29 @@ async fn plan_host(
     bar: &indicatif::ProgressBar,
 ) -> Planned {
     let started = Instant::now();
-    let remote = match access.connect(&spec.host).await {
-        Ok(r) => r,
-        Err(e) => {
-            return Planned {
-                spec,
-                started,
-                state: Err(e.to_string()),
-                uid: None,
+    let mut uid = None;
+    let state = async {
+        let remote = access
+            .connect(&spec.host)
+            .await
+            .map_err(|e| e.to_string())?;
+        bar.set_message("reading what is there");
+        let facts = match host::read_facts(&remote, cluster, &spec).await {
+            Ok(facts) => facts,
+            Err(e) => {
+                remote.close().await;
+                return Err(e.to_string());
             }
-        }
-    };
-    bar.set_message("reading what is there");
-    let facts = match host::read_facts(&remote, cluster, &spec).await {
-        Ok(f) => f,
-        Err(e) => {
+        };
+        uid = facts.service_uid;
+        let problems = host::preflight(cluster, &facts, custom_binary);
+        if !problems.is_empty() {
             remote.close().await;
-            return Planned {
-                spec,
-                started,
-                state: Err(e.to_string()),
-                uid: None,
-            };
+            return Err(problems.join("; "));
         }
-    };
-    let problems = host::preflight(cluster, &spec, &facts, custom_binary);
-    let uid = facts.service_uid;
-    let plan = host::plan(cluster, &spec, &facts);
-    let state = if problems.is_empty() {
-        Ok((remote, plan))
-    } else {
-        remote.close().await;
-        Err(problems.join("; "))
-    };
+        Ok((remote, host::plan(cluster, &spec, &facts)))
+    }
+    .await;
     Planned {
         spec,
         started,
@@ -326,7 +317,7 @@ async fn apply_host(
         )
         .await?;
     }
-    let units_changed = plan.writes.iter().any(|&i| spec.files[i].systemd_only);
+    let units_changed = plan.units_changed(spec);
     let mut rolling = false;
     for change in &plan.services {
         if change.service == Service::Node && change.action == ServiceAction::Restart {
@@ -421,26 +412,11 @@ fn sftp_addr(host: &str, port: u16) -> String {
     format!("{}:{}", bracket(host), port)
 }
 
-fn bracket(host: &str) -> String {
-    if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_owned()
-    }
-}
-
+/// A node's or builtin gateway's `/healthz`: status and JSON body.
 async fn health(addr: &str) -> std::result::Result<(u16, Value), String> {
-    let sock = tokio::net::lookup_host(addr)
+    crate::assess::probe::get_health(addr, Duration::from_secs(3))
         .await
-        .map_err(|e| format!("cannot resolve {addr}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{addr} has no address"))?;
-    let (code, body) = crate::http::get(sock, "/healthz", Duration::from_secs(3))
-        .await
-        .map_err(|e| format!("no /healthz from {addr}: {e}"))?;
-    let body = serde_json::from_str(&body)
-        .map_err(|_| format!("{addr} answered /healthz with something other than sftpha's JSON"))?;
-    Ok((code, body))
+        .map(|(code, body, _)| (code, body))
 }
 
 /// What is wrong with a node's health against what it must be; `None` when all is right.
@@ -510,9 +486,12 @@ pub fn provision(cluster: &Cluster, options: &Options) -> Result<Report> {
     check_only(cluster, &options.only)?;
     let access = Access::new(cluster, options.accept_new_host_keys)?;
     let binary = load_binary(options.node_binary.as_ref())?;
-    crate::render::Renderer::new(cluster)?;
+    let renderer = crate::render::Renderer::new(cluster)?;
     let secrets = Secrets::load_or_create(cluster, !options.dry_run)?;
-    let specs = select(desired::desired(cluster, &secrets, binary)?, &options.only);
+    let specs = select(
+        desired::desired(cluster, &renderer, &secrets, binary)?,
+        &options.only,
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(2)
@@ -580,14 +559,13 @@ pub fn provision(cluster: &Cluster, options: &Options) -> Result<Report> {
             if let (Ok((remote, plan)), Ok(rolling)) = (&p.state, &result) {
                 if *rolling {
                     bar.set_message("restarting node");
-                    let units_changed = plan.writes.iter().any(|&i| p.spec.files[i].systemd_only);
                     let script = host::service_script(
                         cluster,
                         &p.spec,
                         Service::Node,
                         ServiceAction::Restart,
                         plan.systemd,
-                        units_changed,
+                        plan.units_changed(&p.spec),
                     )
                     .expect("a restart has a script");
                     if let Err(e) = run(
@@ -747,11 +725,7 @@ async fn verify(
 }
 
 async fn resolve(addr: &str) -> std::result::Result<std::net::SocketAddr, String> {
-    tokio::net::lookup_host(addr)
-        .await
-        .map_err(|e| format!("cannot resolve {addr}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{addr} has no address"))
+    crate::net::resolve(addr, crate::timeouts::PROBE).await
 }
 
 async fn gateway_login(

@@ -99,7 +99,8 @@ pub fn status(cluster: &Cluster, node_binary: Option<&std::path::PathBuf>) -> Re
     }
     let secrets = Secrets::load_or_create(cluster, false)?;
     let binary = super::load_binary(node_binary)?;
-    let specs = desired::desired(cluster, &secrets, binary)?;
+    let renderer = crate::render::Renderer::new(cluster)?;
+    let specs = desired::desired(cluster, &renderer, &secrets, binary)?;
     let access = Access::new(cluster, false)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -195,7 +196,7 @@ pub fn status(cluster: &Cluster, node_binary: Option<&std::path::PathBuf>) -> Re
             };
             let mut healthy = reachable && problems.is_empty();
             if g.kind == GatewayKind::Builtin {
-                let addr = format!("{}:{}", super::bracket(gw), g.health_port);
+                let addr = format!("{}:{}", crate::net::bracket(gw), g.health_port);
                 match runtime.block_on(health(&addr)) {
                     Ok((200, _)) => {}
                     Ok((code, body)) => {

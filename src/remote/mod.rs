@@ -5,7 +5,6 @@
 
 pub mod known_hosts;
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -117,7 +116,7 @@ impl Access {
 
     /// Opens an authenticated session to `host`.
     pub async fn connect(&self, host: &str) -> Result<Remote, RemoteError> {
-        let addr = format!("{}:{}", bracket(host), self.port);
+        let addr = format!("{}:{}", crate::net::bracket(host), self.port);
         let verdict = Arc::new(Mutex::new(None));
         let handler = Checker {
             host: host.to_owned(),
@@ -179,14 +178,6 @@ impl Access {
             }
         }
         Ok(remote)
-    }
-}
-
-fn bracket(host: &str) -> String {
-    if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_owned()
     }
 }
 
@@ -427,11 +418,6 @@ impl Remote {
             .disconnect(russh::Disconnect::ByApplication, "", "")
             .await;
     }
-}
-
-/// The path of a file beside cluster.toml.
-pub fn beside(cluster: &Cluster, name: &str) -> PathBuf {
-    cluster.dir().join(name)
 }
 
 /// Quotes `s` for a POSIX shell.
