@@ -33,6 +33,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand init 'Asks the day-zero questions and writes a commented cluster.toml and users.toml'
             cand assess 'Risk assessment of cluster.toml: single points of failure, RTO and RPO per disruption, availability, capacity with a node down; --probe checks the live hosts'
             cand provision 'Makes every host what cluster.toml says, over SSH: configs from the templates, one host key set, users, the sftpha binary, services; then verifies the cluster from outside'
+            cand users 'Users of the cluster: edits users.toml (comments kept) and pushes it to every node, which reloads without a restart; every node is checked to accept (or refuse) the keys. Exit 4 if a node did not take it'
+            cand keys 'The cluster''s keys: host CA and known_hosts lines, user and host key rotation with no failed login'
+            cand upgrade 'Replaces the sftpha binary on every node, one node at a time (drain, swap, start, healthy with the same host key), with no failed login through the gateway'
             cand status 'Live health of every node and gateway, and drift from the desired state (which file differs where). Exit 1 if anything is unhealthy or drifted'
             cand inventory 'Prints the cluster as an Ansible dynamic inventory (JSON) for playbooks/provision.yml: every host with the variables the templates need'
             cand node 'The bundled SFTP server'
@@ -103,6 +106,261 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand --format 'Output format of results (human on a terminal)'
             cand --dry-run 'Print what would change on every host (create / change / unchanged) and stop'
             cand --accept-new-host-keys 'Record the host keys of hosts not yet in the cluster''s known_hosts (check the printed fingerprints). A key that CHANGED is refused all the same'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sftpha;users'= {
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand add 'Adds a user: public keys (and/or a password), home, rights; pushes to every node'
+            cand remove 'Removes a user from every node (their files on the storage are kept)'
+            cand list 'Lists the users with their keys'' fingerprints'
+            cand set-key 'Adds keys to a user or removes them by fingerprint; pushes to every node'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sftpha;users;add'= {
+            cand --key 'OpenSSH public key file (one key per line); repeat for more'
+            cand --home 'Home below the storage (default: the name)'
+            cand --permissions 'Rights, comma-separated: list, read, write, delete, mkdir, rename (default: all)'
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand --password 'Ask for a password (a prompt on a terminal, else one line from stdin); stored as an argon2id hash, never shown'
+            cand --no-push 'Only edit users.toml; do not push (`sftpha provision` pushes it later)'
+            cand --accept-new-host-keys 'Record the SSH host keys of hosts not yet in the cluster''s known_hosts'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sftpha;users;remove'= {
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand --no-push 'Only edit users.toml; do not push (`sftpha provision` pushes it later)'
+            cand --accept-new-host-keys 'Record the SSH host keys of hosts not yet in the cluster''s known_hosts'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sftpha;users;list'= {
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sftpha;users;set-key'= {
+            cand --key 'Public key file to add (one key per line); repeat for more'
+            cand --remove-key 'Fingerprint (`SHA256:...`, as `users list` shows) of a key to remove; repeat for more'
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand --no-push 'Only edit users.toml; do not push (`sftpha provision` pushes it later)'
+            cand --accept-new-host-keys 'Record the SSH host keys of hosts not yet in the cluster''s known_hosts'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sftpha;users;help'= {
+            cand add 'Adds a user: public keys (and/or a password), home, rights; pushes to every node'
+            cand remove 'Removes a user from every node (their files on the storage are kept)'
+            cand list 'Lists the users with their keys'' fingerprints'
+            cand set-key 'Adds keys to a user or removes them by fingerprint; pushes to every node'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sftpha;users;help;add'= {
+        }
+        &'sftpha;users;help;remove'= {
+        }
+        &'sftpha;users;help;list'= {
+        }
+        &'sftpha;users;help;set-key'= {
+        }
+        &'sftpha;users;help;help'= {
+        }
+        &'sftpha;keys'= {
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand init 'Makes the cluster''s missing keys beside cluster.toml (host key, host CA, probe key) and issues or renews host certificates; what `provision` does first'
+            cand known-hosts 'Prints the known_hosts lines clients add: the host CA (`@cert-authority`, added once, survives every rotation) and the host keys for clients that pin plain keys'
+            cand rotate 'rotate'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sftpha;keys;init'= {
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sftpha;keys;known-hosts'= {
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand --plain 'Only the plain host key lines (no `@cert-authority`)'
+            cand --ca 'Only the `@cert-authority` line'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sftpha;keys;rotate'= {
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand user 'Replaces a user''s key: adds the new one on every node (checked), then retires the old one(s) at once, after --grace, or with --finish'
+            cand host 'Rotates the cluster host key. Phase 1: a new key beside the old one on every node, published by `keys known-hosts`. --finish: the new key is presented, the old one retired. Clients that trust the host CA never notice; clients that pin keys add the new line between the phases'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sftpha;keys;rotate;user'= {
+            cand --key 'The new key: a public key file, or a private key file (then a login through the gateway with it is checked before the old key goes)'
+            cand --grace 'Keep the old key(s) this long (`30s`, `10m`, `12h`, `7d`); up to 10 minutes the command waits, longer ones end with `--finish`'
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand --finish 'Retire the old key(s) of a rotation started with a long --grace'
+            cand --force 'With --finish: retire before the grace has run out'
+            cand --no-push 'Only edit users.toml; do not push (`sftpha provision` pushes it later)'
+            cand --accept-new-host-keys 'Record the SSH host keys of hosts not yet in the cluster''s known_hosts'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sftpha;keys;rotate;host'= {
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand --finish 'Phase 2: present the new key, retire the old one'
+            cand --now 'Both phases at once: for clusters whose clients all trust the host CA (clients that pin the plain key would see a changed key)'
+            cand --accept-new-host-keys 'Record the SSH host keys of hosts not yet in the cluster''s known_hosts'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --yes 'Never prompt; take the default answer'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sftpha;keys;rotate;help'= {
+            cand user 'Replaces a user''s key: adds the new one on every node (checked), then retires the old one(s) at once, after --grace, or with --finish'
+            cand host 'Rotates the cluster host key. Phase 1: a new key beside the old one on every node, published by `keys known-hosts`. --finish: the new key is presented, the old one retired. Clients that trust the host CA never notice; clients that pin keys add the new line between the phases'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sftpha;keys;rotate;help;user'= {
+        }
+        &'sftpha;keys;rotate;help;host'= {
+        }
+        &'sftpha;keys;rotate;help;help'= {
+        }
+        &'sftpha;keys;help'= {
+            cand init 'Makes the cluster''s missing keys beside cluster.toml (host key, host CA, probe key) and issues or renews host certificates; what `provision` does first'
+            cand known-hosts 'Prints the known_hosts lines clients add: the host CA (`@cert-authority`, added once, survives every rotation) and the host keys for clients that pin plain keys'
+            cand rotate 'rotate'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sftpha;keys;help;init'= {
+        }
+        &'sftpha;keys;help;known-hosts'= {
+        }
+        &'sftpha;keys;help;rotate'= {
+            cand user 'Replaces a user''s key: adds the new one on every node (checked), then retires the old one(s) at once, after --grace, or with --finish'
+            cand host 'Rotates the cluster host key. Phase 1: a new key beside the old one on every node, published by `keys known-hosts`. --finish: the new key is presented, the old one retired. Clients that trust the host CA never notice; clients that pin keys add the new line between the phases'
+        }
+        &'sftpha;keys;help;rotate;user'= {
+        }
+        &'sftpha;keys;help;rotate;host'= {
+        }
+        &'sftpha;keys;help;help'= {
+        }
+        &'sftpha;upgrade'= {
+            cand --node-binary 'The sftpha binary to install (default: this one)'
+            cand --only 'Only these nodes or hosts, comma-separated'
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format of results (human on a terminal)'
+            cand --dry-run 'Print which nodes would get the binary and stop'
+            cand --accept-new-host-keys 'Record the SSH host keys of hosts not yet in the cluster''s known_hosts'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
@@ -378,6 +636,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand init 'Asks the day-zero questions and writes a commented cluster.toml and users.toml'
             cand assess 'Risk assessment of cluster.toml: single points of failure, RTO and RPO per disruption, availability, capacity with a node down; --probe checks the live hosts'
             cand provision 'Makes every host what cluster.toml says, over SSH: configs from the templates, one host key set, users, the sftpha binary, services; then verifies the cluster from outside'
+            cand users 'Users of the cluster: edits users.toml (comments kept) and pushes it to every node, which reloads without a restart; every node is checked to accept (or refuse) the keys. Exit 4 if a node did not take it'
+            cand keys 'The cluster''s keys: host CA and known_hosts lines, user and host key rotation with no failed login'
+            cand upgrade 'Replaces the sftpha binary on every node, one node at a time (drain, swap, start, healthy with the same host key), with no failed login through the gateway'
             cand status 'Live health of every node and gateway, and drift from the desired state (which file differs where). Exit 1 if anything is unhealthy or drifted'
             cand inventory 'Prints the cluster as an Ansible dynamic inventory (JSON) for playbooks/provision.yml: every host with the variables the templates need'
             cand node 'The bundled SFTP server'
@@ -393,6 +654,39 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         &'sftpha;help;assess'= {
         }
         &'sftpha;help;provision'= {
+        }
+        &'sftpha;help;users'= {
+            cand add 'Adds a user: public keys (and/or a password), home, rights; pushes to every node'
+            cand remove 'Removes a user from every node (their files on the storage are kept)'
+            cand list 'Lists the users with their keys'' fingerprints'
+            cand set-key 'Adds keys to a user or removes them by fingerprint; pushes to every node'
+        }
+        &'sftpha;help;users;add'= {
+        }
+        &'sftpha;help;users;remove'= {
+        }
+        &'sftpha;help;users;list'= {
+        }
+        &'sftpha;help;users;set-key'= {
+        }
+        &'sftpha;help;keys'= {
+            cand init 'Makes the cluster''s missing keys beside cluster.toml (host key, host CA, probe key) and issues or renews host certificates; what `provision` does first'
+            cand known-hosts 'Prints the known_hosts lines clients add: the host CA (`@cert-authority`, added once, survives every rotation) and the host keys for clients that pin plain keys'
+            cand rotate 'rotate'
+        }
+        &'sftpha;help;keys;init'= {
+        }
+        &'sftpha;help;keys;known-hosts'= {
+        }
+        &'sftpha;help;keys;rotate'= {
+            cand user 'Replaces a user''s key: adds the new one on every node (checked), then retires the old one(s) at once, after --grace, or with --finish'
+            cand host 'Rotates the cluster host key. Phase 1: a new key beside the old one on every node, published by `keys known-hosts`. --finish: the new key is presented, the old one retired. Clients that trust the host CA never notice; clients that pin keys add the new line between the phases'
+        }
+        &'sftpha;help;keys;rotate;user'= {
+        }
+        &'sftpha;help;keys;rotate;host'= {
+        }
+        &'sftpha;help;upgrade'= {
         }
         &'sftpha;help;status'= {
         }

@@ -72,6 +72,18 @@ pub enum Command {
     /// Idempotent: a second run changes nothing. Exit 4 if any host failed (the others are
     /// still done and reported).
     Provision(cmd::provision::ProvisionArgs),
+    /// Users of the cluster: edits users.toml (comments kept) and pushes it to every node,
+    /// which reloads without a restart; every node is checked to accept (or refuse) the keys.
+    /// Exit 4 if a node did not take it.
+    #[command(subcommand)]
+    Users(cmd::users::UsersCommand),
+    /// The cluster's keys: host CA and known_hosts lines, user and host key rotation with no
+    /// failed login.
+    #[command(subcommand)]
+    Keys(cmd::keys::KeysCommand),
+    /// Replaces the sftpha binary on every node, one node at a time (drain, swap, start,
+    /// healthy with the same host key), with no failed login through the gateway.
+    Upgrade(cmd::upgrade::UpgradeArgs),
     /// Live health of every node and gateway, and drift from the desired state (which file
     /// differs where). Exit 1 if anything is unhealthy or drifted.
     Status(cmd::status::StatusArgs),

@@ -34,6 +34,34 @@ pub struct ClusterFile {
     pub availability: AvailabilityFigures,
     #[serde(default)]
     pub recovery: Recovery,
+    #[serde(default)]
+    pub keys: KeySettings,
+}
+
+/// The cluster's host identity as clients see it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    /// Names clients reach the cluster by besides the gateway and node addresses (DNS
+    /// names): host certificate principals and `sftpha keys known-hosts` patterns.
+    #[serde(default)]
+    pub host_names: Vec<String>,
+    /// Days a host certificate is valid; `provision` renews it when a third is left.
+    #[serde(default = "default_certificate_days")]
+    pub certificate_days: u32,
+}
+
+fn default_certificate_days() -> u32 {
+    365
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        KeySettings {
+            host_names: Vec::new(),
+            certificate_days: default_certificate_days(),
+        }
+    }
 }
 
 /// How bad downtime is for the business; `init` derives default objectives from it.
@@ -533,6 +561,27 @@ impl Cluster {
             .collect()
     }
 
+    /// Every name a client may reach the cluster by (without ports): `keys.host_names`, the
+    /// vip, the gateway hosts, the node hosts; no duplicates.
+    pub fn host_names(&self) -> Vec<String> {
+        let c = &self.file;
+        let mut names: Vec<String> = Vec::new();
+        let vip = (!c.gateway.vip.is_empty()).then_some(&c.gateway.vip);
+        let all = c
+            .keys
+            .host_names
+            .iter()
+            .chain(vip)
+            .chain(&c.gateway.hosts)
+            .chain(c.nodes.iter().map(|n| &n.host));
+        for name in all {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        names
+    }
+
     /// Nodes per zone; nodes without a zone count as one unnamed zone `""`.
     pub fn zones(&self) -> BTreeMap<String, usize> {
         let mut zones = BTreeMap::new();
@@ -552,6 +601,23 @@ impl Cluster {
 
 fn validate(path: &Path, file: &ClusterFile) -> Result<()> {
     let invalid = |key: &str, msg: String| Error::config(path, Some(key), msg);
+    if !(1..=3650).contains(&file.keys.certificate_days) {
+        return Err(invalid(
+            "keys.certificate_days",
+            format!(
+                "{} is not between 1 and 3650 days",
+                file.keys.certificate_days
+            ),
+        ));
+    }
+    for (i, name) in file.keys.host_names.iter().enumerate() {
+        if name.is_empty() || name.contains(|c: char| c.is_whitespace() || ",*?!@[]".contains(c)) {
+            return Err(invalid(
+                &format!("keys.host_names[{i}]"),
+                format!("`{name}` is not a host name (no spaces, commas, brackets or wildcards)"),
+            ));
+        }
+    }
     if !valid_name(&file.name) {
         return Err(invalid(
             "name",

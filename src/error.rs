@@ -69,6 +69,10 @@ pub enum Error {
     #[error("lab: {0}")]
     Lab(String),
 
+    /// A change reached the cluster but could not be verified there (exit 4).
+    #[error("{0}")]
+    Push(String),
+
     #[error("{0}")]
     Io(#[from] io::Error),
 }
@@ -80,6 +84,7 @@ impl Error {
             Error::Config { .. } | Error::HostKey { .. } | Error::ReadFile { .. } => exit::USAGE,
             Error::Bind { .. } | Error::Storage { .. } | Error::Usage { .. } => exit::USAGE,
             Error::WriteFile { .. } | Error::Io(_) | Error::Lab(_) => exit::CHECK_FAILED,
+            Error::Push(_) => exit::PROVISION_FAILED,
         }
     }
 

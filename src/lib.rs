@@ -25,3 +25,4 @@ pub mod render;
 pub mod run;
 pub mod timeouts;
 pub mod users;
+pub mod users_edit;

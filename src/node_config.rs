@@ -44,6 +44,10 @@ pub struct NodeConfig {
     pub health_listen: String,
     pub storage: PathBuf,
     pub host_keys: Vec<PathBuf>,
+    /// OpenSSH host certificates (`*-cert.pub`) for keys of `host_keys`, each presented to
+    /// clients that trust its CA (`@cert-authority` in known_hosts).
+    #[serde(default)]
+    pub host_certificates: Vec<PathBuf>,
     pub users: PathBuf,
     #[serde(default = "default_proxy_mode")]
     pub proxy_protocol: ProxyMode,
@@ -131,6 +135,10 @@ fn default_storage_check_interval() -> u64 {
     2
 }
 
+/// Keys of node.toml a running node takes on SIGHUP (besides re-reading users.toml): a host
+/// key rotation needs no restart and cuts no session.
+pub const RELOADABLE: [&str; 3] = ["host_keys", "host_certificates", "probe_key"];
+
 /// A validated node configuration with absolute paths and parsed addresses.
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -182,7 +190,7 @@ impl Node {
                 "list at least one OpenSSH private key file".into(),
             ));
         }
-        for key in &mut file.host_keys {
+        for key in file.host_keys.iter_mut().chain(&mut file.host_certificates) {
             *key = absolute(base, key);
         }
         if let Some(probe) = &mut file.probe_key {
@@ -255,6 +263,20 @@ impl Node {
             proxy_trusted,
             checksum,
         })
+    }
+
+    /// The keys whose values differ between `self` and `other` and that only a restart puts
+    /// in force (all but [`RELOADABLE`] and the host-local ones).
+    pub fn restart_keys_changed(&self, other: &Node) -> Vec<String> {
+        let a = serde_json::to_value(&self.file).expect("config serializes");
+        let b = serde_json::to_value(&other.file).expect("config serializes");
+        let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+            return Vec::new();
+        };
+        a.iter()
+            .filter(|(k, v)| !RELOADABLE.contains(&k.as_str()) && b.get(k.as_str()) != Some(v))
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     pub fn is_trusted_proxy(&self, addr: std::net::IpAddr) -> bool {

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::cluster::{Cluster, GatewayKind, NodeAddr};
 use crate::error::{Error, Result};
+use crate::provision::secrets::CERT_SUFFIX;
 
 /// The templates shipped in the binary, by file name.
 pub const BUILTIN: [(&str, &str); 6] = [
@@ -60,6 +61,8 @@ pub struct Renderer<'c> {
     sources: Vec<(String, PathBuf)>,
     /// Templates whose source ends with a newline.
     ends_with_newline: Vec<String>,
+    /// The host key files the nodes hold, in the order they present them.
+    host_key_names: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -108,6 +111,7 @@ impl<'c> Renderer<'c> {
             env,
             sources,
             ends_with_newline,
+            host_key_names: crate::provision::secrets::host_key_names(cluster),
         })
     }
 
@@ -175,11 +179,18 @@ impl<'c> Renderer<'c> {
         } else {
             "optional"
         };
-        let host_key = c.node.config_dir.join(HOST_KEY_FILE).display().to_string();
-        let probe_key = c.node.config_dir.join(PROBE_KEY_FILE).display().to_string();
+        let config = |name: String| c.node.config_dir.join(name).display().to_string();
+        let host_keys: Vec<String> = self.host_key_names.iter().cloned().map(config).collect();
+        let certificates: Vec<String> = self
+            .host_key_names
+            .iter()
+            .map(|k| config(format!("{k}{CERT_SUFFIX}")))
+            .collect();
+        let probe_key = config(PROBE_KEY_FILE.to_owned());
         context! {
             node => node_value(node),
-            host_keys => vec![host_key],
+            host_keys => host_keys,
+            host_certificates => certificates,
             probe_key => probe_key,
             proxy_protocol => proxy,
             proxy_trusted => trusted,

@@ -243,6 +243,15 @@ impl FakeHosts {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Freezes (or thaws) host `i`'s sshd: its kernel still accepts TCP, nobody answers, as a
+    /// host that hangs. Only the sshd this harness started, by PID.
+    pub fn freeze_sshd(&self, i: usize, frozen: bool) {
+        use rustix::process::{kill_process, Pid, Signal};
+        let pid = Pid::from_raw(self.hosts[i].sshd.id() as i32).expect("a pid");
+        let signal = if frozen { Signal::STOP } else { Signal::CONT };
+        kill_process(pid, signal).expect("signal the sshd");
+    }
+
     /// PIDs of every process inside host `i`'s network namespace.
     pub fn pids(&self, i: usize) -> Vec<i32> {
         let out = run(Command::new("ip").args(["netns", "pids", &self.hosts[i].netns]));

@@ -328,7 +328,11 @@ fn provision_from_nothing_then_idempotent_with_reload_and_drift() {
     assert_eq!(host_by(&report, &addr(3))["result"], "unchanged");
 
     // A file edited by hand on one node is drift, named by status, repaired by provision.
-    hosts.ssh_ok(1, "echo '# hand edit' >> /etc/sftpha/node.toml");
+    // (max_sessions takes a restart; a change to keys the node reloads would take a SIGHUP.)
+    hosts.ssh_ok(
+        1,
+        "sed -i 's/^max_sessions = .*/max_sessions = 7/' /etc/sftpha/node.toml",
+    );
     let (code, status) = site.json(&["status"]);
     assert_eq!(code, 1, "{status:#}");
     let n2 = &status["nodes"][1];

@@ -4,6 +4,7 @@ mod assess;
 mod cli;
 mod fakehosts;
 mod harness;
+mod keys;
 mod lab_failover;
 mod node_clients;
 mod node_ops;

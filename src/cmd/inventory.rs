@@ -32,6 +32,42 @@ fn merge(into: &mut Map<String, Value>, value: Value) {
     }
 }
 
+/// The host key files a node holds (`host_key_files`: src in keys/, dest, mode, private) and
+/// those of the retired rotation slot it must not hold (`retired_key_files`).
+fn host_key_vars(cluster: &Cluster, dir: &std::path::Path) -> Value {
+    use crate::provision::secrets::{host_key_names, CERT_SUFFIX, NEXT_SUFFIX};
+    use crate::render::HOST_KEY_FILE;
+    let config = &cluster.file.node.config_dir;
+    let keys = dir.join(KEYS_DIR);
+    let names = host_key_names(cluster);
+    let mut files = Vec::new();
+    for name in &names {
+        for (suffix, mode, private) in [
+            ("", "0600", true),
+            (CERT_SUFFIX, "0644", false),
+            (".pub", "0644", false),
+        ] {
+            let file = format!("{name}{suffix}");
+            files.push(json!({
+                "src": keys.join(&file).display().to_string(),
+                "dest": config.join(&file).display().to_string(),
+                "mode": mode,
+                "private": private,
+            }));
+        }
+    }
+    let next = format!("{HOST_KEY_FILE}{NEXT_SUFFIX}");
+    let retired: Vec<String> = if names.contains(&next) {
+        Vec::new()
+    } else {
+        ["", CERT_SUFFIX, ".pub"]
+            .iter()
+            .map(|s| config.join(format!("{next}{s}")).display().to_string())
+            .collect()
+    };
+    json!({ "host_key_files": files, "retired_key_files": retired })
+}
+
 pub fn inventory(cluster: &Cluster, node_binary: Option<&PathBuf>) -> Result<Value> {
     let renderer = Renderer::new(cluster)?;
     let c = &cluster.file;
@@ -76,6 +112,7 @@ pub fn inventory(cluster: &Cluster, node_binary: Option<&PathBuf>) -> Result<Val
             "sftpha".into(),
             json!({
                 "binary": binary.display().to_string(),
+                "cluster": absolute(&cluster.path).display().to_string(),
                 "keys_dir": dir.join(KEYS_DIR).display().to_string(),
                 "users_file": absolute(&cluster.users).display().to_string(),
                 "templates": templates,
@@ -96,6 +133,7 @@ pub fn inventory(cluster: &Cluster, node_binary: Option<&PathBuf>) -> Result<Val
             &mut vars,
             serde_json::to_value(renderer.node_context(&node)).unwrap_or_default(),
         );
+        merge(&mut vars, host_key_vars(cluster, &dir));
         nodes.push(node.host.clone());
         hostvars.insert(node.host.clone(), Value::Object(vars));
     }

@@ -5,12 +5,15 @@ pub mod completions;
 pub mod gateway;
 pub mod init;
 pub mod inventory;
+pub mod keys;
 pub mod lab;
 pub mod man;
 pub mod node;
 pub mod provision;
 pub mod status;
 pub mod test_failover;
+pub mod upgrade;
+pub mod users;
 
 /// Prints a server's ready line on stdout and, if asked, writes it to a file atomically.
 pub fn announce(line: &str, file: Option<&std::path::Path>) {

@@ -70,8 +70,8 @@ fn run_node(args: &RunArgs) -> Result<u8> {
 fn check(cli: &Cli, args: &CheckArgs) -> Result<u8> {
     let config = Node::load(&args.config)?;
     let users = Users::load(&config.file.users)?;
-    let keys = crate::node::load_host_keys(&config.file.host_keys)?;
-    let fingerprints: Vec<String> = keys.iter().map(crate::node::fingerprint_of).collect();
+    let identity = crate::node::Identity::load(&config)?;
+    let fingerprints = &identity.fingerprints;
     if !config.file.storage.is_dir() {
         return Err(Error::config(
             &config.path,
@@ -85,6 +85,7 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<u8> {
         "users_checksum": users.checksum,
         "users": users.len(),
         "host_key_fingerprints": fingerprints,
+        "host_certificates": identity.certificates,
         "listen": config.listen.to_string(),
         "health_listen": config.health_listen.to_string(),
         "storage": config.file.storage,
@@ -106,8 +107,17 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<u8> {
                 users.len(),
                 config.file.users.display()
             )?;
-            for fp in &fingerprints {
+            for fp in fingerprints {
                 writeln!(out, "  host key         {fp}")?;
+            }
+            for c in &identity.certificates {
+                writeln!(
+                    out,
+                    "  certificate      {} signed by {} for {}",
+                    c.key_fingerprint,
+                    c.ca_fingerprint,
+                    c.principals.join(",")
+                )?;
             }
             writeln!(out, "  config checksum  {}", config.checksum)?;
         }

@@ -38,6 +38,7 @@ pub fn run(cli: &Cli, args: &ProvisionArgs) -> Result<u8> {
             accept_new_host_keys: args.accept_new_host_keys,
             node_binary: args.node_binary.clone(),
             progress: format == Format::Human && cli.quiet == 0,
+            ..Options::everything()
         },
     )?;
     crate::cmd::print_report(format, &report, human)?;

@@ -220,3 +220,79 @@ async fn op<T>(
         .await
         .map_err(|_| ClientError::Timeout)?
 }
+
+/// A signer that never signs: it only records that the server asked (`SSH_MSG_USERAUTH_PK_OK`).
+struct QueryOnly {
+    asked: bool,
+}
+
+#[derive(Debug)]
+struct NotSigning;
+
+impl From<russh::SendError> for NotSigning {
+    fn from(_: russh::SendError) -> Self {
+        NotSigning
+    }
+}
+
+impl russh::Signer for QueryOnly {
+    type Error = NotSigning;
+
+    async fn auth_sign(
+        &mut self,
+        _key: &russh::keys::agent::AgentIdentity,
+        _hash_alg: Option<HashAlg>,
+        _to_sign: Vec<u8>,
+    ) -> Result<Vec<u8>, NotSigning> {
+        self.asked = true;
+        Err(NotSigning)
+    }
+}
+
+/// Asks the server whether it would accept `key` for `user` (the RFC 4252 public key query,
+/// no signature: no private key is needed and no login happens). True when it would.
+pub async fn key_accepted(
+    addr: SocketAddr,
+    user: &str,
+    key: &russh::keys::PublicKey,
+    fingerprint: &str,
+) -> Result<bool, ClientError> {
+    let attempt = async {
+        let seen = Arc::new(Mutex::new(None));
+        let handler = Pinned {
+            expected: Some(fingerprint.to_owned()),
+            seen: seen.clone(),
+        };
+        let mut handle = client::connect(config(), addr, handler)
+            .await
+            .map_err(
+                |e| match seen.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+                    Some(s) if s != fingerprint => ClientError::HostKey {
+                        seen: s,
+                        expected: fingerprint.to_owned(),
+                    },
+                    _ => e.into(),
+                },
+            )?;
+        let hash = match key.algorithm() {
+            russh::keys::Algorithm::Rsa { .. } => Some(HashAlg::Sha256),
+            _ => None,
+        };
+        let mut signer = QueryOnly { asked: false };
+        let result = handle
+            .authenticate_publickey_with(user, key.clone(), hash, &mut signer)
+            .await;
+        let _ = handle
+            .disconnect(russh::Disconnect::ByApplication, "", "")
+            .await;
+        match result {
+            Err(NotSigning) if signer.asked => Ok(true),
+            Err(NotSigning) => Err(ClientError::Timeout),
+            Ok(AuthResult::Success) => Ok(true),
+            Ok(AuthResult::Failure { .. }) => Ok(false),
+        }
+    };
+    tokio::time::timeout(LOGIN_TIMEOUT, attempt)
+        .await
+        .map_err(|_| ClientError::Timeout)?
+}

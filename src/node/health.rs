@@ -43,6 +43,7 @@ pub fn health(shared: &Shared) -> (u16, serde_json::Value) {
         "ok"
     };
     let users = shared.users();
+    let identity = shared.identity();
     let storage = shared
         .storage_facts
         .lock()
@@ -56,11 +57,12 @@ pub fn health(shared: &Shared) -> (u16, serde_json::Value) {
         "status": status,
         "node": shared.config.file.name,
         "version": env!("CARGO_PKG_VERSION"),
-        "config_checksum": shared.config.checksum,
+        "config_checksum": identity.config_checksum,
         "users_checksum": users.checksum,
         "users": users.len(),
-        "host_key_fingerprint": shared.host_key_fingerprints.first(),
-        "host_key_fingerprints": shared.host_key_fingerprints,
+        "host_key_fingerprint": identity.fingerprints.first(),
+        "host_key_fingerprints": identity.fingerprints,
+        "host_certificates": identity.certificates,
         "sessions": shared.metrics.sessions.load(Relaxed),
         "connections": connections,
         "open_files": shared.metrics.open_files.load(Relaxed),

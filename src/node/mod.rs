@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod health;
+pub mod identity;
 pub mod jail;
 pub mod metrics;
 pub mod sftp;
@@ -13,12 +14,12 @@ pub mod throttle;
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use russh::keys::{HashAlg, PrivateKey};
+use russh::keys::PrivateKey;
 use russh::{cipher, MethodKind, MethodSet, Preferred, SshId};
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
@@ -58,9 +59,8 @@ pub struct Shared {
     pub storage_writable: AtomicBool,
     /// What the last storage check learnt about the storage (for `/healthz`).
     pub storage_facts: Mutex<StorageFacts>,
-    pub host_key_fingerprints: Vec<String>,
-    /// The operator's verification login, when `probe_key` is set.
-    pub probe: Option<Arc<User>>,
+    /// Host keys, certificates and the probe login in force (swapped whole on SIGHUP).
+    identity: RwLock<Arc<Identity>>,
     pub next_id: AtomicU64,
     pub upload_counter: AtomicU64,
     pub password_checks: Arc<Semaphore>,
@@ -75,6 +75,14 @@ impl Shared {
 
     fn set_users(&self, users: Users) {
         *self.users.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(users);
+    }
+
+    /// The host keys, certificates and probe login in force now.
+    pub fn identity(&self) -> Arc<Identity> {
+        self.identity
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -141,38 +149,9 @@ pub struct Ready {
     pub health: SocketAddr,
 }
 
-/// Loads every host key; a key readable by others is refused, as sshd refuses it.
-pub fn load_host_keys(paths: &[PathBuf]) -> Result<Vec<PrivateKey>> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut keys = Vec::new();
-    for path in paths {
-        let meta = std::fs::metadata(path).map_err(|e| Error::HostKey {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        if meta.permissions().mode() & 0o077 != 0 {
-            return Err(Error::HostKey {
-                path: path.clone(),
-                message: format!(
-                    "permissions {:04o} are too open: a private key must be readable by its owner only (chmod 600)",
-                    meta.permissions().mode() & 0o7777
-                ),
-            });
-        }
-        let key = russh::keys::load_secret_key(path, None).map_err(|e| Error::HostKey {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        keys.push(key);
-    }
-    Ok(keys)
-}
+pub use identity::{fingerprint_of, load_host_keys, Identity};
 
-pub fn fingerprint_of(key: &PrivateKey) -> String {
-    key.public_key().fingerprint(HashAlg::Sha256).to_string()
-}
-
-fn ssh_config(node: &Node, keys: Vec<PrivateKey>) -> russh::server::Config {
+pub(crate) fn ssh_config(node: &Node, keys: Vec<PrivateKey>) -> russh::server::Config {
     let f = &node.file;
     russh::server::Config {
         server_id: SshId::Standard(Cow::Owned(format!(
@@ -208,13 +187,8 @@ fn ssh_config(node: &Node, keys: Vec<PrivateKey>) -> russh::server::Config {
 /// listeners accept connections.
 pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
     raise_fd_limit(config.file.max_sessions);
-    let keys = load_host_keys(&config.file.host_keys)?;
-    let fingerprints: Vec<String> = keys.iter().map(fingerprint_of).collect();
+    let identity = Identity::load(&config)?;
     let users = Users::load(&config.file.users)?;
-    let probe = match &config.file.probe_key {
-        Some(path) => Some(Arc::new(User::probe(load_probe_key(path)?))),
-        None => None,
-    };
     let storage = config.file.storage.clone();
     match std::fs::metadata(&storage) {
         Ok(m) if m.is_dir() => {}
@@ -248,7 +222,6 @@ pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
         Duration::from_secs(config.file.auth_fail_window_seconds),
         Duration::from_secs(config.file.auth_ban_seconds),
     );
-    let ssh = Arc::new(ssh_config(&config, keys));
     let shared = Arc::new(Shared {
         config,
         users: RwLock::new(Arc::new(users)),
@@ -258,8 +231,7 @@ pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
         draining: AtomicBool::new(false),
         storage_writable: AtomicBool::new(false),
         storage_facts: Mutex::new(StorageFacts::default()),
-        host_key_fingerprints: fingerprints,
-        probe,
+        identity: RwLock::new(Arc::new(identity)),
         next_id: AtomicU64::new(1),
         upload_counter: AtomicU64::new(0),
         password_checks: Arc::new(Semaphore::new(PASSWORD_CHECKS)),
@@ -277,7 +249,7 @@ pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
         node = %shared.config.file.name,
         sftp = %announced.sftp,
         health = %announced.health,
-        host_key = %shared.host_key_fingerprints.join(", "),
+        host_key = %shared.identity().fingerprints.join(", "),
         users = shared.users().len(),
         "node ready"
     );
@@ -289,7 +261,6 @@ pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
     tokio::spawn(accept_loop(
         sftp_listener,
         shared.clone(),
-        ssh,
         kill_all.clone(),
         stop_accepting.clone(),
     ));
@@ -301,8 +272,9 @@ pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                tracing::info!("SIGHUP: reloading users and reopening the audit log");
+                tracing::info!("SIGHUP: reloading users and host keys, reopening the audit log");
                 reload_users(&shared).await;
+                reload_identity(&shared).await;
                 shared.audit.reopen();
             }
             _ = term.recv() => break,
@@ -395,7 +367,6 @@ async fn drain(
 async fn accept_loop(
     listener: TcpListener,
     shared: Arc<Shared>,
-    ssh: Arc<russh::server::Config>,
     kill_all: CancellationToken,
     stop: CancellationToken,
 ) {
@@ -416,7 +387,9 @@ async fn accept_loop(
                 continue;
             }
         };
-        let (shared2, ssh, token) = (shared.clone(), ssh.clone(), kill_all.child_token());
+        // The identity in force now serves this connection to its end, whatever reloads come.
+        let ssh = shared.identity().ssh.clone();
+        let (shared2, token) = (shared.clone(), kill_all.child_token());
         let spawned = std::thread::Builder::new()
             .name(format!("conn-{id}"))
             .stack_size(CONNECTION_STACK)
@@ -579,9 +552,37 @@ async fn client_address(
     }
 }
 
-fn load_probe_key(path: &Path) -> Result<russh::keys::PublicKey> {
-    let text = crate::files::read_text(path)?;
-    crate::users::parse_authorized_key(&text).map_err(|m| Error::config(path, Some("probe_key"), m))
+/// Reloads the host keys, certificates and probe key named by node.toml. Nothing changes
+/// when any of them fails to load. Other changed keys of node.toml need a restart: they are
+/// named, and `/healthz` keeps reporting the checksum of the config wholly in force.
+async fn reload_identity(shared: &Arc<Shared>) {
+    let path = shared.config.path.clone();
+    let loaded = tokio::task::spawn_blocking(move || -> Result<(Node, Identity)> {
+        let node = Node::load(&path)?;
+        let identity = Identity::load(&node)?;
+        Ok((node, identity))
+    })
+    .await;
+    match loaded {
+        Ok(Ok((node, mut identity))) => {
+            let pending = shared.config.restart_keys_changed(&node);
+            if !pending.is_empty() {
+                identity.config_checksum = shared.identity().config_checksum.clone();
+                tracing::warn!(
+                    keys = %pending.join(", "),
+                    "node.toml: these changes take a restart; host keys and certificates reloaded"
+                );
+            }
+            let fingerprints = identity.fingerprints.join(", ");
+            let certificates = identity.certificates.len();
+            *shared.identity.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(identity);
+            tracing::info!(host_keys = %fingerprints, certificates, "host keys reloaded");
+        }
+        Ok(Err(e)) => {
+            tracing::error!("host keys not reloaded, the previous ones stay in force: {e}")
+        }
+        Err(e) => tracing::error!("host key reload failed: {e}"),
+    }
 }
 
 /// Reloads users.toml; an invalid file is refused and the users in force stay.

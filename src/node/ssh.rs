@@ -80,7 +80,7 @@ impl SshHandler {
 
     fn lookup(&self, name: &str) -> Option<Arc<User>> {
         if name == crate::users::PROBE_USER {
-            return self.shared.probe.clone();
+            return self.shared.identity().probe.clone();
         }
         self.shared.users().get(name)
     }

@@ -8,15 +8,13 @@ use std::sync::Arc;
 use russh::keys::PrivateKey;
 use serde::Serialize;
 
+use super::secrets::{CERT_SUFFIX, NEXT_SUFFIX};
 use crate::cluster::{Cluster, GatewayKind, NodeAddr};
 use crate::error::{Error, Result};
 use crate::node_config::sha256_hex;
 use crate::render::{Renderer, HOST_KEY_FILE, PROBE_KEY_FILE};
 
-/// The folder beside cluster.toml that holds the cluster's secrets (0700).
-pub const KEYS_DIR: &str = "keys";
-/// The probe login's private key in [`KEYS_DIR`].
-pub const PROBE_PRIVATE: &str = "probe_ed25519";
+pub use super::secrets::{Secrets, KEYS_DIR, PROBE_PRIVATE};
 
 /// A service `provision` runs on a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -59,6 +57,9 @@ pub enum Effect {
     Restart,
 }
 
+/// Decides a change's effect from the old and the new content.
+pub type Judge = fn(&[u8], &[u8]) -> Effect;
+
 /// One file a host must hold.
 #[derive(Debug, Clone)]
 pub struct Managed {
@@ -79,6 +80,11 @@ pub struct Managed {
     /// Large file: the host keeps `PATH.sha256` (checksum, size, mtime) so a re-run need not
     /// hash it again.
     pub quick: bool,
+    /// Must not exist (a retired key's slot): removed where found.
+    pub absent: bool,
+    /// Decides the effect of a change from the old and new content (the inventory reads the
+    /// old one back); `affects` holds when unset or when the old content is unknown.
+    pub judge: Option<Judge>,
 }
 
 /// Everything one host must have.
@@ -92,101 +98,6 @@ pub struct HostSpec {
     pub gateway: Option<usize>,
     pub files: Vec<Managed>,
     pub services: Vec<Service>,
-}
-
-/// The cluster's keys, kept beside cluster.toml: one host key set for every node, and the
-/// key of the probe login `provision` and `status` verify with.
-pub struct Secrets {
-    pub host_key: PrivateKey,
-    /// The host key file's bytes as kept beside cluster.toml: sent as they are, so a key made
-    /// by `ssh-keygen` (or the playbook) arrives byte for byte.
-    pub host_key_file: Vec<u8>,
-    pub probe_key: Arc<PrivateKey>,
-    /// Files made by this run (shown once so the operator backs them up).
-    pub generated: Vec<PathBuf>,
-    /// The keys do not exist yet and stand in from memory (a dry run before the first run).
-    pub pending: bool,
-}
-
-impl Secrets {
-    /// Loads the keys, generating the missing ones when `create` (else an in-memory key
-    /// stands in, for a dry run).
-    pub fn load_or_create(cluster: &Cluster, create: bool) -> Result<Secrets> {
-        let dir = cluster.dir().join(KEYS_DIR);
-        let mut generated = Vec::new();
-        let mut pending = false;
-        let mut get = |name: &str, comment: String| -> Result<PrivateKey> {
-            let path = dir.join(name);
-            if path.exists() {
-                check_private(&path)?;
-                return crate::lab::load_key(&path);
-            }
-            if !create {
-                pending = true;
-                return crate::lab::random_key(&comment);
-            }
-            std::fs::create_dir_all(&dir).map_err(|source| Error::WriteFile {
-                path: dir.clone(),
-                source,
-            })?;
-            set_mode(&dir, 0o700)?;
-            let key = crate::lab::generate_key(&path, &comment)?;
-            generated.push(path);
-            Ok(key)
-        };
-        let name = &cluster.file.name;
-        let host_key = get(HOST_KEY_FILE, format!("sftpha cluster {name} host key"))?;
-        let probe_key = get(PROBE_PRIVATE, format!("sftpha cluster {name} probe"))?;
-        let host_key_file = match std::fs::read(dir.join(HOST_KEY_FILE)) {
-            Ok(bytes) => bytes,
-            Err(_) => host_key
-                .to_openssh(russh::keys::ssh_key::LineEnding::LF)
-                .map_err(|e| Error::usage(format!("cannot encode the host key: {e}"), None))?
-                .as_bytes()
-                .to_vec(),
-        };
-        Ok(Secrets {
-            host_key,
-            host_key_file,
-            probe_key: Arc::new(probe_key),
-            generated,
-            pending,
-        })
-    }
-
-    pub fn fingerprint(&self) -> String {
-        crate::users::fingerprint(self.host_key.public_key())
-    }
-}
-
-fn set_mode(path: &Path, mode: u32) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|source| {
-        Error::WriteFile {
-            path: path.to_owned(),
-            source,
-        }
-    })
-}
-
-/// A private key others can read is refused (as OpenSSH refuses it).
-fn check_private(path: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(|source| Error::ReadFile {
-        path: path.to_owned(),
-        source,
-    })?;
-    if meta.permissions().mode() & 0o077 != 0 {
-        return Err(Error::HostKey {
-            path: path.to_owned(),
-            message: format!(
-                "the key is readable by others (mode {:o}); `chmod 600 {}`",
-                meta.permissions().mode() & 0o777,
-                path.display()
-            ),
-        });
-    }
-    Ok(())
 }
 
 fn file(
@@ -207,11 +118,77 @@ fn file(
         systemd_only: false,
         check: None,
         quick: false,
+        absent: false,
+        judge: None,
+    }
+}
+
+/// node.toml: a change only to keys a running node reloads (host keys, certificates, the
+/// probe key) takes a SIGHUP; any other needs a restart.
+pub fn judge_node_toml(old: &[u8], new: &[u8]) -> Effect {
+    let parse = |b: &[u8]| {
+        crate::node_config::Node::parse(Path::new("node.toml"), &String::from_utf8_lossy(b))
+    };
+    match (parse(old), parse(new)) {
+        (Ok(old), Ok(new)) if old.restart_keys_changed(&new).is_empty() => Effect::Reload,
+        _ => Effect::Restart,
     }
 }
 
 fn text(s: String) -> Arc<Vec<u8>> {
     Arc::new(s.into_bytes())
+}
+
+/// The host key files of every node: each key (0600, the service user's), its certificate
+/// and public key; the slot of a rotation's next key is absent when no rotation runs. A
+/// change takes a reload: the node swaps keys without a restart.
+fn host_key_files(
+    cluster: &Cluster,
+    secrets: &Secrets,
+    public: &dyn Fn(&PrivateKey) -> Result<Arc<Vec<u8>>>,
+) -> Result<Vec<Managed>> {
+    let config = |name: &str| cluster.file.node.config_dir.join(name);
+    let reload = vec![(Service::Node, Effect::Reload)];
+    let mut files = Vec::new();
+    let slots = [
+        HOST_KEY_FILE.to_owned(),
+        format!("{HOST_KEY_FILE}{NEXT_SUFFIX}"),
+    ];
+    for (i, slot) in slots.iter().enumerate() {
+        let what = if i == 0 { "host key" } else { "next host key" };
+        let key = secrets.host_keys.iter().find(|k| k.name == *slot);
+        let content = |f: &dyn Fn(&super::secrets::HostKey) -> Result<Arc<Vec<u8>>>| match key {
+            Some(k) => f(k),
+            None => Ok(Arc::new(Vec::new())),
+        };
+        let mut private = file(
+            what,
+            config(slot),
+            content(&|k| Ok(Arc::new(k.file.clone())))?,
+            0o600,
+            reload.clone(),
+        );
+        private.owned = true;
+        let certificate = file(
+            &format!("{what} certificate"),
+            config(&format!("{slot}{CERT_SUFFIX}")),
+            content(&|k| Ok(Arc::new(k.certificate.clone())))?,
+            0o644,
+            reload.clone(),
+        );
+        let public = file(
+            &format!("{what} (public)"),
+            config(&format!("{slot}.pub")),
+            content(&|k| public(&k.key))?,
+            0o644,
+            vec![],
+        );
+        for mut f in [private, certificate, public] {
+            f.absent = key.is_none();
+            files.push(f);
+        }
+    }
+    Ok(files)
 }
 
 /// Where haproxy.cfg and keepalived.conf go (their packages' standard places).
@@ -236,7 +213,6 @@ pub fn desired(
     // The nodes refuse an invalid users.toml; so do we, before anything is sent.
     crate::users::Users::parse(&cluster.users, &String::from_utf8_lossy(&users))?;
     let users = Arc::new(users);
-    let host_key = Arc::new(secrets.host_key_file.clone());
     let public = |key: &PrivateKey| -> Result<Arc<Vec<u8>>> {
         let line = key
             .public_key()
@@ -244,7 +220,6 @@ pub fn desired(
             .map_err(|e| Error::usage(format!("cannot encode a key: {e}"), None))?;
         Ok(text(format!("{line}\n")))
     };
-    let host_pub = public(&secrets.host_key)?;
     let probe_pub = public(&secrets.probe_key)?;
     let binary_file = |affects: Vec<(Service, Effect)>| {
         let mut f = file(
@@ -269,6 +244,7 @@ pub fn desired(
             0o644,
             restart.clone(),
         ));
+        files.last_mut().expect("just pushed").judge = Some(judge_node_toml);
         let mut users_file = file(
             "users.toml",
             config("users.toml"),
@@ -278,28 +254,13 @@ pub fn desired(
         );
         users_file.owned = true;
         files.push(users_file);
-        let mut key = file(
-            "host key",
-            config(HOST_KEY_FILE),
-            host_key.clone(),
-            0o600,
-            restart.clone(),
-        );
-        key.owned = true;
-        files.push(key);
-        files.push(file(
-            "host key (public)",
-            config(&format!("{HOST_KEY_FILE}.pub")),
-            host_pub.clone(),
-            0o644,
-            vec![],
-        ));
+        files.extend(host_key_files(cluster, secrets, &public)?);
         files.push(file(
             "probe key",
             config(PROBE_KEY_FILE),
             probe_pub.clone(),
             0o644,
-            restart.clone(),
+            vec![(Service::Node, Effect::Reload)],
         ));
         let mut unit = file(
             "systemd unit",

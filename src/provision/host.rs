@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use base64ct::Encoding;
 use serde::Serialize;
 
 use super::desired::{Effect, HostSpec, Managed, Service};
@@ -17,6 +18,8 @@ pub struct Found {
     pub sha256: String,
     pub mode: u32,
     pub owner: String,
+    /// The content, for files whose change effect depends on it (see `Managed::judge`).
+    pub content: Option<Vec<u8>>,
 }
 
 /// What the host has now.
@@ -42,6 +45,8 @@ pub enum FileAction {
     Change,
     /// Same content, other mode or owner.
     Mode,
+    /// Must not exist (a retired key).
+    Remove,
     Unchanged,
 }
 
@@ -145,6 +150,9 @@ pub fn inventory_script(cluster: &Cluster, spec: &HostSpec) -> String {
         s += &format!(
             "if [ -f {path} ]; then {sum}; echo file {i} $sum $(stat -c '%a %U' {path}); else echo file {i} -; fi\n"
         );
+        if f.judge.is_some() {
+            s += &format!("if [ -f {path} ]; then echo content {i} $(base64 -w0 < {path}); fi\n");
+        }
     }
     for service in &spec.services {
         let name = service.name();
@@ -194,7 +202,19 @@ pub fn parse_inventory(spec: &HostSpec, out: &str) -> Result<Facts, String> {
                         sha256: (*sum).to_owned(),
                         mode,
                         owner: (*owner).to_owned(),
+                        content: None,
                     });
+                }
+            }
+            ["content", i] | ["content", i, _] => {
+                let i: usize = i
+                    .parse()
+                    .map_err(|_| format!("odd inventory line `{line}`"))?;
+                let encoded = words.get(2).copied().unwrap_or("");
+                let decoded = base64ct::Base64::decode_vec(encoded)
+                    .map_err(|_| format!("odd inventory line `{line}`"))?;
+                if let Some(Some(found)) = facts.files.get_mut(i) {
+                    found.content = Some(decoded);
                 }
             }
             ["service", name, state] => {
@@ -238,6 +258,8 @@ pub fn plan(cluster: &Cluster, spec: &HostSpec, facts: &Facts) -> HostPlan {
         }
         let want_owner = if f.owned { owner } else { "root" };
         let action = match &facts.files[i] {
+            None if f.absent => FileAction::Unchanged,
+            Some(_) if f.absent => FileAction::Remove,
             None => FileAction::Create,
             Some(found) if found.sha256 != f.sha256 => FileAction::Change,
             Some(found) if found.mode != f.mode || found.owner != want_owner => FileAction::Mode,
@@ -245,8 +267,19 @@ pub fn plan(cluster: &Cluster, spec: &HostSpec, facts: &Facts) -> HostPlan {
         };
         if action != FileAction::Unchanged {
             writes.push(i);
-            if action != FileAction::Mode {
-                effect.extend(f.affects.iter().copied());
+            let judged = match (f.judge, &facts.files[i]) {
+                (
+                    Some(judge),
+                    Some(Found {
+                        content: Some(old), ..
+                    }),
+                ) if action == FileAction::Change => Some(judge(old, &f.content)),
+                _ => None,
+            };
+            match judged {
+                Some(e) => effect.extend(f.affects.iter().map(|(s, _)| (*s, e))),
+                None if action != FileAction::Mode => effect.extend(f.affects.iter().copied()),
+                None => {}
             }
         }
         files.push(FileChange {
@@ -342,9 +375,29 @@ pub fn prepare_script(cluster: &Cluster) -> String {
     s
 }
 
-/// Writes one file from stdin: temporary file, check, mode, owner, rename.
+/// Creates users' homes on the storage (mode 0750, the service user's); existing ones are
+/// left alone. The names were validated as users.toml homes (relative, no `..`).
+pub fn homes_script(cluster: &Cluster, homes: &[String]) -> String {
+    let storage = &cluster.file.storage.path;
+    let mut s = String::from("set -e\n");
+    for home in homes {
+        let dir = quote(&storage.join(home).display().to_string());
+        let owner = match &cluster.file.node.service_user {
+            Some(user) => format!(" && chown {}: {dir}", quote(user)),
+            None => String::new(),
+        };
+        s += &format!("if [ ! -e {dir} ]; then mkdir -p {dir} && chmod 0750 {dir}{owner}; fi\n");
+    }
+    s
+}
+
+/// Writes one file from stdin: temporary file, check, mode, owner, rename (or removes a file
+/// that must not exist).
 pub fn write_script(cluster: &Cluster, f: &Managed) -> String {
     let path = quote(&f.path.display().to_string());
+    if f.absent {
+        return format!("set -e\nrm -f {path}\n");
+    }
     let dir = quote(
         &f.path
             .parent()

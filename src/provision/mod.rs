@@ -12,6 +12,7 @@
 
 pub mod desired;
 pub mod host;
+pub mod secrets;
 pub mod status;
 
 use std::collections::BTreeMap;
@@ -40,6 +41,58 @@ pub struct Options {
     pub node_binary: Option<PathBuf>,
     /// Show a progress line per host on stderr.
     pub progress: bool,
+    /// Only these managed items (by name: `users.toml`, `binary`, ...) on node hosts, and
+    /// only the node service (`users`, `keys`, `upgrade`); `None`: everything (`provision`).
+    pub scope: Option<Vec<&'static str>>,
+    /// One host at a time, each healthy before the next; the first failure stops the rest.
+    pub rolling: bool,
+    /// Public key logins to check on every node once it is healthy (RFC 4252 query: no
+    /// private key needed, nobody logs in).
+    pub key_checks: Vec<KeyCheck>,
+    /// Homes (relative to the storage) to create on the shared storage, owned by the service
+    /// user, mode 0750; existing ones are left as they are.
+    pub homes: Vec<String>,
+}
+
+/// "Node N accepts (or refuses) this key for this user."
+#[derive(Debug, Clone)]
+pub struct KeyCheck {
+    pub user: String,
+    pub key: russh::keys::PublicKey,
+    pub accepted: bool,
+}
+
+impl Options {
+    /// Every host, every item, hosts in parallel.
+    pub fn everything() -> Options {
+        Options {
+            only: Vec::new(),
+            dry_run: false,
+            accept_new_host_keys: false,
+            node_binary: None,
+            progress: false,
+            scope: None,
+            rolling: false,
+            key_checks: Vec::new(),
+            homes: Vec::new(),
+        }
+    }
+}
+
+/// Narrows specs to `items` on node hosts and to the node service.
+fn narrow(specs: Vec<HostSpec>, items: &[&str]) -> Vec<HostSpec> {
+    specs
+        .into_iter()
+        .filter(|s| s.node.is_some())
+        .map(|mut s| {
+            s.files.retain(|f| items.contains(&f.item.as_str()));
+            for f in &mut s.files {
+                f.affects.retain(|(service, _)| *service == Service::Node);
+            }
+            s.services.retain(|service| *service == Service::Node);
+            s
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -86,6 +139,7 @@ pub fn action_name(a: FileAction) -> &'static str {
         FileAction::Create => "create",
         FileAction::Change => "change",
         FileAction::Mode => "mode",
+        FileAction::Remove => "remove",
         FileAction::Unchanged => "unchanged",
     }
 }
@@ -113,8 +167,12 @@ pub struct Report {
     pub dry_run: bool,
     /// Empty in a dry run before the first real run (the key does not exist yet).
     pub host_key_fingerprint: String,
+    /// Every host key the nodes hold, the presented one first (two during a rotation).
+    pub host_key_fingerprints: Vec<String>,
     /// Keys this run generated beside cluster.toml (back them up).
     pub generated_keys: Vec<String>,
+    /// Host certificates this run issued or renewed.
+    pub issued_certificates: Vec<String>,
     pub hosts: Vec<HostReport>,
     pub checks: Vec<Check>,
     pub ok: bool,
@@ -285,8 +343,20 @@ async fn apply_host(
     remote: &Remote,
     spec: &HostSpec,
     plan: &HostPlan,
+    homes: &[String],
     bar: &indicatif::ProgressBar,
 ) -> std::result::Result<bool, String> {
+    if spec.node.is_some() && !homes.is_empty() {
+        bar.set_message("creating homes");
+        run(
+            remote,
+            "creating homes on the storage",
+            &host::homes_script(cluster, homes),
+            None,
+            None,
+        )
+        .await?;
+    }
     if !plan.writes.is_empty() {
         bar.set_message("preparing folders");
         run(
@@ -381,26 +451,28 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
-/// What a node's /healthz must say once provisioned.
+/// What a node's /healthz must say once provisioned; a narrower command (users, keys,
+/// upgrade) checks only what it changed, and always the host keys.
 struct Expected {
-    config_checksum: String,
-    users_checksum: String,
-    fingerprint: String,
+    config_checksum: Option<String>,
+    users_checksum: Option<String>,
+    /// Every host key, in the order presented.
+    fingerprints: Vec<String>,
 }
 
 fn expected_for(spec: &HostSpec, secrets: &Secrets) -> Result<Expected> {
     let file = |item: &str| spec.files.iter().find(|f| f.item == item);
-    let node_toml = file("node.toml").expect("node hosts have node.toml");
-    let node = crate::node_config::Node::parse(
-        &node_toml.path,
-        &String::from_utf8_lossy(&node_toml.content),
-    )?;
+    let config_checksum = match file("node.toml") {
+        Some(f) => Some(
+            crate::node_config::Node::parse(&f.path, &String::from_utf8_lossy(&f.content))?
+                .checksum,
+        ),
+        None => None,
+    };
     Ok(Expected {
-        config_checksum: node.checksum,
-        users_checksum: file("users.toml")
-            .map(|f| f.sha256.clone())
-            .unwrap_or_default(),
-        fingerprint: secrets.fingerprint(),
+        config_checksum,
+        users_checksum: file("users.toml").map(|f| f.sha256.clone()),
+        fingerprints: secrets.fingerprints(),
     })
 }
 
@@ -428,25 +500,37 @@ fn health_problem(code: u16, body: &Value, expected: &Expected) -> Option<String
         ));
     }
     let field = |k: &str| body[k].as_str().unwrap_or("").to_owned();
-    if field("config_checksum") != expected.config_checksum {
+    if let Some(want) = expected
+        .config_checksum
+        .as_ref()
+        .filter(|w| **w != field("config_checksum"))
+    {
         return Some(format!(
             "runs config {} but node.toml renders to {}",
             short(&field("config_checksum")),
-            short(&expected.config_checksum)
+            short(want)
         ));
     }
-    if field("users_checksum") != expected.users_checksum {
+    if let Some(want) = expected
+        .users_checksum
+        .as_ref()
+        .filter(|w| **w != field("users_checksum"))
+    {
         return Some(format!(
             "serves users {} but users.toml is {}",
             short(&field("users_checksum")),
-            short(&expected.users_checksum)
+            short(want)
         ));
     }
-    if field("host_key_fingerprint") != expected.fingerprint {
+    let keys: Vec<&str> = body["host_key_fingerprints"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if keys != expected.fingerprints {
         return Some(format!(
-            "presents host key {} instead of the cluster's {}",
-            field("host_key_fingerprint"),
-            expected.fingerprint
+            "holds host keys {} instead of the cluster's {}",
+            keys.join(", "),
+            expected.fingerprints.join(", ")
         ));
     }
     None
@@ -488,10 +572,13 @@ pub fn provision(cluster: &Cluster, options: &Options) -> Result<Report> {
     let binary = load_binary(options.node_binary.as_ref())?;
     let renderer = crate::render::Renderer::new(cluster)?;
     let secrets = Secrets::load_or_create(cluster, !options.dry_run)?;
-    let specs = select(
+    let mut specs = select(
         desired::desired(cluster, &renderer, &secrets, binary)?,
         &options.only,
     );
+    if let Some(items) = &options.scope {
+        specs = narrow(specs, items);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(2)
@@ -535,88 +622,44 @@ pub fn provision(cluster: &Cluster, options: &Options) -> Result<Report> {
             return (reports, checks);
         }
         let uid_ok = checks.iter().all(|c| c.ok);
-        let applied = futures::future::join_all(planned.into_iter().zip(&progress.bars).map(
-            |(p, bar)| async move {
-                let result = match &p.state {
-                    Ok(_) if !uid_ok => Err("not changed: the service user's uid differs between hosts (see the checks)".to_owned()),
-                    Ok((remote, plan)) => apply_host(cluster, remote, &p.spec, plan, bar).await,
-                    Err(e) => Err(e.clone()),
-                };
-                bar.set_message(match &result {
-                    Ok(true) => "waiting for its turn to restart".to_owned(),
-                    Ok(false) => "applied".to_owned(),
-                    Err(_) => "failed".to_owned(),
-                });
-                (p, result)
-            },
-        ))
-        .await;
-        // Rolling: restart serving nodes one at a time, each healthy before the next.
         let mut reports = Vec::new();
         let mut verified_nodes = Vec::new();
-        for ((p, result), bar) in applied.into_iter().zip(&progress.bars) {
-            let mut error = result.as_ref().err().cloned();
-            if let (Ok((remote, plan)), Ok(rolling)) = (&p.state, &result) {
-                if *rolling {
-                    bar.set_message("restarting node");
-                    let script = host::service_script(
-                        cluster,
-                        &p.spec,
-                        Service::Node,
-                        ServiceAction::Restart,
-                        plan.systemd,
-                        plan.units_changed(&p.spec),
-                    )
-                    .expect("a restart has a script");
-                    if let Err(e) = run(
-                        remote,
-                        "restarting the node",
-                        &script,
-                        None,
-                        Some(host::stop_limit(cluster)),
-                    )
-                    .await
-                    {
-                        error = Some(e);
-                    }
+        if options.rolling {
+            // One host at a time: write, reload or restart, healthy; stop at the first failure.
+            let mut stopped: Option<String> = None;
+            for (p, bar) in planned.into_iter().zip(&progress.bars) {
+                let result = match &stopped {
+                    Some(host) => Err(format!("not changed: stopped after {host} failed")),
+                    None => apply_planned(cluster, &p, bar, uid_ok, &options.homes).await,
+                };
+                let report = settle(cluster, &secrets, p, result, bar, &mut verified_nodes).await;
+                if report.result == Outcome::Failed && stopped.is_none() {
+                    stopped = Some(report.host.clone());
                 }
-                if error.is_none() {
-                    if let Some(node) = &p.spec.node {
-                        bar.set_message("checking health");
-                        match expected_for(&p.spec, &secrets) {
-                            Ok(expected) => match wait_healthy(node, &expected).await {
-                                Ok(()) => verified_nodes.push(node.clone()),
-                                Err(e) => error = Some(e),
-                            },
-                            Err(e) => error = Some(e.to_string()),
-                        }
-                    }
-                }
+                reports.push(report);
             }
-            bar.finish_and_clear();
-            let report = match p.state {
-                Ok((remote, plan)) => {
-                    remote.close().await;
-                    let changed = !plan.is_unchanged();
-                    HostReport {
-                        host: p.spec.host.clone(),
-                        roles: p.spec.roles.clone(),
-                        files: plan.files,
-                        services: plan.services,
-                        result: match (&error, changed) {
-                            (Some(_), _) => Outcome::Failed,
-                            (None, true) => Outcome::Changed,
-                            (None, false) => Outcome::Unchanged,
-                        },
-                        error,
-                        elapsed_ms: p.started.elapsed().as_millis() as u64,
-                    }
-                }
-                Err(e) => failed_report(&p.spec, p.started, e),
-            };
-            reports.push(report);
+        } else {
+            let results = futures::future::join_all(
+                planned
+                    .iter()
+                    .zip(&progress.bars)
+                    .map(|(p, bar)| apply_planned(cluster, p, bar, uid_ok, &options.homes)),
+            )
+            .await;
+            // Rolling restarts: serving nodes one at a time, each healthy before the next.
+            for ((p, result), bar) in planned.into_iter().zip(results).zip(&progress.bars) {
+                reports.push(settle(cluster, &secrets, p, result, bar, &mut verified_nodes).await);
+            }
         }
-        verify(cluster, &secrets, &verified_nodes, &mut reports, &mut checks).await;
+        verify(
+            cluster,
+            &secrets,
+            &verified_nodes,
+            &mut reports,
+            &mut checks,
+        )
+        .await;
+        check_keys(&secrets, &verified_nodes, &options.key_checks, &mut checks).await;
         (reports, checks)
     });
     let ok = hosts.iter().all(|h| h.result != Outcome::Failed) && checks.iter().all(|c| c.ok);
@@ -628,8 +671,18 @@ pub fn provision(cluster: &Cluster, options: &Options) -> Result<Report> {
         } else {
             secrets.fingerprint()
         },
+        host_key_fingerprints: if secrets.pending {
+            Vec::new()
+        } else {
+            secrets.fingerprints()
+        },
         generated_keys: secrets
             .generated
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        issued_certificates: secrets
+            .issued
             .iter()
             .map(|p| p.display().to_string())
             .collect(),
@@ -638,6 +691,100 @@ pub fn provision(cluster: &Cluster, options: &Options) -> Result<Report> {
         ok,
         elapsed_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// Applies one planned host (nothing when planning failed or the uids differ).
+async fn apply_planned(
+    cluster: &Cluster,
+    p: &Planned,
+    bar: &indicatif::ProgressBar,
+    uid_ok: bool,
+    homes: &[String],
+) -> std::result::Result<bool, String> {
+    let result = match &p.state {
+        Ok(_) if !uid_ok => Err(
+            "not changed: the service user's uid differs between hosts (see the checks)".to_owned(),
+        ),
+        Ok((remote, plan)) => apply_host(cluster, remote, &p.spec, plan, homes, bar).await,
+        Err(e) => Err(e.clone()),
+    };
+    bar.set_message(match &result {
+        Ok(true) => "waiting for its turn to restart".to_owned(),
+        Ok(false) => "applied".to_owned(),
+        Err(_) => "failed".to_owned(),
+    });
+    result
+}
+
+/// After a host's files are written: restarts its node if that was held back for its turn,
+/// waits for the node to be healthy with the expected state, and reports.
+async fn settle(
+    cluster: &Cluster,
+    secrets: &Secrets,
+    p: Planned,
+    result: std::result::Result<bool, String>,
+    bar: &indicatif::ProgressBar,
+    verified_nodes: &mut Vec<NodeAddr>,
+) -> HostReport {
+    let mut error = result.as_ref().err().cloned();
+    if let (Ok((remote, plan)), Ok(rolling)) = (&p.state, &result) {
+        if *rolling {
+            bar.set_message("restarting node");
+            let script = host::service_script(
+                cluster,
+                &p.spec,
+                Service::Node,
+                ServiceAction::Restart,
+                plan.systemd,
+                plan.units_changed(&p.spec),
+            )
+            .expect("a restart has a script");
+            if let Err(e) = run(
+                remote,
+                "restarting the node",
+                &script,
+                None,
+                Some(host::stop_limit(cluster)),
+            )
+            .await
+            {
+                error = Some(e);
+            }
+        }
+        if error.is_none() {
+            if let Some(node) = &p.spec.node {
+                bar.set_message("checking health");
+                match expected_for(&p.spec, secrets) {
+                    Ok(expected) => match wait_healthy(node, &expected).await {
+                        Ok(()) => verified_nodes.push(node.clone()),
+                        Err(e) => error = Some(e),
+                    },
+                    Err(e) => error = Some(e.to_string()),
+                }
+            }
+        }
+    }
+    bar.finish_and_clear();
+    match p.state {
+        Ok((remote, plan)) => {
+            remote.close().await;
+            let changed = !plan.is_unchanged();
+            HostReport {
+                host: p.spec.host.clone(),
+                roles: p.spec.roles.clone(),
+                files: plan.files,
+                services: plan.services,
+                result: match (&error, changed) {
+                    (Some(_), _) => Outcome::Failed,
+                    (None, true) => Outcome::Changed,
+                    (None, false) => Outcome::Unchanged,
+                },
+                error,
+                elapsed_ms: p.started.elapsed().as_millis() as u64,
+            }
+        }
+        Err(e) => failed_report(&p.spec, p.started, e),
+    }
 }
 
 /// The service user must have one uid everywhere, or files written through one node are
@@ -721,6 +868,59 @@ async fn verify(
             };
             checks.push(check);
         }
+    }
+}
+
+/// Asks every healthy node whether it accepts each key for its user, as a client's key
+/// query would; one check per key.
+async fn check_keys(
+    secrets: &Secrets,
+    nodes: &[NodeAddr],
+    key_checks: &[KeyCheck],
+    checks: &mut Vec<Check>,
+) {
+    let fingerprint = secrets.fingerprint();
+    for kc in key_checks {
+        let mut wrong = Vec::new();
+        for node in nodes {
+            let answer = match resolve(&sftp_addr(&node.host, node.port)).await {
+                Ok(sock) => {
+                    crate::failover::client::key_accepted(sock, &kc.user, &kc.key, &fingerprint)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+                Err(e) => Err(e),
+            };
+            match answer {
+                Ok(a) if a == kc.accepted => {}
+                Ok(a) => wrong.push(format!(
+                    "{} {}",
+                    node.name,
+                    if a { "still accepts it" } else { "refuses it" }
+                )),
+                Err(e) => wrong.push(format!("{}: {e}", node.name)),
+            }
+        }
+        let verb = if kc.accepted { "accept" } else { "refuse" };
+        let fp = crate::users::fingerprint(&kc.key);
+        checks.push(Check {
+            check: format!("every node {verb}s {fp} for `{}`", kc.user),
+            ok: wrong.is_empty() && !nodes.is_empty(),
+            detail: if nodes.is_empty() {
+                "no healthy node to ask".to_owned()
+            } else if wrong.is_empty() {
+                format!(
+                    "asked {} directly: all {verb}",
+                    nodes
+                        .iter()
+                        .map(|n| n.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            } else {
+                wrong.join("; ")
+            },
+        });
     }
 }
 

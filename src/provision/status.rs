@@ -72,6 +72,7 @@ async fn drift_of(cluster: &Cluster, access: &Access, spec: &HostSpec) -> Drift 
             let what = match f.action {
                 FileAction::Create => "missing",
                 FileAction::Change => "differs",
+                FileAction::Remove => "is retired but still there",
                 _ => "mode or owner differs",
             };
             format!("{} {what} ({})", f.item, f.path)
