@@ -13,6 +13,7 @@ use crate::cluster::Cluster;
 use crate::cmd::users::{accepted, push_change, ChangeReport, PushArgs};
 use crate::error::{exit, Error, Result};
 use crate::net::bracket;
+use crate::provision::desired::HOST_KEY_ITEMS;
 use crate::provision::secrets::{
     keys_dir, unix_now, Secrets, CERT_SUFFIX, NEXT_SUFFIX, RETIRED_DIR,
 };
@@ -242,10 +243,7 @@ fn load_pending(cluster: &Cluster) -> Result<Pending> {
 
 fn save_pending(cluster: &Cluster, pending: &Pending) -> Result<()> {
     let dir = keys_dir(cluster);
-    std::fs::create_dir_all(&dir).map_err(|source| Error::WriteFile {
-        path: dir.clone(),
-        source,
-    })?;
+    crate::provision::secrets::ensure_dir(&dir)?;
     let text = serde_json::to_string_pretty(pending).expect("serializes");
     crate::files::write_atomically(&dir.join(USER_ROTATIONS), text.as_bytes(), 0o600)
 }
@@ -478,43 +476,25 @@ fn login_through_gateway(
     key: &russh::keys::PrivateKey,
 ) -> Result<()> {
     let c = &cluster.file;
-    let host = if !c.gateway.vip.is_empty() {
-        c.gateway.vip.clone()
-    } else if let Some(h) = c.gateway.hosts.first() {
-        h.clone()
-    } else {
-        return Ok(());
+    let host = match (c.gateway.vip.as_str(), c.gateway.hosts.first()) {
+        ("", None) => return Ok(()),
+        ("", Some(h)) => h.as_str(),
+        (vip, _) => vip,
     };
-    let addr = format!("{}:{}", bracket(&host), c.gateway.port);
-    let secrets = Secrets::load_or_create(cluster, false)?;
-    let fingerprints = secrets.fingerprints();
+    let addr = format!("{}:{}", bracket(host), c.gateway.port);
+    let fingerprint = Secrets::load_or_create(cluster, false)?.fingerprint();
     let key = std::sync::Arc::new(key.clone());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async {
-        let sock = crate::net::resolve(&addr, crate::timeouts::PROBE)
-            .await
-            .map_err(|e| Error::Push(format!("{addr}: {e}")))?;
-        let mut last = String::new();
-        for fp in &fingerprints {
-            match crate::failover::client::login(sock, user, key.clone(), fp).await {
-                Ok(session) => {
-                    let listed = session.list(".").await;
-                    session.close().await;
-                    return listed.map(|_| ()).map_err(|e| {
-                        Error::Push(format!(
-                            "logged in through {addr} but cannot list the home: {e}"
-                        ))
-                    });
-                }
-                Err(e) => last = e.to_string(),
-            }
-        }
-        Err(Error::Push(format!(
-            "no login through the gateway {addr} as `{user}` with the new key: {last}"
-        )))
-    })
+    runtime
+        .block_on(provision::gateway_login(&addr, user, key, &fingerprint))
+        .map(|_| ())
+        .map_err(|e| {
+            Error::Push(format!(
+                "no login through the gateway {addr} as `{user}` with the new key: {e}"
+            ))
+        })
 }
 
 fn rotate_host(cli: &Cli, cluster: &Cluster, args: &RotateHostArgs) -> Result<u8> {
@@ -573,7 +553,11 @@ fn rotate_host(cli: &Cli, cluster: &Cluster, args: &RotateHostArgs) -> Result<u8
         &Options {
             accept_new_host_keys: args.accept_new_host_keys,
             progress: cli.format() == Format::Human && cli.quiet == 0,
-            scope: Some(HOST_KEY_ITEMS.to_vec()),
+            scope: Some(
+                std::iter::once("node.toml")
+                    .chain(HOST_KEY_ITEMS.iter().flatten().copied())
+                    .collect(),
+            ),
             rolling: true,
             ..Options::everything()
         },
@@ -598,17 +582,6 @@ fn rotate_host(cli: &Cli, cluster: &Cluster, args: &RotateHostArgs) -> Result<u8
     })?;
     Ok(if ok { exit::OK } else { exit::PROVISION_FAILED })
 }
-
-/// What a host key rotation pushes.
-pub const HOST_KEY_ITEMS: [&str; 7] = [
-    "node.toml",
-    "host key",
-    "host key certificate",
-    "host key (public)",
-    "next host key",
-    "next host key certificate",
-    "next host key (public)",
-];
 
 #[derive(Serialize)]
 struct HostRotation {

@@ -41,7 +41,12 @@ pub fn run(cli: &Cli, args: &ProvisionArgs) -> Result<u8> {
             ..Options::everything()
         },
     )?;
-    crate::cmd::print_report(format, &report, human)?;
+    print(format, &report)
+}
+
+/// Prints a provision-shaped report; exit 4 unless it is ok.
+pub fn print(format: Format, report: &Report) -> Result<u8> {
+    crate::cmd::print_report(format, report, human)?;
     Ok(if report.ok {
         exit::OK
     } else {

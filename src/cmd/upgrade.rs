@@ -8,7 +8,7 @@ use clap::Args;
 
 use crate::cli::{Cli, Format};
 use crate::cluster::Cluster;
-use crate::error::{exit, Result};
+use crate::error::Result;
 use crate::provision::{self, Options};
 
 #[derive(Debug, Args)]
@@ -43,10 +43,5 @@ pub fn run(cli: &Cli, args: &UpgradeArgs) -> Result<u8> {
             ..Options::everything()
         },
     )?;
-    crate::cmd::print_report(format, &report, crate::cmd::provision::human)?;
-    Ok(if report.ok {
-        exit::OK
-    } else {
-        exit::PROVISION_FAILED
-    })
+    crate::cmd::provision::print(format, &report)
 }

@@ -166,7 +166,9 @@ pub fn run(cli: &Cli, command: &UsersCommand) -> Result<u8> {
         }
     };
     doc.save()?;
-    finish(cli, &cluster, change, push, checks, homes, Vec::new())
+    let report = push_change(cli, &cluster, change, push, checks, homes, Vec::new())?;
+    crate::cmd::print_report(cli.format(), &report, human)?;
+    Ok(report.exit_code())
 }
 
 /// The key checks that prove every node took the change.
@@ -180,22 +182,6 @@ pub fn accepted(user: &str, lines: &[String], accepted: bool) -> Vec<KeyCheck> {
             accepted,
         })
         .collect()
-}
-
-/// Pushes users.toml (unless --no-push), checks the keys on every node, reports; exit 4 when
-/// a node did not take it.
-pub fn finish(
-    cli: &Cli,
-    cluster: &Cluster,
-    change: String,
-    push: &PushArgs,
-    key_checks: Vec<KeyCheck>,
-    homes: Vec<String>,
-    notes: Vec<String>,
-) -> Result<u8> {
-    let report = push_change(cli, cluster, change, push, key_checks, homes, notes)?;
-    crate::cmd::print_report(cli.format(), &report, human)?;
-    Ok(report.exit_code())
 }
 
 impl ChangeReport {
@@ -212,7 +198,7 @@ impl ChangeReport {
     }
 }
 
-/// [`finish`] without printing.
+/// Pushes users.toml (unless --no-push) and checks the keys on every node.
 pub fn push_change(
     cli: &Cli,
     cluster: &Cluster,

@@ -139,6 +139,17 @@ fn text(s: String) -> Arc<Vec<u8>> {
     Arc::new(s.into_bytes())
 }
 
+/// The report names of the host key files, per slot (the key in force, a rotation's next
+/// key): private key, certificate, public key.
+pub const HOST_KEY_ITEMS: [[&str; 3]; 2] = [
+    ["host key", "host key certificate", "host key (public)"],
+    [
+        "next host key",
+        "next host key certificate",
+        "next host key (public)",
+    ],
+];
+
 /// The host key files of every node: each key (0600, the service user's), its certificate
 /// and public key; the slot of a rotation's next key is absent when no rotation runs. A
 /// change takes a reload: the node swaps keys without a restart.
@@ -149,37 +160,34 @@ fn host_key_files(
 ) -> Result<Vec<Managed>> {
     let config = |name: &str| cluster.file.node.config_dir.join(name);
     let reload = vec![(Service::Node, Effect::Reload)];
-    let mut files = Vec::new();
     let slots = [
         HOST_KEY_FILE.to_owned(),
         format!("{HOST_KEY_FILE}{NEXT_SUFFIX}"),
     ];
-    for (i, slot) in slots.iter().enumerate() {
-        let what = if i == 0 { "host key" } else { "next host key" };
+    let mut files = Vec::new();
+    for (slot, [key_item, cert_item, public_item]) in slots.iter().zip(HOST_KEY_ITEMS) {
         let key = secrets.host_keys.iter().find(|k| k.name == *slot);
-        let content = |f: &dyn Fn(&super::secrets::HostKey) -> Result<Arc<Vec<u8>>>| match key {
-            Some(k) => f(k),
-            None => Ok(Arc::new(Vec::new())),
+        let (private_bytes, cert_bytes, public_bytes) = match key {
+            Some(k) => (
+                Arc::new(k.file.clone()),
+                Arc::new(k.certificate.clone()),
+                public(&k.key)?,
+            ),
+            None => Default::default(),
         };
-        let mut private = file(
-            what,
-            config(slot),
-            content(&|k| Ok(Arc::new(k.file.clone())))?,
-            0o600,
-            reload.clone(),
-        );
+        let mut private = file(key_item, config(slot), private_bytes, 0o600, reload.clone());
         private.owned = true;
         let certificate = file(
-            &format!("{what} certificate"),
+            cert_item,
             config(&format!("{slot}{CERT_SUFFIX}")),
-            content(&|k| Ok(Arc::new(k.certificate.clone())))?,
+            cert_bytes,
             0o644,
             reload.clone(),
         );
         let public = file(
-            &format!("{what} (public)"),
+            public_item,
             config(&format!("{slot}.pub")),
-            content(&|k| public(&k.key))?,
+            public_bytes,
             0o644,
             vec![],
         );

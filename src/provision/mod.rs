@@ -850,22 +850,25 @@ async fn verify(
                 continue;
             }
             let addr = sftp_addr(gw, g.port);
-            let check = match gateway_login(&addr, key.clone(), &fingerprint).await {
-                Ok(took) => Check {
-                    check: format!("login through gateway gw{} ({addr})", i + 1),
-                    ok: true,
-                    detail: format!("logged in and listed the home in {} ms", took.as_millis()),
-                },
-                Err(e) => {
-                    report.result = Outcome::Failed;
-                    report.error = Some(format!("no login through the gateway: {e}"));
-                    Check {
+            let check =
+                match gateway_login(&addr, crate::users::PROBE_USER, key.clone(), &fingerprint)
+                    .await
+                {
+                    Ok(took) => Check {
                         check: format!("login through gateway gw{} ({addr})", i + 1),
-                        ok: false,
-                        detail: e,
+                        ok: true,
+                        detail: format!("logged in and listed the home in {} ms", took.as_millis()),
+                    },
+                    Err(e) => {
+                        report.result = Outcome::Failed;
+                        report.error = Some(format!("no login through the gateway: {e}"));
+                        Check {
+                            check: format!("login through gateway gw{} ({addr})", i + 1),
+                            ok: false,
+                            detail: e,
+                        }
                     }
-                }
-            };
+                };
             checks.push(check);
         }
     }
@@ -928,8 +931,11 @@ async fn resolve(addr: &str) -> std::result::Result<std::net::SocketAddr, String
     crate::net::resolve(addr, crate::timeouts::PROBE).await
 }
 
-async fn gateway_login(
+/// Logs in through a gateway as `user` and lists the home, host key pinned; retried while
+/// the gateway may still be learning which nodes are up.
+pub async fn gateway_login(
     addr: &str,
+    user: &str,
     key: Arc<russh::keys::PrivateKey>,
     fingerprint: &str,
 ) -> std::result::Result<Duration, String> {
@@ -939,7 +945,7 @@ async fn gateway_login(
     let deadline = Instant::now() + HEALTHY_WITHIN;
     loop {
         let attempt = async {
-            let session = probe_login(sock, &key, fingerprint)
+            let session = crate::failover::client::login(sock, user, key.clone(), fingerprint)
                 .await
                 .map_err(|e| e.to_string())?;
             let listed = session.list(".").await.map_err(|e| e.to_string());

@@ -194,7 +194,8 @@ impl Secrets {
     }
 }
 
-fn ensure_dir(dir: &Path) -> Result<()> {
+/// Creates the keys folder (0700) if it is missing.
+pub fn ensure_dir(dir: &Path) -> Result<()> {
     if !dir.is_dir() {
         std::fs::create_dir_all(dir).map_err(|source| Error::WriteFile {
             path: dir.to_owned(),
