@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::node::limits::MaxStartups;
 
 /// How the node treats a PROXY protocol header in front of the SSH stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -78,9 +79,26 @@ pub struct NodeConfig {
     pub auth_fail_window_seconds: u64,
     #[serde(default = "default_auth_ban")]
     pub auth_ban_seconds: u64,
-    /// Open file and directory handles one SFTP session may hold.
+    /// Open file and directory handles one connection may hold, over all its SFTP sessions.
     #[serde(default = "default_max_handles")]
     pub max_handles: usize,
+    /// Unauthenticated connections: `start:rate:full` as OpenSSH's `MaxStartups` (see
+    /// [`crate::node::limits`] for how the node chooses what to shed).
+    #[serde(default)]
+    pub max_startups: MaxStartups,
+    /// Unauthenticated connections one source (an IPv4 address or an IPv6 /64) may hold at
+    /// once (OpenSSH `PerSourceMaxStartups`); 0 turns the limit off.
+    #[serde(default = "default_per_source_max_startups")]
+    pub per_source_max_startups: usize,
+    /// SFTP sessions (session channels) one connection may have open at once (OpenSSH
+    /// `MaxSessions`).
+    #[serde(default = "default_max_channels")]
+    pub max_channels: usize,
+    /// Permission bits taken away from files and directories that clients create, and from
+    /// homes made at first login (OpenSSH `sftp-server -u`): octal, e.g. `"077"` (owner
+    /// only, the default) or `"027"` (group may read).
+    #[serde(default = "default_umask", with = "octal")]
+    pub umask: u32,
     /// fsync every uploaded file before it is renamed into place (survives a host crash on
     /// local disks; NFS already flushes on close).
     #[serde(default)]
@@ -130,6 +148,36 @@ fn default_auth_ban() -> u64 {
 }
 fn default_max_handles() -> usize {
     256
+}
+fn default_per_source_max_startups() -> usize {
+    20
+}
+fn default_max_channels() -> usize {
+    4
+}
+fn default_umask() -> u32 {
+    0o077
+}
+
+/// An octal permission mask written as a string (`"077"`), as people write umasks.
+mod octal {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(mask: &u32, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{mask:03o}"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        let text = String::deserialize(d)?;
+        u32::from_str_radix(text.trim_start_matches("0o"), 8)
+            .ok()
+            .filter(|m| *m <= 0o777)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "`{text}` is not an octal mask of permission bits like \"077\" or \"027\""
+                ))
+            })
+    }
 }
 fn default_storage_check_interval() -> u64 {
     2
@@ -229,6 +277,7 @@ impl Node {
             ("max_auth_tries", file.max_auth_tries as u64),
             ("auth_fail_window_seconds", file.auth_fail_window_seconds),
             ("max_handles", file.max_handles as u64),
+            ("max_channels", file.max_channels as u64),
             (
                 "storage_check_interval_seconds",
                 file.storage_check_interval_seconds,
@@ -238,6 +287,12 @@ impl Node {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1".into()));
             }
+        }
+        if file.max_channels > 64 {
+            return Err(invalid(
+                "max_channels",
+                format!("`{}` is over the limit of 64", file.max_channels),
+            ));
         }
         if file.max_handles > 65536 {
             return Err(invalid(

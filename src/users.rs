@@ -109,7 +109,7 @@ struct UserEntry {
 pub struct User {
     pub name: String,
     pub keys: Vec<PublicKey>,
-    pub password_hash: Option<String>,
+    pub password_hash: Option<Arc<str>>,
     /// The jail, relative to the storage path; never empty, absolute or with `..`.
     pub home: PathBuf,
     pub permissions: Permissions,
@@ -151,6 +151,7 @@ impl Users {
             }
             by_name.insert(user.name.clone(), Arc::new(user));
         }
+        check_nesting(path, &by_name)?;
         Ok(Users {
             by_name,
             checksum: sha256_hex(text.as_bytes()),
@@ -168,6 +169,33 @@ impl Users {
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
     }
+}
+
+/// Refuses a home inside another user's home: the outer user could reach the inner user's
+/// files, and plant links or folders in the inner user's way. Users that share one home (a
+/// drop folder for a team) are equals in it, and allowed.
+fn check_nesting(path: &Path, users: &HashMap<String, Arc<User>>) -> Result<()> {
+    let mut homes: Vec<(&Path, &str)> = users
+        .values()
+        .map(|u| (u.home.as_path(), u.name.as_str()))
+        .collect();
+    homes.sort();
+    for (i, (outer, outer_user)) in homes.iter().enumerate() {
+        for (inner, inner_user) in &homes[i + 1..] {
+            if inner != outer && inner.starts_with(outer) {
+                return Err(Error::config(
+                    path,
+                    Some(&format!("users.{inner_user}.home")),
+                    format!(
+                        "`{}` is inside the home of user `{outer_user}` (`{}`): nested homes let one user reach another's files; give each user a home of its own (users may share one home as equals)",
+                        inner.display(),
+                        outer.display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The operator's verification login: exists only on nodes with `probe_key` set, jailed in
@@ -254,7 +282,7 @@ fn validate(entry: UserEntry, _index: usize) -> Result<User, (&'static str, Stri
     Ok(User {
         name: entry.name,
         keys,
-        password_hash: entry.password_hash,
+        password_hash: entry.password_hash.map(Arc::from),
         home,
         permissions,
     })
@@ -307,9 +335,9 @@ fn check_password_hash(hash: &str) -> Result<(), String> {
     if !hash.starts_with("$argon2id$") {
         return Err("only argon2id hashes (`$argon2id$...`) are accepted".into());
     }
-    argon2::PasswordHash::new(hash)
+    crate::node::password::parameters(hash)
         .map(|_| ())
-        .map_err(|e| format!("not a valid argon2id hash: {e}"))
+        .map_err(|e| format!("not a usable argon2id hash: {e}"))
 }
 
 /// A home is a relative path below the storage root, without `.` or `..` components.
@@ -400,6 +428,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("chown"), "{err}");
+    }
+
+    #[test]
+    fn rejects_nested_homes_but_allows_shared_ones() {
+        let user = |name: &str, home: &str| {
+            format!("[[users]]\nname = \"{name}\"\nkeys = [\"{ED}\"]\nhome = \"{home}\"\n")
+        };
+        let err = Users::parse(
+            Path::new("u.toml"),
+            &format!(
+                "{}{}",
+                user("outer", "partners"),
+                user("inner", "partners/acme")
+            ),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("users.inner.home"), "{err}");
+        assert!(err.contains("inside the home of user `outer`"), "{err}");
+        // A sibling whose name merely starts the same is not nested.
+        Users::parse(
+            Path::new("u.toml"),
+            &format!("{}{}", user("a", "acme"), user("b", "acme-eu")),
+        )
+        .unwrap();
+        Users::parse(
+            Path::new("u.toml"),
+            &format!("{}{}", user("a", "drop"), user("b", "drop")),
+        )
+        .unwrap();
     }
 
     #[test]

@@ -231,6 +231,25 @@ fn paramiko_operations() {
     let f = Fixture::new();
     let node = f.start();
     node.paramiko_ok("ops", f.user("alice"), &[]);
+    // Append, edit and truncate behave the same in resumable mode (in place there).
+    let mut f = Fixture::new();
+    f.extra_config = "upload_mode = \"resumable\"\n".into();
+    let node = f.start();
+    node.paramiko_ok("ops", f.user("alice"), &[]);
+}
+
+#[test]
+fn atomic_mode_keeps_every_open_flag_and_shows_the_writer_its_file() {
+    let f = Fixture::new();
+    let node = f.start();
+    node.paramiko_ok("atomic", f.user("alice"), &[]);
+    // Nothing hidden is left behind either.
+    let left: Vec<_> = std::fs::read_dir(f.storage().join("alice"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]

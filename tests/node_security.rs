@@ -279,17 +279,26 @@ fn resumable_mode_supports_reput() {
     std::fs::write(home.join("r.bin"), &data[..1024 * 1024]).unwrap();
     node.sftp_ok(alice, "reput r.bin\n");
     assert_eq!(std::fs::read(home.join("r.bin")).unwrap(), data);
-    // And atomic mode refuses it, saying why.
+    // Atomic mode resumes too: the partial file is copied, completed, and replaced whole.
     drop(node);
-    let mut f2 = Fixture::new();
-    f2.extra_config = String::new();
+    let f2 = Fixture::new();
     let node = f2.start();
     let alice = f2.user("alice");
     std::fs::create_dir_all(f2.storage().join("alice")).unwrap();
-    std::fs::write(f2.storage().join("alice/r.bin"), &data[..1024]).unwrap();
+    std::fs::write(f2.storage().join("alice/r.bin"), &data[..1024 * 1024]).unwrap();
     std::fs::write(f2.path().join("r.bin"), &data).unwrap();
-    let out = node.sftp(alice, "reput r.bin\n", &[]);
-    assert!(!out.status.success());
+    node.sftp_ok(alice, "reput r.bin\n");
+    assert_eq!(
+        std::fs::read(f2.storage().join("alice/r.bin")).unwrap(),
+        data
+    );
+    assert_eq!(
+        std::fs::read_dir(f2.storage().join("alice"))
+            .unwrap()
+            .count(),
+        1,
+        "no temporary file left"
+    );
 }
 
 #[test]

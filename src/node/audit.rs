@@ -123,6 +123,34 @@ fn open(path: &PathBuf) -> std::io::Result<File> {
         .open(path)
 }
 
+/// A client-supplied string made safe for a log line: control characters (newlines, escape
+/// sequences, C1 controls) and Unicode direction overrides are written as escapes, and very
+/// long values are cut, so nobody can forge a log line or hide one. (The audit log is JSON,
+/// which escapes by itself; the text log on stderr needs this.)
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 256;
+    let unsafe_char =
+        |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if s.len() <= MAX && !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len().min(MAX) + 16);
+    for (i, c) in s.char_indices() {
+        if i >= MAX {
+            out.push_str(&format!("...({} bytes)", s.len()));
+            break;
+        }
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if unsafe_char(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for a Unix time, without a date library.
 pub fn format_rfc3339(secs: u64, millis: u32) -> String {
     let days = secs / 86400;
@@ -148,6 +176,19 @@ pub fn format_rfc3339(secs: u64, millis: u32) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn client_strings_cannot_forge_log_lines() {
+        assert_eq!(super::printable("alice"), "alice");
+        let forged = "x\n2026-11-30T00:00:00Z INFO login user=root\x1b[2K\u{202e}";
+        let shown = super::printable(forged);
+        assert!(!shown.chars().any(|c| c.is_control()), "{shown}");
+        assert!(shown.contains("\\n2026"), "{shown}");
+        assert!(shown.contains("\\u{1b}"), "{shown}");
+        assert!(shown.contains("\\u{202e}"), "{shown}");
+        let long = "a".repeat(10_000);
+        assert!(super::printable(&long).len() < 300);
+    }
+
     #[test]
     fn formats_rfc3339() {
         assert_eq!(super::format_rfc3339(0, 0), "1970-01-01T00:00:00.000Z");

@@ -18,8 +18,15 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         }
         "/metrics" => Response::metrics(shared.metrics.render(
             &shared.config.file.name,
-            shared.storage_writable.load(Relaxed),
+            shared.storage.writable(),
             shared.draining.load(Relaxed),
+            &crate::node::metrics::Extra {
+                startups: shared.startups.count() as i64,
+                startups_evicted_total: shared.startups.evicted() as u64,
+                fds_used: shared.fds.used(),
+                fds_budget: shared.fds.limit(),
+                password_checks_waiting: shared.passwords.waiting() as i64,
+            },
         )),
         _ => Response::text(404, "not found: try /healthz or /metrics\n"),
     });
@@ -29,26 +36,29 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
 /// The `/healthz` status code and JSON body.
 pub fn health(shared: &Shared) -> (u16, serde_json::Value) {
     let draining = shared.draining.load(Relaxed);
-    let writable = shared.storage_writable.load(Relaxed);
+    let writable = shared.storage.writable();
     let connections = shared.metrics.connections.load(Relaxed);
-    let full = connections >= shared.config.file.max_sessions as i64;
+    let sessions = shared.metrics.sessions.load(Relaxed);
+    let full = sessions >= shared.config.file.max_sessions as i64;
     let status = if draining {
         "draining"
+    } else if !shared.storage.same() {
+        // Unmounted or replaced: users would see empty homes.
+        "storage_changed"
     } else if !writable {
         "storage_not_writable"
     } else if full {
         // New connections would be refused: a balancer should send them elsewhere.
         "full"
+    } else if shared.fds.nearly_exhausted() {
+        // Say so before the node runs out of descriptors, not after.
+        "fd_limit"
     } else {
         "ok"
     };
     let users = shared.users();
     let identity = shared.identity();
-    let storage = shared
-        .storage_facts
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let storage = shared.storage.facts();
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
@@ -63,11 +73,16 @@ pub fn health(shared: &Shared) -> (u16, serde_json::Value) {
         "host_key_fingerprint": identity.fingerprints.first(),
         "host_key_fingerprints": identity.fingerprints,
         "host_certificates": identity.certificates,
-        "sessions": shared.metrics.sessions.load(Relaxed),
+        "sessions": sessions,
         "connections": connections,
+        "startups": shared.startups.count(),
+        "fds_used": shared.fds.used(),
+        "fds_budget": shared.fds.limit(),
+        "password_checks_waiting": shared.passwords.waiting(),
         "open_files": shared.metrics.open_files.load(Relaxed),
         "max_sessions": shared.config.file.max_sessions,
         "storage_writable": writable,
+        "storage_same": shared.storage.same(),
         "storage_id": storage.id,
         "storage_free_bytes": storage.free_bytes,
         "storage_total_bytes": storage.total_bytes,

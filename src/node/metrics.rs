@@ -23,6 +23,16 @@ pub struct Metrics {
     pub users_reloads_total: AtomicU64,
     pub users_reload_errors_total: AtomicU64,
     pub audit_dropped_total: AtomicU64,
+    pub startups_refused_total: AtomicU64,
+}
+
+/// Figures kept elsewhere than in [`Metrics`] (the startup table, the open-file budget).
+pub struct Extra {
+    pub startups: i64,
+    pub startups_evicted_total: u64,
+    pub fds_used: i64,
+    pub fds_budget: i64,
+    pub password_checks_waiting: i64,
 }
 
 impl Metrics {
@@ -35,8 +45,15 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition (format 0.0.4).
-    pub fn render(&self, node: &str, storage_writable: bool, draining: bool) -> String {
-        let counters: [(&str, &AtomicU64, &str); 15] = [
+    pub fn render(
+        &self,
+        node: &str,
+        storage_writable: bool,
+        draining: bool,
+        extra: &Extra,
+    ) -> String {
+        let evicted = AtomicU64::new(extra.startups_evicted_total);
+        let counters: [(&str, &AtomicU64, &str); 17] = [
             (
                 "connections_total",
                 &self.connections_total,
@@ -108,8 +125,18 @@ impl Metrics {
                 &self.audit_dropped_total,
                 "audit events lost because the audit writer fell behind",
             ),
+            (
+                "startups_refused_total",
+                &self.startups_refused_total,
+                "unauthenticated connections refused (per-source limit, max_startups)",
+            ),
+            (
+                "startups_evicted_total",
+                &evicted,
+                "unauthenticated connections closed to make room for newcomers (max_startups)",
+            ),
         ];
-        let gauges: [(&str, i64, &str); 5] = [
+        let gauges: [(&str, i64, &str); 9] = [
             (
                 "connections",
                 self.connections.load(Relaxed),
@@ -131,6 +158,26 @@ impl Metrics {
                 "1 when the last storage write check succeeded",
             ),
             ("draining", draining as i64, "1 while the node drains"),
+            (
+                "startups",
+                extra.startups,
+                "connections that have not logged in yet",
+            ),
+            (
+                "fds_used",
+                extra.fds_used,
+                "file descriptors the node has handed to connections, sessions and handles",
+            ),
+            (
+                "fds_budget",
+                extra.fds_budget,
+                "file descriptors the node may hand out (the open-file limit less a reserve)",
+            ),
+            (
+                "password_checks_waiting",
+                extra.password_checks_waiting,
+                "password verifications waiting for a verifier thread",
+            ),
         ];
         let mut out = String::new();
         for (name, value, help) in counters {

@@ -6,9 +6,12 @@ pub mod audit;
 pub mod health;
 pub mod identity;
 pub mod jail;
+pub mod limits;
 pub mod metrics;
+pub mod password;
 pub mod sftp;
 pub mod ssh;
+pub mod storage;
 pub mod stream;
 pub mod throttle;
 
@@ -24,7 +27,6 @@ use russh::{cipher, MethodKind, MethodSet, Preferred, SshId};
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
@@ -32,19 +34,17 @@ use crate::node_config::{Node, ProxyMode};
 use crate::proxy_protocol::{self, Header};
 use crate::timeouts;
 use crate::users::{User, Users};
+use limits::{FdBudget, Fds, Startups};
 use metrics::Metrics;
 
-/// Password hashes verified at once (argon2id is deliberately expensive).
-const PASSWORD_CHECKS: usize = 4;
-/// File descriptors a connection can hold: its socket, its runtime's epoll and eventfd, the
-/// jail's directory, and a few open files.
-const FDS_PER_CONNECTION: u64 = 8;
 /// Stack of a connection thread (russh, the SFTP session and its buffers live on the heap).
 const CONNECTION_STACK: usize = 1 << 20;
 /// A temporary upload file of another node untouched for this long is abandoned.
 const STALE_UPLOAD: Duration = Duration::from_secs(24 * 3600);
 /// How often the janitor looks for abandoned temporary files.
 const JANITOR_INTERVAL: Duration = Duration::from_secs(3600);
+/// How often a connection looks at whether its client has gone quiet.
+const WATCHDOG_TICK: Duration = Duration::from_millis(500);
 /// The folder below the storage path that belongs to sftpha, not to users.
 pub const STATE_DIR: &str = ".sftpha";
 
@@ -55,16 +55,22 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub audit: audit::Audit,
     pub throttle: throttle::Throttle,
+    /// Unauthenticated connections, per source and in total.
+    pub startups: Arc<Startups>,
+    /// The node's open-file budget.
+    pub fds: Arc<FdBudget>,
+    /// Password verification, on a bounded pool.
+    pub passwords: Arc<password::PasswordPool>,
     pub draining: AtomicBool,
-    pub storage_writable: AtomicBool,
-    /// What the last storage check learnt about the storage (for `/healthz`).
-    pub storage_facts: Mutex<StorageFacts>,
+    /// The storage this node started with, held open, and what the last check found.
+    pub storage: storage::Storage,
     /// Host keys, certificates and the probe login in force (swapped whole on SIGHUP).
     identity: RwLock<Arc<Identity>>,
     pub next_id: AtomicU64,
     pub upload_counter: AtomicU64,
-    pub password_checks: Arc<Semaphore>,
     pub started: Instant,
+    /// When refusals were last logged (they are summarised, not logged one by one).
+    refusals_logged: Mutex<(Instant, u64)>,
 }
 
 impl Shared {
@@ -84,54 +90,29 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
-}
 
-/// The storage as the last check saw it.
-#[derive(Debug, Clone, Default)]
-pub struct StorageFacts {
-    /// The identity of the storage (`.sftpha/storage-id`): the same on every node that
-    /// really shares it, so `assess --probe` can tell without logging in.
-    pub id: Option<String>,
-    pub free_bytes: Option<u64>,
-    pub total_bytes: Option<u64>,
-}
-
-/// Reads the storage's identity, creating it if this node is the first to look. Two nodes
-/// racing on a fresh shared storage agree: only one create succeeds (O_EXCL), the other
-/// reads the winner's.
-fn storage_id(state: &Path) -> std::io::Result<String> {
-    use std::io::Write;
-    let path = state.join("storage-id");
-    for _ in 0..20 {
-        match std::fs::read_to_string(&path) {
-            Ok(id) if id.trim().len() == 32 => return Ok(id.trim().to_owned()),
-            // Being written by the node that created it: look again shortly.
-            Ok(_) => std::thread::sleep(Duration::from_millis(50)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut bytes = [0u8; 16];
-                getrandom::fill(&mut bytes).map_err(std::io::Error::other)?;
-                let id = crate::node_config::hex(&bytes);
-                match std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&path)
-                {
-                    Ok(mut f) => {
-                        f.write_all(format!("{id}\n").as_bytes())?;
-                        f.sync_all()?;
-                        return Ok(id);
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                    Err(e) => return Err(e),
-                }
-            }
-            Err(e) => return Err(e),
+    /// Counts a connection refused before the SSH banner. Floods refuse thousands a second,
+    /// so refusals are logged one by one only at debug level and summarised every 10 s.
+    pub fn refused(&self, peer: SocketAddr, reason: &str) {
+        Metrics::inc(&self.metrics.connections_rejected_total);
+        tracing::debug!(peer = %peer, reason, "connection refused");
+        let mut logged = self
+            .refusals_logged
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        logged.1 += 1;
+        if logged.0.elapsed() >= Duration::from_secs(10) {
+            tracing::info!(
+                refused = logged.1,
+                last_reason = reason,
+                last_peer = %peer,
+                startups = self.startups.count(),
+                sessions = self.metrics.sessions.load(Relaxed),
+                "connections refused before the SSH banner in the last 10 s"
+            );
+            *logged = (Instant::now(), 0);
         }
     }
-    Err(std::io::Error::other(format!(
-        "`{}` is not a storage identity (32 hex digits)",
-        path.display()
-    )))
 }
 
 /// What one SFTP session knows about who it serves.
@@ -140,6 +121,8 @@ pub struct SessionContext {
     pub user: Arc<User>,
     pub client: SocketAddr,
     pub id: u64,
+    /// The connection the session belongs to: its handle count and its activity clock.
+    pub conn: Arc<ssh::ConnState>,
 }
 
 /// The addresses the node listens on, announced once it accepts connections.
@@ -151,8 +134,15 @@ pub struct Ready {
 
 pub use identity::{fingerprint_of, load_host_keys, Identity};
 
+/// How often the node asks a logged-in client for a sign of life: every 30 s, or more often
+/// when the idle timeout is short, so that a vanished client is noticed within it.
+fn keepalive_interval(idle_timeout: Duration) -> Duration {
+    (idle_timeout / 3).clamp(Duration::from_secs(1), Duration::from_secs(30))
+}
+
 pub(crate) fn ssh_config(node: &Node, keys: Vec<PrivateKey>) -> russh::server::Config {
     let f = &node.file;
+    let idle = Duration::from_secs(f.idle_timeout_seconds);
     russh::server::Config {
         server_id: SshId::Standard(Cow::Owned(format!(
             "SSH-2.0-sftpha_{}",
@@ -164,8 +154,8 @@ pub(crate) fn ssh_config(node: &Node, keys: Vec<PrivateKey>) -> russh::server::C
         auth_rejection_time_initial: Some(Duration::ZERO),
         keys,
         max_auth_attempts: f.max_auth_tries,
-        inactivity_timeout: Some(Duration::from_secs(f.idle_timeout_seconds)),
-        keepalive_interval: Some(Duration::from_secs(30)),
+        inactivity_timeout: Some(idle),
+        keepalive_interval: Some(keepalive_interval(idle)),
         keepalive_max: 3,
         nodelay: true,
         preferred: Preferred {
@@ -186,25 +176,18 @@ pub(crate) fn ssh_config(node: &Node, keys: Vec<PrivateKey>) -> russh::server::C
 /// Runs the node until SIGTERM or SIGINT has drained it. `ready` is called once both
 /// listeners accept connections.
 pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
-    raise_fd_limit(config.file.max_sessions);
+    // Everything the node creates (homes, uploads, folders, its own state) gets at most the
+    // permissions the umask leaves; a client's mode is narrowed the same way, as by sftp-server -u.
+    rustix::process::umask(rustix::fs::Mode::from_bits_truncate(config.file.umask));
+    let fd_limit = raise_fd_limit(config.file.max_sessions);
     let identity = Identity::load(&config)?;
     let users = Users::load(&config.file.users)?;
-    let storage = config.file.storage.clone();
-    match std::fs::metadata(&storage) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(Error::Storage {
-                path: storage,
-                source: std::io::Error::other("not a directory"),
-            })
-        }
-        Err(source) => {
-            return Err(Error::Storage {
-                path: storage,
-                source,
-            })
-        }
-    }
+    let storage = tokio::task::spawn_blocking({
+        let path = config.file.storage.clone();
+        move || storage::Storage::open(&path).map_err(|source| Error::Storage { path, source })
+    })
+    .await
+    .map_err(|e| Error::Io(std::io::Error::other(e)))??;
     let metrics = Arc::new(Metrics::default());
     let audit = audit::Audit::start(
         config.file.audit_log.clone(),
@@ -222,20 +205,30 @@ pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
         Duration::from_secs(config.file.auth_fail_window_seconds),
         Duration::from_secs(config.file.auth_ban_seconds),
     );
+    let startups = Startups::new(
+        config.file.max_startups,
+        config.file.per_source_max_startups,
+    );
     let shared = Arc::new(Shared {
         config,
         users: RwLock::new(Arc::new(users)),
         metrics,
         audit,
         throttle,
+        startups,
+        fds: FdBudget::new(fd_limit),
+        passwords: password::PasswordPool::start(
+            password::PasswordPool::default_threads(),
+            password::QUEUE_CAPACITY,
+            password::QUEUE_DEADLINE,
+        ),
         draining: AtomicBool::new(false),
-        storage_writable: AtomicBool::new(false),
-        storage_facts: Mutex::new(StorageFacts::default()),
+        storage,
         identity: RwLock::new(Arc::new(identity)),
         next_id: AtomicU64::new(1),
         upload_counter: AtomicU64::new(0),
-        password_checks: Arc::new(Semaphore::new(PASSWORD_CHECKS)),
         started: Instant::now(),
+        refusals_logged: Mutex::new((Instant::now(), 0)),
     });
     check_storage_once(&shared).await;
 
@@ -251,6 +244,8 @@ pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
         health = %announced.health,
         host_key = %shared.identity().fingerprints.join(", "),
         users = shared.users().len(),
+        open_file_budget = shared.fds.limit(),
+        password_threads = shared.passwords.threads(),
         "node ready"
     );
 
@@ -286,10 +281,12 @@ pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
 }
 
 /// Raises the soft limit of open files to the hard limit (a default soft limit of 1024 is
-/// below what `max_sessions` connections need), and warns when even that is too low.
-fn raise_fd_limit(max_sessions: usize) {
+/// below what `max_sessions` connections need), warns when even that is too low, and returns
+/// the limit in force: the node's budget is planned within it.
+fn raise_fd_limit(max_sessions: usize) -> u64 {
     use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
-    let needed = max_sessions as u64 * FDS_PER_CONNECTION + 64;
+    let needed =
+        max_sessions as u64 * (limits::FDS_CONNECTION + limits::FDS_SESSION + 4) as u64 + 256;
     let limit = getrlimit(Resource::Nofile);
     let target = match limit.maximum {
         Some(hard) => hard,
@@ -313,6 +310,7 @@ fn raise_fd_limit(max_sessions: usize) {
             "the open-file limit is too low for max_sessions: raise it (systemd LimitNOFILE, ulimit -n)"
         );
     }
+    now.unwrap_or(1 << 20)
 }
 
 /// Graceful stop: health turns 503 at once and new connections are refused; connections in
@@ -364,40 +362,105 @@ async fn drain(
     }
 }
 
+/// Accepts connections. Everything here is cheap: what costs a thread (a connection of its
+/// own) is spent only once the connection is admitted. Connections from trusted proxies first
+/// send their PROXY header (on a task of this runtime, with a deadline), so that admission
+/// and throttling see the real client.
 async fn accept_loop(
     listener: TcpListener,
     shared: Arc<Shared>,
     kill_all: CancellationToken,
     stop: CancellationToken,
 ) {
+    let pending_headers = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     while let Some((stream, peer)) = crate::net::accept(&listener, &stop).await {
         Metrics::inc(&shared.metrics.connections_total);
-        // Over the limit: refuse here, before a thread is spent on it (connection storms).
-        if shared.metrics.connections.load(Relaxed) >= shared.config.file.max_sessions as i64 {
-            Metrics::inc(&shared.metrics.connections_rejected_total);
-            tracing::info!(peer = %peer, reason = "max_sessions reached", "connection refused");
+        // Logged-in sessions at the limit: refuse before the banner, so a gateway tries another node.
+        if shared.metrics.sessions.load(Relaxed) >= shared.config.file.max_sessions as i64 {
+            shared.refused(peer, "max_sessions reached");
             continue;
         }
-        let id = shared.next_id.fetch_add(1, Relaxed);
-        // The stream moves to the connection's own runtime: take it off this one first.
-        let stream = match stream.into_std() {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!("could not hand over connection: {e}");
-                continue;
-            }
+        let Some(fds) = shared.fds.take(limits::FDS_CONNECTION) else {
+            shared.refused(peer, "open-file budget exhausted");
+            continue;
         };
-        // The identity in force now serves this connection to its end, whatever reloads come.
-        let ssh = shared.identity().ssh.clone();
-        let (shared2, token) = (shared.clone(), kill_all.child_token());
-        let spawned = std::thread::Builder::new()
-            .name(format!("conn-{id}"))
-            .stack_size(CONNECTION_STACK)
-            .spawn(move || serve_connection(shared2, ssh, stream, peer, id, token));
-        if let Err(e) = spawned {
-            Metrics::inc(&shared.metrics.connections_rejected_total);
-            tracing::error!(peer = %peer, "could not start a connection thread: {e}");
+        if !reads_proxy_header(&shared, peer) {
+            admit(&shared, stream, peer, peer, fds, &kill_all);
+            continue;
         }
+        if pending_headers.load(Relaxed) >= shared.config.file.max_startups.full {
+            shared.refused(peer, "too many connections waiting for their PROXY header");
+            continue;
+        }
+        pending_headers.fetch_add(1, Relaxed);
+        let (shared, kill_all, pending) =
+            (shared.clone(), kill_all.clone(), pending_headers.clone());
+        tokio::spawn(async move {
+            let mut stream = stream;
+            let client = client_address(&shared, &mut stream, peer).await;
+            pending.fetch_sub(1, Relaxed);
+            match client {
+                Ok(client) => admit(&shared, stream, peer, client, fds, &kill_all),
+                Err(why) => shared.refused(peer, &why),
+            }
+        });
+    }
+}
+
+/// Whether a connection from `peer` starts with a PROXY header to read.
+fn reads_proxy_header(shared: &Shared, peer: SocketAddr) -> bool {
+    match shared.config.file.proxy_protocol {
+        ProxyMode::Off => false,
+        ProxyMode::Optional => shared.config.is_trusted_proxy(peer.ip()),
+        ProxyMode::Required => true,
+    }
+}
+
+/// Admits a connection from `client` (throttle, drain, startup limits) and gives it a thread.
+fn admit(
+    shared: &Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    client: SocketAddr,
+    fds: Fds,
+    kill_all: &CancellationToken,
+) {
+    if shared.draining.load(Relaxed) {
+        return shared.refused(peer, "draining");
+    }
+    let now = Instant::now();
+    if shared.throttle.is_banned(client.ip(), now) {
+        Metrics::inc(&shared.metrics.throttled_total);
+        return shared.refused(client, "source address throttled after failed logins");
+    }
+    let token = kill_all.child_token();
+    let ticket = match shared.startups.admit(client.ip(), token.clone(), now) {
+        Ok(ticket) => ticket,
+        Err(refusal) => {
+            Metrics::inc(&shared.metrics.startups_refused_total);
+            return shared.refused(client, refusal.reason());
+        }
+    };
+    let id = shared.next_id.fetch_add(1, Relaxed);
+    // The stream moves to the connection's own runtime: take it off this one first.
+    let stream = match stream.into_std() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("could not hand over connection: {e}");
+            return;
+        }
+    };
+    // The identity in force now serves this connection to its end, whatever reloads come.
+    let ssh = shared.identity().ssh.clone();
+    let conn = Arc::new(ssh::ConnState::new(ticket, fds));
+    let shared2 = shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("conn-{id}"))
+        .stack_size(CONNECTION_STACK)
+        .spawn(move || serve_connection(shared2, ssh, stream, client, id, conn, token));
+    if let Err(e) = spawned {
+        Metrics::inc(&shared.metrics.connections_rejected_total);
+        tracing::error!(peer = %peer, "could not start a connection thread: {e}");
     }
 }
 
@@ -409,8 +472,9 @@ fn serve_connection(
     shared: Arc<Shared>,
     ssh: Arc<russh::server::Config>,
     stream: std::net::TcpStream,
-    peer: SocketAddr,
+    client: SocketAddr,
     id: u64,
+    conn: Arc<ssh::ConnState>,
     token: CancellationToken,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -419,21 +483,22 @@ fn serve_connection(
     {
         Ok(rt) => rt,
         Err(e) => {
-            tracing::error!(peer = %peer, "could not start a connection runtime: {e}");
+            tracing::error!(client = %client, "could not start a connection runtime: {e}");
             return;
         }
     };
-    let span = tracing::info_span!("conn", id, peer = %peer);
+    let span = tracing::info_span!("conn", id, client = %client);
     runtime.block_on(tracing::Instrument::instrument(
         async move {
             match TcpStream::from_std(stream) {
-                Ok(stream) => connection(shared, ssh, stream, peer, id, token).await,
+                Ok(stream) => connection(shared, ssh, stream, client, id, conn, token).await,
                 Err(e) => tracing::warn!("could not register connection: {e}"),
             }
         },
         span,
     ));
-    // Tasks left on this runtime (a session cut by a kill) are dropped with it.
+    // Tasks left on this runtime (russh's session, SFTP sessions) are dropped with it: a
+    // connection that ended for any reason takes everything it started along.
     runtime.shutdown_background();
 }
 
@@ -446,38 +511,38 @@ impl Drop for Counted {
     }
 }
 
+/// Why a connection was closed by the node rather than by its client.
+fn watchdog(shared: &Shared, conn: &ssh::ConnState) -> Option<&'static str> {
+    let idle = Duration::from_secs(shared.config.file.idle_timeout_seconds);
+    if !conn.authenticated.load(Relaxed) {
+        return None;
+    }
+    // Nothing at all from the client (not even an answer to keepalives): it is gone, though
+    // the session may be blocked on a full queue and never notice.
+    if conn.activity.since_read() >= idle {
+        return Some("the client sent nothing for the idle timeout (gone?)");
+    }
+    // Keepalive answers only: the session is idle.
+    if conn.activity.since_request() >= idle {
+        return Some("no request for the idle timeout");
+    }
+    None
+}
+
 async fn connection(
     shared: Arc<Shared>,
     ssh: Arc<russh::server::Config>,
-    mut stream: TcpStream,
-    peer: SocketAddr,
+    stream: TcpStream,
+    client: SocketAddr,
     id: u64,
+    conn: Arc<ssh::ConnState>,
     token: CancellationToken,
 ) {
-    let open = shared.metrics.connections.fetch_add(1, Relaxed) + 1;
+    shared.metrics.connections.fetch_add(1, Relaxed);
     let _counted = Counted(shared.metrics.clone());
-    let reject = |why: &str| {
-        Metrics::inc(&shared.metrics.connections_rejected_total);
-        tracing::info!(reason = why, "connection refused");
-    };
-    if shared.draining.load(Relaxed) {
-        return reject("draining");
-    }
-    let client = match client_address(&shared, &mut stream, peer).await {
-        Ok(client) => client,
-        Err(why) => return reject(&why),
-    };
-    if shared.throttle.is_banned(client.ip(), Instant::now()) {
-        Metrics::inc(&shared.metrics.throttled_total);
-        return reject("source address throttled after failed logins");
-    }
-    if open as usize > shared.config.file.max_sessions {
-        return reject("max_sessions reached");
-    }
     let _ = stream.set_nodelay(true);
-    let state = Arc::new(ssh::ConnState::default());
-    let handler = ssh::SshHandler::new(shared.clone(), client, id, state.clone(), token.clone());
-    let stream = stream::KillableStream::new(stream, token.clone());
+    let handler = ssh::SshHandler::new(shared.clone(), client, id, conn.clone(), token.clone());
+    let stream = stream::KillableStream::new(stream, token.clone(), conn.activity.clone());
     let session = async move {
         match russh::server::run_stream(ssh, stream, handler).await {
             Ok(session) => session.await,
@@ -487,39 +552,53 @@ async fn connection(
     tokio::pin!(session);
     let grace = tokio::time::sleep(Duration::from_secs(shared.config.file.login_grace_seconds));
     tokio::pin!(grace);
-    let mut grace_over = false;
-    let result = loop {
+    let mut tick = tokio::time::interval(WATCHDOG_TICK);
+    let closed_by_node = loop {
         tokio::select! {
-            r = &mut session => break r,
-            _ = &mut grace, if !grace_over => {
-                grace_over = true;
-                if !state.authenticated.load(Relaxed) {
-                    tracing::info!(client = %client, "login grace time over: closing");
-                    token.cancel();
+            r = &mut session => {
+                if let Err(e) = r {
+                    tracing::debug!("connection ended: {e}");
+                }
+                break None;
+            }
+            _ = token.cancelled() => break Some("closed by the node (evicted, login grace over, or drained)"),
+            _ = &mut grace, if !conn.authenticated.load(Relaxed) => {
+                break Some("login grace time over");
+            }
+            _ = tick.tick() => {
+                if let Some(why) = watchdog(&shared, &conn) {
+                    break Some(why);
                 }
             }
         }
     };
-    if let Err(e) = result {
-        tracing::debug!("connection ended: {e}");
+    if let Some(why) = closed_by_node {
+        tracing::info!(client = %client, reason = why, "closing connection");
+        // Whatever russh or the SFTP sessions wait for, they end with this connection's runtime.
+        token.cancel();
     }
-    let user = state.user.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    if state.authenticated.load(Relaxed) {
+    let user = conn.user.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if conn.authenticated.load(Relaxed) {
         shared.metrics.sessions.fetch_sub(1, Relaxed);
         shared
             .audit
             .log("logout", user.as_deref(), client, id, json!({}));
-    } else if state.failures.load(Relaxed) == 0 && state.offers_rejected.load(Relaxed) > 0 {
+    } else if conn.failures.load(Relaxed) == 0 && conn.offers_rejected.load(Relaxed) > 0 {
         // The client offered only keys we refused and gave up: one failed login.
-        ssh::record_failed_login(
-            &shared,
-            client,
-            id,
-            user.as_deref().unwrap_or("-"),
-            "publickey",
-            None,
-            "no authorized key offered",
-        );
+        if let throttle::Attempt::Allowed { .. } =
+            shared.throttle.begin(client.ip(), Instant::now())
+        {
+            ssh::record_failed_login(
+                &shared,
+                client,
+                id,
+                user.as_deref().unwrap_or("-"),
+                "publickey",
+                None,
+                "no authorized key offered",
+                true,
+            );
+        }
     }
 }
 
@@ -636,51 +715,31 @@ async fn watch_users(shared: Arc<Shared>) {
 }
 
 async fn check_storage_once(shared: &Arc<Shared>) -> bool {
-    let dir = shared.config.file.storage.join(STATE_DIR).join("health");
-    let file = dir.join(&shared.config.file.name);
-    let check = tokio::task::spawn_blocking(move || -> std::io::Result<StorageFacts> {
-        use std::io::Write;
-        std::fs::create_dir_all(&dir)?;
-        let mut f = std::fs::File::create(&file)?;
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
-        writeln!(f, "{}", now.as_secs())?;
-        f.sync_all()?;
-        let state = dir.parent().unwrap_or(&dir);
-        let space = rustix::fs::statvfs(state).ok();
-        // The identity only informs `assess --probe`; a damaged id file must not take a
-        // node whose storage is writable out of service.
-        let id = storage_id(state)
-            .map_err(|e| tracing::warn!("no storage identity for assess --probe: {e}"))
-            .ok();
-        Ok(StorageFacts {
-            id,
-            free_bytes: space.as_ref().map(|s| s.f_bavail * s.f_frsize),
-            total_bytes: space.as_ref().map(|s| s.f_blocks * s.f_frsize),
-        })
+    let was_writable = shared.storage.writable();
+    let was_same = shared.storage.same();
+    let check = tokio::task::spawn_blocking({
+        let shared = shared.clone();
+        move || shared.storage.check(&shared.config.file.name)
     });
+    let path = shared.storage.path.display().to_string();
     let ok = match tokio::time::timeout(timeouts::STORAGE_CHECK, check).await {
-        Ok(Ok(Ok(facts))) => {
-            *shared
-                .storage_facts
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = facts;
-            true
-        }
-        Ok(Ok(Err(e))) => {
-            tracing::error!(storage = %shared.config.file.storage.display(), "storage is not writable: {e}");
+        Ok(Ok(Ok(()))) => true,
+        Ok(Ok(Err(fault))) => {
+            // Said once when it starts, not every few seconds.
+            if was_writable || (was_same && !shared.storage.same()) {
+                tracing::error!(storage = %path, "{fault}: /healthz answers 503 until it is back");
+            }
             false
         }
         Ok(Err(_)) => false,
         Err(_) => {
-            tracing::error!(storage = %shared.config.file.storage.display(), "storage write check timed out");
+            shared.storage.timed_out();
+            tracing::error!(storage = %path, "storage write check timed out");
             false
         }
     };
-    let was = shared.storage_writable.swap(ok, Relaxed);
-    if ok && !was {
-        tracing::info!("storage is writable");
+    if ok && !was_writable {
+        tracing::info!(storage = %path, "storage is writable");
     }
     ok
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -13,16 +13,17 @@ use russh::{Channel, ChannelId, MethodKind, MethodSet};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::node::audit::printable;
 use crate::node::jail::Jail;
+use crate::node::limits::{Fds, Ticket};
 use crate::node::metrics::Metrics;
-use crate::node::{sftp, SessionContext, Shared};
+use crate::node::password::{Secret, Verdict};
+use crate::node::stream::Activity;
+use crate::node::throttle::Attempt;
+use crate::node::{limits, sftp, SessionContext, Shared};
 use crate::users::{fingerprint, User};
 
-/// Session channels one connection may have open at once.
-const MAX_CHANNELS: usize = 4;
-
-/// What the connection task needs to know about a connection once russh has finished it.
-#[derive(Default)]
+/// What the connection task and the SFTP sessions know about a connection.
 pub struct ConnState {
     pub authenticated: AtomicBool,
     /// Rejected passwords and rejected signed keys.
@@ -30,6 +31,44 @@ pub struct ConnState {
     /// Keys offered and refused before any signature: a client trying its keys one by one.
     pub offers_rejected: AtomicU32,
     pub user: Mutex<Option<String>>,
+    /// When the client was last heard from.
+    pub activity: Arc<Activity>,
+    /// The connection's place among the node's unauthenticated connections, given up at login.
+    ticket: Mutex<Option<Ticket>>,
+    /// The connection's share of the node's open-file budget.
+    _fds: Fds,
+    /// Open files and directories over all the connection's SFTP sessions.
+    pub handles: AtomicUsize,
+    /// SFTP sessions running on the connection.
+    pub sftp_sessions: AtomicUsize,
+}
+
+impl ConnState {
+    pub fn new(ticket: Ticket, fds: Fds) -> ConnState {
+        ConnState {
+            authenticated: AtomicBool::new(false),
+            failures: AtomicU32::new(0),
+            offers_rejected: AtomicU32::new(0),
+            user: Mutex::new(None),
+            activity: Arc::new(Activity::default()),
+            ticket: Mutex::new(Some(ticket)),
+            _fds: fds,
+            handles: AtomicUsize::new(0),
+            sftp_sessions: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// Counts a running SFTP session of a connection, and its descriptor, while it lives.
+pub struct SessionSlot {
+    conn: Arc<ConnState>,
+    _fds: Fds,
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        self.conn.sftp_sessions.fetch_sub(1, Relaxed);
+    }
 }
 
 pub struct SshHandler {
@@ -86,7 +125,15 @@ impl SshHandler {
     }
 
     fn accept(&mut self, user: Arc<User>, method: &str, key: Option<&PublicKey>) -> Auth {
+        self.shared.throttle.succeeded(self.client.ip());
         self.state.authenticated.store(true, Relaxed);
+        self.state.activity.request();
+        // No longer a stranger: the slot among unauthenticated connections is given back.
+        self.state
+            .ticket
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         *self.state.user.lock().unwrap_or_else(|e| e.into_inner()) = Some(user.name.clone());
         Metrics::inc(&self.shared.metrics.logins_ok_total);
         self.shared.metrics.sessions.fetch_add(1, Relaxed);
@@ -103,8 +150,16 @@ impl SshHandler {
         Auth::Accept
     }
 
-    /// Counts one failed attempt and answers it.
-    fn fail(&mut self, name: &str, method: &str, key: Option<&PublicKey>, reason: &str) -> Auth {
+    /// Answers a failed attempt. `counted`: the attempt was begun with the throttle and is now
+    /// a failure there; otherwise (refused by the throttle, or never verified) it is not.
+    fn fail(
+        &mut self,
+        name: &str,
+        method: &str,
+        key: Option<&PublicKey>,
+        reason: &str,
+        counted: bool,
+    ) -> Auth {
         self.state.failures.fetch_add(1, Relaxed);
         record_failed_login(
             &self.shared,
@@ -114,16 +169,29 @@ impl SshHandler {
             method,
             key,
             reason,
+            counted,
         );
         if self.banned() {
-            // The address just crossed the limit: end this connection too.
+            // The address crossed the limit: end this connection too.
             self.token.cancel();
         }
         Self::reject()
     }
+
+    /// Counts an attempt before verifying it; `None` when the throttle refuses it.
+    fn begin_attempt(&mut self) -> Option<u32> {
+        match self.shared.throttle.begin(self.client.ip(), Instant::now()) {
+            Attempt::Allowed { earlier } => Some(earlier),
+            Attempt::Refused => {
+                Metrics::inc(&self.shared.metrics.throttled_total);
+                None
+            }
+        }
+    }
 }
 
-/// Accounts a failed login: metrics, audit, log, and the source address's throttle.
+/// Accounts a failed login: metrics, audit, log, and (when `counted`) the source's throttle.
+#[allow(clippy::too_many_arguments)]
 pub fn record_failed_login(
     shared: &Shared,
     client: SocketAddr,
@@ -132,10 +200,11 @@ pub fn record_failed_login(
     method: &str,
     key: Option<&PublicKey>,
     reason: &str,
+    counted: bool,
 ) {
     Metrics::inc(&shared.metrics.logins_failed_total);
     let fp = key.map(fingerprint);
-    tracing::warn!(session = id, user, client = %client, method, reason, "login failed");
+    tracing::warn!(session = id, user = %printable(user), client = %client, method, reason, "login failed");
     shared.audit.log(
         "login_failed",
         Some(user),
@@ -143,7 +212,7 @@ pub fn record_failed_login(
         id,
         json!({"method": method, "key_fingerprint": fp, "reason": reason}),
     );
-    if shared.throttle.record_failure(client.ip(), Instant::now()) {
+    if counted && shared.throttle.failed(client.ip(), Instant::now()) {
         tracing::warn!(client = %client.ip(), seconds = shared.config.file.auth_ban_seconds, "too many failed logins: refusing this address for a while");
         shared.audit.log(
             "throttled",
@@ -184,12 +253,14 @@ impl russh::server::Handler for SshHandler {
         user: &str,
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        if self.banned() {
+        self.state.activity.request();
+        if self.begin_attempt().is_none() {
             return Ok(self.fail(
                 user,
                 "publickey",
                 Some(key.public_key),
                 "source address throttled",
+                false,
             ));
         }
         match self.lookup(user) {
@@ -201,17 +272,25 @@ impl russh::server::Handler for SshHandler {
                 "publickey",
                 Some(key.public_key),
                 "key not authorized",
+                true,
             )),
-            None => Ok(self.fail(user, "publickey", Some(key.public_key), "unknown user")),
+            None => Ok(self.fail(
+                user,
+                "publickey",
+                Some(key.public_key),
+                "unknown user",
+                true,
+            )),
         }
     }
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
-        if self.banned() {
-            return Ok(self.fail(user, "password", None, "source address throttled"));
-        }
+        self.state.activity.request();
+        let Some(earlier) = self.begin_attempt() else {
+            return Ok(self.fail(user, "password", None, "source address throttled", false));
+        };
         let Some(u) = self.lookup(user) else {
-            return Ok(self.fail(user, "password", None, "unknown user"));
+            return Ok(self.fail(user, "password", None, "unknown user", true));
         };
         let Some(hash) = u.password_hash.clone() else {
             return Ok(self.fail(
@@ -219,20 +298,28 @@ impl russh::server::Handler for SshHandler {
                 "password",
                 None,
                 "password login not enabled for user",
+                true,
             ));
         };
-        let password = zeroizing(password);
-        let permit = self.shared.password_checks.clone().acquire_owned().await;
-        let verified = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            verify_password(&password, &hash)
-        })
-        .await
-        .unwrap_or(false);
-        if verified {
-            Ok(self.accept(u, "password", None))
-        } else {
-            Ok(self.fail(user, "password", None, "wrong password"))
+        let verdict = self
+            .shared
+            .passwords
+            .verify(hash, Secret::new(password), earlier)
+            .await;
+        match verdict {
+            Verdict::Match => Ok(self.accept(u, "password", None)),
+            Verdict::NoMatch => Ok(self.fail(user, "password", None, "wrong password", true)),
+            Verdict::Busy => {
+                // Never verified: the attempt is given back, the login still fails.
+                self.shared.throttle.succeeded(self.client.ip());
+                Ok(self.fail(
+                    user,
+                    "password",
+                    None,
+                    "password checks are saturated: not verified",
+                    false,
+                ))
+            }
         }
     }
 
@@ -242,7 +329,8 @@ impl russh::server::Handler for SshHandler {
         reply: ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if self.user.is_none() || self.channels.len() >= MAX_CHANNELS {
+        let open = self.channels.len() + self.state.sftp_sessions.load(Relaxed);
+        if self.user.is_none() || open >= self.shared.config.file.max_channels {
             reply
                 .reject(russh::ChannelOpenFailure::ResourceShortage)
                 .await;
@@ -269,7 +357,7 @@ impl russh::server::Handler for SshHandler {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         let (Some(user), true) = (self.user.clone(), name == "sftp") else {
-            tracing::info!(session = self.id, subsystem = name, "refused subsystem");
+            tracing::info!(session = self.id, subsystem = %printable(name), "refused subsystem");
             self.channels.remove(&channel_id);
             session.channel_failure(channel_id)?;
             return Ok(());
@@ -278,9 +366,17 @@ impl russh::server::Handler for SshHandler {
             session.channel_failure(channel_id)?;
             return Ok(());
         };
-        let storage = self.shared.config.file.storage.clone();
+        let Some(fds) = self.shared.fds.take(limits::FDS_SESSION) else {
+            tracing::warn!(
+                session = self.id,
+                "refused SFTP session: the node's open-file budget is used up"
+            );
+            session.channel_failure(channel_id)?;
+            return Ok(());
+        };
+        let shared = self.shared.clone();
         let home = user.home.clone();
-        let jail = tokio::task::spawn_blocking(move || Jail::open(&storage, &home)).await;
+        let jail = tokio::task::spawn_blocking(move || Jail::open(&shared.storage, &home)).await;
         let jail = match jail {
             Ok(Ok(jail)) => jail,
             Ok(Err(e)) => {
@@ -294,23 +390,28 @@ impl russh::server::Handler for SshHandler {
             }
         };
         session.channel_success(channel_id)?;
+        self.state.sftp_sessions.fetch_add(1, Relaxed);
+        let slot = SessionSlot {
+            conn: self.state.clone(),
+            _fds: fds,
+        };
         let ctx = Arc::new(SessionContext {
             shared: self.shared.clone(),
             user,
             client: self.client,
             id: self.id,
+            conn: self.state.clone(),
         });
-        sftp::start(channel, ctx, jail);
+        sftp::start(channel, ctx, jail, slot);
         Ok(())
     }
-
     async fn exec_request(
         &mut self,
         channel: ChannelId,
         data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        tracing::info!(session = self.id, command = %String::from_utf8_lossy(data), "refused exec: this server offers SFTP only");
+        tracing::info!(session = self.id, command = %printable(&String::from_utf8_lossy(data)), "refused exec: this server offers SFTP only");
         self.refuse(channel, session)
     }
 
@@ -400,32 +501,5 @@ impl SshHandler {
         session.channel_failure(channel)?;
         session.close(channel)?;
         Ok(())
-    }
-}
-
-/// A copy of a password that is wiped when dropped.
-struct Secret(Vec<u8>);
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        for b in self.0.iter_mut() {
-            // A volatile-free wipe is best effort; the allocation is freed right after.
-            *b = 0;
-        }
-        std::hint::black_box(&self.0);
-    }
-}
-
-fn zeroizing(password: &str) -> Secret {
-    Secret(password.as_bytes().to_vec())
-}
-
-fn verify_password(password: &Secret, hash: &str) -> bool {
-    use argon2::password_hash::PasswordVerifier;
-    match argon2::PasswordHash::new(hash) {
-        Ok(parsed) => argon2::Argon2::default()
-            .verify_password(&password.0, &parsed)
-            .is_ok(),
-        Err(_) => false,
     }
 }

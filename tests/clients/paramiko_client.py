@@ -111,8 +111,21 @@ def scenario_ops(args):
     expect(sftp.normalize("/ops/../ops/./x") == "/ops/x", "realpath cleans")
     expect_error(lambda: sftp.rmdir("/ops"), IOError, "rmdir of a non-empty directory")
     expect_error(lambda: sftp.stat("/nope"), FileNotFoundError, "stat of a missing file")
-    expect_error(lambda: sftp.open("/ops/renamed.bin", "ab"), IOError, "append is refused in atomic mode")
-    expect_error(lambda: sftp.open("/ops/renamed.bin", "r+"), IOError, "in-place change is refused in atomic mode")
+    # Appending and changing in place work in both modes (atomic mode copies, then replaces).
+    with sftp.open("/ops/renamed.bin", "ab") as f:
+        f.write(b"+more")
+    with sftp.open("/ops/renamed.bin", "rb") as f:
+        expect(f.read() == b"other+more", "append to an existing file")
+    with sftp.open("/ops/renamed.bin", "r+") as f:
+        f.seek(1)
+        f.write(b"TH")
+    with sftp.open("/ops/renamed.bin", "rb") as f:
+        expect(f.read() == b"oTHer+more", "in-place change")
+    sftp.truncate("/ops/renamed.bin", 5)
+    with sftp.open("/ops/renamed.bin", "rb") as f:
+        expect(f.read() == b"oTHer", "truncate by path")
+    with sftp.open("/ops/renamed.bin", "wb") as f:
+        f.write(b"other")
     # Exclusive create.
     expect_error(lambda: sftp.open("/ops/renamed.bin", "wx"), IOError, "exclusive create of an existing file")
     with sftp.open("/ops/new.bin", "wx") as f:
@@ -169,6 +182,73 @@ def scenario_escape(args):
     sftp.remove("/mine2.txt")
     # The hidden temporary files of uploads in progress are invisible.
     expect_error(lambda: sftp.stat("/.x.sftpha-n1-1-1.part"), FileNotFoundError, "temp names are not reachable")
+    transport.close()
+
+
+def open_raw(sftp, path, flags):
+    """SSH_FXP_OPEN with exactly `flags` (paramiko's modes cannot say WRITE|TRUNC alone)."""
+    _, response = sftp._request(paramiko.sftp.CMD_OPEN, path, flags, paramiko.SFTPAttributes())
+    handle = response.get_binary()
+    return paramiko.SFTPFile(sftp, handle, "r+")
+
+
+def scenario_atomic(args):
+    """What OpenSSH does with every open flag, and in atomic mode without giving up atomicity:
+    append mode, a truncating open without CREAT, edits, and what other sessions see meanwhile."""
+    transport, sftp = connect(args)
+    observer_transport, observer = connect(args)
+    # A new file in append mode: 23 bytes, then a seek to 11 and 11 more: appended (34).
+    with sftp.open("/append.txt", "a") as f:
+        f.write(b"x" * 23)
+        f.seek(11)
+        f.write(b"y" * 11)
+    got = sftp.stat("/append.txt").st_size
+    expect(got == 34, f"append mode appends whatever the offset: {got} bytes")
+    # WRITE|TRUNC without CREAT replaces an existing file, as WRITE|CREAT|TRUNC does.
+    write, trunc, creat = 0x02, 0x10, 0x08
+    f = open_raw(sftp, "/append.txt", write | trunc)
+    f.write(b"replaced")
+    f.close()
+    with sftp.open("/append.txt", "rb") as f:
+        expect(f.read() == b"replaced", "WRITE|TRUNC without CREAT")
+    expect_error(lambda: open_raw(sftp, "/missing.txt", write | trunc), FileNotFoundError,
+                 "WRITE|TRUNC without CREAT on a missing file")
+    # An edit: the writer sees its change at once under the final name, others see the old
+    # whole file until the close, then the new one.
+    f = sftp.open("/append.txt", "r+")
+    f.seek(0)
+    f.write(b"RE")
+    f.flush()
+    with sftp.open("/append.txt", "rb") as mine:
+        expect(mine.read() == b"REplaced", "the writer reads its own change")
+    with observer.open("/append.txt", "rb") as theirs:
+        expect(theirs.read() == b"replaced", "others see the old file during the edit")
+    sftp.truncate("/append.txt", 4)
+    expect(sftp.stat("/append.txt").st_size == 4, "truncate of the open upload, by path")
+    expect(observer.stat("/append.txt").st_size == 8, "others do not see the truncate yet")
+    names = {a.filename: a.st_size for a in sftp.listdir_attr("/")}
+    expect(names.get("append.txt") == 4, f"the writer's listing shows its file: {names}")
+    f.close()
+    with observer.open("/append.txt", "rb") as theirs:
+        expect(theirs.read() == b"REpl", "others see the new whole file after the close")
+    # A new file is listed for its writer (stat right after create, as sshfs does), not others.
+    f = sftp.open("/fresh.txt", "w")
+    f.write(b"abc")
+    f.flush()
+    expect(sftp.stat("/fresh.txt").st_size == 3, "stat of a file being created")
+    expect("fresh.txt" in sftp.listdir("/"), "the writer lists its new file")
+    expect("fresh.txt" not in observer.listdir("/"), "others do not")
+    # Renamed before it is closed (git renames its lock files): published, then moved.
+    sftp.rename("/fresh.txt", "/moved.txt")
+    expect(observer.stat("/moved.txt").st_size == 3, "a renamed upload is published")
+    f.write(b"def")
+    f.close()
+    with observer.open("/moved.txt", "rb") as theirs:
+        expect(theirs.read() == b"abcdef", "writes after the rename land in the moved file")
+    for name in ["/append.txt", "/moved.txt"]:
+        sftp.remove(name)
+    expect(sftp.listdir("/") == [], f"nothing left behind: {sftp.listdir('/')}")
+    observer_transport.close()
     transport.close()
 
 
@@ -273,8 +353,12 @@ def scenario_killed_upload(args):
     f = sftp.open("/killed.bin", "wb")
     f.write(os.urandom(2 * 1024 * 1024))
     f.flush()
-    names = sftp.listdir("/")
-    expect("killed.bin" not in names, f"the final name is not visible during the upload: {names}")
+    other_transport, other = connect(args)
+    names = other.listdir("/")
+    expect("killed.bin" not in names, f"the final name is not visible to others during the upload: {names}")
+    other_transport.close()
+    expect(sftp.stat("/killed.bin").st_size == 2 * 1024 * 1024,
+           "the uploading session sees its file under the final name")
     transport.sock.shutdown(socket.SHUT_RDWR)
     transport.sock.close()
     print("dropped", flush=True)
@@ -384,6 +468,7 @@ def main():
         "escape": scenario_escape,
         "malformed": scenario_malformed,
         "killed-upload": scenario_killed_upload,
+        "atomic": scenario_atomic,
         "password": scenario_password,
         "big-download": scenario_big_download,
         "flood": scenario_flood,

@@ -10,8 +10,10 @@
 //!   so a slow or hung disk stalls only this connection, and no request crosses threads.
 //! - it hands replies to russh directly, small ones merged into one channel message.
 
+pub mod attrs;
 pub mod codec;
 pub mod ops;
+pub mod upload;
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -23,12 +25,14 @@ use russh::server::Msg;
 use russh::{Channel, ChannelMsg};
 
 use crate::node::jail::Jail;
+use crate::node::ssh::SessionSlot;
 use crate::node::SessionContext;
 
-/// Request bytes queued before the session stops reading the channel.
-const REQUEST_QUEUE_BYTES: usize = 16 << 20;
+/// Request bytes queued before the session stops reading the channel (the SSH window the
+/// node grants a channel is 2 MiB, so this is never the brake for a well-behaved client).
+pub const REQUEST_QUEUE_BYTES: usize = 4 << 20;
 /// Reply bytes waiting for the client's window before the session stops answering.
-const REPLY_QUEUE_BYTES: usize = 8 << 20;
+pub const REPLY_QUEUE_BYTES: usize = 4 << 20;
 /// While the node drains, a session with no open handle that has been idle this long is
 /// closed, so idle sessions do not hold the drain while batch jobs between two files do not
 /// get cut.
@@ -39,9 +43,13 @@ const DRAIN_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
 const COALESCE_BYTES: usize = 32 << 10;
 type Sending<'a> = Pin<Box<dyn Future<Output = Result<(), russh::Error>> + std::marker::Send + 'a>>;
 
-/// Serves SFTP on `channel` until the client closes it or the connection ends.
-pub fn start(channel: Channel<Msg>, ctx: Arc<SessionContext>, jail: Jail) {
-    tokio::spawn(serve(channel, ctx, jail));
+/// Serves SFTP on `channel` until the client closes it or the connection ends; `slot` counts
+/// the session in its connection's `max_channels` while it runs.
+pub fn start(channel: Channel<Msg>, ctx: Arc<SessionContext>, jail: Jail, slot: SessionSlot) {
+    tokio::spawn(async move {
+        serve(channel, ctx, jail).await;
+        drop(slot);
+    });
 }
 
 async fn serve(channel: Channel<Msg>, ctx: Arc<SessionContext>, jail: Jail) {
@@ -90,6 +98,7 @@ async fn serve(channel: Channel<Msg>, ctx: Arc<SessionContext>, jail: Jail) {
                         break;
                     }
                     while let Some(packet) = framer.next_packet() {
+                        ctx.conn.activity.request();
                         request_bytes += packet.len();
                         requests.push_back(packet);
                     }

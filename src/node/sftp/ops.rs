@@ -1,26 +1,32 @@
 //! The SFTP requests of one session: decoded, checked against the user's rights, carried out
 //! in the user's [`Jail`], and answered. Runs on the session's own thread, synchronously, so a
 //! slow disk stalls only this session.
+//!
+//! In atomic mode every write goes through an upload of [`super::upload`]: this module keeps
+//! the session's uploads by the path the client named, so that the same session finds its file
+//! under that name (stat, open, truncate, listing, rename, remove) while others see the old one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::fs::{File as StdFile, FileTimes};
 use std::io::{self, Read, Seek};
 use std::os::unix::fs::{FileExt, PermissionsExt as _};
-use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use bytes::Bytes;
-use cap_std::fs::{Dir, MetadataExt, OpenOptions, OpenOptionsExt};
+use cap_std::fs::{MetadataExt, OpenOptions, OpenOptionsExt};
 use russh_sftp::protocol::{
     Attrs, File as NameEntry, FileAttributes, Name, Packet, StatusCode, Version,
 };
 use serde_json::json;
 
+use super::attrs::{attributes, attrs_json, check_owner, long_name, unix_time};
 use super::codec::{self, Fields, MAX_IO, MAX_PACKET};
+use super::upload::{self, Kind, Pending};
 use crate::node::jail::{self, Jail, JailPath};
+use crate::node::limits::{self, Fds};
 use crate::node::metrics::Metrics;
 use crate::node::SessionContext;
 use crate::node_config::UploadMode;
@@ -68,6 +74,9 @@ impl Fail {
     fn failure(msg: impl Into<String>) -> Self {
         Fail(StatusCode::Failure, msg.into())
     }
+    fn missing() -> Self {
+        Fail(StatusCode::NoSuchFile, "No such file or directory".into())
+    }
 }
 
 impl From<io::Error> for Fail {
@@ -103,7 +112,9 @@ struct FileHandle {
     path: JailPath,
     readable: bool,
     writable: bool,
-    upload: Option<Upload>,
+    /// The session's upload this handle writes: its key in `Session::pending` and its id
+    /// (a later upload to the same name is another one).
+    upload: Option<(JailPath, u64)>,
     bytes_read: u64,
     bytes_written: u64,
     _open: OpenFile,
@@ -112,63 +123,43 @@ struct FileHandle {
 struct DirHandle {
     entries: cap_std::fs::ReadDir,
     path: JailPath,
+    /// Names of this session's uploads in the folder already listed.
+    listed_pending: HashSet<OsString>,
+    done: bool,
+    _slot: HandleSlot,
 }
 
 /// Counts an open file in the node's `open_files` gauge for as long as it lives.
-struct OpenFile(Arc<Metrics>);
+struct OpenFile {
+    metrics: Arc<Metrics>,
+    _slot: HandleSlot,
+}
 
 impl OpenFile {
-    fn new(metrics: &Arc<Metrics>) -> Self {
+    fn new(metrics: &Arc<Metrics>, slot: HandleSlot) -> Self {
         metrics.open_files.fetch_add(1, Relaxed);
-        OpenFile(metrics.clone())
+        OpenFile {
+            metrics: metrics.clone(),
+            _slot: slot,
+        }
     }
 }
 
 impl Drop for OpenFile {
     fn drop(&mut self) {
-        self.0.open_files.fetch_sub(1, Relaxed);
+        self.metrics.open_files.fetch_sub(1, Relaxed);
     }
 }
 
-/// An atomic upload in progress: a hidden temporary file beside its final name. Dropped
-/// without [`Upload::commit`], it removes the temporary file, so an upload that never closed
-/// leaves nothing behind.
-struct Upload {
-    parent: Dir,
-    temp: PathBuf,
-    final_name: OsString,
-    exclusive: bool,
-    /// The first write error: an upload that lost data is never published.
-    failed: Option<String>,
-    committed: bool,
-    metrics: Arc<Metrics>,
+/// A handle's place in its connection's `max_handles` and in the node's open-file budget.
+struct HandleSlot {
+    ctx: Arc<SessionContext>,
+    _fds: Fds,
 }
 
-impl Upload {
-    fn commit(&mut self) -> io::Result<()> {
-        let flags = if self.exclusive {
-            rustix::fs::RenameFlags::NOREPLACE
-        } else {
-            rustix::fs::RenameFlags::empty()
-        };
-        rustix::fs::renameat_with(
-            &self.parent,
-            &self.temp,
-            &self.parent,
-            &self.final_name,
-            flags,
-        )?;
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Drop for Upload {
+impl Drop for HandleSlot {
     fn drop(&mut self) {
-        if !self.committed {
-            let _ = self.parent.remove_file(&self.temp);
-            Metrics::inc(&self.metrics.uploads_aborted_total);
-        }
+        self.ctx.conn.handles.fetch_sub(1, Relaxed);
     }
 }
 
@@ -178,6 +169,8 @@ pub struct Session {
     handles: HashMap<u32, Handle>,
     next_handle: u32,
     initialized: bool,
+    /// Atomic uploads in progress, by the path the client named.
+    pending: HashMap<JailPath, Pending>,
 }
 
 impl Session {
@@ -188,6 +181,7 @@ impl Session {
             handles: HashMap::new(),
             next_handle: 0,
             initialized: false,
+            pending: HashMap::new(),
         }
     }
 
@@ -198,6 +192,10 @@ impl Session {
 
     fn metrics(&self) -> &Metrics {
         &self.ctx.shared.metrics
+    }
+
+    fn atomic(&self) -> bool {
+        self.ctx.shared.config.file.upload_mode == UploadMode::Atomic
     }
 
     fn audit(&self, event: &str, fields: serde_json::Value) {
@@ -306,21 +304,35 @@ impl Session {
     fn path(&self, client: &str) -> Result<JailPath, Fail> {
         let path = JailPath::parse(client)?;
         if path.touches_temp() {
-            return Err(Fail(
-                StatusCode::NoSuchFile,
-                "No such file or directory".into(),
-            ));
+            return Err(Fail::missing());
         }
         Ok(path)
     }
 
-    fn add_handle(&mut self, handle: Handle, id: u32) -> Reply {
-        if self.handles.len() >= self.ctx.shared.config.file.max_handles {
+    /// A place for one more handle: within the connection's `max_handles` and the node's
+    /// open-file budget (`fds` descriptors).
+    fn handle_slot(&self, fds: i64) -> Result<HandleSlot, Fail> {
+        let max = self.ctx.shared.config.file.max_handles;
+        let conn = &self.ctx.conn;
+        if conn.handles.fetch_add(1, Relaxed) >= max {
+            conn.handles.fetch_sub(1, Relaxed);
             return Err(Fail::failure(format!(
-                "too many open handles (limit {})",
-                self.ctx.shared.config.file.max_handles
+                "too many open handles on this connection (limit {max}): close some"
             )));
         }
+        let Some(fds) = self.ctx.shared.fds.take(fds) else {
+            conn.handles.fetch_sub(1, Relaxed);
+            return Err(Fail::failure(
+                "the server has no file handles to spare right now: close some and try again",
+            ));
+        };
+        Ok(HandleSlot {
+            ctx: self.ctx.clone(),
+            _fds: fds,
+        })
+    }
+
+    fn add_handle(&mut self, handle: Handle, id: u32) -> Reply {
         loop {
             self.next_handle = self.next_handle.wrapping_add(1);
             if !self.handles.contains_key(&self.next_handle) {
@@ -353,21 +365,15 @@ impl Session {
         if path.is_root() {
             return Err(Fail::failure("is a directory"));
         }
+        if self.atomic() && (writable || self.pending.contains_key(&path)) {
+            return self.open_upload(id, path, flags, attrs, readable, writable);
+        }
         let mode = attrs.permissions.map(jail::safe_mode).unwrap_or(0o666);
         let existing = self.jail.metadata(&path).ok();
         if existing.as_ref().is_some_and(|m| m.is_dir()) {
             return Err(Fail::failure("is a directory"));
         }
-        let atomic = self.ctx.shared.config.file.upload_mode == UploadMode::Atomic;
-        let new_content = flags & FXF_TRUNC != 0 || existing.is_none();
-        if writable && atomic && flags & FXF_CREAT != 0 && new_content {
-            return self.open_upload(id, path, flags, mode, readable, existing.is_some());
-        }
-        if writable && atomic && existing.is_some() {
-            return Err(Fail::failure(
-                "changing an existing file in place (append, resume) is disabled: the node runs with upload_mode = \"atomic\"",
-            ));
-        }
+        let slot = self.handle_slot(limits::FDS_FILE)?;
         let mut options = OpenOptions::new();
         options
             .read(readable)
@@ -394,52 +400,118 @@ impl Session {
             upload: None,
             bytes_read: 0,
             bytes_written: 0,
-            _open: OpenFile::new(&self.ctx.shared.metrics),
+            _open: OpenFile::new(&self.ctx.shared.metrics, slot),
         };
         self.add_handle(Handle::File(handle), id)
     }
 
-    /// Starts an atomic upload: a hidden temporary file in the target's directory.
+    /// Opens `path` in atomic mode: a new upload, another handle on one this session already
+    /// has, or (read only) the upload itself, which this session sees under the final name.
     fn open_upload(
         &mut self,
         id: u32,
         path: JailPath,
         flags: u32,
-        mode: u32,
+        attrs: &FileAttributes,
         readable: bool,
-        exists: bool,
+        writable: bool,
     ) -> Reply {
-        if flags & FXF_EXCL != 0 && exists {
-            return Err(Fail::failure("File exists"));
+        let append = flags & FXF_APPEND != 0;
+        if let Some(pending) = self.pending.get(&path) {
+            if flags & FXF_EXCL != 0 {
+                return Err(Fail::failure("File exists"));
+            }
+            let slot = self.handle_slot(limits::FDS_FILE)?;
+            let file = if writable {
+                pending.reopen(readable, append)?
+            } else {
+                pending
+                    .parent
+                    .open_with(&pending.temp, OpenOptions::new().read(true))?
+                    .into_std()
+            };
+            if writable && flags & FXF_TRUNC != 0 {
+                file.set_len(0)?;
+            }
+            let pending = self.pending.get_mut(&path).expect("found above");
+            pending.handles += 1;
+            let upload = Some((path.clone(), pending.id));
+            let handle = FileHandle {
+                file,
+                path,
+                readable,
+                writable,
+                upload,
+                bytes_read: 0,
+                bytes_written: 0,
+                _open: OpenFile::new(&self.ctx.shared.metrics, slot),
+            };
+            return self.add_handle(Handle::File(handle), id);
         }
+        let existing = self.jail.metadata(&path).ok();
+        if existing.as_ref().is_some_and(|m| m.is_dir()) {
+            return Err(Fail::failure("is a directory"));
+        }
+        let kind = match (&existing, flags & FXF_TRUNC != 0) {
+            (None, _) if flags & FXF_CREAT == 0 => return Err(Fail::missing()),
+            (None, _) => Kind::New,
+            (Some(_), _) if flags & FXF_EXCL != 0 => return Err(Fail::failure("File exists")),
+            (Some(_), true) => Kind::Replace,
+            (Some(_), false) => Kind::Edit,
+        };
+        let slot = self.handle_slot(limits::FDS_FILE)?;
+        let Some(parent_fds) = self
+            .ctx
+            .shared
+            .fds
+            .take(limits::FDS_UPLOAD - limits::FDS_FILE)
+        else {
+            return Err(Fail::failure(
+                "the server has no file handles to spare right now: close some and try again",
+            ));
+        };
         let (parent, final_name) = self.jail.parent_of(&path)?;
         let final_name = final_name.to_owned();
         let unique = self.ctx.shared.upload_counter.fetch_add(1, Relaxed);
         let temp = jail::temp_name(&final_name, &self.ctx.shared.config.file.name, unique);
-        let mut options = OpenOptions::new();
-        options
-            .read(readable)
-            .write(true)
-            .create_new(true)
-            .mode(mode);
-        let file = parent.open_with(&temp, &options)?.into_std();
+        // A new file gets the client's mode; a changed one keeps its own, as with O_TRUNC.
+        let mode = match &existing {
+            Some(meta) => meta.mode() & 0o777,
+            None => attrs.permissions.map(jail::safe_mode).unwrap_or(0o666),
+        };
+        let file = upload::create_temp(&parent, &temp, mode, readable, append)?;
+        let mut pending = Pending::new(
+            unique,
+            parent,
+            temp,
+            final_name,
+            flags & FXF_EXCL != 0,
+            kind,
+            self.ctx.shared.metrics.clone(),
+            parent_fds,
+        );
+        if let Some(meta) = &existing {
+            // The mode asked at creation is narrowed by the umask; a changed file keeps its own.
+            file.set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o777))?;
+            if kind == Kind::Edit {
+                let current = self
+                    .jail
+                    .open_file(&path, OpenOptions::new().read(true))?
+                    .into_std();
+                upload::copy_into(&current, &file, None)?;
+            }
+        }
+        pending.handles = 1;
+        self.pending.insert(path.clone(), pending);
         let handle = FileHandle {
             file,
-            path,
+            path: path.clone(),
             readable,
-            writable: true,
-            upload: Some(Upload {
-                parent,
-                temp,
-                final_name,
-                exclusive: flags & FXF_EXCL != 0,
-                failed: None,
-                committed: false,
-                metrics: self.ctx.shared.metrics.clone(),
-            }),
+            writable,
+            upload: Some((path, unique)),
             bytes_read: 0,
             bytes_written: 0,
-            _open: OpenFile::new(&self.ctx.shared.metrics),
+            _open: OpenFile::new(&self.ctx.shared.metrics, slot),
         };
         self.add_handle(Handle::File(handle), id)
     }
@@ -447,25 +519,29 @@ impl Session {
     fn close(&mut self, id: u32, handle: &str) -> Reply {
         let key = parse_handle(handle.as_bytes()).ok_or_else(Fail::no_handle)?;
         let handle = self.handles.remove(&key).ok_or_else(Fail::no_handle)?;
-        let Handle::File(mut file) = handle else {
+        let Handle::File(file) = handle else {
             return ok(id);
         };
-        if let Some(upload) = &mut file.upload {
-            if let Some(error) = upload.failed.take() {
-                return Err(Fail::failure(format!(
-                    "upload not saved: an earlier write failed ({error})"
-                )));
-            }
-            let size = file.file.metadata()?.len();
-            if self.ctx.shared.config.file.fsync_uploads {
-                file.file.sync_all()?;
-            }
-            upload.commit()?;
-            Metrics::inc(&self.metrics().uploads_total);
+        if file.readable && file.bytes_read > 0 {
+            Metrics::inc(&self.metrics().downloads_total);
             self.audit(
-                "upload",
-                json!({"path": file.path.display(), "bytes": size, "mode": "atomic"}),
+                "download",
+                json!({"path": file.path.display(), "bytes": file.bytes_read}),
             );
+        }
+        if let Some((key, upload_id)) = &file.upload {
+            let last = match self.pending.get_mut(key).filter(|p| p.id == *upload_id) {
+                Some(pending) => {
+                    pending.handles = pending.handles.saturating_sub(1);
+                    pending.handles == 0
+                }
+                // Published early (renamed) or dropped (removed, replaced): nothing to do.
+                None => false,
+            };
+            if last {
+                let pending = self.pending.remove(key).expect("found above");
+                return self.publish(id, &file, pending);
+            }
         } else if file.writable && file.bytes_written > 0 {
             Metrics::inc(&self.metrics().uploads_total);
             let size = file.file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -474,13 +550,26 @@ impl Session {
                 json!({"path": file.path.display(), "bytes": size, "written": file.bytes_written, "mode": "in-place"}),
             );
         }
-        if file.readable && file.bytes_read > 0 {
-            Metrics::inc(&self.metrics().downloads_total);
-            self.audit(
-                "download",
-                json!({"path": file.path.display(), "bytes": file.bytes_read}),
-            );
+        ok(id)
+    }
+
+    /// Publishes an upload whose last handle (`file`) closed.
+    fn publish(&mut self, id: u32, file: &FileHandle, mut pending: Pending) -> Reply {
+        if let Some(error) = pending.failed.take() {
+            return Err(Fail::failure(format!(
+                "upload not saved: an earlier write failed ({error})"
+            )));
         }
+        let size = file.file.metadata()?.len();
+        if self.ctx.shared.config.file.fsync_uploads {
+            file.file.sync_all()?;
+        }
+        pending.commit()?;
+        Metrics::inc(&self.metrics().uploads_total);
+        self.audit(
+            "upload",
+            json!({"path": file.path.display(), "bytes": size, "mode": "atomic", "kind": pending.kind.name()}),
+        );
         ok(id)
     }
 
@@ -524,11 +613,14 @@ impl Session {
                 "handle not open for writing".into(),
             ));
         }
+        // With O_APPEND, Linux's pwrite appends whatever the offset, as OpenSSH's write does.
         if let Err(e) = file.file.write_all_at(&data, offset) {
-            if let Some(upload) = &mut file.upload {
-                upload
-                    .failed
-                    .get_or_insert_with(|| Fail::from(io::Error::from(e.kind())).1);
+            let upload = file.upload.clone();
+            let message = Fail::from(io::Error::from(e.kind())).1;
+            if let Some((key, upload_id)) = upload {
+                if let Some(pending) = self.pending.get_mut(&key).filter(|p| p.id == upload_id) {
+                    pending.failed.get_or_insert(message);
+                }
             }
             return Err(e.into());
         }
@@ -539,10 +631,10 @@ impl Session {
 
     fn stat(&mut self, id: u32, path: &str, follow: bool) -> Reply {
         let path = self.path(path)?;
-        let meta = if follow {
-            self.jail.metadata(&path)?
-        } else {
-            self.jail.symlink_metadata(&path)?
+        let meta = match self.pending.get(&path) {
+            Some(pending) => pending.metadata()?,
+            None if follow => self.jail.metadata(&path)?,
+            None => self.jail.symlink_metadata(&path)?,
         };
         encode(Packet::Attrs(Attrs {
             id,
@@ -565,35 +657,48 @@ impl Session {
     fn setstat(&mut self, id: u32, path: &str, attrs: &FileAttributes, follow: bool) -> Reply {
         self.allow(Permission::Write)?;
         let path = self.path(path)?;
-        let meta = if follow {
-            self.jail.metadata(&path)?
+        if let Some(pending) = self.pending.get(&path) {
+            // The session's own upload: its changes go to the file being written.
+            let file = pending.reopen(false, false)?;
+            set_on_file(&file, attrs)?;
         } else {
-            self.jail.symlink_metadata(&path)?
-        };
-        check_owner(attrs, meta.uid(), meta.gid())?;
-        if let Some(size) = attrs.size {
-            let file = self.jail.open_file(&path, OpenOptions::new().write(true))?;
-            file.set_len(size)?;
-        }
-        if let Some(mode) = attrs.permissions {
-            if meta.is_symlink() {
-                return Err(Fail(
-                    StatusCode::OpUnsupported,
-                    "symlinks have no mode of their own".into(),
-                ));
-            }
-            self.jail.set_mode(&path, mode)?;
-        }
-        if let (Some(atime), Some(mtime)) = (attrs.atime, attrs.mtime) {
-            if follow {
-                self.jail.set_times(&path, atime, mtime)?;
+            let meta = if follow {
+                self.jail.metadata(&path)?
             } else {
-                use cap_fs_ext::DirExt;
-                self.jail.root().set_symlink_times(
-                    path.rel(),
-                    Some(jail::time_spec(atime)),
-                    Some(jail::time_spec(mtime)),
-                )?;
+                self.jail.symlink_metadata(&path)?
+            };
+            check_owner(attrs, meta.uid(), meta.gid())?;
+            if let Some(size) = attrs.size {
+                if meta.is_dir() {
+                    return Err(Fail::failure("is a directory"));
+                }
+                if self.atomic() {
+                    self.truncate_atomically(&path, size)?;
+                } else {
+                    let file = self.jail.open_file(&path, OpenOptions::new().write(true))?;
+                    file.set_len(size)?;
+                }
+            }
+            if let Some(mode) = attrs.permissions {
+                if meta.is_symlink() {
+                    return Err(Fail(
+                        StatusCode::OpUnsupported,
+                        "symlinks have no mode of their own".into(),
+                    ));
+                }
+                self.jail.set_mode(&path, mode)?;
+            }
+            if let (Some(atime), Some(mtime)) = (attrs.atime, attrs.mtime) {
+                if follow {
+                    self.jail.set_times(&path, atime, mtime)?;
+                } else {
+                    use cap_fs_ext::DirExt;
+                    self.jail.root().set_symlink_times(
+                        path.rel(),
+                        Some(jail::time_spec(atime)),
+                        Some(jail::time_spec(mtime)),
+                    )?;
+                }
             }
         }
         self.audit(
@@ -601,6 +706,50 @@ impl Session {
             json!({"path": path.display(), "attrs": attrs_json(attrs)}),
         );
         ok(id)
+    }
+
+    /// A truncate (or extension) of a published file in atomic mode: the first `size` bytes
+    /// are copied to a temporary file that replaces the file, so readers see the old whole
+    /// file or the new one, never a file changed in place.
+    fn truncate_atomically(&mut self, path: &JailPath, size: u64) -> Result<(), Fail> {
+        let current = self
+            .jail
+            .open_file(path, OpenOptions::new().read(true))?
+            .into_std();
+        let meta = current.metadata()?;
+        if !meta.is_file() {
+            return Err(Fail::failure("not a regular file"));
+        }
+        let (parent, final_name) = self.jail.parent_of(path)?;
+        let final_name = final_name.to_owned();
+        let unique = self.ctx.shared.upload_counter.fetch_add(1, Relaxed);
+        let temp = jail::temp_name(&final_name, &self.ctx.shared.config.file.name, unique);
+        let file = upload::create_temp(&parent, &temp, 0o600, false, false)?;
+        let Some(fds) = self.ctx.shared.fds.take(limits::FDS_UPLOAD) else {
+            return Err(Fail::failure(
+                "the server has no file handles to spare right now: try again",
+            ));
+        };
+        let mut pending = Pending::new(
+            unique,
+            parent,
+            temp,
+            final_name,
+            false,
+            Kind::Edit,
+            self.ctx.shared.metrics.clone(),
+            fds,
+        );
+        file.set_permissions(std::fs::Permissions::from_mode(
+            std::os::unix::fs::MetadataExt::mode(&meta) & 0o777,
+        ))?;
+        upload::copy_into(&current, &file, Some(size))?;
+        file.set_len(size)?;
+        if self.ctx.shared.config.file.fsync_uploads {
+            file.sync_all()?;
+        }
+        pending.commit()?;
+        Ok(())
     }
 
     fn fsetstat(&mut self, id: u32, handle: &str, attrs: &FileAttributes) -> Reply {
@@ -614,20 +763,12 @@ impl Session {
                     std::os::unix::fs::MetadataExt::uid(&meta),
                     std::os::unix::fs::MetadataExt::gid(&meta),
                 )?;
-                if let Some(size) = attrs.size {
-                    f.file.set_len(size)?;
+                if attrs.size.is_some() && self.atomic() && f.upload.is_none() {
+                    return Err(Fail::failure(
+                        "the handle is not open for writing: truncate the file by its path",
+                    ));
                 }
-                if let Some(mode) = attrs.permissions {
-                    f.file
-                        .set_permissions(std::fs::Permissions::from_mode(jail::safe_mode(mode)))?;
-                }
-                if let (Some(atime), Some(mtime)) = (attrs.atime, attrs.mtime) {
-                    f.file.set_times(
-                        FileTimes::new()
-                            .set_accessed(unix_time(atime))
-                            .set_modified(unix_time(mtime)),
-                    )?;
-                }
+                set_on_file(&f.file, attrs)?;
                 f.path.clone()
             }
             Some(Handle::Dir(d)) => {
@@ -646,8 +787,18 @@ impl Session {
     fn opendir(&mut self, id: u32, path: &str) -> Reply {
         self.allow(Permission::List)?;
         let path = self.path(path)?;
+        let slot = self.handle_slot(limits::FDS_DIR)?;
         let entries = self.jail.open_dir(&path)?.entries()?;
-        self.add_handle(Handle::Dir(DirHandle { entries, path }), id)
+        self.add_handle(
+            Handle::Dir(DirHandle {
+                entries,
+                path,
+                listed_pending: HashSet::new(),
+                done: false,
+                _slot: slot,
+            }),
+            id,
+        )
     }
 
     fn readdir(&mut self, id: u32, handle: &str) -> Reply {
@@ -657,9 +808,24 @@ impl Session {
         };
         let now = SystemTime::now();
         let mut files = Vec::new();
-        let mut bytes = 0usize;
-        while files.len() < READDIR_BATCH && bytes < MAX_PACKET / 2 {
+        let push = |files: &mut Vec<NameEntry>, name: &OsString, meta: &cap_std::fs::Metadata| {
+            let filename = name.to_string_lossy().into_owned();
+            let longname = long_name(&filename, meta, now);
+            files.push(NameEntry {
+                filename,
+                longname,
+                attrs: attributes(meta),
+            });
+        };
+        let size = |files: &Vec<NameEntry>| -> usize {
+            files
+                .iter()
+                .map(|f| f.filename.len() + f.longname.len() + 64)
+                .sum()
+        };
+        while !dir.done && files.len() < READDIR_BATCH && size(&files) < MAX_PACKET / 2 {
             let Some(entry) = dir.entries.next() else {
+                dir.done = true;
                 break;
             };
             let Ok(entry) = entry else { continue };
@@ -667,17 +833,33 @@ impl Session {
             if jail::is_temp_name(&name) {
                 continue;
             }
-            // Entries can vanish between listing and stat (another node removed them).
-            let Ok(meta) = entry.metadata() else { continue };
-            let filename = name.to_string_lossy().into_owned();
-            let attrs = attributes(&meta);
-            let longname = long_name(&filename, &meta, now);
-            bytes += filename.len() + longname.len() + 64;
-            files.push(NameEntry {
-                filename,
-                longname,
-                attrs,
-            });
+            // This session's own upload shows as it is being written.
+            let own = self.pending.get(&dir.path.join(&name));
+            let meta = match own {
+                Some(pending) => {
+                    dir.listed_pending.insert(name.clone());
+                    pending.metadata()
+                }
+                // Entries can vanish between listing and stat (another node removed them).
+                None => entry.metadata(),
+            };
+            let Ok(meta) = meta else { continue };
+            push(&mut files, &name, &meta);
+        }
+        if dir.done && files.len() < READDIR_BATCH {
+            // Then this session's new files in the folder, which the folder does not show yet.
+            for (path, pending) in &self.pending {
+                let Some(name) = path.file_name() else {
+                    continue;
+                };
+                if path.parent() != dir.path || dir.listed_pending.contains(name) {
+                    continue;
+                }
+                dir.listed_pending.insert(name.to_owned());
+                if let Ok(meta) = pending.metadata() {
+                    push(&mut files, &name.to_owned(), &meta);
+                }
+            }
         }
         if files.is_empty() {
             return Err(Fail(StatusCode::Eof, "no more entries".into()));
@@ -688,7 +870,17 @@ impl Session {
     fn remove(&mut self, id: u32, path: &str) -> Reply {
         self.allow(Permission::Delete)?;
         let path = self.path(path)?;
-        self.jail.remove_file(&path)?;
+        if let Some(pending) = self.pending.remove(&path) {
+            // Removing a file this session is writing: the upload is dropped (its open
+            // handles write to nothing, as to an unlinked file) and the old file goes too.
+            let kind = pending.kind;
+            drop(pending);
+            if kind != Kind::New {
+                self.jail.remove_file(&path)?;
+            }
+        } else {
+            self.jail.remove_file(&path)?;
+        }
         self.audit("remove", json!({"path": path.display()}));
         ok(id)
     }
@@ -719,7 +911,26 @@ impl Session {
         self.allow(Permission::Rename)?;
         let from = self.path(from)?;
         let to = self.path(to)?;
+        // Renaming a file this session is still writing (git closes then renames its lock
+        // files, and sshfs may send the rename before the close): publish it first, then
+        // move it; its handles go on writing to it in place.
+        if let Some(mut pending) = self.pending.remove(&from) {
+            if let Some(error) = pending.failed.take() {
+                return Err(Fail::failure(format!(
+                    "upload not saved: an earlier write failed ({error})"
+                )));
+            }
+            pending.commit()?;
+            Metrics::inc(&self.metrics().uploads_total);
+            self.audit(
+                "upload",
+                json!({"path": from.display(), "bytes": pending.metadata().map(|m| m.len()).unwrap_or(0), "mode": "atomic", "kind": pending.kind.name()}),
+            );
+        }
         self.jail.rename(&from, &to, replace)?;
+        // A name this session was writing to now names the moved file: that upload is dropped,
+        // as an unlinked file's content is.
+        self.pending.remove(&to);
         self.audit(
             "rename",
             json!({"path": from.display(), "to": to.display(), "replace": replace}),
@@ -813,6 +1024,24 @@ impl Session {
     }
 }
 
+/// Applies size, mode and times to an open file (owner changes were refused before).
+fn set_on_file(file: &StdFile, attrs: &FileAttributes) -> Result<(), Fail> {
+    if let Some(size) = attrs.size {
+        file.set_len(size)?;
+    }
+    if let Some(mode) = attrs.permissions {
+        file.set_permissions(std::fs::Permissions::from_mode(jail::safe_mode(mode)))?;
+    }
+    if let (Some(atime), Some(mtime)) = (attrs.atime, attrs.mtime) {
+        file.set_times(
+            FileTimes::new()
+                .set_accessed(unix_time(atime))
+                .set_modified(unix_time(mtime)),
+        )?;
+    }
+    Ok(())
+}
+
 fn encode(packet: Packet) -> Reply {
     Bytes::try_from(packet).map_err(|e| Fail::failure(format!("could not encode reply: {e}")))
 }
@@ -858,110 +1087,9 @@ fn parse_handle(handle: &[u8]) -> Option<u32> {
     std::str::from_utf8(handle).ok()?.parse().ok()
 }
 
-/// Changing the owner is refused (files on shared storage belong to the service user); a
-/// setstat that repeats the current owner, as some clients send, is accepted.
-fn check_owner(attrs: &FileAttributes, uid: u32, gid: u32) -> Result<(), Fail> {
-    if attrs.uid.is_some_and(|u| u != uid) || attrs.gid.is_some_and(|g| g != gid) {
-        return Err(Fail(
-            StatusCode::PermissionDenied,
-            "changing the owner is not allowed".into(),
-        ));
-    }
-    Ok(())
-}
-
-fn unix_time(secs: u32) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(secs.into())
-}
-
-fn attrs_json(a: &FileAttributes) -> serde_json::Value {
-    json!({
-        "size": a.size,
-        "mode": a.permissions.map(|p| format!("{:o}", p & 0o7777)),
-        "atime": a.atime,
-        "mtime": a.mtime,
-    })
-}
-
-fn clamp_time(secs: i64) -> u32 {
-    secs.clamp(0, u32::MAX as i64) as u32
-}
-
-fn attributes(meta: &cap_std::fs::Metadata) -> FileAttributes {
-    FileAttributes {
-        size: Some(meta.size()),
-        uid: Some(meta.uid()),
-        user: None,
-        gid: Some(meta.gid()),
-        group: None,
-        permissions: Some(meta.mode()),
-        atime: Some(clamp_time(meta.atime())),
-        mtime: Some(clamp_time(meta.mtime())),
-    }
-}
-
-/// The `ls -l` line OpenSSH's sftp prints for a directory entry.
-fn long_name(name: &str, meta: &cap_std::fs::Metadata, now: SystemTime) -> String {
-    let mode = meta.mode();
-    let kind = match mode & 0o170000 {
-        0o040000 => 'd',
-        0o120000 => 'l',
-        0o020000 => 'c',
-        0o060000 => 'b',
-        0o010000 => 'p',
-        0o140000 => 's',
-        _ => '-',
-    };
-    let mut perms = String::with_capacity(10);
-    perms.push(kind);
-    for shift in [6, 3, 0] {
-        let bits = (mode >> shift) & 7;
-        perms.push(if bits & 4 != 0 { 'r' } else { '-' });
-        perms.push(if bits & 2 != 0 { 'w' } else { '-' });
-        perms.push(if bits & 1 != 0 { 'x' } else { '-' });
-    }
-    let mtime = clamp_time(meta.mtime()) as u64;
-    let now_secs = now
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let recent = mtime + 182 * 86400 > now_secs && mtime <= now_secs + 86400;
-    let date = format_ls_date(mtime, recent);
-    format!(
-        "{perms} {:>3} {:<8} {:<8} {:>8} {date} {name}",
-        meta.nlink(),
-        meta.uid(),
-        meta.gid(),
-        meta.size()
-    )
-}
-
-fn format_ls_date(secs: u64, recent: bool) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let stamp = crate::node::audit::format_rfc3339(secs, 0);
-    // "YYYY-MM-DDTHH:MM:SS.mmmZ"
-    let year = &stamp[0..4];
-    let month: usize = stamp[5..7].parse().unwrap_or(1);
-    let day: u32 = stamp[8..10].parse().unwrap_or(1);
-    let month = MONTHS[(month - 1).min(11)];
-    if recent {
-        format!("{month} {day:>2} {}", &stamp[11..16])
-    } else {
-        format!("{month} {day:>2}  {year}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ls_dates() {
-        assert_eq!(format_ls_date(1_795_000_000, true), "Nov 18 11:06");
-        assert_eq!(format_ls_date(0, false), "Jan  1  1970");
-    }
 
     #[test]
     fn io_errors_map_to_status_codes_without_paths() {

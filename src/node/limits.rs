@@ -1,0 +1,535 @@
+//! What a stranger can make a node spend before logging in, and what every connection may
+//! hold: the admission of unauthenticated connections ("startups", after OpenSSH's
+//! `MaxStartups`) and the node's budget of file descriptors.
+//!
+//! Startups are counted per source (an IPv4 address, or an IPv6 /64) and in total. Between
+//! `start` and `full` a newcomer makes the node shed one startup with a probability that rises
+//! linearly from `rate` % to 100 %; at `full` it always sheds one. Unlike OpenSSH, which always
+//! drops the newcomer, the one shed is chosen for fairness: the oldest connection (older than
+//! [`EVICT_MIN_AGE`], so logins in progress finish) of the source that holds the most startups,
+//! unless the newcomer's own source already holds the most, in which case the newcomer goes.
+//! A flood of idle sockets, from one address or from hundreds, therefore ends up evicting
+//! itself, and a client from anywhere else still gets in. Logged-in sessions are never counted
+//! here, so no flood of strangers takes their slots.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+/// A startup younger than this is never evicted: a login in progress gets the time a real
+/// client needs (a few round trips and a key signature) before a newcomer can push it out.
+pub const EVICT_MIN_AGE: Duration = Duration::from_secs(2);
+
+/// `start:rate:full`, as OpenSSH's `MaxStartups`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxStartups {
+    pub start: usize,
+    pub rate: u32,
+    pub full: usize,
+}
+
+impl Default for MaxStartups {
+    fn default() -> Self {
+        MaxStartups {
+            start: 128,
+            rate: 30,
+            full: 256,
+        }
+    }
+}
+
+impl fmt::Display for MaxStartups {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.start, self.rate, self.full)
+    }
+}
+
+impl FromStr for MaxStartups {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "`{text}` is not `start:rate:full` (e.g. `128:30:256`: shed from 128 unauthenticated connections with 30 % probability, rising to 100 % at 256), nor a single number"
+            )
+        };
+        let parts: Vec<&str> = text.split(':').collect();
+        let number = |s: &str| s.trim().parse::<usize>().map_err(|_| bad());
+        let limits = match parts.as_slice() {
+            [full] => {
+                let full = number(full)?;
+                MaxStartups {
+                    start: full,
+                    rate: 100,
+                    full,
+                }
+            }
+            [start, rate, full] => MaxStartups {
+                start: number(start)?,
+                rate: number(rate)? as u32,
+                full: number(full)?,
+            },
+            _ => return Err(bad()),
+        };
+        if limits.full == 0 || limits.start > limits.full || limits.rate > 100 {
+            return Err(format!(
+                "`{text}`: need 1 <= start <= full and a rate of 0 to 100 %"
+            ));
+        }
+        Ok(limits)
+    }
+}
+
+impl serde::Serialize for MaxStartups {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MaxStartups {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The key a source is counted under: an IPv4 address, or the /64 of an IPv6 address (one
+/// host commonly holds a whole /64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SourceKey(u128);
+
+impl SourceKey {
+    pub fn of(addr: IpAddr) -> SourceKey {
+        match crate::node_config::canonical_ip(addr) {
+            IpAddr::V4(v4) => SourceKey(u32::from(v4) as u128),
+            IpAddr::V6(v6) => SourceKey((u128::from(v6) >> 64) | (1 << 127)),
+        }
+    }
+}
+
+struct Entry {
+    id: u64,
+    since: Instant,
+    evict: CancellationToken,
+}
+
+#[derive(Default)]
+struct State {
+    total: usize,
+    next_id: u64,
+    by_source: HashMap<SourceKey, VecDeque<Entry>>,
+}
+
+/// Why a newcomer was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its source already holds `per_source` startups.
+    PerSource,
+    /// The node sheds startups and the newcomer's source holds the most of them (or no other
+    /// startup is old enough to evict).
+    Shed,
+}
+
+impl Refusal {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::PerSource => "too many unauthenticated connections from this source",
+            Refusal::Shed => "too many unauthenticated connections (max_startups)",
+        }
+    }
+}
+
+/// The node's unauthenticated connections.
+pub struct Startups {
+    limits: MaxStartups,
+    per_source: usize,
+    state: Mutex<State>,
+    evicted: AtomicI64,
+    random: Mutex<u64>,
+}
+
+/// One admitted startup; dropping it (the connection ended, or logged in) frees the slot.
+pub struct Ticket {
+    startups: Arc<Startups>,
+    source: SourceKey,
+    id: u64,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut state = self.startups.lock();
+        let state = &mut *state;
+        if let Some(queue) = state.by_source.get_mut(&self.source) {
+            if let Some(pos) = queue.iter().position(|e| e.id == self.id) {
+                queue.remove(pos);
+                state.total -= 1;
+            }
+            if queue.is_empty() {
+                state.by_source.remove(&self.source);
+            }
+        }
+    }
+}
+
+impl Startups {
+    pub fn new(limits: MaxStartups, per_source: usize) -> Arc<Startups> {
+        let mut seed = [0u8; 8];
+        let _ = getrandom::fill(&mut seed);
+        Arc::new(Startups {
+            limits,
+            per_source,
+            state: Mutex::new(State::default()),
+            evicted: AtomicI64::new(0),
+            random: Mutex::new(u64::from_le_bytes(seed) | 1),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Unauthenticated connections now.
+    pub fn count(&self) -> usize {
+        self.lock().total
+    }
+
+    /// Startups evicted so far to make room for newcomers.
+    pub fn evicted(&self) -> i64 {
+        self.evicted.load(Relaxed)
+    }
+
+    /// A number in 0..100 (xorshift; fairness, not secrecy).
+    fn percent(&self) -> u32 {
+        let mut s = self.random.lock().unwrap_or_else(|e| e.into_inner());
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        (*s % 100) as u32
+    }
+
+    /// Admits a connection from `source`; `evict` is cancelled if the node later sheds it.
+    pub fn admit(
+        self: &Arc<Self>,
+        source: IpAddr,
+        evict: CancellationToken,
+        now: Instant,
+    ) -> Result<Ticket, Refusal> {
+        let key = SourceKey::of(source);
+        let shed_roll = self.percent();
+        let mut state = self.lock();
+        let own = state.by_source.get(&key).map_or(0, VecDeque::len);
+        if self.per_source > 0 && own >= self.per_source {
+            return Err(Refusal::PerSource);
+        }
+        let MaxStartups { start, rate, full } = self.limits;
+        let total = state.total;
+        let shed = if total >= full {
+            true
+        } else if total >= start {
+            let span = (full - start).max(1) as u64;
+            let p = rate as u64 + (100 - rate as u64) * (total - start) as u64 / span;
+            (shed_roll as u64) < p
+        } else {
+            false
+        };
+        if shed {
+            // The source holding the most startups gives one up; the newcomer counts in its own.
+            let heaviest = state
+                .by_source
+                .iter()
+                .filter(|(k, _)| **k != key)
+                .map(|(k, q)| (q.len(), *k))
+                .max_by_key(|(len, _)| *len);
+            let victim = heaviest
+                .filter(|(len, _)| *len >= own + 1)
+                .and_then(|(len, _)| {
+                    // Among the sources that hold that many, the oldest evictable startup.
+                    state
+                        .by_source
+                        .iter()
+                        .filter(|(k, q)| **k != key && q.len() == len)
+                        .filter_map(|(k, q)| q.front().map(|e| (*k, e.since, e.id)))
+                        .filter(|(_, since, _)| now.duration_since(*since) >= EVICT_MIN_AGE)
+                        .min_by_key(|(_, since, _)| *since)
+                });
+            match victim {
+                Some((victim_key, _, victim_id)) => {
+                    let queue = state.by_source.get_mut(&victim_key).expect("found above");
+                    let pos = queue
+                        .iter()
+                        .position(|e| e.id == victim_id)
+                        .expect("found above");
+                    let entry = queue.remove(pos).expect("position is valid");
+                    if queue.is_empty() {
+                        state.by_source.remove(&victim_key);
+                    }
+                    state.total -= 1;
+                    entry.evict.cancel();
+                    self.evicted.fetch_add(1, Relaxed);
+                }
+                None if total >= full => return Err(Refusal::Shed),
+                // Below full with nobody to evict: the newcomer is shed only if its source
+                // already holds startups (one lone client is never the one dropped early).
+                None if own > 0 => return Err(Refusal::Shed),
+                None => {}
+            }
+        }
+        state.next_id += 1;
+        let id = state.next_id;
+        state.total += 1;
+        state.by_source.entry(key).or_default().push_back(Entry {
+            id,
+            since: now,
+            evict,
+        });
+        Ok(Ticket {
+            startups: self.clone(),
+            source: key,
+            id,
+        })
+    }
+}
+
+/// What the node may spend of its open-file limit. Connections, SFTP sessions and handles are
+/// counted at what they cost (measured: a connection's socket and its runtime's epoll and
+/// eventfd; a session's home; a file, or a directory's two descriptors); a reserve is kept for
+/// the listeners, the health endpoint, logs and the storage checks, so no client can starve
+/// `accept()`.
+pub struct FdBudget {
+    limit: i64,
+    used: AtomicI64,
+}
+
+/// Descriptors kept back for the node itself.
+const FD_RESERVE: i64 = 64;
+pub const FDS_CONNECTION: i64 = 4;
+pub const FDS_SESSION: i64 = 1;
+pub const FDS_FILE: i64 = 1;
+/// An upload in atomic mode holds its directory too.
+pub const FDS_UPLOAD: i64 = 2;
+pub const FDS_DIR: i64 = 2;
+/// `/healthz` reports the node unable to take more once this share of the budget is used.
+const HEALTH_SHARE_PERCENT: i64 = 90;
+
+/// A share of the budget, given back when dropped.
+pub struct Fds {
+    budget: Arc<FdBudget>,
+    n: i64,
+}
+
+impl Drop for Fds {
+    fn drop(&mut self) {
+        self.budget.used.fetch_sub(self.n, Relaxed);
+    }
+}
+
+impl FdBudget {
+    /// A budget for a process whose open-file limit is `limit`.
+    pub fn new(limit: u64) -> Arc<FdBudget> {
+        Arc::new(FdBudget {
+            limit: (limit.min(i64::MAX as u64) as i64 - FD_RESERVE).max(16),
+            used: AtomicI64::new(0),
+        })
+    }
+
+    /// Takes `n` descriptors, or `None` when the budget would be exceeded.
+    pub fn take(self: &Arc<Self>, n: i64) -> Option<Fds> {
+        let before = self.used.fetch_add(n, Relaxed);
+        if before + n > self.limit {
+            self.used.fetch_sub(n, Relaxed);
+            return None;
+        }
+        Some(Fds {
+            budget: self.clone(),
+            n,
+        })
+    }
+
+    pub fn used(&self) -> i64 {
+        self.used.load(Relaxed)
+    }
+
+    pub fn limit(&self) -> i64 {
+        self.limit
+    }
+
+    /// True once so much is used that a balancer should send new clients elsewhere.
+    pub fn nearly_exhausted(&self) -> bool {
+        self.used() * 100 >= self.limit * HEALTH_SHARE_PERCENT
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn max_startups_parses_like_openssh() {
+        assert_eq!(
+            "10:30:100".parse::<MaxStartups>().unwrap(),
+            MaxStartups {
+                start: 10,
+                rate: 30,
+                full: 100
+            }
+        );
+        assert_eq!("50".parse::<MaxStartups>().unwrap().start, 50);
+        for bad in ["", "1:2", "a:b:c", "20:30:10", "1:101:5", "0"] {
+            assert!(bad.parse::<MaxStartups>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn per_source_limit_refuses_only_that_source() {
+        let s = Startups::new("100".parse().unwrap(), 2);
+        let now = Instant::now();
+        let a = ip("198.18.0.1");
+        let _t1 = s.admit(a, CancellationToken::new(), now).unwrap();
+        let _t2 = s.admit(a, CancellationToken::new(), now).unwrap();
+        assert_eq!(
+            s.admit(a, CancellationToken::new(), now).err(),
+            Some(Refusal::PerSource)
+        );
+        assert!(s
+            .admit(ip("198.18.0.2"), CancellationToken::new(), now)
+            .is_ok());
+    }
+
+    #[test]
+    fn ipv6_sources_count_per_64() {
+        assert_eq!(
+            SourceKey::of(ip("2001:db8::1")),
+            SourceKey::of(ip("2001:db8::ffff:1"))
+        );
+        assert_ne!(
+            SourceKey::of(ip("2001:db8::1")),
+            SourceKey::of(ip("2001:db8:0:1::1"))
+        );
+        assert_eq!(
+            SourceKey::of(ip("::ffff:198.18.0.1")),
+            SourceKey::of(ip("198.18.0.1"))
+        );
+    }
+
+    #[test]
+    fn tickets_free_their_slot() {
+        let s = Startups::new("1".parse().unwrap(), 0);
+        let now = Instant::now();
+        let t = s
+            .admit(ip("198.18.0.1"), CancellationToken::new(), now)
+            .unwrap();
+        assert_eq!(s.count(), 1);
+        drop(t);
+        assert_eq!(s.count(), 0);
+        assert!(s
+            .admit(ip("198.18.0.1"), CancellationToken::new(), now)
+            .is_ok());
+    }
+
+    #[test]
+    fn at_full_the_heaviest_source_gives_way_to_a_newcomer() {
+        let s = Startups::new("4".parse().unwrap(), 0);
+        let t0 = Instant::now();
+        let flood = ip("198.18.0.66");
+        let tokens: Vec<CancellationToken> = (0..4).map(|_| CancellationToken::new()).collect();
+        let _held: Vec<Ticket> = tokens
+            .iter()
+            .map(|t| s.admit(flood, t.clone(), t0).unwrap())
+            .collect();
+        // The flood itself cannot grow past full.
+        let later = t0 + EVICT_MIN_AGE;
+        assert_eq!(
+            s.admit(flood, CancellationToken::new(), later).err(),
+            Some(Refusal::Shed)
+        );
+        // A newcomer from elsewhere evicts the flood's oldest startup.
+        let _legit = s
+            .admit(ip("198.18.0.7"), CancellationToken::new(), later)
+            .unwrap();
+        assert!(tokens[0].is_cancelled());
+        assert!(!tokens[1].is_cancelled());
+        assert_eq!(s.count(), 4);
+        assert_eq!(s.evicted(), 1);
+    }
+
+    #[test]
+    fn young_startups_are_not_evicted() {
+        let s = Startups::new("2".parse().unwrap(), 0);
+        let t0 = Instant::now();
+        let a = CancellationToken::new();
+        let _ta = s.admit(ip("198.18.0.1"), a.clone(), t0).unwrap();
+        let _tb = s
+            .admit(
+                ip("198.18.0.2"),
+                CancellationToken::new(),
+                t0 + Duration::from_millis(1),
+            )
+            .unwrap();
+        // Everybody holds one and all are young: the newcomer waits its turn.
+        assert_eq!(
+            s.admit(ip("198.18.0.3"), CancellationToken::new(), t0)
+                .err(),
+            Some(Refusal::Shed)
+        );
+        // Once old, the oldest of the equally heavy sources makes room.
+        let _tc = s
+            .admit(
+                ip("198.18.0.3"),
+                CancellationToken::new(),
+                t0 + EVICT_MIN_AGE,
+            )
+            .unwrap();
+        assert!(a.is_cancelled());
+    }
+
+    #[test]
+    fn many_sources_with_one_idle_socket_each_do_not_lock_out_a_newcomer() {
+        let s = Startups::new("10:30:50".parse().unwrap(), 3);
+        let t0 = Instant::now();
+        let mut held = Vec::new();
+        for i in 0..300u32 {
+            let addr = IpAddr::from([127, 1, (i / 250) as u8, (i % 250) as u8 + 1]);
+            if let Ok(t) = s.admit(addr, CancellationToken::new(), t0) {
+                held.push(t);
+            }
+        }
+        assert!(s.count() <= 50);
+        let later = t0 + Duration::from_secs(3);
+        for i in 0..20 {
+            assert!(
+                s.admit(
+                    IpAddr::from([127, 9, 0, i + 1]),
+                    CancellationToken::new(),
+                    later
+                )
+                .is_ok(),
+                "newcomer {i} refused"
+            );
+        }
+    }
+
+    #[test]
+    fn fd_budget_refuses_past_the_limit_and_gives_back() {
+        let b = FdBudget::new(64 + 20);
+        assert_eq!(b.limit(), 20);
+        let a = b.take(8).unwrap();
+        let c = b.take(10).unwrap();
+        assert!(b.take(3).is_none());
+        assert!(b.nearly_exhausted());
+        drop(a);
+        drop(c);
+        assert_eq!(b.used(), 0);
+        assert!(!b.nearly_exhausted());
+        assert!(b.take(20).is_some());
+    }
+}

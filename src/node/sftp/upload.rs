@@ -1,0 +1,220 @@
+//! Atomic uploads (`upload_mode = "atomic"`): whatever a client writes goes to a hidden
+//! temporary file beside the final name, which is renamed onto it when the last handle the
+//! session has on it closes. Readers elsewhere see the old whole file or the new whole file,
+//! never a part.
+//!
+//! The session that writes sees its file under the final name as it is being written (stat,
+//! open for reading, truncate, listing): clients such as sshfs look a file up right after
+//! creating it. Changing an existing file (append, resume, an edit in place) copies it to the
+//! temporary file first, by reflink where the file system offers one, so it stays atomic.
+
+use std::ffi::OsString;
+use std::fs::File as StdFile;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt};
+
+use crate::node::limits::Fds;
+use crate::node::metrics::Metrics;
+
+/// What an upload does to its final name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A file that did not exist.
+    New,
+    /// An existing file replaced whole (truncated on open).
+    Replace,
+    /// An existing file changed: copied first, then written to (append, resume, edit).
+    Edit,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::New => "new",
+            Kind::Replace => "replace",
+            Kind::Edit => "edit",
+        }
+    }
+}
+
+/// An upload in progress. Dropped without [`Pending::commit`] it removes its temporary file,
+/// so an upload that never closed leaves nothing behind.
+pub struct Pending {
+    /// Unique in the node: a later upload to the same name is another one.
+    pub id: u64,
+    pub parent: Dir,
+    pub temp: PathBuf,
+    pub final_name: OsString,
+    /// Opened with O_EXCL: the rename must not replace a file made meanwhile.
+    pub exclusive: bool,
+    pub kind: Kind,
+    /// The first write error: an upload that lost data is never published.
+    pub failed: Option<String>,
+    /// Handles of the session open on it; published when the last one closes.
+    pub handles: usize,
+    committed: bool,
+    metrics: Arc<Metrics>,
+    _fds: Fds,
+}
+
+impl Pending {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: u64,
+        parent: Dir,
+        temp: PathBuf,
+        final_name: OsString,
+        exclusive: bool,
+        kind: Kind,
+        metrics: Arc<Metrics>,
+        fds: Fds,
+    ) -> Pending {
+        Pending {
+            id,
+            parent,
+            temp,
+            final_name,
+            exclusive,
+            kind,
+            failed: None,
+            handles: 0,
+            committed: false,
+            metrics,
+            _fds: fds,
+        }
+    }
+
+    /// Opens the temporary file again (a second handle of the same session on the upload).
+    pub fn reopen(&self, read: bool, append: bool) -> io::Result<StdFile> {
+        let mut options = OpenOptions::new();
+        options.read(read).write(true).append(append);
+        Ok(self.parent.open_with(&self.temp, &options)?.into_std())
+    }
+
+    pub fn metadata(&self) -> io::Result<cap_std::fs::Metadata> {
+        self.parent.symlink_metadata(&self.temp)
+    }
+
+    /// Renames the temporary file onto the final name.
+    pub fn commit(&mut self) -> io::Result<()> {
+        let flags = if self.exclusive {
+            rustix::fs::RenameFlags::NOREPLACE
+        } else {
+            rustix::fs::RenameFlags::empty()
+        };
+        rustix::fs::renameat_with(
+            &self.parent,
+            &self.temp,
+            &self.parent,
+            &self.final_name,
+            flags,
+        )?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = self.parent.remove_file(&self.temp);
+            Metrics::inc(&self.metrics.uploads_aborted_total);
+        }
+    }
+}
+
+/// Creates the temporary file `temp` in `parent` (mode `mode`, narrowed by the umask).
+pub fn create_temp(
+    parent: &Dir,
+    temp: &PathBuf,
+    mode: u32,
+    read: bool,
+    append: bool,
+) -> io::Result<StdFile> {
+    let mut options = OpenOptions::new();
+    options
+        .read(read)
+        .write(true)
+        .append(append)
+        .create_new(true)
+        .mode(mode);
+    Ok(parent.open_with(temp, &options)?.into_std())
+}
+
+/// Copies the first `limit` bytes of `src` (all of it when `None`) into the empty `dst`: a
+/// reflink where the file system shares blocks (btrfs, XFS), else `copy_file_range` (done by
+/// the server on NFS 4.2), else plain reads and writes.
+pub fn copy_into(src: &StdFile, dst: &StdFile, limit: Option<u64>) -> io::Result<u64> {
+    let len = src.metadata()?.len();
+    let want = limit.map_or(len, |l| l.min(len));
+    if want == len && rustix::fs::ioctl_ficlone(dst, src).is_ok() {
+        return Ok(len);
+    }
+    let mut copied = 0u64;
+    let (mut off_in, mut off_out) = (0u64, 0u64);
+    while copied < want {
+        let chunk = (want - copied).min(1 << 30) as usize;
+        match rustix::fs::copy_file_range(src, Some(&mut off_in), dst, Some(&mut off_out), chunk) {
+            Ok(0) => break,
+            Ok(n) => copied += n as u64,
+            Err(e) if copied == 0 => {
+                let _ = e;
+                return copy_plainly(src, dst, want);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(copied)
+}
+
+fn copy_plainly(src: &StdFile, dst: &StdFile, want: u64) -> io::Result<u64> {
+    use std::io::{Read, Seek, Write};
+    let mut src = src;
+    let mut dst = dst;
+    src.seek(io::SeekFrom::Start(0))?;
+    dst.seek(io::SeekFrom::Start(0))?;
+    let copied = io::copy(&mut src.take(want), &mut dst)?;
+    dst.flush()?;
+    Ok(copied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn copies_whole_files_and_prefixes() {
+        let dir = tempfile::tempdir().unwrap();
+        let src_path = dir.path().join("src");
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::File::create(&src_path)
+            .unwrap()
+            .write_all(&data)
+            .unwrap();
+        let src = std::fs::File::open(&src_path).unwrap();
+        for (limit, want) in [
+            (None, data.len()),
+            (Some(1000), 1000),
+            (Some(10 << 20), data.len()),
+        ] {
+            let dst_path = dir.path().join(format!("dst-{want}-{limit:?}"));
+            let dst = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&dst_path)
+                .unwrap();
+            assert_eq!(copy_into(&src, &dst, limit).unwrap(), want as u64);
+            let mut got = Vec::new();
+            std::fs::File::open(&dst_path)
+                .unwrap()
+                .read_to_end(&mut got)
+                .unwrap();
+            assert_eq!(got, data[..want]);
+        }
+    }
+}
