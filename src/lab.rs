@@ -147,7 +147,7 @@ impl Lab {
             "# Users of the lab cluster; edit and the nodes reload within a second.\n[[users]]\nname = \"{DEMO_USER}\"\nkeys = [\"{}\"]\nhome = \"{DEMO_USER}\"\n",
             demo.public_key().to_openssh().map_err(key_error)?
         );
-        write_atomically(&self.path("users.toml"), users.as_bytes(), 0o644)?;
+        write_atomically(&self.path("users.toml"), users.as_bytes(), 0o600)?;
         let _ = host;
         let mut backends = String::new();
         for i in 1..=nodes {

@@ -326,12 +326,14 @@ impl UsersDoc {
         Users::parse(&self.path, &self.to_string()).map(|_| ())
     }
 
+    /// Writes the file back. It holds password hashes: it is never left readable by others
+    /// (the owner's and group's read rights it had are kept, at most 0640; a new file is 0600).
     pub fn save(&self) -> Result<()> {
         use std::os::unix::fs::PermissionsExt;
         self.check()?;
         let mode = std::fs::metadata(&self.path)
-            .map(|m| m.permissions().mode() & 0o777)
-            .unwrap_or(0o640);
+            .map(|m| m.permissions().mode() & 0o640 | 0o600)
+            .unwrap_or(0o600);
         crate::files::write_atomically(&self.path, self.to_string().as_bytes(), mode)
     }
 }

@@ -74,3 +74,41 @@ fn node_check_reports_what_it_would_serve() {
     let report2: serde_json::Value = serde_json::from_slice(&out2.stdout).unwrap();
     assert_eq!(report["config_checksum"], report2["config_checksum"]);
 }
+
+/// users.toml holds password hashes: `init` writes it for its owner only, and `users add`
+/// never leaves it readable by others.
+#[test]
+fn users_toml_with_password_hashes_is_not_world_readable() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = dir.path().join("cluster.toml");
+    run_ok(
+        Command::new(BIN)
+            .args(["--yes", "-c"])
+            .arg(&cluster)
+            .arg("init"),
+    );
+    let users = dir.path().join("users.toml");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&users), 0o600);
+    // An operator's own 0644 file is narrowed when a hash goes in.
+    std::fs::set_permissions(&users, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run_with_input(
+        Command::new(BIN).args(["-c"]).arg(&cluster).args([
+            "users",
+            "add",
+            "carol",
+            "--password",
+            "--no-push",
+        ]),
+        b"a long enough password\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&users).unwrap();
+    assert!(text.contains("$argon2id$"), "{text}");
+    assert_eq!(mode(&users) & 0o007, 0, "mode {:o}", mode(&users));
+}

@@ -250,8 +250,29 @@ fn write_known_hosts(path: &Path, port: u16, host_keys: &[PathBuf]) {
 
 impl NodeProc {
     pub fn spawn(config: &Path, dir: &Path, name: &str, host_keys: Vec<PathBuf>) -> NodeProc {
+        Self::spawn_with(config, dir, name, host_keys, &[])
+    }
+
+    /// Starts the node through `wrapper` (e.g. `prlimit --nofile=1024:1024 --`), which must
+    /// exec it, so the process is still the node.
+    pub fn spawn_with(
+        config: &Path,
+        dir: &Path,
+        name: &str,
+        host_keys: Vec<PathBuf>,
+        wrapper: &[&str],
+    ) -> NodeProc {
         let log = dir.join(format!("{name}.log"));
-        let mut child = Command::new(BIN)
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                require(program);
+                let mut c = Command::new(program);
+                c.args(args).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let mut child = command
             .args(["node", "run", "--config"])
             .arg(config)
             .env("SFTPHA_LOG", "sftpha=debug")

@@ -363,12 +363,42 @@ fn bad_configuration_is_refused_with_exit_2() {
         .arg(&config));
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("too open"));
-    // An invalid users.toml names the user entry and key.
     std::fs::set_permissions(
         &f.host_keys[0],
         std::os::unix::fs::PermissionsExt::from_mode(0o600),
     )
     .unwrap();
+    // Weak host keys are refused at start: DSA (no client accepts it any more, so the node
+    // would say ready and nobody could connect) and RSA under 2048 bits.
+    for (kind, bits, needle) in [
+        ("dsa", "1024", "DSA host keys are refused"),
+        ("rsa", "1024", "1024 bits is refused"),
+    ] {
+        let key = f.path().join(format!("weak_{kind}"));
+        run_ok(
+            Command::new("ssh-keygen")
+                .args(["-q", "-N", "", "-t", kind, "-b", bits, "-f"])
+                .arg(&key),
+        );
+        let text = f.node_toml("n1").replace(
+            "host_keys = [",
+            &format!("host_keys = [\"{}\", ", key.display()),
+        );
+        std::fs::write(&config, text).unwrap();
+        for command in ["run", "check"] {
+            let out = run(Command::new(BIN)
+                .args(["node", command, "--config"])
+                .arg(&config));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{kind} {command}: {err}");
+            assert!(
+                err.contains(needle) && err.contains(&key.display().to_string()),
+                "{err}"
+            );
+        }
+    }
+    std::fs::write(&config, f.node_toml("n1")).unwrap();
+    // An invalid users.toml names the user entry and key.
     std::fs::write(
         f.path().join("users.toml"),
         "[[users]]\nname = \"x\"\nkeys = [\"ssh-dss AAAA\"]\n",

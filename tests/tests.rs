@@ -1,11 +1,13 @@
 //! The one integration-test binary: real `sftpha` processes driven by real clients.
 
 mod assess;
+mod attack;
 mod cli;
 mod fakehosts;
 mod harness;
 mod keys;
 mod lab_failover;
+mod node_attacks;
 mod node_clients;
 mod node_ops;
 mod node_security;

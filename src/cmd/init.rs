@@ -142,8 +142,9 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Result<u8> {
             source,
         })?;
     }
-    write_new(&cluster_path, &text)?;
-    write_new(&users_path, &init::users_toml())?;
+    write_new(&cluster_path, &text, 0o644)?;
+    // users.toml will hold password hashes: readable by its owner only.
+    write_new(&users_path, &init::users_toml(), 0o600)?;
     tracing::info!(
         cluster = %cluster_path.display(),
         users = %users_path.display(),
@@ -154,8 +155,8 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
-fn write_new(path: &Path, text: &str) -> Result<()> {
-    crate::files::write_atomically(path, text.as_bytes(), 0o644)
+fn write_new(path: &Path, text: &str, mode: u32) -> Result<()> {
+    crate::files::write_atomically(path, text.as_bytes(), mode)
 }
 
 fn from_flags(args: &InitArgs) -> Answers {

@@ -26,6 +26,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                 fds_used: shared.fds.used(),
                 fds_budget: shared.fds.limit(),
                 password_checks_waiting: shared.passwords.waiting() as i64,
+                password_checks_total: shared.passwords.verified(),
             },
         )),
         _ => Response::text(404, "not found: try /healthz or /metrics\n"),

@@ -89,9 +89,42 @@ pub fn load_host_keys(paths: &[std::path::PathBuf]) -> Result<Vec<PrivateKey>> {
             path: path.clone(),
             message: e.to_string(),
         })?;
+        check_strength(&key).map_err(|message| Error::HostKey {
+            path: path.clone(),
+            message,
+        })?;
         keys.push(key);
     }
     Ok(keys)
+}
+
+/// Refuses host keys that clients refuse or that are too weak to serve: DSA (OpenSSH clients
+/// no longer accept it, so a node would say it is ready and nobody could connect) and RSA
+/// under 2048 bits (OpenSSH's own minimum since 9.x is 1024 only for old keys; 2048 is NIST's).
+fn check_strength(key: &PrivateKey) -> std::result::Result<(), String> {
+    use russh::keys::Algorithm;
+    match key.algorithm() {
+        Algorithm::Dsa => Err(
+            "DSA host keys are refused: OpenSSH clients no longer accept them; use ed25519, ecdsa or rsa (3072 bits)".into(),
+        ),
+        Algorithm::Rsa { .. } => {
+            let bits = key
+                .public_key()
+                .key_data()
+                .rsa()
+                .and_then(|rsa| rsa.n().as_positive_bytes())
+                .map(|n| n.len() * 8)
+                .unwrap_or(0);
+            if bits < 2048 {
+                Err(format!(
+                    "an RSA host key of {bits} bits is refused: use at least 2048 bits (`ssh-keygen -t rsa -b 3072`), or ed25519"
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        _ => Ok(()),
+    }
 }
 
 pub fn fingerprint_of(key: &PrivateKey) -> String {

@@ -5,9 +5,10 @@
 //! Startups are counted per source (an IPv4 address, or an IPv6 /64) and in total. Between
 //! `start` and `full` a newcomer makes the node shed one startup with a probability that rises
 //! linearly from `rate` % to 100 %; at `full` it always sheds one. Unlike OpenSSH, which always
-//! drops the newcomer, the one shed is chosen for fairness: the oldest connection (older than
-//! [`EVICT_MIN_AGE`], so logins in progress finish) of the source that holds the most startups,
-//! unless the newcomer's own source already holds the most, in which case the newcomer goes.
+//! drops the newcomer, the one shed is chosen for fairness: among the sources that hold more
+//! startups than the newcomer's, the heaviest one that has a startup older than
+//! [`EVICT_MIN_AGE`] (so logins in progress finish) gives up its oldest; when there is none,
+//! the newcomer goes.
 //! A flood of idle sockets, from one address or from hundreds, therefore ends up evicting
 //! itself, and a client from anywhere else still gets in. Logged-in sessions are never counted
 //! here, so no flood of strangers takes their slots.
@@ -214,14 +215,19 @@ impl Startups {
     }
 
     /// Admits a connection from `source`; `evict` is cancelled if the node later sheds it.
+    /// `suspicion` tells how many login attempts a source has under way or failed lately
+    /// (the throttle's count): a source that has been guessing gives way to one that has not,
+    /// whatever the age of its connection.
     pub fn admit(
         self: &Arc<Self>,
         source: IpAddr,
         evict: CancellationToken,
         now: Instant,
+        suspicion: impl Fn(SourceKey) -> u32,
     ) -> Result<Ticket, Refusal> {
         let key = SourceKey::of(source);
         let shed_roll = self.percent();
+        let mine = suspicion(key);
         let mut state = self.lock();
         let own = state.by_source.get(&key).map_or(0, VecDeque::len);
         if self.per_source > 0 && own >= self.per_source {
@@ -239,25 +245,24 @@ impl Startups {
             false
         };
         if shed {
-            // The source holding the most startups gives one up; the newcomer counts in its own.
-            let heaviest = state
+            // Who gives way: a source more suspect than the newcomer's (it has been guessing),
+            // else, among startups old enough to evict, one of a source holding more than
+            // the newcomer's would; the most suspect, then the heaviest, then the oldest.
+            let victim = state
                 .by_source
                 .iter()
                 .filter(|(k, _)| **k != key)
-                .map(|(k, q)| (q.len(), *k))
-                .max_by_key(|(len, _)| *len);
-            let victim = heaviest
-                .filter(|(len, _)| *len >= own + 1)
-                .and_then(|(len, _)| {
-                    // Among the sources that hold that many, the oldest evictable startup.
-                    state
-                        .by_source
-                        .iter()
-                        .filter(|(k, q)| **k != key && q.len() == len)
-                        .filter_map(|(k, q)| q.front().map(|e| (*k, e.since, e.id)))
-                        .filter(|(_, since, _)| now.duration_since(*since) >= EVICT_MIN_AGE)
-                        .min_by_key(|(_, since, _)| *since)
-                });
+                .filter_map(|(k, q)| {
+                    let e = q.front()?;
+                    let suspect = suspicion(*k);
+                    let worse = suspect > mine
+                        || (suspect == mine
+                            && q.len() > own
+                            && now.duration_since(e.since) >= EVICT_MIN_AGE);
+                    worse.then_some((*k, suspect, q.len(), e.since, e.id))
+                })
+                .max_by(|a, b| a.1.cmp(&b.1).then(a.2.cmp(&b.2)).then(b.3.cmp(&a.3)))
+                .map(|(k, _, _, since, id)| (k, since, id));
             match victim {
                 Some((victim_key, _, victim_id)) => {
                     let queue = state.by_source.get_mut(&victim_key).expect("found above");
@@ -373,6 +378,10 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn clean(_: SourceKey) -> u32 {
+        0
+    }
+
     #[test]
     fn max_startups_parses_like_openssh() {
         assert_eq!(
@@ -394,14 +403,14 @@ mod tests {
         let s = Startups::new("100".parse().unwrap(), 2);
         let now = Instant::now();
         let a = ip("198.18.0.1");
-        let _t1 = s.admit(a, CancellationToken::new(), now).unwrap();
-        let _t2 = s.admit(a, CancellationToken::new(), now).unwrap();
+        let _t1 = s.admit(a, CancellationToken::new(), now, clean).unwrap();
+        let _t2 = s.admit(a, CancellationToken::new(), now, clean).unwrap();
         assert_eq!(
-            s.admit(a, CancellationToken::new(), now).err(),
+            s.admit(a, CancellationToken::new(), now, clean).err(),
             Some(Refusal::PerSource)
         );
         assert!(s
-            .admit(ip("198.18.0.2"), CancellationToken::new(), now)
+            .admit(ip("198.18.0.2"), CancellationToken::new(), now, clean)
             .is_ok());
     }
 
@@ -426,13 +435,13 @@ mod tests {
         let s = Startups::new("1".parse().unwrap(), 0);
         let now = Instant::now();
         let t = s
-            .admit(ip("198.18.0.1"), CancellationToken::new(), now)
+            .admit(ip("198.18.0.1"), CancellationToken::new(), now, clean)
             .unwrap();
         assert_eq!(s.count(), 1);
         drop(t);
         assert_eq!(s.count(), 0);
         assert!(s
-            .admit(ip("198.18.0.1"), CancellationToken::new(), now)
+            .admit(ip("198.18.0.1"), CancellationToken::new(), now, clean)
             .is_ok());
     }
 
@@ -444,17 +453,17 @@ mod tests {
         let tokens: Vec<CancellationToken> = (0..4).map(|_| CancellationToken::new()).collect();
         let _held: Vec<Ticket> = tokens
             .iter()
-            .map(|t| s.admit(flood, t.clone(), t0).unwrap())
+            .map(|t| s.admit(flood, t.clone(), t0, clean).unwrap())
             .collect();
         // The flood itself cannot grow past full.
         let later = t0 + EVICT_MIN_AGE;
         assert_eq!(
-            s.admit(flood, CancellationToken::new(), later).err(),
+            s.admit(flood, CancellationToken::new(), later, clean).err(),
             Some(Refusal::Shed)
         );
         // A newcomer from elsewhere evicts the flood's oldest startup.
         let _legit = s
-            .admit(ip("198.18.0.7"), CancellationToken::new(), later)
+            .admit(ip("198.18.0.7"), CancellationToken::new(), later, clean)
             .unwrap();
         assert!(tokens[0].is_cancelled());
         assert!(!tokens[1].is_cancelled());
@@ -467,17 +476,18 @@ mod tests {
         let s = Startups::new("2".parse().unwrap(), 0);
         let t0 = Instant::now();
         let a = CancellationToken::new();
-        let _ta = s.admit(ip("198.18.0.1"), a.clone(), t0).unwrap();
+        let _ta = s.admit(ip("198.18.0.1"), a.clone(), t0, clean).unwrap();
         let _tb = s
             .admit(
                 ip("198.18.0.2"),
                 CancellationToken::new(),
                 t0 + Duration::from_millis(1),
+                clean,
             )
             .unwrap();
         // Everybody holds one and all are young: the newcomer waits its turn.
         assert_eq!(
-            s.admit(ip("198.18.0.3"), CancellationToken::new(), t0)
+            s.admit(ip("198.18.0.3"), CancellationToken::new(), t0, clean)
                 .err(),
             Some(Refusal::Shed)
         );
@@ -487,6 +497,7 @@ mod tests {
                 ip("198.18.0.3"),
                 CancellationToken::new(),
                 t0 + EVICT_MIN_AGE,
+                clean,
             )
             .unwrap();
         assert!(a.is_cancelled());
@@ -499,7 +510,7 @@ mod tests {
         let mut held = Vec::new();
         for i in 0..300u32 {
             let addr = IpAddr::from([127, 1, (i / 250) as u8, (i % 250) as u8 + 1]);
-            if let Ok(t) = s.admit(addr, CancellationToken::new(), t0) {
+            if let Ok(t) = s.admit(addr, CancellationToken::new(), t0, clean) {
                 held.push(t);
             }
         }
@@ -510,12 +521,57 @@ mod tests {
                 s.admit(
                     IpAddr::from([127, 9, 0, i + 1]),
                     CancellationToken::new(),
-                    later
+                    later,
+                    clean
                 )
                 .is_ok(),
                 "newcomer {i} refused"
             );
         }
+    }
+
+    #[test]
+    fn sources_that_guess_give_way_to_one_that_does_not_whatever_their_age() {
+        let s = Startups::new("3".parse().unwrap(), 0);
+        let t0 = Instant::now();
+        let guessers: Vec<CancellationToken> = (0..3).map(|_| CancellationToken::new()).collect();
+        let suspicion = |k: SourceKey| {
+            if k == SourceKey::of(ip("198.18.9.9")) {
+                0
+            } else {
+                5
+            }
+        };
+        let _held: Vec<Ticket> = guessers
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                s.admit(
+                    IpAddr::from([198, 18, 1, i as u8]),
+                    t.clone(),
+                    t0,
+                    suspicion,
+                )
+                .unwrap()
+            })
+            .collect();
+        // Young as they are, a guesser gives way to a clean newcomer...
+        let clean_token = CancellationToken::new();
+        let _clean = s
+            .admit(ip("198.18.9.9"), clean_token.clone(), t0, suspicion)
+            .unwrap();
+        assert_eq!(guessers.iter().filter(|t| t.is_cancelled()).count(), 1);
+        // ...and a guessing newcomer never pushes the clean one out: an old guesser goes.
+        let _next = s
+            .admit(
+                ip("198.18.2.1"),
+                CancellationToken::new(),
+                t0 + EVICT_MIN_AGE,
+                suspicion,
+            )
+            .unwrap();
+        assert!(!clean_token.is_cancelled());
+        assert_eq!(guessers.iter().filter(|t| t.is_cancelled()).count(), 2);
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub struct Extra {
     pub fds_used: i64,
     pub fds_budget: i64,
     pub password_checks_waiting: i64,
+    pub password_checks_total: u64,
 }
 
 impl Metrics {
@@ -53,7 +54,8 @@ impl Metrics {
         extra: &Extra,
     ) -> String {
         let evicted = AtomicU64::new(extra.startups_evicted_total);
-        let counters: [(&str, &AtomicU64, &str); 17] = [
+        let checked = AtomicU64::new(extra.password_checks_total);
+        let counters: [(&str, &AtomicU64, &str); 18] = [
             (
                 "connections_total",
                 &self.connections_total,
@@ -129,6 +131,11 @@ impl Metrics {
                 "startups_refused_total",
                 &self.startups_refused_total,
                 "unauthenticated connections refused (per-source limit, max_startups)",
+            ),
+            (
+                "password_checks_total",
+                &checked,
+                "passwords verified (argon2id computed)",
             ),
             (
                 "startups_evicted_total",

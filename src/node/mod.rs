@@ -434,7 +434,11 @@ fn admit(
         return shared.refused(client, "source address throttled after failed logins");
     }
     let token = kill_all.child_token();
-    let ticket = match shared.startups.admit(client.ip(), token.clone(), now) {
+    let ticket = match shared
+        .startups
+        .admit(client.ip(), token.clone(), now, |source| {
+            shared.throttle.suspicion(source, now)
+        }) {
         Ok(ticket) => ticket,
         Err(refusal) => {
             Metrics::inc(&shared.metrics.startups_refused_total);

@@ -80,6 +80,8 @@ struct Queue {
 
 pub struct PasswordPool {
     queue: Mutex<Queue>,
+    /// Hashes computed so far (attempts answered busy are not).
+    verified: std::sync::atomic::AtomicU64,
     ready: Condvar,
     capacity: usize,
     deadline: Duration,
@@ -104,6 +106,7 @@ impl PasswordPool {
                 jobs: BinaryHeap::new(),
                 next_seq: 0,
             }),
+            verified: std::sync::atomic::AtomicU64::new(0),
             ready: Condvar::new(),
             capacity,
             deadline,
@@ -129,6 +132,11 @@ impl PasswordPool {
 
     pub fn threads(&self) -> usize {
         self.threads
+    }
+
+    /// Passwords verified so far.
+    pub fn verified(&self) -> u64 {
+        self.verified.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Attempts waiting now.
@@ -187,6 +195,8 @@ impl PasswordPool {
             let verdict = if job.enqueued.elapsed() > self.deadline {
                 Verdict::Busy
             } else {
+                self.verified
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 match check(&job.password.0, &job.hash, &mut memory) {
                     Ok(true) => Verdict::Match,
                     Ok(false) | Err(_) => Verdict::NoMatch,

@@ -63,6 +63,20 @@ impl Throttle {
         matches!(state.get(&SourceKey::of(addr)), Some(Entry { banned_until: Some(t), .. }) if *t > now)
     }
 
+    /// How suspect a source is now: its attempts under way or failed in the window (a banned
+    /// source counts as the limit).
+    pub fn suspicion(&self, key: SourceKey, now: Instant) -> u32 {
+        if self.limit == 0 {
+            return 0;
+        }
+        match self.lock().get(&key) {
+            Some(e) if e.banned_until.is_some_and(|t| t > now) => self.limit,
+            Some(e) if now.duration_since(e.window_start) < self.window => e.failures + e.in_flight,
+            Some(e) => e.in_flight,
+            None => 0,
+        }
+    }
+
     /// Counts an attempt of `addr` before it is verified.
     pub fn begin(&self, addr: IpAddr, now: Instant) -> Attempt {
         if self.limit == 0 {

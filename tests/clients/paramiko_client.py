@@ -9,12 +9,14 @@ it prints what was expected and what happened, and exits 1.
 """
 
 import argparse
+import json
 import hashlib
 import os
 import socket
 import stat
 import struct
 import sys
+import threading
 import time
 
 import paramiko
@@ -41,7 +43,13 @@ def expect_error(fn, kinds, message):
 
 
 def connect(args):
-    transport = paramiko.Transport(("127.0.0.1", args.port))
+    if args.bind:
+        # A source address of its own (127.0.0.0/8): throttles and limits count per source.
+        sock = socket.create_connection(("127.0.0.1", args.port), timeout=10,
+                                        source_address=(args.bind, 0))
+        transport = paramiko.Transport(sock)
+    else:
+        transport = paramiko.Transport(("127.0.0.1", args.port))
     transport.start_client(timeout=10)
     key = transport.get_remote_server_key()
     known = paramiko.HostKeys(args.known_hosts)
@@ -414,6 +422,74 @@ def scenario_flood(args):
     transport.close()
 
 
+def scenario_vanish(args):
+    """Fills the node's request and reply queues (READs whose replies are never read, so the
+    SSH window closes), then vanishes without a word: the socket is shut and closed while the
+    node is blocked. Prints `vanished`."""
+    transport, chan = raw_channel(args)
+    send_packet(chan, bytes([1]) + struct.pack(">I", 3))
+    read_packet(chan)
+    name = b"/flood.bin"
+    send_packet(chan, bytes([3]) + struct.pack(">I", 1) + struct.pack(">I", len(name)) + name
+                + struct.pack(">II", 1, 0))
+    reply = read_packet(chan)
+    expect(reply is not None and reply[0] == 102, f"open: {reply!r}")
+    handle = reply[9:9 + struct.unpack(">I", reply[5:9])[0]]
+    progress = [0]
+
+    def sender():
+        try:
+            while True:
+                packet = bytes([5]) + struct.pack(">I", 2 + progress[0]) \
+                    + struct.pack(">I", len(handle)) + handle + struct.pack(">QI", 0, 261120)
+                chan.sendall(struct.pack(">I", len(packet)) + packet)
+                progress[0] += 1
+        except Exception:  # noqa: BLE001 - the socket goes away under it
+            pass
+
+    threading.Thread(target=sender, daemon=True).start()
+    last, since = -1, time.time()
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        time.sleep(0.1)
+        if progress[0] != last:
+            last, since = progress[0], time.time()
+        elif time.time() - since > 1.0:
+            break
+    expect(time.time() - since > 1.0, f"the node kept reading after {progress[0]} requests")
+    transport.sock.shutdown(socket.SHUT_RDWR)
+    transport.sock.close()
+    print(f"vanished after {progress[0]} requests", flush=True)
+    os._exit(0)
+
+
+def scenario_sessions(args):
+    """One logged-in connection opens as many SFTP sessions as it can, and in each as many
+    directory handles as it can. Prints a JSON line with what it got, then holds everything
+    until stdin closes."""
+    transport, _ = connect(args)
+    clients = []
+    refused = 0
+    for _ in range(args.sessions):
+        try:
+            clients.append(paramiko.SFTPClient.from_transport(transport))
+        except Exception:  # noqa: BLE001 - refused channels are the point
+            refused += 1
+    handles = 0
+    handle_errors = 0
+    for client in clients:
+        for _ in range(args.handles):
+            try:
+                client._request(paramiko.sftp.CMD_OPENDIR, "/")
+                handles += 1
+            except Exception:  # noqa: BLE001
+                handle_errors += 1
+                break
+    print(json.dumps({"sessions": len(clients), "refused": refused, "handles": handles}), flush=True)
+    sys.stdin.read()
+    transport.close()
+
+
 def scenario_password(args):
     transport, sftp = connect(args)
     with sftp.open("/pw.txt", "wb") as f:
@@ -462,6 +538,9 @@ def main():
     parser.add_argument("--size-mib", type=int, default=64)
     parser.add_argument("--local", default="/dev/null")
     parser.add_argument("--requests", type=int, default=200000)
+    parser.add_argument("--bind", default=None)
+    parser.add_argument("--sessions", type=int, default=40)
+    parser.add_argument("--handles", type=int, default=300)
     args = parser.parse_args()
     scenarios = {
         "ops": scenario_ops,
@@ -469,6 +548,8 @@ def main():
         "malformed": scenario_malformed,
         "killed-upload": scenario_killed_upload,
         "atomic": scenario_atomic,
+        "vanish": scenario_vanish,
+        "sessions": scenario_sessions,
         "password": scenario_password,
         "big-download": scenario_big_download,
         "flood": scenario_flood,

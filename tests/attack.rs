@@ -1,0 +1,342 @@
+//! The attacker's tools: idle sockets held from many source addresses, and floods of wrong
+//! passwords over real SSH (russh's client), each bounded in count and time and stopped by
+//! itself. Sources are addresses of 127.0.0.0/8, which Linux routes to loopback with no set-up.
+//! Also the measurements the attack tests assert: a node's memory and descriptors, and how long
+//! a legitimate login takes meanwhile.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+/// The `n`th attacker address: 127.66.x.y, never one a test's legitimate client uses.
+pub fn attacker(n: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 66, (n / 250) as u8, (n % 250) as u8 + 1))
+}
+
+/// A legitimate client's address, apart from every attacker.
+pub fn legit(n: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 77, 0, n))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn connect_from(
+    source: IpAddr,
+    target: SocketAddr,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(source, 0))?;
+    tokio::time::timeout(Duration::from_secs(5), socket.connect(target))
+        .await
+        .map_err(|_| std::io::Error::other("connect timed out"))?
+}
+
+/// Sockets that connect and then never send a byte, held until dropped.
+pub struct IdleSockets {
+    pub held: Vec<std::net::TcpStream>,
+    pub refused: usize,
+}
+
+/// Opens `per_source` idle connections from each of `sources` addresses (at most 2,000).
+pub fn hold_idle(target: SocketAddr, sources: usize, per_source: usize) -> IdleSockets {
+    assert!(
+        sources * per_source <= 2000,
+        "bounded: at most 2,000 sockets"
+    );
+    let rt = runtime();
+    let held = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for s in 0..sources {
+            for _ in 0..per_source {
+                tasks.push(tokio::spawn(connect_from(attacker(s), target)));
+            }
+        }
+        let mut held = Vec::new();
+        for t in tasks {
+            if let Ok(Ok(stream)) = t.await {
+                held.push(stream.into_std().unwrap());
+            }
+        }
+        held
+    });
+    // The node closes the sockets it refuses or evicts at once: count what it kept.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut kept = Vec::new();
+    let mut refused = 0;
+    for s in held {
+        s.set_nonblocking(true).unwrap();
+        let mut byte = [0u8; 1];
+        match std::io::Read::read(&mut &s, &mut byte) {
+            Ok(0) => refused += 1,
+            _ => kept.push(s),
+        }
+    }
+    IdleSockets {
+        held: kept,
+        refused,
+    }
+}
+
+struct AnyHost;
+
+impl russh::client::Handler for AnyHost {
+    type Error = russh::Error;
+    async fn check_server_key(
+        &mut self,
+        _key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        // An attacker does not care whom it talks to.
+        Ok(true)
+    }
+}
+
+/// What a flood did (printed by the tests).
+#[derive(Debug, Default)]
+#[allow(dead_code)]
+pub struct FloodReport {
+    pub connections: u64,
+    pub attempts: u64,
+    pub refused_connections: u64,
+}
+
+/// Wrong passwords for `user` from `sources` addresses, `per_source` connections each, every
+/// connection trying until the node closes it, then connecting again; for `duration`, at
+/// most `max_attempts` in all. Runs on its own threads; `stop` ends it early.
+pub struct PasswordFlood {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<FloodReport>>,
+}
+
+impl PasswordFlood {
+    pub fn start(
+        target: SocketAddr,
+        user: &str,
+        sources: usize,
+        per_source: usize,
+        duration: Duration,
+        max_attempts: u64,
+    ) -> PasswordFlood {
+        let stop = Arc::new(AtomicBool::new(false));
+        let user = user.to_owned();
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = runtime();
+            rt.block_on(async move {
+                let deadline = Instant::now() + duration;
+                let attempts = Arc::new(AtomicU64::new(0));
+                let connections = Arc::new(AtomicU64::new(0));
+                let refused = Arc::new(AtomicU64::new(0));
+                let mut tasks = Vec::new();
+                for s in 0..sources {
+                    for _ in 0..per_source {
+                        let (user, stop, attempts, connections, refused) = (
+                            user.clone(),
+                            stop2.clone(),
+                            attempts.clone(),
+                            connections.clone(),
+                            refused.clone(),
+                        );
+                        tasks.push(tokio::spawn(async move {
+                            while Instant::now() < deadline
+                                && !stop.load(Relaxed)
+                                && attempts.load(Relaxed) < max_attempts
+                            {
+                                let Ok(stream) = connect_from(attacker(s), target).await else {
+                                    refused.fetch_add(1, Relaxed);
+                                    tokio::time::sleep(Duration::from_millis(100)).await;
+                                    continue;
+                                };
+                                let config = Arc::new(russh::client::Config {
+                                    inactivity_timeout: Some(Duration::from_secs(20)),
+                                    ..Default::default()
+                                });
+                                let connected = tokio::time::timeout(
+                                    Duration::from_secs(10),
+                                    russh::client::connect_stream(config, stream, AnyHost),
+                                )
+                                .await;
+                                let Ok(Ok(mut handle)) = connected else {
+                                    refused.fetch_add(1, Relaxed);
+                                    tokio::time::sleep(Duration::from_millis(100)).await;
+                                    continue;
+                                };
+                                connections.fetch_add(1, Relaxed);
+                                loop {
+                                    if Instant::now() >= deadline
+                                        || stop.load(Relaxed)
+                                        || attempts.fetch_add(1, Relaxed) >= max_attempts
+                                    {
+                                        break;
+                                    }
+                                    let tried = tokio::time::timeout(
+                                        Duration::from_secs(15),
+                                        handle.authenticate_password(&user, "not the password"),
+                                    )
+                                    .await;
+                                    match tried {
+                                        Ok(Ok(r)) if !r.success() => continue,
+                                        _ => break,
+                                    }
+                                }
+                            }
+                        }));
+                    }
+                }
+                for t in tasks {
+                    let _ = t.await;
+                }
+                FloodReport {
+                    connections: connections.load(Relaxed),
+                    attempts: attempts.load(Relaxed),
+                    refused_connections: refused.load(Relaxed),
+                }
+            })
+        });
+        PasswordFlood {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Waits for the flood to end by itself (its time or its count is up).
+    pub fn finish(mut self) -> FloodReport {
+        self.thread.take().unwrap().join().unwrap()
+    }
+
+    pub fn stop(mut self) -> FloodReport {
+        self.stop.store(true, Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for PasswordFlood {
+    fn drop(&mut self) {
+        self.stop.store(true, Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A process's resident memory and high-water mark in KiB, and its open descriptors.
+pub fn rss_kib(pid: i32) -> u64 {
+    status_field(pid, "VmRSS:")
+}
+
+pub fn peak_rss_kib(pid: i32) -> u64 {
+    status_field(pid, "VmHWM:")
+}
+
+fn status_field(pid: i32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+pub fn open_fds(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// One legitimate key login from `source` with OpenSSH's sftp (`ls` and out): how long it took.
+pub fn key_login(node: &Endpoint, user: &TestUser, source: IpAddr) -> Result<Duration, String> {
+    let start = Instant::now();
+    let out = node.sftp(user, "ls\n", &["-o", &format!("BindAddress={source}")]);
+    let took = start.elapsed();
+    if out.status.success() {
+        Ok(took)
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// One legitimate password login from `source` with paramiko: how long it took.
+pub fn password_login(
+    node: &Endpoint,
+    user: &TestUser,
+    password: &str,
+    source: IpAddr,
+) -> Result<Duration, String> {
+    let start = Instant::now();
+    let out = node
+        .paramiko_cmd(
+            "password",
+            user,
+            &[
+                "--password-env",
+                "SFTPHA_TEST_PASSWORD",
+                "--bind",
+                &source.to_string(),
+            ],
+        )
+        .env("SFTPHA_TEST_PASSWORD", password)
+        .output()
+        .unwrap();
+    let took = start.elapsed();
+    if out.status.success() {
+        Ok(took)
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// The slowest of `samples` logins made one after the other (with `pause` between), failing
+/// on the first failed one.
+pub fn slowest(
+    what: &str,
+    samples: usize,
+    pause: Duration,
+    mut login: impl FnMut(usize) -> Result<Duration, String>,
+) -> Duration {
+    let mut worst = Duration::ZERO;
+    for i in 0..samples {
+        match login(i) {
+            Ok(took) => worst = worst.max(took),
+            Err(e) => panic!("{what}: legitimate login {i} failed: {e}"),
+        }
+        std::thread::sleep(pause);
+    }
+    worst
+}
+
+/// An argon2id hash of `password` (as `users add --password` makes).
+pub fn argon2_hash(password: &str) -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).unwrap();
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &SaltString::encode_b64(&salt).unwrap())
+        .unwrap()
+        .to_string()
+}
+
+/// Polls `cond` until it holds; how long that took.
+pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    start.elapsed()
+}
