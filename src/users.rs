@@ -300,12 +300,7 @@ pub fn parse_authorized_key(line: &str) -> Result<PublicKey, String> {
     match key.algorithm() {
         Algorithm::Dsa => Err("DSA keys are refused: they are limited to 1024 bits and deprecated by OpenSSH; use ed25519".into()),
         Algorithm::Rsa { .. } => {
-            let bits = key
-                .key_data()
-                .rsa()
-                .and_then(|rsa| rsa.n().as_positive_bytes())
-                .map(|n| n.len() * 8)
-                .unwrap_or(0);
+            let bits = rsa_bits(&key);
             if bits < 2048 {
                 Err(format!(
                     "RSA key of {bits} bits is refused: use at least 2048 bits, or ed25519"
@@ -320,6 +315,15 @@ pub fn parse_authorized_key(line: &str) -> Result<PublicKey, String> {
             other.as_str()
         )),
     }
+}
+
+/// The modulus size of an RSA key, in bits (0 for other keys).
+pub fn rsa_bits(key: &PublicKey) -> usize {
+    key.key_data()
+        .rsa()
+        .and_then(|rsa| rsa.n().as_positive_bytes())
+        .map(|n| n.len() * 8)
+        .unwrap_or(0)
 }
 
 fn abbreviate(line: &str) -> String {

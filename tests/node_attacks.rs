@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::attack::*;
@@ -297,4 +297,321 @@ fn a_vanished_client_frees_its_slot_within_the_idle_timeout() {
     );
     assert!(took < Duration::from_secs(5), "freed only after {took:?}");
     assert_eq!(node.healthz().0, 200);
+}
+
+/// Every symlink on the storage, resolved by the kernel from outside the node (as a backup
+/// or a downstream job would): none may lead out of the home it is in.
+fn assert_no_link_leads_out(storage: &std::path::Path) {
+    let storage = std::fs::canonicalize(storage).unwrap();
+    let mut stack = vec![storage.clone()];
+    let mut links = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let kind = entry.file_type().unwrap();
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_symlink() {
+                links += 1;
+                let home =
+                    storage.join(path.strip_prefix(&storage).unwrap().iter().next().unwrap());
+                if let Ok(real) = std::fs::canonicalize(&path) {
+                    assert!(
+                        real.starts_with(&home),
+                        "{} leads to {}, outside {}",
+                        path.display(),
+                        real.display(),
+                        home.display()
+                    );
+                }
+            }
+        }
+    }
+    assert!(links > 0, "no link was made at all");
+}
+
+#[test]
+fn links_made_through_links_never_lead_out_of_the_home() {
+    let f = Fixture::new();
+    let node = f.start();
+    node.paramiko_ok("links", f.user("alice"), &[]);
+    assert_no_link_leads_out(&f.storage());
+    // A home inside another user's home is refused: the outer user could redirect it.
+    let mut f = Fixture::new();
+    f.add_user("inner", "ed25519");
+    f.users[0].extra = "home = \"partners\"\n".into();
+    f.users[1].extra = "home = \"partners/acme\"\n".into();
+    f.write_users();
+    let config = f.path().join("n1.toml");
+    std::fs::write(&config, f.node_toml("n1")).unwrap();
+    let out = run(Command::new(BIN)
+        .args(["node", "check", "--config"])
+        .arg(&config));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("users.inner.home") && err.contains("nested"),
+        "{err}"
+    );
+}
+
+/// Unmounts the bind mount at `path` when dropped, whatever happened in the test.
+struct Mounted(std::path::PathBuf);
+
+impl Mounted {
+    fn bind(from: &std::path::Path, to: &std::path::Path) -> Mounted {
+        run_ok(Command::new("mount").arg("--bind").arg(from).arg(to));
+        Mounted(to.to_owned())
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+fn a_vanished_storage_takes_the_node_out_and_gets_no_local_homes() {
+    require("mount");
+    let mut f = Fixture::new();
+    f.add_user("bob", "ed25519");
+    f.extra_config = "storage_check_interval_seconds = 1\n".into();
+    // The storage is a mount of `real` (as an NFS share would be).
+    let real = f.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    let mount = Mounted::bind(&real, &f.storage());
+    let node = f.start();
+    let (alice, bob) = (f.user("alice"), f.user("bob"));
+    node.sftp_ok(alice, "put /etc/hostname h.txt\n");
+    assert!(real.join("alice/h.txt").exists());
+
+    // The mount goes away under the running node.
+    run_ok(Command::new("umount").arg("-l").arg(&f.storage()));
+    let took = wait_until("the node out of service", Duration::from_secs(5), || {
+        let (status, body) = node.healthz();
+        status == 503 && body["status"] == "storage_changed"
+    });
+    eprintln!("storage unmounted: /healthz said storage_changed after {took:?}");
+    let out = node.sftp(bob, "ls\n", &[]);
+    assert!(
+        !out.status.success(),
+        "a session was served on the local disk"
+    );
+    let local: Vec<_> = std::fs::read_dir(f.storage())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(local.is_empty(), "made on the local disk: {local:?}");
+
+    // The same storage mounted again: served again.
+    drop(mount);
+    let _mount = Mounted::bind(&real, &f.storage());
+    wait_until("the node back in service", Duration::from_secs(5), || {
+        node.healthz().0 == 200
+    });
+    node.sftp_ok(bob, "put /etc/hostname b.txt\n");
+    assert!(real.join("bob/b.txt").exists());
+}
+
+#[test]
+fn client_strings_cannot_forge_log_lines() {
+    let f = Fixture::new();
+    let node = f.start();
+    node.paramiko_ok("forge", f.user("alice"), &[]);
+    node.wait_audit("the forged user's failure", |e| {
+        e["event"] == "login_failed" && e["user"].as_str().is_some_and(|u| u.contains('\n'))
+    });
+    let log = node.log_text();
+    assert!(!log.contains('\x1b'), "an escape code reached the log");
+    for line in log.lines() {
+        assert!(
+            !line.starts_with("2026-01-01T00:00:00"),
+            "a forged line reached the log: {line}"
+        );
+    }
+    assert!(
+        log.contains("refused exec") && log.contains("\\n2026-01-01"),
+        "{log}"
+    );
+}
+
+#[test]
+fn homes_and_files_are_private_unless_configured() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    for (umask, home, file, dir) in [
+        ("", 0o700, 0o600, 0o700),
+        ("umask = \"027\"\n", 0o750, 0o640, 0o750),
+    ] {
+        let mut f = Fixture::new();
+        f.extra_config = umask.into();
+        let node = f.start();
+        std::fs::write(f.path().join("up.txt"), "x").unwrap();
+        std::fs::set_permissions(
+            f.path().join("up.txt"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        node.sftp_ok(
+            f.user("alice"),
+            "put up.txt\nmkdir d\nput up.txt d/in.txt\n",
+        );
+        let h = f.storage().join("alice");
+        assert_eq!(mode(&h), home, "home with {umask:?}");
+        assert_eq!(mode(&h.join("up.txt")), file, "file with {umask:?}");
+        assert_eq!(mode(&h.join("d")), dir, "folder with {umask:?}");
+        assert_eq!(mode(&h.join("d/in.txt")), file);
+    }
+}
+
+#[test]
+fn truncating_a_published_file_replaces_it_whole_in_atomic_mode() {
+    use std::os::unix::fs::MetadataExt;
+    let f = Fixture::new();
+    let node = f.start();
+    let alice = f.user("alice");
+    let home = f.storage().join("alice");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join("report.csv"), "0123456789").unwrap();
+    // A downstream job reading the published file meanwhile.
+    let mut reader = std::fs::File::open(home.join("report.csv")).unwrap();
+    let before = std::fs::metadata(home.join("report.csv")).unwrap().ino();
+    node.paramiko_ok(
+        "truncate",
+        alice,
+        &["--path", "/report.csv", "--bytes", "4"],
+    );
+    assert_eq!(
+        std::fs::read_to_string(home.join("report.csv")).unwrap(),
+        "0123"
+    );
+    assert_ne!(
+        std::fs::metadata(home.join("report.csv")).unwrap().ino(),
+        before
+    );
+    let mut old = String::new();
+    reader.read_to_string(&mut old).unwrap();
+    assert_eq!(old, "0123456789", "the reader saw the file change under it");
+    assert_eq!(
+        std::fs::read_dir(&home).unwrap().count(),
+        1,
+        "no temporary file left"
+    );
+}
+
+#[test]
+fn names_up_to_the_file_system_limit_upload_in_atomic_mode() {
+    let f = Fixture::new();
+    let node = f.start();
+    for len in [200usize, 240, 255] {
+        let name = "n".repeat(len);
+        std::fs::write(f.path().join("src.txt"), format!("{len}")).unwrap();
+        node.sftp_ok(f.user("alice"), &format!("put src.txt {name}\n"));
+        assert_eq!(
+            std::fs::read_to_string(f.storage().join("alice").join(&name)).unwrap(),
+            format!("{len}")
+        );
+    }
+}
+
+/// A lab (three nodes behind the gateway with PROXY v2), stopped when dropped.
+struct Lab {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    info: serde_json::Value,
+}
+
+impl Lab {
+    fn up() -> Lab {
+        let dir = tempfile::Builder::new()
+            .prefix("sftpha-lab-")
+            .tempdir()
+            .unwrap();
+        let path = dir.path().join("lab");
+        let out = run_ok(
+            Command::new(BIN)
+                .args(["--format", "json", "lab", "up", "--dir"])
+                .arg(&path),
+        );
+        let info = serde_json::from_slice(&out.stdout).expect("lab up prints JSON");
+        Lab {
+            _dir: dir,
+            path,
+            info,
+        }
+    }
+
+    fn gateway(&self) -> std::net::SocketAddr {
+        self.info["gateway"]["addr"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    /// A key login through the gateway from `source`, with the lab's user and pinned host key.
+    fn login(&self, source: std::net::IpAddr) -> Result<Duration, String> {
+        let start = Instant::now();
+        let mut cmd = Command::new("sftp");
+        cmd.args(["-P", &self.gateway().port().to_string(), "-i"])
+            .arg(self.info["identity"].as_str().unwrap())
+            .arg("-o")
+            .arg(format!(
+                "UserKnownHostsFile={}",
+                self.path.join("known_hosts").display()
+            ))
+            .args([
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=10",
+            ])
+            .args(["-o", &format!("BindAddress={source}"), "-b", "-"])
+            .arg(format!("{}@127.0.0.1", self.info["user"].as_str().unwrap()));
+        let out = run_with_input(&mut cmd, b"ls\n");
+        if out.status.success() {
+            Ok(start.elapsed())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new(BIN)
+            .args(["lab", "down", "--dir"])
+            .arg(&self.path)
+            .output();
+    }
+}
+
+#[test]
+fn idle_sockets_through_the_gateway_do_not_fill_the_cluster() {
+    require("sftp");
+    let lab = Lab::up();
+    lab.login(legit(1)).unwrap();
+    // 1,550 sockets from 310 addresses through the gateway: the nodes see every real source
+    // (PROXY v2) and hold at most their share of strangers each.
+    let held = hold_idle(lab.gateway(), 310, 5);
+    std::thread::sleep(Duration::from_millis(2200));
+    let worst = slowest(
+        "login through the gateway",
+        10,
+        Duration::from_millis(100),
+        |i| lab.login(legit(20 + i as u8)),
+    );
+    eprintln!(
+        "1,550 idle sockets through the gateway from 310 addresses ({} still open): slowest login {worst:?}",
+        held.held.len()
+    );
+    assert!(worst < Duration::from_secs(2), "{worst:?}");
 }

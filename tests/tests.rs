@@ -4,6 +4,7 @@ mod assess;
 mod attack;
 mod cli;
 mod fakehosts;
+mod fuzz_regressions;
 mod harness;
 mod keys;
 mod lab_failover;

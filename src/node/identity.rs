@@ -108,13 +108,7 @@ fn check_strength(key: &PrivateKey) -> std::result::Result<(), String> {
             "DSA host keys are refused: OpenSSH clients no longer accept them; use ed25519, ecdsa or rsa (3072 bits)".into(),
         ),
         Algorithm::Rsa { .. } => {
-            let bits = key
-                .public_key()
-                .key_data()
-                .rsa()
-                .and_then(|rsa| rsa.n().as_positive_bytes())
-                .map(|n| n.len() * 8)
-                .unwrap_or(0);
+            let bits = crate::users::rsa_bits(key.public_key());
             if bits < 2048 {
                 Err(format!(
                     "an RSA host key of {bits} bits is refused: use at least 2048 bits (`ssh-keygen -t rsa -b 3072`), or ed25519"

@@ -3,6 +3,7 @@
 //! reloads users without a restart, and drains gracefully on SIGTERM.
 
 pub mod audit;
+pub mod fuzzing;
 pub mod health;
 pub mod identity;
 pub mod jail;

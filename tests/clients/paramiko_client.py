@@ -393,19 +393,24 @@ def scenario_big_download(args):
     transport.close()
 
 
-def scenario_flood(args):
-    """Sends READ requests without ever reading a reply; prints `flooding` and holds the
-    connection open until stdin closes."""
+def raw_open_flood_file(args):
+    """A raw SFTP channel with /flood.bin (the test made it) open for reading: (transport,
+    channel, handle)."""
     transport, chan = raw_channel(args)
     send_packet(chan, bytes([1]) + struct.pack(">I", 3))
     read_packet(chan)
-    with_file = b"/flood.bin"
-    # OPEN /flood.bin for reading (it exists: the test made it).
-    send_packet(chan, bytes([3]) + struct.pack(">I", 1) + struct.pack(">I", len(with_file)) + with_file
+    name = b"/flood.bin"
+    send_packet(chan, bytes([3]) + struct.pack(">I", 1) + struct.pack(">I", len(name)) + name
                 + struct.pack(">II", 1, 0))
     reply = read_packet(chan)
     expect(reply is not None and reply[0] == 102, f"open: {reply!r}")
-    handle = reply[9:9 + struct.unpack(">I", reply[5:9])[0]]
+    return transport, chan, reply[9:9 + struct.unpack(">I", reply[5:9])[0]]
+
+
+def scenario_flood(args):
+    """Sends READ requests without ever reading a reply; prints `flooding` and holds the
+    connection open until stdin closes."""
+    transport, chan, handle = raw_open_flood_file(args)
     chan.settimeout(0.05)
     sent = 0
     deadline = time.time() + 20
@@ -426,15 +431,7 @@ def scenario_vanish(args):
     """Fills the node's request and reply queues (READs whose replies are never read, so the
     SSH window closes), then vanishes without a word: the socket is shut and closed while the
     node is blocked. Prints `vanished`."""
-    transport, chan = raw_channel(args)
-    send_packet(chan, bytes([1]) + struct.pack(">I", 3))
-    read_packet(chan)
-    name = b"/flood.bin"
-    send_packet(chan, bytes([3]) + struct.pack(">I", 1) + struct.pack(">I", len(name)) + name
-                + struct.pack(">II", 1, 0))
-    reply = read_packet(chan)
-    expect(reply is not None and reply[0] == 102, f"open: {reply!r}")
-    handle = reply[9:9 + struct.unpack(">I", reply[5:9])[0]]
+    transport, chan, handle = raw_open_flood_file(args)
     progress = [0]
 
     def sender():
@@ -490,6 +487,71 @@ def scenario_sessions(args):
     transport.close()
 
 
+def scenario_links(args):
+    """Links made through links: every way to a link that leads out is refused, the links
+    that are allowed are stored in their shortest form. The test then resolves every link on
+    the storage from outside."""
+    transport, sftp = connect(args)
+    sftp.symlink(".", "/dot")
+    expect(sftp.readlink("/dot") == ".", f"dot: {sftp.readlink('/dot')}")
+    sftp.mkdir("/d")
+    sftp.mkdir("/d/e")
+    attempts = [
+        ("../../../etc/passwd", "/dot/dot/dot/evil"),  # the link's folder is the home itself
+        ("../../../../", "/dot/dot/dot/dot/root"),
+        ("dot/../../x", "/evil2"),                     # `..` taken after following `dot`
+        ("missing/../../x", "/evil3"),                 # climbing out of what does not exist yet
+        ("../..", "/d/up"),
+        ("e/../../..", "/d/up2"),
+        ("/d/../../..", "/d/e/up3"),
+    ]
+    for target, link in attempts:
+        expect_error(lambda t=target, l=link: sftp.symlink(t, l), PermissionError,
+                     f"symlink {link} -> {target}")
+    sftp.symlink("/d/e", "/d/e/self")   # absolute: stored as the shortest relative path
+    expect(sftp.readlink("/d/e/self") == ".", f"self: {sftp.readlink('/d/e/self')}")
+    sftp.symlink("/dot/d", "/d/via-dot")  # through a link: stored as where it really leads
+    expect(sftp.readlink("/d/via-dot") == ".", f"via-dot: {sftp.readlink('/d/via-dot')}")
+    sftp.symlink("../../x", "/d/e/deep")
+    # Moving a link, or its folder, to where it would lead out is refused.
+    expect_error(lambda: sftp.rename("/d/e/deep", "/deep"), PermissionError, "rename a link up")
+    expect_error(lambda: sftp.rename("/d/e", "/e"), PermissionError, "rename its folder up")
+    expect_error(lambda: hardlink_checked(sftp, "/d/e/deep", "/deep2"), PermissionError,
+                 "hard link of a link elsewhere")
+    transport.close()
+
+
+def hardlink_checked(sftp, old, new):
+    sftp._request(paramiko.sftp.CMD_EXTENDED, "hardlink@openssh.com", old, new)
+
+
+def scenario_truncate(args):
+    """Truncates --path to --bytes by path (SETSTAT size)."""
+    transport, sftp = connect(args)
+    sftp.truncate(args.path, args.bytes)
+    transport.close()
+
+
+def scenario_forge(args):
+    """Tries to forge log lines: an exec request and a user name with a newline and escape
+    codes."""
+    forged = "\n2026-01-01T00:00:00.000000Z  INFO login user=root method=\"publickey\"\x1b[2J\x1b[1A"
+    transport, _ = connect(args)
+    chan = transport.open_session()
+    try:
+        chan.exec_command("ls" + forged)
+    except paramiko.SSHException:
+        pass
+    transport.close()
+    t = paramiko.Transport(("127.0.0.1", args.port))
+    t.start_client(timeout=10)
+    try:
+        t.auth_password("x" + forged, "wrong")
+    except paramiko.SSHException:
+        pass
+    t.close()
+
+
 def scenario_password(args):
     transport, sftp = connect(args)
     with sftp.open("/pw.txt", "wb") as f:
@@ -539,6 +601,8 @@ def main():
     parser.add_argument("--local", default="/dev/null")
     parser.add_argument("--requests", type=int, default=200000)
     parser.add_argument("--bind", default=None)
+    parser.add_argument("--path", default="/")
+    parser.add_argument("--bytes", type=int, default=0)
     parser.add_argument("--sessions", type=int, default=40)
     parser.add_argument("--handles", type=int, default=300)
     args = parser.parse_args()
@@ -549,6 +613,9 @@ def main():
         "killed-upload": scenario_killed_upload,
         "atomic": scenario_atomic,
         "vanish": scenario_vanish,
+        "links": scenario_links,
+        "truncate": scenario_truncate,
+        "forge": scenario_forge,
         "sessions": scenario_sessions,
         "password": scenario_password,
         "big-download": scenario_big_download,

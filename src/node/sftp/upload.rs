@@ -146,39 +146,68 @@ pub fn create_temp(
 
 /// Copies the first `limit` bytes of `src` (all of it when `None`) into the empty `dst`: a
 /// reflink where the file system shares blocks (btrfs, XFS), else `copy_file_range` (done by
-/// the server on NFS 4.2), else plain reads and writes.
+/// the server on NFS 4.2), else plain reads and writes. Holes stay holes: only the data
+/// extents are copied (SEEK_DATA/SEEK_HOLE), so a sparse file a client made with a huge size
+/// costs nothing to edit, where a dense copy would write terabytes of zeros.
 pub fn copy_into(src: &StdFile, dst: &StdFile, limit: Option<u64>) -> io::Result<u64> {
+    use rustix::fs::SeekFrom;
     let len = src.metadata()?.len();
     let want = limit.map_or(len, |l| l.min(len));
     if want == len && rustix::fs::ioctl_ficlone(dst, src).is_ok() {
         return Ok(len);
     }
-    let mut copied = 0u64;
-    let (mut off_in, mut off_out) = (0u64, 0u64);
-    while copied < want {
-        let chunk = (want - copied).min(1 << 30) as usize;
+    let mut pos = 0u64;
+    while pos < want {
+        let start = match rustix::fs::seek(src, SeekFrom::Data(pos)) {
+            Ok(start) => start,
+            // No data after `pos`: the rest is a hole.
+            Err(rustix::io::Errno::NXIO) => break,
+            // No SEEK_DATA here: everything counts as data.
+            Err(_) => pos,
+        };
+        if start >= want {
+            break;
+        }
+        let end = rustix::fs::seek(src, SeekFrom::Hole(start))
+            .unwrap_or(want)
+            .min(want);
+        copy_range(src, dst, start, end)?;
+        pos = end;
+    }
+    dst.set_len(want)?;
+    Ok(want)
+}
+
+/// Copies bytes `start..end` of `src` to the same place in `dst`.
+fn copy_range(src: &StdFile, dst: &StdFile, start: u64, end: u64) -> io::Result<()> {
+    let (mut off_in, mut off_out) = (start, start);
+    while off_in < end {
+        let chunk = (end - off_in).min(1 << 30) as usize;
         match rustix::fs::copy_file_range(src, Some(&mut off_in), dst, Some(&mut off_out), chunk) {
-            Ok(0) => break,
-            Ok(n) => copied += n as u64,
-            Err(e) if copied == 0 => {
-                let _ = e;
-                return copy_plainly(src, dst, want);
-            }
+            Ok(0) => return Err(io::Error::other("the file shrank while it was copied")),
+            Ok(_) => {}
+            // Not across these file systems: the plain way.
+            Err(_) if off_in == start => return copy_plainly(src, dst, start, end),
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(copied)
+    Ok(())
 }
 
-fn copy_plainly(src: &StdFile, dst: &StdFile, want: u64) -> io::Result<u64> {
-    use std::io::{Read, Seek, Write};
-    let mut src = src;
-    let mut dst = dst;
-    src.seek(io::SeekFrom::Start(0))?;
-    dst.seek(io::SeekFrom::Start(0))?;
-    let copied = io::copy(&mut src.take(want), &mut dst)?;
-    dst.flush()?;
-    Ok(copied)
+fn copy_plainly(src: &StdFile, dst: &StdFile, start: u64, end: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = start;
+    while at < end {
+        let n = ((end - at) as usize).min(buf.len());
+        let got = src.read_at(&mut buf[..n], at)?;
+        if got == 0 {
+            return Err(io::Error::other("the file shrank while it was copied"));
+        }
+        dst.write_all_at(&buf[..got], at)?;
+        at += got as u64;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -216,5 +245,48 @@ mod tests {
                 .unwrap();
             assert_eq!(got, data[..want]);
         }
+    }
+
+    #[test]
+    fn holes_stay_holes() {
+        use std::os::unix::fs::{FileExt, MetadataExt};
+        let dir = tempfile::tempdir().unwrap();
+        let src_path = dir.path().join("sparse");
+        let src = std::fs::File::create(&src_path).unwrap();
+        // A terabyte of nothing with a little data at both ends.
+        src.write_all_at(b"head", 0).unwrap();
+        src.write_all_at(b"tail", (1 << 40) - 4).unwrap();
+        drop(src);
+        let src = std::fs::File::open(&src_path).unwrap();
+        let dst_path = dir.path().join("copy");
+        let dst = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&dst_path)
+            .unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(copy_into(&src, &dst, None).unwrap(), 1 << 40);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        let meta = std::fs::metadata(&dst_path).unwrap();
+        assert_eq!(meta.len(), 1 << 40);
+        assert!(
+            meta.blocks() < 1024,
+            "{} blocks: the holes were filled",
+            meta.blocks()
+        );
+        let mut buf = [0u8; 4];
+        dst.read_exact_at(&mut buf, (1 << 40) - 4).unwrap();
+        assert_eq!(&buf, b"tail");
+        dst.read_exact_at(&mut buf, 0).unwrap();
+        assert_eq!(&buf, b"head");
+        // A prefix of it, as a truncate asks.
+        let short = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(dir.path().join("short"))
+            .unwrap();
+        assert_eq!(copy_into(&src, &short, Some(2)).unwrap(), 2);
+        assert_eq!(std::fs::read(dir.path().join("short")).unwrap(), b"he");
     }
 }

@@ -1,0 +1,6 @@
+//! Fuzz target: `sftpha::node::fuzzing::proxy_header` must never panic, whatever the input.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    sftpha::node::fuzzing::proxy_header(data);
+});
