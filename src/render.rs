@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::cluster::{Cluster, GatewayKind, NodeAddr};
 use crate::error::{Error, Result};
-use crate::provision::secrets::CERT_SUFFIX;
+use crate::provision::secrets::{CERT_SUFFIX, NEXT_SUFFIX};
 
 /// The templates shipped in the binary, by file name.
 pub const BUILTIN: [(&str, &str); 6] = [
@@ -40,7 +40,9 @@ pub const BUILTIN: [(&str, &str); 6] = [
     ),
 ];
 
-/// The host key every node gets (one set for the cluster), relative to `config_dir`.
+/// The ed25519 host key every node gets (one set for the cluster; the ECDSA and RSA keys
+/// beside it are named by [`crate::provision::secrets::host_key_file`]), relative to
+/// `config_dir`.
 pub const HOST_KEY_FILE: &str = "ssh_host_ed25519_key";
 /// The public key of the probe login (`sftpha-probe`), relative to `config_dir`.
 pub const PROBE_KEY_FILE: &str = "probe_ed25519.pub";
@@ -181,9 +183,18 @@ impl<'c> Renderer<'c> {
         };
         let config = |name: String| c.node.config_dir.join(name).display().to_string();
         let host_keys: Vec<String> = self.host_key_names.iter().cloned().map(config).collect();
-        let certificates: Vec<String> = self
+        // A rotation's next keys' certificates come first: a node presents the first
+        // certificate of the type a client asks for, so clients that trust the host CA move
+        // to the new keys in phase 1, while clients that pin plain keys still see the old ones
+        // (the first key of each type), and `keys rotate host --finish` can see in the SSH
+        // handshake that every node holds the new keys before it retires the old.
+        let (next, current): (Vec<&String>, Vec<&String>) = self
             .host_key_names
             .iter()
+            .partition(|k| k.ends_with(NEXT_SUFFIX));
+        let certificates: Vec<String> = next
+            .into_iter()
+            .chain(current)
             .map(|k| config(format!("{k}{CERT_SUFFIX}")))
             .collect();
         let probe_key = config(PROBE_KEY_FILE.to_owned());
@@ -347,6 +358,60 @@ vip = "198.18.0.20"
         }
         assert!(checksums.windows(2).all(|w| w[0] == w[1]));
         assert!(without_name.windows(2).all(|w| w[0] == w[1]));
+    }
+
+    #[test]
+    fn nodes_hold_every_key_type_and_present_a_rotations_new_certificates_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = cluster_in(dir.path(), CLUSTER);
+        let node = &cluster.node_addrs()[0];
+        let parse = |text: &str| Node::parse(Path::new("/etc/sftpha/node.toml"), text).unwrap();
+        let text = Renderer::new(&cluster).unwrap().node_toml(node).unwrap();
+        let keys: Vec<String> = parse(&text)
+            .file
+            .host_keys
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "ssh_host_ed25519_key",
+                "ssh_host_ecdsa_key",
+                "ssh_host_rsa_key"
+            ]
+        );
+        // Phase 1 of a rotation: the new keys after the old (plain keys: the old ones are
+        // shown), their certificates before the old ones' (certificates: the new are shown).
+        std::fs::create_dir(dir.path().join("keys")).unwrap();
+        for kind in ["ed25519", "ecdsa", "rsa"] {
+            std::fs::write(
+                dir.path().join(format!("keys/ssh_host_{kind}_key.next")),
+                "",
+            )
+            .unwrap();
+        }
+        let text = Renderer::new(&cluster).unwrap().node_toml(node).unwrap();
+        let file = parse(&text).file;
+        let names = |paths: &[std::path::PathBuf]| -> Vec<String> {
+            paths
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(names(&file.host_keys)[0], "ssh_host_ed25519_key");
+        assert_eq!(names(&file.host_keys)[3], "ssh_host_ed25519_key.next");
+        assert_eq!(
+            names(&file.host_certificates),
+            [
+                "ssh_host_ed25519_key.next-cert.pub",
+                "ssh_host_ecdsa_key.next-cert.pub",
+                "ssh_host_rsa_key.next-cert.pub",
+                "ssh_host_ed25519_key-cert.pub",
+                "ssh_host_ecdsa_key-cert.pub",
+                "ssh_host_rsa_key-cert.pub"
+            ]
+        );
     }
 
     #[test]

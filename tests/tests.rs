@@ -2,6 +2,7 @@
 
 mod assess;
 mod cli;
+mod contracts;
 mod fakehosts;
 mod harness;
 mod keys;
