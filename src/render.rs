@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::cluster::{Cluster, GatewayKind, NodeAddr};
 use crate::error::{Error, Result};
-use crate::provision::secrets::{CERT_SUFFIX, NEXT_SUFFIX};
+use crate::provision::secrets::CERT_SUFFIX;
 
 /// The templates shipped in the binary, by file name.
 pub const BUILTIN: [(&str, &str); 6] = [
@@ -183,18 +183,12 @@ impl<'c> Renderer<'c> {
         };
         let config = |name: String| c.node.config_dir.join(name).display().to_string();
         let host_keys: Vec<String> = self.host_key_names.iter().cloned().map(config).collect();
-        // A rotation's next keys' certificates come first: a node presents the first
-        // certificate of the type a client asks for, so clients that trust the host CA move
-        // to the new keys in phase 1, while clients that pin plain keys still see the old ones
-        // (the first key of each type), and `keys rotate host --finish` can see in the SSH
-        // handshake that every node holds the new keys before it retires the old.
-        let (next, current): (Vec<&String>, Vec<&String>) = self
+        // Certificates in the keys' order: a node presents the first key and the first
+        // certificate of the type a client asks for, and they must be the same key (OpenSSH
+        // clients that pin plain keys also ask for certificates, and check the key inside).
+        let certificates: Vec<String> = self
             .host_key_names
             .iter()
-            .partition(|k| k.ends_with(NEXT_SUFFIX));
-        let certificates: Vec<String> = next
-            .into_iter()
-            .chain(current)
             .map(|k| config(format!("{k}{CERT_SUFFIX}")))
             .collect();
         let probe_key = config(PROBE_KEY_FILE.to_owned());
@@ -361,18 +355,24 @@ vip = "198.18.0.20"
     }
 
     #[test]
-    fn nodes_hold_every_key_type_and_present_a_rotations_new_certificates_first() {
+    fn nodes_hold_every_key_type_and_a_rotation_orders_keys_and_certificates_alike() {
         let dir = tempfile::tempdir().unwrap();
         let cluster = cluster_in(dir.path(), CLUSTER);
         let node = &cluster.node_addrs()[0];
-        let parse = |text: &str| Node::parse(Path::new("/etc/sftpha/node.toml"), text).unwrap();
-        let text = Renderer::new(&cluster).unwrap().node_toml(node).unwrap();
-        let keys: Vec<String> = parse(&text)
-            .file
-            .host_keys
-            .iter()
-            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-            .collect();
+        let files = || {
+            let text = Renderer::new(&cluster).unwrap().node_toml(node).unwrap();
+            let file = Node::parse(Path::new("/etc/sftpha/node.toml"), &text)
+                .unwrap()
+                .file;
+            let names = |paths: &[std::path::PathBuf]| -> Vec<String> {
+                paths
+                    .iter()
+                    .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                    .collect()
+            };
+            (names(&file.host_keys), names(&file.host_certificates))
+        };
+        let (keys, certificates) = files();
         assert_eq!(
             keys,
             [
@@ -381,8 +381,11 @@ vip = "198.18.0.20"
                 "ssh_host_rsa_key"
             ]
         );
-        // Phase 1 of a rotation: the new keys after the old (plain keys: the old ones are
-        // shown), their certificates before the old ones' (certificates: the new are shown).
+        let with = |suffix: &str, keys: &[String]| -> Vec<String> {
+            keys.iter().map(|k| format!("{k}{suffix}")).collect()
+        };
+        assert_eq!(certificates, with("-cert.pub", &keys));
+        // Phase 1: the new keys after the old (the old ones are presented).
         std::fs::create_dir(dir.path().join("keys")).unwrap();
         for kind in ["ed25519", "ecdsa", "rsa"] {
             std::fs::write(
@@ -391,27 +394,16 @@ vip = "198.18.0.20"
             )
             .unwrap();
         }
-        let text = Renderer::new(&cluster).unwrap().node_toml(node).unwrap();
-        let file = parse(&text).file;
-        let names = |paths: &[std::path::PathBuf]| -> Vec<String> {
-            paths
-                .iter()
-                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-                .collect()
-        };
-        assert_eq!(names(&file.host_keys)[0], "ssh_host_ed25519_key");
-        assert_eq!(names(&file.host_keys)[3], "ssh_host_ed25519_key.next");
-        assert_eq!(
-            names(&file.host_certificates),
-            [
-                "ssh_host_ed25519_key.next-cert.pub",
-                "ssh_host_ecdsa_key.next-cert.pub",
-                "ssh_host_rsa_key.next-cert.pub",
-                "ssh_host_ed25519_key-cert.pub",
-                "ssh_host_ecdsa_key-cert.pub",
-                "ssh_host_rsa_key-cert.pub"
-            ]
-        );
+        let (keys, certificates) = files();
+        assert_eq!(keys[0], "ssh_host_ed25519_key");
+        assert_eq!(keys[3], "ssh_host_ed25519_key.next");
+        assert_eq!(certificates, with("-cert.pub", &keys));
+        // Phase 2 under way: the new keys first (they are presented), the old still held.
+        std::fs::write(dir.path().join("keys/rotation-presenting-new"), "").unwrap();
+        let (keys, certificates) = files();
+        assert_eq!(keys[0], "ssh_host_ed25519_key.next");
+        assert_eq!(keys[3], "ssh_host_ed25519_key");
+        assert_eq!(certificates, with("-cert.pub", &keys));
     }
 
     #[test]

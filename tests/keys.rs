@@ -307,7 +307,7 @@ fn rotations_and_upgrade_cost_no_login() {
     assert!(
         report["notes"]
             .to_string()
-            .contains("every node presents the new keys' certificates: n1, n2"),
+            .contains("every node holds the new keys: n1, n2"),
         "{report:#}"
     );
     for node in &nodes {
@@ -427,6 +427,14 @@ fn host_key_rotation_is_not_finished_while_a_node_is_unseen() {
     assert_eq!(error["error"]["kind"], "refused", "{error}");
     assert!(next.exists(), "nothing retired");
     assert_eq!(site.host_key(), old);
+    // n1, reached, presents the new key already and still holds the old one.
+    let scan = run_ok(Command::new("ssh-keyscan").args(["-p", "2222", "-t", "ed25519", &addr(0)]));
+    let new_key = std::fs::read_to_string(format!("{}.pub", next.display())).unwrap();
+    let new_key: Vec<&str> = new_key.split_whitespace().take(2).collect();
+    assert!(
+        String::from_utf8_lossy(&scan.stdout).contains(&new_key.join(" ")),
+        "{scan:?}"
+    );
 
     let (code, report) = site.json(&["keys", "rotate", "host", "--finish"]);
     assert_eq!(code, 0, "{report:#}");

@@ -18,7 +18,7 @@ use crate::net::bracket;
 use crate::provision::desired::HOST_KEY_ITEMS;
 use crate::provision::secrets::{
     host_key_file, host_key_slots, keys_dir, unix_now, Secrets, CERT_SUFFIX, NEXT_SUFFIX,
-    RETIRED_DIR,
+    PRESENTING_NEXT, RETIRED_DIR,
 };
 use crate::provision::{self, Options};
 use crate::render::HOST_KEY_FILE;
@@ -53,9 +53,9 @@ pub enum RotateCommand {
     /// one(s) at once, after --grace, or with --finish.
     User(RotateUserArgs),
     /// Rotates the cluster host keys (ed25519, ECDSA, RSA together). Phase 1: new keys beside
-    /// the old ones on every node (their certificates presented already, the old plain keys
-    /// still), published by `keys known-hosts`. --finish: checks that every node presents
-    /// the new keys, then presents them and retires the old ones. Clients that trust the
+    /// the old ones on every node (the old ones still presented), published by `keys
+    /// known-hosts`. --finish: every node presents the new keys, and only once every node
+    /// is seen doing so in the SSH handshake are the old ones retired. Clients that trust the
     /// host CA never notice; clients that pin keys add the new lines between the phases.
     Host(RotateHostArgs),
 }
@@ -83,8 +83,8 @@ pub struct RotateUserArgs {
 
 #[derive(Debug, Args)]
 pub struct RotateHostArgs {
-    /// Phase 2: present the new keys, retire the old ones. Refused unless every node is
-    /// seen presenting the new keys' certificates in the SSH handshake.
+    /// Phase 2: present the new keys, then retire the old ones, which is refused unless every
+    /// node is seen presenting the new keys (and their certificates) in the SSH handshake.
     #[arg(long, conflicts_with = "now")]
     pub finish: bool,
     /// With --finish: retire the old keys even though some nodes were not seen presenting
@@ -526,9 +526,9 @@ fn next_keys(dir: &Path) -> Vec<(KeyKind, String)> {
         .collect()
 }
 
-/// Per node, whether it presents a certificate for every new key of the rotation, signed by
-/// the cluster's CA (a node presents a rotation's new certificates first, its old plain keys
-/// still): `(node, None)` when it does, else why not.
+/// Per node, whether it presents every new key of the rotation in the SSH handshake, as a
+/// plain key and as a certificate signed by the cluster's CA: `(node, None)` when it does,
+/// else why not.
 fn nodes_presenting_new_keys(
     cluster: &Cluster,
     secrets: &Secrets,
@@ -559,16 +559,22 @@ fn nodes_presenting_new_keys(
                     let lacking: Vec<&str> = wanted
                         .iter()
                         .filter(|(kind, fp)| {
-                            !seen.certificates.iter().any(|c| {
+                            let key = seen.keys.contains(&(*kind, fp.clone()));
+                            let certificate = seen.certificates.iter().any(|c| {
                                 c.kind == *kind
                                     && c.key_fingerprint == *fp
                                     && c.ca_fingerprint == ca
-                            })
+                            });
+                            !(key && certificate)
                         })
                         .map(|(kind, _)| kind.word())
                         .collect();
-                    (!lacking.is_empty())
-                        .then(|| format!("does not present the new {} key(s)", lacking.join(", ")))
+                    (!lacking.is_empty()).then(|| {
+                        format!(
+                            "presents the old {} key(s), not the new",
+                            lacking.join(", ")
+                        )
+                    })
                 }
             };
             (node.name.clone(), problem)
@@ -584,6 +590,84 @@ fn describe(nodes: &[(String, Option<String>)]) -> String {
         .join("; ")
 }
 
+/// Pushes node.toml and the host key files, one node at a time.
+fn push_host_keys(
+    cli: &Cli,
+    cluster: &Cluster,
+    args: &RotateHostArgs,
+) -> Result<provision::Report> {
+    provision::provision(
+        cluster,
+        &Options {
+            accept_new_host_keys: args.accept_new_host_keys,
+            progress: cli.format() == Format::Human && cli.quiet == 0,
+            scope: Some(
+                std::iter::once("node.toml")
+                    .chain(HOST_KEY_ITEMS.iter().flatten().copied())
+                    .collect(),
+            ),
+            rolling: true,
+            ..Options::everything()
+        },
+    )
+}
+
+/// Phase 2, first half: every node presents the new keys (the old still held), and is seen
+/// doing so in the SSH handshake; otherwise nothing is retired (unless `--force`).
+fn present_new_keys(
+    cli: &Cli,
+    cluster: &Cluster,
+    args: &RotateHostArgs,
+    notes: &mut Vec<String>,
+) -> Result<provision::Report> {
+    let dir = keys_dir(cluster);
+    crate::files::write_atomically(
+        &dir.join(PRESENTING_NEXT),
+        b"phase 2 of `sftpha keys rotate host --finish` has begun: the new keys are presented\n",
+        0o600,
+    )?;
+    let report = push_host_keys(cli, cluster, args)?;
+    let secrets = Secrets::load_or_create(cluster, false)?;
+    let seen = nodes_presenting_new_keys(cluster, &secrets)?;
+    let lacking = seen.iter().filter(|(_, p)| p.is_some()).count();
+    if lacking == 0 {
+        notes.push(format!(
+            "every node presented the new keys before the old ones were retired: {}",
+            seen.iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        return Ok(report);
+    }
+    if !args.force {
+        let unreachable = seen
+            .iter()
+            .filter_map(|(_, p)| p.as_deref())
+            .all(|p| p.starts_with("not reached"));
+        return Err(Error::Refused {
+            message: format!(
+                "not retiring the old host keys: {lacking} of {} nodes were not seen presenting the new ones: {}",
+                seen.len(),
+                describe(&seen)
+            ),
+            hint: "the nodes that were reached present the new keys and still hold the old ones; bring the others up and run `sftpha keys rotate host --finish` again (`--force` retires the old keys anyway)".into(),
+            code: if unreachable {
+                exit::UNREACHABLE
+            } else {
+                exit::PROVISION_FAILED
+            },
+        });
+    }
+    let warning = format!(
+        "--force: retiring the old host keys although {} did not present the new ones; clients that pin plain keys are refused there until `sftpha provision` brings them in line",
+        describe(&seen)
+    );
+    eprintln!("WARNING: {warning}");
+    notes.push(format!("WARNING: {warning}"));
+    Ok(report)
+}
+
 fn rotate_host(cli: &Cli, cluster: &Cluster, args: &RotateHostArgs) -> Result<u8> {
     let dir = keys_dir(cluster);
     let current = dir.join(HOST_KEY_FILE);
@@ -596,6 +680,7 @@ fn rotate_host(cli: &Cli, cluster: &Cluster, args: &RotateHostArgs) -> Result<u8
     let comment = format!("sftpha cluster {} host key", cluster.file.name);
     let nexts = next_keys(&dir);
     let mut notes = Vec::new();
+    let mut presenting = None;
     let change;
     if args.finish {
         if nexts.is_empty() {
@@ -604,43 +689,8 @@ fn rotate_host(cli: &Cli, cluster: &Cluster, args: &RotateHostArgs) -> Result<u8
                 Some("start one with `sftpha keys rotate host`"),
             ));
         }
-        // Nothing is retired before every node is seen holding the new keys: a node that never
-        // took them would present a key no pinning client was told about.
-        let secrets = Secrets::load_or_create(cluster, false)?;
-        let seen = nodes_presenting_new_keys(cluster, &secrets)?;
-        let lacking: Vec<&(String, Option<String>)> =
-            seen.iter().filter(|(_, p)| p.is_some()).collect();
-        if !lacking.is_empty() {
-            let unreachable = lacking
-                .iter()
-                .all(|(_, p)| p.as_deref().is_some_and(|p| p.starts_with("not reached")));
-            if !args.force {
-                return Err(Error::Refused {
-                    message: format!(
-                        "not retiring the old host keys: {} of {} nodes were not seen presenting the new ones: {}",
-                        lacking.len(),
-                        seen.len(),
-                        describe(&seen)
-                    ),
-                    hint: "bring those nodes up and run `sftpha provision` (it installs the new keys where they are missing), then `sftpha keys rotate host --finish` again; `--force` retires the old keys anyway".into(),
-                    code: if unreachable { exit::UNREACHABLE } else { exit::PROVISION_FAILED },
-                });
-            }
-            let warning = format!(
-                "--force: retiring the old host keys although {} never presented the new ones; clients that pin plain keys are refused there until `sftpha provision` brings them in line",
-                describe(&seen)
-            );
-            eprintln!("WARNING: {warning}");
-            notes.push(format!("WARNING: {warning}"));
-        } else {
-            notes.push(format!(
-                "every node presented the new keys before the old ones were retired: {}",
-                seen.iter()
-                    .map(|(n, _)| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
+        // Nothing is retired before every node is seen presenting the new keys.
+        presenting = Some(present_new_keys(cli, cluster, args, &mut notes)?);
         let names: Vec<String> = nexts.iter().map(|(kind, _)| host_key_file(*kind)).collect();
         retire_current(&dir, &names)?;
         for name in &names {
@@ -652,6 +702,7 @@ fn rotate_host(cli: &Cli, cluster: &Cluster, args: &RotateHostArgs) -> Result<u8
                 )?;
             }
         }
+        let _ = std::fs::remove_file(dir.join(PRESENTING_NEXT));
         change = "phase 2: the new host keys are presented; the old ones are retired (kept in keys/retired)"
             .to_owned();
     } else if args.now {
@@ -672,63 +723,55 @@ fn rotate_host(cli: &Cli, cluster: &Cluster, args: &RotateHostArgs) -> Result<u8
             let path = dir.join(format!("{}{NEXT_SUFFIX}", host_key_file(kind)));
             crate::keygen::generate(kind, &path, &comment)?;
         }
-        change = "phase 1: new host keys are installed beside the old ones (their certificates are presented already; the old plain keys still are)".to_owned();
+        change = "phase 1: new host keys are installed beside the old ones (the old ones are still presented)".to_owned();
     }
-    let report = provision::provision(
-        cluster,
-        &Options {
-            accept_new_host_keys: args.accept_new_host_keys,
-            progress: cli.format() == Format::Human && cli.quiet == 0,
-            scope: Some(
-                std::iter::once("node.toml")
-                    .chain(HOST_KEY_ITEMS.iter().flatten().copied())
-                    .collect(),
-            ),
-            rolling: true,
-            ..Options::everything()
-        },
-    )?;
-    let mut ok = report.ok;
+    let report = push_host_keys(cli, cluster, args)?;
     if !args.finish && !args.now {
-        // Which nodes took the new keys, seen from outside, before anyone publishes them.
-        let secrets = Secrets::load_or_create(cluster, false)?;
-        let seen = nodes_presenting_new_keys(cluster, &secrets)?;
-        let took: Vec<&str> = seen
+        // Which nodes took the new keys (each was checked to hold exactly the expected keys)
+        // before anyone is told to publish them.
+        let (took, missed): (Vec<&provision::HostReport>, Vec<&provision::HostReport>) = report
+            .hosts
             .iter()
-            .filter(|(_, p)| p.is_none())
-            .map(|(n, _)| n.as_str())
-            .collect();
-        if took.len() == seen.len() {
-            notes.push(format!(
-                "every node presents the new keys' certificates: {}",
-                took.join(", ")
-            ));
-            notes.push("clients that pin plain keys: add the new lines of `sftpha keys known-hosts --plain` now; then run `sftpha keys rotate host --finish`".to_owned());
-        } else {
-            ok = false;
+            .filter(|h| h.roles.iter().any(|r| r.starts_with("node")))
+            .partition(|h| h.result != provision::Outcome::Failed);
+        let name = |h: &provision::HostReport| {
+            h.roles
+                .iter()
+                .find_map(|r| r.strip_prefix("node "))
+                .unwrap_or(&h.host)
+                .to_owned()
+        };
+        let names = |hosts: &[&provision::HostReport]| {
+            hosts.iter().map(|h| name(h)).collect::<Vec<_>>().join(", ")
+        };
+        if !missed.is_empty() {
+            let failed: Vec<String> = missed
+                .iter()
+                .map(|h| format!("{} ({})", name(h), h.error.as_deref().unwrap_or("failed")))
+                .collect();
             notes.push(format!(
                 "took the new keys: {}; did not: {}",
                 if took.is_empty() {
                     "none".to_owned()
                 } else {
-                    took.join(", ")
+                    names(&took)
                 },
-                describe(&seen)
+                failed.join("; ")
             ));
-            notes.push("bring those nodes in line first (`sftpha provision`); `--finish` is refused until every node presents the new keys".to_owned());
+            notes.push("do not publish the new keys yet: bring those nodes in line (`sftpha provision`); `--finish` is refused until every node presents the new keys".to_owned());
+        } else {
+            notes.push(format!("every node holds the new keys: {}", names(&took)));
+            notes.push("clients that pin plain keys: add the new lines of `sftpha keys known-hosts --plain` now; then run `sftpha keys rotate host --finish`".to_owned());
         }
     }
     if !report.ok {
         notes.push("not every node took it: fix what is reported, then `sftpha provision` brings the rest in line".to_owned());
     }
-    let code = if ok {
-        exit::OK
-    } else {
-        crate::cmd::provision::exit_code(&report)
-    };
+    let code = crate::cmd::provision::exit_code(&report);
     let report = HostRotation {
         change,
         host_key_fingerprints: report.host_key_fingerprints.clone(),
+        presenting,
         push: report,
         notes,
     };
@@ -737,6 +780,9 @@ fn rotate_host(cli: &Cli, cluster: &Cluster, args: &RotateHostArgs) -> Result<u8
         s += &format!("host keys: {}\n", r.host_key_fingerprints.join(", "));
         for n in &r.notes {
             s += &format!("{n}\n");
+        }
+        if let Some(p) = &r.presenting {
+            s += &crate::cmd::provision::human_titled("push presenting the new keys", p);
         }
         s + &crate::cmd::provision::human_titled("push of the host keys", &r.push)
     })?;
@@ -747,6 +793,9 @@ fn rotate_host(cli: &Cli, cluster: &Cluster, args: &RotateHostArgs) -> Result<u8
 struct HostRotation {
     change: String,
     host_key_fingerprints: Vec<String>,
+    /// `--finish`: the push that had every node present the new keys before the old ones
+    /// were retired.
+    presenting: Option<provision::Report>,
     push: provision::Report,
     notes: Vec<String>,
 }

@@ -10,6 +10,8 @@
 //! keys/ssh_host_*_key-cert.pub            their certificates, signed by host_ca
 //! keys/ssh_host_*_key.next                a rotation's new keys (phase 1 only) and their
 //! keys/ssh_host_*_key.next-cert.pub       certificates
+//! keys/rotation-presenting-new           phase 2 of a rotation has begun: the new keys are
+//!                                         presented (listed first), the old not yet retired
 //! keys/host_ca, host_ca.pub               the host CA (`sftpha keys known-hosts`)
 //! keys/probe_ed25519                      the probe login (provision and status checks)
 //! keys/retired/                           keys a finished rotation retired
@@ -40,6 +42,9 @@ pub const NEXT_SUFFIX: &str = ".next";
 pub const CERT_SUFFIX: &str = "-cert.pub";
 /// Where finished rotations move the keys they retire.
 pub const RETIRED_DIR: &str = "retired";
+/// Marks phase 2 of a host key rotation as begun: the nodes present the new keys (listed
+/// first) and still hold the old ones until every node is seen presenting the new.
+pub const PRESENTING_NEXT: &str = "rotation-presenting-new";
 
 /// One host key every node holds.
 pub struct HostKey {
@@ -63,8 +68,7 @@ impl HostKey {
 }
 
 pub struct Secrets {
-    /// In the order the nodes hold them: the key in force of every type, then a rotation's
-    /// next keys.
+    /// In the order the nodes hold them ([`host_key_names`]).
     pub host_keys: Vec<HostKey>,
     pub ca: PrivateKey,
     pub probe_key: Arc<PrivateKey>,
@@ -98,15 +102,22 @@ pub fn host_key_slots() -> Vec<(KeyKind, bool, String)> {
     current.into_iter().chain(next).collect()
 }
 
-/// The host key files the nodes hold, in order: the key in force of every type, and during a
-/// rotation the next ones.
+/// The host key files the nodes hold, in the order they list them (a node presents the first
+/// key, and certificate, of the type a client asks for): the key in force of every type, and
+/// during a rotation the next ones after them (phase 1) or before them (phase 2 under way,
+/// [`PRESENTING_NEXT`]).
 pub fn host_key_names(cluster: &Cluster) -> Vec<String> {
     let dir = keys_dir(cluster);
-    host_key_slots()
+    let (next, current): (Vec<_>, Vec<_>) = host_key_slots()
         .into_iter()
         .filter(|(_, next, name)| !next || dir.join(name).exists())
-        .map(|(_, _, name)| name)
-        .collect()
+        .partition(|(_, next, _)| *next);
+    let names = |slots: Vec<(KeyKind, bool, String)>| slots.into_iter().map(|(_, _, n)| n);
+    if !next.is_empty() && dir.join(PRESENTING_NEXT).exists() {
+        names(next).chain(names(current)).collect()
+    } else {
+        names(current).chain(names(next)).collect()
+    }
 }
 
 pub fn unix_now() -> u64 {
@@ -211,6 +222,8 @@ impl Secrets {
                 certificate,
             });
         }
+        let order = host_key_names(cluster);
+        host_keys.sort_by_key(|k| order.iter().position(|n| *n == k.name));
         Ok(Secrets {
             host_keys,
             ca,
@@ -222,8 +235,8 @@ impl Secrets {
         })
     }
 
-    /// The fingerprint of the ed25519 host key in force: what sftpha's own client (and most
-    /// others) is shown.
+    /// The fingerprint of the ed25519 host key the nodes present: what sftpha's own client
+    /// (and most others) is shown.
     pub fn fingerprint(&self) -> String {
         self.host_keys[0].fingerprint()
     }
@@ -234,11 +247,12 @@ impl Secrets {
         self.host_keys.iter().map(HostKey::fingerprint).collect()
     }
 
-    /// The keys in force, one per type: the set every node presents in the SSH handshake
-    /// (keys not made yet are not expected).
+    /// The first key of each type: the set every node presents in the SSH handshake (keys
+    /// not made yet are not expected), in [`KeyKind::ALL`] order.
     pub fn presented(&self) -> Vec<String> {
-        self.on_disk()
-            .filter(|k| !k.next)
+        KeyKind::ALL
+            .iter()
+            .filter_map(|kind| self.on_disk().find(|k| k.kind == *kind))
             .map(HostKey::fingerprint)
             .collect()
     }
