@@ -282,7 +282,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand user 'Replaces a user''s key: adds the new one on every node (checked), then retires the old one(s) at once, after --grace, or with --finish'
-            cand host 'Rotates the cluster host keys (ed25519, ECDSA, RSA together). Phase 1: new keys beside the old ones on every node (their certificates presented already, the old plain keys still), published by `keys known-hosts`. --finish: checks that every node presents the new keys, then presents them and retires the old ones. Clients that trust the host CA never notice; clients that pin keys add the new lines between the phases'
+            cand host 'Rotates the cluster host keys (ed25519, ECDSA, RSA together). Phase 1: new keys beside the old ones on every node (the old ones still presented), published by `keys known-hosts`. --finish: every node presents the new keys, and only once every node is seen doing so in the SSH handshake are the old ones retired. Clients that trust the host CA never notice; clients that pin keys add the new lines between the phases'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sftpha;keys;rotate;user'= {
@@ -309,7 +309,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand -c 'The cluster definition'
             cand --cluster 'The cluster definition'
             cand --format 'Output format of results (human on a terminal)'
-            cand --finish 'Phase 2: present the new keys, retire the old ones. Refused unless every node is seen presenting the new keys'' certificates in the SSH handshake'
+            cand --finish 'Phase 2: present the new keys, then retire the old ones, which is refused unless every node is seen presenting the new keys (and their certificates) in the SSH handshake'
             cand --force 'With --finish: retire the old keys even though some nodes were not seen presenting the new ones (clients that pin plain keys and reach those nodes are refused)'
             cand --now 'Both phases at once: for clusters whose clients all trust the host CA (clients that pin the plain key would see a changed key)'
             cand --accept-new-host-keys 'Record the SSH host keys of hosts not yet in the cluster''s known_hosts'
@@ -325,7 +325,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         }
         &'sftpha;keys;rotate;help'= {
             cand user 'Replaces a user''s key: adds the new one on every node (checked), then retires the old one(s) at once, after --grace, or with --finish'
-            cand host 'Rotates the cluster host keys (ed25519, ECDSA, RSA together). Phase 1: new keys beside the old ones on every node (their certificates presented already, the old plain keys still), published by `keys known-hosts`. --finish: checks that every node presents the new keys, then presents them and retires the old ones. Clients that trust the host CA never notice; clients that pin keys add the new lines between the phases'
+            cand host 'Rotates the cluster host keys (ed25519, ECDSA, RSA together). Phase 1: new keys beside the old ones on every node (the old ones still presented), published by `keys known-hosts`. --finish: every node presents the new keys, and only once every node is seen doing so in the SSH handshake are the old ones retired. Clients that trust the host CA never notice; clients that pin keys add the new lines between the phases'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sftpha;keys;rotate;help;user'= {
@@ -346,7 +346,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         }
         &'sftpha;keys;help;rotate'= {
             cand user 'Replaces a user''s key: adds the new one on every node (checked), then retires the old one(s) at once, after --grace, or with --finish'
-            cand host 'Rotates the cluster host keys (ed25519, ECDSA, RSA together). Phase 1: new keys beside the old ones on every node (their certificates presented already, the old plain keys still), published by `keys known-hosts`. --finish: checks that every node presents the new keys, then presents them and retires the old ones. Clients that trust the host CA never notice; clients that pin keys add the new lines between the phases'
+            cand host 'Rotates the cluster host keys (ed25519, ECDSA, RSA together). Phase 1: new keys beside the old ones on every node (the old ones still presented), published by `keys known-hosts`. --finish: every node presents the new keys, and only once every node is seen doing so in the SSH handshake are the old ones retired. Clients that trust the host CA never notice; clients that pin keys add the new lines between the phases'
         }
         &'sftpha;keys;help;rotate;user'= {
         }
@@ -681,7 +681,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         }
         &'sftpha;help;keys;rotate'= {
             cand user 'Replaces a user''s key: adds the new one on every node (checked), then retires the old one(s) at once, after --grace, or with --finish'
-            cand host 'Rotates the cluster host keys (ed25519, ECDSA, RSA together). Phase 1: new keys beside the old ones on every node (their certificates presented already, the old plain keys still), published by `keys known-hosts`. --finish: checks that every node presents the new keys, then presents them and retires the old ones. Clients that trust the host CA never notice; clients that pin keys add the new lines between the phases'
+            cand host 'Rotates the cluster host keys (ed25519, ECDSA, RSA together). Phase 1: new keys beside the old ones on every node (the old ones still presented), published by `keys known-hosts`. --finish: every node presents the new keys, and only once every node is seen doing so in the SSH handshake are the old ones retired. Clients that trust the host CA never notice; clients that pin keys add the new lines between the phases'
         }
         &'sftpha;help;keys;rotate;user'= {
         }

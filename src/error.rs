@@ -19,6 +19,7 @@ pub mod exit {
     /// A command ended by a signal exits as shells report it: 128 + the signal's number.
     pub fn interrupted(signal: &str) -> u8 {
         match signal {
+            "SIGHUP" => 129,
             "SIGINT" => 130,
             "SIGTERM" => 143,
             _ => 128,
