@@ -261,7 +261,10 @@ struct Target {
     nodes: Vec<(String, SocketAddr, (SocketAddr, String))>,
     user: String,
     key: Arc<PrivateKey>,
+    /// The ed25519 host key, pinned by the workload's clients.
     fingerprint: String,
+    /// Every host key the nodes present (labs made before ECDSA and RSA keys: the one).
+    fingerprints: Vec<String>,
     storage: std::path::PathBuf,
 }
 
@@ -300,6 +303,11 @@ pub async fn run(plan: Plan, slot: FaultSlot) -> Result<Outcome> {
         user: lab.user.clone(),
         key: Arc::new(crate::lab::load_key(&lab.identity)?),
         fingerprint: lab.host_key_fingerprint.clone(),
+        fingerprints: if lab.host_key_fingerprints.is_empty() {
+            vec![lab.host_key_fingerprint.clone()]
+        } else {
+            lab.host_key_fingerprints.clone()
+        },
         storage: lab.storage.clone(),
     };
     let mut checks = Vec::new();
@@ -586,31 +594,41 @@ async fn preflight(target: &Target) -> Vec<Check> {
             None => "no answer".into(),
         },
     });
-    let mut keys: Vec<(String, String)> = Vec::new();
-    for (name, addr, _) in target
+    // The whole set of host keys (one handshake per type), as a client of any type sees it.
+    let mut expected = target.fingerprints.clone();
+    expected.sort();
+    let mut differing = Vec::new();
+    for (name, addr) in target
         .nodes
         .iter()
-        .map(|(n, a, h)| (n.as_str(), *a, h))
-        .chain([("gateway", target.gateway, &target.gateway_health)])
+        .map(|(n, a, _)| (n.as_str(), *a))
+        .chain([("gateway", target.gateway)])
     {
-        let seen = client::host_key_of(addr).await.map_err(|e| e.to_string());
-        keys.push((
-            name.to_owned(),
-            seen.unwrap_or_else(|e| format!("error: {e}")),
-        ));
+        match crate::keyscan::scan(addr, false).await {
+            Ok(seen) => {
+                let mut seen = seen.fingerprints();
+                seen.sort();
+                if seen != expected {
+                    differing.push(format!("{name} presents {}", seen.join(", ")));
+                }
+            }
+            Err(e) => differing.push(format!("{name}: {e}")),
+        }
     }
-    let differing: Vec<String> = keys
-        .iter()
-        .filter(|(_, fp)| *fp != target.fingerprint)
-        .map(|(n, fp)| format!("{n} presents {fp}"))
-        .collect();
     checks.push(Check {
         name: "preflight.same_host_key".into(),
         ok: differing.is_empty(),
         detail: if differing.is_empty() {
-            format!("every node and the gateway present {}", target.fingerprint)
+            format!(
+                "every node and the gateway present {}",
+                target.fingerprints.join(", ")
+            )
         } else {
-            format!("expected {}; {}", target.fingerprint, differing.join("; "))
+            format!(
+                "expected {}; {}",
+                target.fingerprints.join(", "),
+                differing.join("; ")
+            )
         },
     });
     checks
