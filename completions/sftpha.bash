@@ -1310,7 +1310,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__keys__subcmd__rotate__subcmd__host)
-            opts="-c -v -q -h -V --finish --now --accept-new-host-keys --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --finish --force --now --accept-new-host-keys --cluster --format --verbose --quiet --yes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -282,7 +282,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand user 'Replaces a user''s key: adds the new one on every node (checked), then retires the old one(s) at once, after --grace, or with --finish'
-            cand host 'Rotates the cluster host key. Phase 1: a new key beside the old one on every node, published by `keys known-hosts`. --finish: the new key is presented, the old one retired. Clients that trust the host CA never notice; clients that pin keys add the new line between the phases'
+            cand host 'Rotates the cluster host keys (ed25519, ECDSA, RSA together). Phase 1: new keys beside the old ones on every node (the old ones still presented), published by `keys known-hosts`. --finish: every node presents the new keys, and only once every node is seen doing so in the SSH handshake are the old ones retired. Clients that trust the host CA never notice; clients that pin keys add the new lines between the phases'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sftpha;keys;rotate;user'= {
@@ -309,7 +309,8 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand -c 'The cluster definition'
             cand --cluster 'The cluster definition'
             cand --format 'Output format of results (human on a terminal)'
-            cand --finish 'Phase 2: present the new key, retire the old one'
+            cand --finish 'Phase 2: present the new keys, then retire the old ones, which is refused unless every node is seen presenting the new keys (and their certificates) in the SSH handshake'
+            cand --force 'With --finish: retire the old keys even though some nodes were not seen presenting the new ones (clients that pin plain keys and reach those nodes are refused)'
             cand --now 'Both phases at once: for clusters whose clients all trust the host CA (clients that pin the plain key would see a changed key)'
             cand --accept-new-host-keys 'Record the SSH host keys of hosts not yet in the cluster''s known_hosts'
             cand -v 'More log output (-v: debug, -vv: trace)'
@@ -324,7 +325,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         }
         &'sftpha;keys;rotate;help'= {
             cand user 'Replaces a user''s key: adds the new one on every node (checked), then retires the old one(s) at once, after --grace, or with --finish'
-            cand host 'Rotates the cluster host key. Phase 1: a new key beside the old one on every node, published by `keys known-hosts`. --finish: the new key is presented, the old one retired. Clients that trust the host CA never notice; clients that pin keys add the new line between the phases'
+            cand host 'Rotates the cluster host keys (ed25519, ECDSA, RSA together). Phase 1: new keys beside the old ones on every node (the old ones still presented), published by `keys known-hosts`. --finish: every node presents the new keys, and only once every node is seen doing so in the SSH handshake are the old ones retired. Clients that trust the host CA never notice; clients that pin keys add the new lines between the phases'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sftpha;keys;rotate;help;user'= {
@@ -345,7 +346,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         }
         &'sftpha;keys;help;rotate'= {
             cand user 'Replaces a user''s key: adds the new one on every node (checked), then retires the old one(s) at once, after --grace, or with --finish'
-            cand host 'Rotates the cluster host key. Phase 1: a new key beside the old one on every node, published by `keys known-hosts`. --finish: the new key is presented, the old one retired. Clients that trust the host CA never notice; clients that pin keys add the new line between the phases'
+            cand host 'Rotates the cluster host keys (ed25519, ECDSA, RSA together). Phase 1: new keys beside the old ones on every node (the old ones still presented), published by `keys known-hosts`. --finish: every node presents the new keys, and only once every node is seen doing so in the SSH handshake are the old ones retired. Clients that trust the host CA never notice; clients that pin keys add the new lines between the phases'
         }
         &'sftpha;keys;help;rotate;user'= {
         }
@@ -372,7 +373,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand --version 'Print version'
         }
         &'sftpha;status'= {
-            cand --node-binary 'The sftpha binary the hosts should run (default: this one)'
+            cand --node-binary 'The sftpha binary the hosts should run (default: what `provision` or `upgrade` last installed on each host, else this one)'
             cand -c 'The cluster definition'
             cand --cluster 'The cluster definition'
             cand --format 'Output format of results (human on a terminal)'
@@ -517,7 +518,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand --version 'Print version'
             cand up 'Starts N nodes, a gateway, shared storage and a demo user on 127.0.0.1'
             cand down 'Stops every process of the lab (by pidfile; drains first). Safe to run twice'
-            cand status 'Health of every process of the lab; exit 1 if any is not healthy'
+            cand status 'Health of every process of the lab (a process stopped by SIGSTOP is shown as such); exit 1 if any is not healthy'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sftpha;lab;up'= {
@@ -570,7 +571,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         &'sftpha;lab;help'= {
             cand up 'Starts N nodes, a gateway, shared storage and a demo user on 127.0.0.1'
             cand down 'Stops every process of the lab (by pidfile; drains first). Safe to run twice'
-            cand status 'Health of every process of the lab; exit 1 if any is not healthy'
+            cand status 'Health of every process of the lab (a process stopped by SIGSTOP is shown as such); exit 1 if any is not healthy'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sftpha;lab;help;up'= {
@@ -582,7 +583,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         &'sftpha;lab;help;help'= {
         }
         &'sftpha;test-failover'= {
-            cand --lab 'The lab to test (see `sftpha lab up`); provisioned clusters come with `provision`'
+            cand --lab 'The lab to test (see `sftpha lab up`); this release tests labs only'
             cand --fault 'The fault to inject'
             cand --node 'The node to fault (default: the one with the most sessions)'
             cand --clients 'Concurrent SFTP clients'
@@ -680,7 +681,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         }
         &'sftpha;help;keys;rotate'= {
             cand user 'Replaces a user''s key: adds the new one on every node (checked), then retires the old one(s) at once, after --grace, or with --finish'
-            cand host 'Rotates the cluster host key. Phase 1: a new key beside the old one on every node, published by `keys known-hosts`. --finish: the new key is presented, the old one retired. Clients that trust the host CA never notice; clients that pin keys add the new line between the phases'
+            cand host 'Rotates the cluster host keys (ed25519, ECDSA, RSA together). Phase 1: new keys beside the old ones on every node (the old ones still presented), published by `keys known-hosts`. --finish: every node presents the new keys, and only once every node is seen doing so in the SSH handshake are the old ones retired. Clients that trust the host CA never notice; clients that pin keys add the new lines between the phases'
         }
         &'sftpha;help;keys;rotate;user'= {
         }
@@ -708,7 +709,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         &'sftpha;help;lab'= {
             cand up 'Starts N nodes, a gateway, shared storage and a demo user on 127.0.0.1'
             cand down 'Stops every process of the lab (by pidfile; drains first). Safe to run twice'
-            cand status 'Health of every process of the lab; exit 1 if any is not healthy'
+            cand status 'Health of every process of the lab (a process stopped by SIGSTOP is shown as such); exit 1 if any is not healthy'
         }
         &'sftpha;help;lab;up'= {
         }

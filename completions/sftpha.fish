@@ -228,7 +228,7 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subc
 complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from rotate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from rotate" -s V -l version -d 'Print version'
 complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from rotate" -f -a "user" -d 'Replaces a user\'s key: adds the new one on every node (checked), then retires the old one(s) at once, after --grace, or with --finish'
-complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from rotate" -f -a "host" -d 'Rotates the cluster host key. Phase 1: a new key beside the old one on every node, published by `keys known-hosts`. --finish: the new key is presented, the old one retired. Clients that trust the host CA never notice; clients that pin keys add the new line between the phases'
+complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from rotate" -f -a "host" -d 'Rotates the cluster host keys (ed25519, ECDSA, RSA together). Phase 1: new keys beside the old ones on every node (the old ones still presented), published by `keys known-hosts`. --finish: every node presents the new keys, and only once every node is seen doing so in the SSH handshake are the old ones retired. Clients that trust the host CA never notice; clients that pin keys add the new lines between the phases'
 complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from rotate" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "init" -d 'Makes the cluster\'s missing keys beside cluster.toml (host key, host CA, probe key) and issues or renews host certificates; what `provision` does first'
 complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "known-hosts" -d 'Prints the known_hosts lines clients add: the host CA (`@cert-authority`, added once, survives every rotation) and the host keys for clients that pin plain keys'
@@ -247,7 +247,7 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand upgrade" -s q -l quiet -d 
 complete -c sftpha -n "__fish_sftpha_using_subcommand upgrade" -l yes -d 'Never prompt; take the default answer'
 complete -c sftpha -n "__fish_sftpha_using_subcommand upgrade" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sftpha -n "__fish_sftpha_using_subcommand upgrade" -s V -l version -d 'Print version'
-complete -c sftpha -n "__fish_sftpha_using_subcommand status" -l node-binary -d 'The sftpha binary the hosts should run (default: this one)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand status" -l node-binary -d 'The sftpha binary the hosts should run (default: what `provision` or `upgrade` last installed on each host, else this one)' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand status" -s c -l cluster -d 'The cluster definition' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand status" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
 json\t''
@@ -340,7 +340,7 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_s
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -s V -l version -d 'Print version'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -f -a "up" -d 'Starts N nodes, a gateway, shared storage and a demo user on 127.0.0.1'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -f -a "down" -d 'Stops every process of the lab (by pidfile; drains first). Safe to run twice'
-complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -f -a "status" -d 'Health of every process of the lab; exit 1 if any is not healthy'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -f -a "status" -d 'Health of every process of the lab (a process stopped by SIGSTOP is shown as such); exit 1 if any is not healthy'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -l nodes -d 'Number of nodes' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -l dir -d 'The lab\'s directory (keys, configs, storage, logs, pidfiles)' -r -F
@@ -376,9 +376,9 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subco
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "up" -d 'Starts N nodes, a gateway, shared storage and a demo user on 127.0.0.1'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "down" -d 'Stops every process of the lab (by pidfile; drains first). Safe to run twice'
-complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "status" -d 'Health of every process of the lab; exit 1 if any is not healthy'
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "status" -d 'Health of every process of the lab (a process stopped by SIGSTOP is shown as such); exit 1 if any is not healthy'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l lab -d 'The lab to test (see `sftpha lab up`); provisioned clusters come with `provision`' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l lab -d 'The lab to test (see `sftpha lab up`); this release tests labs only' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l fault -d 'The fault to inject' -r -f -a "kill\t'SIGKILL the node process'
 freeze\t'SIGSTOP it (the kernel still accepts TCP); SIGCONT when restoring'
 partition\t'Cut the host off the network (needs separate hosts: a provisioned cluster)'
@@ -444,4 +444,4 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subc
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from gateway" -f -a "run" -d 'Runs the gateway in the foreground; logs go to stderr'
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from lab" -f -a "up" -d 'Starts N nodes, a gateway, shared storage and a demo user on 127.0.0.1'
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from lab" -f -a "down" -d 'Stops every process of the lab (by pidfile; drains first). Safe to run twice'
-complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from lab" -f -a "status" -d 'Health of every process of the lab; exit 1 if any is not healthy'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from lab" -f -a "status" -d 'Health of every process of the lab (a process stopped by SIGSTOP is shown as such); exit 1 if any is not healthy'

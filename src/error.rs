@@ -15,6 +15,16 @@ pub mod exit {
     pub const UNREACHABLE: u8 = 3;
     /// Provisioning failed on at least one host.
     pub const PROVISION_FAILED: u8 = 4;
+
+    /// A command ended by a signal exits as shells report it: 128 + the signal's number.
+    pub fn interrupted(signal: &str) -> u8 {
+        match signal {
+            "SIGHUP" => 129,
+            "SIGINT" => 130,
+            "SIGTERM" => 143,
+            _ => 128,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,12 +79,52 @@ pub enum Error {
     #[error("lab: {0}")]
     Lab(String),
 
+    /// A lab process did not start; `stopped` are the processes `lab up` stopped again.
+    #[error("lab: {process} did not start: {cause}{}", stopped_note(stopped))]
+    LabStart {
+        process: String,
+        cause: String,
+        log: PathBuf,
+        stopped: Vec<String>,
+    },
+
+    /// None of the lab's processes runs.
+    #[error("the lab in `{}` is not running: none of its processes runs", dir.display())]
+    LabStopped { dir: PathBuf },
+
+    /// SIGINT or SIGTERM ended the command; `restored` says what was undone first.
+    #[error("interrupted by {signal}{}", if restored.is_empty() { String::new() } else { format!("; restored first: {}", restored.join("; ")) })]
+    Interrupted {
+        signal: &'static str,
+        restored: Vec<String>,
+    },
+
     /// A change reached the cluster but could not be verified there (exit 4).
     #[error("{0}")]
     Push(String),
 
+    /// A step that would be unsafe in the cluster's present state was not taken; `code` says
+    /// why (3: hosts not reached, 4: hosts not in the state the step needs).
+    #[error("{message}")]
+    Refused {
+        message: String,
+        hint: String,
+        code: u8,
+    },
+
     #[error("{0}")]
     Io(#[from] io::Error),
+}
+
+fn stopped_note(stopped: &[String]) -> String {
+    if stopped.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; stopped what this `lab up` had started ({})",
+            stopped.join(", ")
+        )
+    }
 }
 
 impl Error {
@@ -83,8 +133,32 @@ impl Error {
         match self {
             Error::Config { .. } | Error::HostKey { .. } | Error::ReadFile { .. } => exit::USAGE,
             Error::Bind { .. } | Error::Storage { .. } | Error::Usage { .. } => exit::USAGE,
+            Error::LabStart { .. } => exit::USAGE,
             Error::WriteFile { .. } | Error::Io(_) | Error::Lab(_) => exit::CHECK_FAILED,
+            Error::LabStopped { .. } => exit::UNREACHABLE,
             Error::Push(_) => exit::PROVISION_FAILED,
+            Error::Refused { code, .. } => *code,
+            Error::Interrupted { signal, .. } => exit::interrupted(signal),
+        }
+    }
+
+    /// The `kind` of the error in JSON output: stable, snake_case.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::ReadFile { .. } => "read_file",
+            Error::WriteFile { .. } => "write_file",
+            Error::Config { .. } => "config",
+            Error::Bind { .. } => "bind",
+            Error::HostKey { .. } => "host_key",
+            Error::Storage { .. } => "storage",
+            Error::Usage { .. } => "usage",
+            Error::Lab(_) => "lab",
+            Error::LabStart { .. } => "lab_start",
+            Error::LabStopped { .. } => "lab_stopped",
+            Error::Interrupted { .. } => "interrupted",
+            Error::Push(_) => "push",
+            Error::Refused { .. } => "refused",
+            Error::Io(_) => "io",
         }
     }
 
@@ -99,6 +173,16 @@ impl Error {
             ),
             Error::Bind { .. } => Some("is another process using the port?".into()),
             Error::Usage { hint, .. } => hint.clone(),
+            Error::Refused { hint, .. } => Some(hint.clone()),
+            Error::LabStart { cause, log, .. } if cause.contains("could not listen") => Some(format!(
+                "a port is taken: `--port` sets the gateway's (0, the default, takes a free one); the whole log is {}",
+                log.display()
+            )),
+            Error::LabStart { log, .. } => Some(format!("the whole log is {}", log.display())),
+            Error::LabStopped { dir } => Some(format!(
+                "start it with `sftpha lab up --dir {}`",
+                dir.display()
+            )),
             _ => None,
         }
     }

@@ -48,3 +48,17 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Re
         )
     })
 }
+
+/// Reads a JSON record sftpha keeps (`what` names it in errors); a missing file is the
+/// record's default.
+pub fn read_record<T: serde::de::DeserializeOwned + Default>(path: &Path, what: &str) -> Result<T> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map_err(|e| Error::config(path, None, format!("not {what}: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
+        Err(source) => Err(Error::ReadFile {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}

@@ -14,6 +14,8 @@ pub mod gateway;
 pub mod gateway_config;
 pub mod http;
 pub mod init;
+pub mod keygen;
+pub mod keyscan;
 pub mod lab;
 pub mod net;
 pub mod node;

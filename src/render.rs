@@ -40,7 +40,9 @@ pub const BUILTIN: [(&str, &str); 6] = [
     ),
 ];
 
-/// The host key every node gets (one set for the cluster), relative to `config_dir`.
+/// The ed25519 host key every node gets (one set for the cluster; the ECDSA and RSA keys
+/// beside it are named by [`crate::provision::secrets::host_key_file`]), relative to
+/// `config_dir`.
 pub const HOST_KEY_FILE: &str = "ssh_host_ed25519_key";
 /// The public key of the probe login (`sftpha-probe`), relative to `config_dir`.
 pub const PROBE_KEY_FILE: &str = "probe_ed25519.pub";
@@ -181,6 +183,9 @@ impl<'c> Renderer<'c> {
         };
         let config = |name: String| c.node.config_dir.join(name).display().to_string();
         let host_keys: Vec<String> = self.host_key_names.iter().cloned().map(config).collect();
+        // Certificates in the keys' order: a node presents the first key and the first
+        // certificate of the type a client asks for, and they must be the same key (OpenSSH
+        // clients that pin plain keys also ask for certificates, and check the key inside).
         let certificates: Vec<String> = self
             .host_key_names
             .iter()
@@ -347,6 +352,58 @@ vip = "198.18.0.20"
         }
         assert!(checksums.windows(2).all(|w| w[0] == w[1]));
         assert!(without_name.windows(2).all(|w| w[0] == w[1]));
+    }
+
+    #[test]
+    fn nodes_hold_every_key_type_and_a_rotation_orders_keys_and_certificates_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = cluster_in(dir.path(), CLUSTER);
+        let node = &cluster.node_addrs()[0];
+        let files = || {
+            let text = Renderer::new(&cluster).unwrap().node_toml(node).unwrap();
+            let file = Node::parse(Path::new("/etc/sftpha/node.toml"), &text)
+                .unwrap()
+                .file;
+            let names = |paths: &[std::path::PathBuf]| -> Vec<String> {
+                paths
+                    .iter()
+                    .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                    .collect()
+            };
+            (names(&file.host_keys), names(&file.host_certificates))
+        };
+        let (keys, certificates) = files();
+        assert_eq!(
+            keys,
+            [
+                "ssh_host_ed25519_key",
+                "ssh_host_ecdsa_key",
+                "ssh_host_rsa_key"
+            ]
+        );
+        let with = |suffix: &str, keys: &[String]| -> Vec<String> {
+            keys.iter().map(|k| format!("{k}{suffix}")).collect()
+        };
+        assert_eq!(certificates, with("-cert.pub", &keys));
+        // Phase 1: the new keys after the old (the old ones are presented).
+        std::fs::create_dir(dir.path().join("keys")).unwrap();
+        for kind in ["ed25519", "ecdsa", "rsa"] {
+            std::fs::write(
+                dir.path().join(format!("keys/ssh_host_{kind}_key.next")),
+                "",
+            )
+            .unwrap();
+        }
+        let (keys, certificates) = files();
+        assert_eq!(keys[0], "ssh_host_ed25519_key");
+        assert_eq!(keys[3], "ssh_host_ed25519_key.next");
+        assert_eq!(certificates, with("-cert.pub", &keys));
+        // Phase 2 under way: the new keys first (they are presented), the old still held.
+        std::fs::write(dir.path().join("keys/rotation-presenting-new"), "").unwrap();
+        let (keys, certificates) = files();
+        assert_eq!(keys[0], "ssh_host_ed25519_key.next");
+        assert_eq!(keys[3], "ssh_host_ed25519_key");
+        assert_eq!(certificates, with("-cert.pub", &keys));
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! The whole program: parse, set up logging, run the command, print an error once, exit.
+//!
+//! Errors go to stderr as `error: ...` and `hint: ...` lines; with `--format json` they are
+//! also printed on stdout as `{"error": {"kind", "message", "hint"}}`, so a program reading
+//! stdout gets JSON on every path. A closed stdout (`| head -1`) is success, as in ripgrep.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, Format};
 use crate::cmd;
 use crate::error::{exit, Error};
 
@@ -18,6 +22,13 @@ pub fn main() -> ExitCode {
                 exit::OK
             };
             let _ = e.print();
+            if e.use_stderr()
+                && json_asked(std::env::args_os().map(|a| a.to_string_lossy().into_owned()))
+            {
+                let message = e.render().to_string();
+                let message = message.trim().trim_start_matches("error: ");
+                print_json_error("usage", message, None);
+            }
             return ExitCode::from(code);
         }
     };
@@ -31,16 +42,37 @@ pub fn main() -> ExitCode {
                 }
             }
             eprintln!("error: {e}");
-            if let Some(hint) = e.hint() {
+            let hint = e.hint();
+            if let Some(hint) = &hint {
                 eprintln!("hint: {hint}");
+            }
+            if cli.format == Some(Format::Json) {
+                print_json_error(e.kind(), &e.to_string(), hint.as_deref());
             }
             ExitCode::from(e.exit_code())
         }
     }
 }
 
+/// Whether the command line asks for `--format json` (for errors found before it is parsed).
+fn json_asked(args: impl Iterator<Item = String>) -> bool {
+    let args: Vec<String> = args.collect();
+    args.windows(2)
+        .any(|w| w[0] == "--format" && w[1] == "json")
+        || args.iter().any(|a| a == "--format=json")
+}
+
+/// The error as JSON on stdout (a failed write there is ignored: stderr has the error too).
+fn print_json_error(kind: &str, message: &str, hint: Option<&str>) {
+    use std::io::Write;
+    let error = serde_json::json!({"error": {"kind": kind, "message": message, "hint": hint}});
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{error}");
+    let _ = out.flush();
+}
+
 fn dispatch(cli: &Cli) -> Result<u8, Error> {
-    if cli.format == Some(crate::cli::Format::Markdown)
+    if cli.format == Some(Format::Markdown)
         && !matches!(cli.command, Command::Assess(_) | Command::Init(_))
     {
         return Err(Error::usage(

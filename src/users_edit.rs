@@ -188,6 +188,27 @@ impl UsersDoc {
                 Some("give --key FILE (or --password)"),
             ));
         }
+        // The flags are checked as flags: users.toml is not where the mistake is.
+        if let Some(perms) = &user.permissions {
+            let valid: Vec<&str> = crate::users::Permission::ALL
+                .iter()
+                .map(|p| p.name())
+                .collect();
+            if let Some(bad) = perms.iter().find(|p| !valid.contains(&p.as_str())) {
+                return Err(Error::usage(
+                    format!("--permissions: `{bad}` is not a right"),
+                    Some(&format!("rights are {}, comma-separated", valid.join(", "))),
+                ));
+            }
+        }
+        if let Some(home) = &user.home {
+            crate::users::check_home(home).map_err(|m| {
+                Error::usage(
+                    format!("--home: {m}"),
+                    Some("a home is a relative path below the storage, e.g. `partners/bank`"),
+                )
+            })?;
+        }
         let mut table = Table::new();
         table.insert("name", value(&user.name));
         let mut keys = Array::new();

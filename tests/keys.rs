@@ -138,11 +138,12 @@ fn users_add_set_key_remove_on_every_node() {
         assert!(logs_in(&site, "bob", node), "bob's new key on {node}");
     }
 
-    // A node that is down is reported (exit 4), shows as drifted, and catches up next time.
+    // A node that is down is reported (exit 3: it could not be reached, nothing else went
+    // wrong), shows as drifted, and catches up next time.
     hosts.freeze_sshd(2, true);
     let (code, report) = site.json(&["users", "remove", "bob"]);
     hosts.freeze_sshd(2, false);
-    assert_eq!(code, 4, "{report:#}");
+    assert_eq!(code, 3, "{report:#}");
     assert_eq!(host_by(&report["push"], &nodes[2])["result"], "failed");
     assert_eq!(host_by(&report["push"], &nodes[0])["result"], "changed");
     assert!(!logs_in(&site, "bob", &nodes[0]), "bob removed from n1");
@@ -300,7 +301,13 @@ fn rotations_and_upgrade_cost_no_login() {
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(
         report["host_key_fingerprints"].as_array().unwrap().len(),
-        2,
+        6,
+        "three types, old and new: {report:#}"
+    );
+    assert!(
+        report["notes"]
+            .to_string()
+            .contains("every node holds the new keys: n1, n2"),
         "{report:#}"
     );
     for node in &nodes {
@@ -315,7 +322,7 @@ fn rotations_and_upgrade_cost_no_login() {
     // Phase 2: the new key is presented everywhere, the old one retired.
     let (code, report) = site.json(&["keys", "rotate", "host", "--finish"]);
     assert_eq!(code, 0, "{report:#}");
-    assert_eq!(report["host_key_fingerprints"].as_array().unwrap().len(), 1);
+    assert_eq!(report["host_key_fingerprints"].as_array().unwrap().len(), 3);
     assert_ne!(site.host_key(), old_key);
     for (i, node) in nodes.iter().enumerate() {
         let scan = run_ok(Command::new("ssh-keyscan").args(["-p", "2222", "-t", "ed25519", node]));
@@ -376,6 +383,9 @@ fn rotations_and_upgrade_cost_no_login() {
     }
     std::thread::sleep(Duration::from_secs(2));
     stop.store(true, Ordering::Relaxed);
+    // What upgrade installed is what status expects, without being told again.
+    let (code, status) = site.json(&["status"]);
+    assert_eq!(code, 0, "no drift after an upgrade: {status:#}");
     for (name, handle) in [("CA client", ca_loop), ("plain-key client", plain_loop)] {
         let (logins, failures) = handle.join().unwrap();
         assert!(logins >= 10, "{name}: only {logins} logins");
@@ -385,5 +395,59 @@ fn rotations_and_upgrade_cost_no_login() {
             failures.len()
         );
         eprintln!("{name}: {logins} logins, none failed");
+    }
+}
+
+/// `keys rotate host --finish` retires the old keys only once every node is seen, in the SSH
+/// handshake, presenting the new ones: a node that does not answer stops it (exit 3, named),
+/// and nothing is retired.
+#[test]
+fn host_key_rotation_is_not_finished_while_a_node_is_unseen() {
+    let hosts = FakeHosts::new(2, true);
+    let addr = |i: usize| hosts.hosts[i].addr.to_string();
+    let nodes: Vec<String> = (0..2).map(addr).collect();
+    let site = Site::new(&hosts, &nodes, &addr(0), true);
+    let (code, report) = site.json(&["provision"]);
+    assert_eq!(code, 0, "{report:#}");
+    let (code, report) = site.json(&["keys", "rotate", "host"]);
+    assert_eq!(code, 0, "{report:#}");
+    let old = site.host_key();
+    let next = site.path().join("keys/ssh_host_ed25519_key.next");
+    assert!(next.exists());
+
+    // n2's SFTP port stops answering (the process is stopped; the kernel still accepts TCP).
+    hosts.ssh_ok(1, "kill -STOP $(cat /var/lib/sftpha/node.pid)");
+    let out = site.sftpha(&["keys", "rotate", "host", "--finish"]);
+    hosts.ssh_ok(1, "kill -CONT $(cat /var/lib/sftpha/node.pid)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("n2") && err.contains("not reached"), "{err}");
+    assert!(!err.contains("n1 ("), "n1 presents the new keys: {err}");
+    let error: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(error["error"]["kind"], "refused", "{error}");
+    assert!(next.exists(), "nothing retired");
+    assert_eq!(site.host_key(), old);
+    // n1, reached, presents the new key already and still holds the old one.
+    let scan = run_ok(Command::new("ssh-keyscan").args(["-p", "2222", "-t", "ed25519", &addr(0)]));
+    let new_key = std::fs::read_to_string(format!("{}.pub", next.display())).unwrap();
+    let new_key: Vec<&str> = new_key.split_whitespace().take(2).collect();
+    assert!(
+        String::from_utf8_lossy(&scan.stdout).contains(&new_key.join(" ")),
+        "{scan:?}"
+    );
+
+    let (code, report) = site.json(&["keys", "rotate", "host", "--finish"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert!(!next.exists());
+    assert_ne!(site.host_key(), old);
+    for node in &nodes {
+        for kind in ["ed25519", "ecdsa", "rsa"] {
+            let scan = run_ok(Command::new("ssh-keyscan").args(["-p", "2222", "-t", kind, node]));
+            let text = String::from_utf8_lossy(&scan.stdout);
+            assert!(
+                text.contains(&site.public_key(kind)),
+                "{node} {kind}: {text}"
+            );
+        }
     }
 }

@@ -86,7 +86,13 @@ impl TestLab {
 
     /// OpenSSH sftp through the gateway, host key checked against the lab's known_hosts.
     fn sftp(&self, batch: &str) -> std::process::Output {
+        self.sftp_with(batch, &[])
+    }
+
+    /// [`TestLab::sftp`] with more `sftp` options.
+    fn sftp_with(&self, batch: &str, options: &[&str]) -> std::process::Output {
         let mut child = Command::new("sftp")
+            .args(options)
             .args(["-q", "-P", &self.gateway_port(), "-i"])
             .arg(self.path.join("demo_ed25519"))
             .arg("-o")
@@ -113,6 +119,22 @@ impl TestLab {
             .unwrap();
         std::io::Write::write_all(&mut child.stdin.take().unwrap(), batch.as_bytes()).unwrap();
         child.wait_with_output().unwrap()
+    }
+
+    /// lab.json as it is now.
+    fn lab_json(&self) -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(self.path.join("lab.json")).unwrap()).unwrap()
+    }
+
+    /// Waits until `lab status` finds every process healthy.
+    fn wait_healthy(&self, what: &str) {
+        eventually(what, Duration::from_secs(15), || {
+            run(Command::new(BIN)
+                .args(["lab", "status", "--dir"])
+                .arg(&self.path))
+            .status
+            .success()
+        });
     }
 
     fn gateway_health(&self) -> serde_json::Value {
@@ -218,12 +240,24 @@ fn lab_up_down_is_idempotent_and_leaves_nothing_running() {
             lab.info
         );
     }
+    // Three host keys, as sshd has them: ed25519 (first), ECDSA, RSA; each pinned per port.
+    let fingerprints = lab.info["host_key_fingerprints"].as_array().unwrap();
+    assert_eq!(fingerprints.len(), 3, "{}", lab.info);
+    assert_eq!(fingerprints[0], lab.info["host_key_fingerprint"]);
+    let known = std::fs::read_to_string(lab.path.join("known_hosts")).unwrap();
+    for kind in ["ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"] {
+        assert_eq!(
+            known.matches(&format!(" {kind} ")).count(),
+            4,
+            "{kind} for the gateway and 3 nodes: {known}"
+        );
+    }
     assert_eq!(lab.info["nodes"].as_array().unwrap().len(), 3);
     let on_disk: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(lab.path.join("lab.json")).unwrap()).unwrap();
     assert_eq!(on_disk["gateway"]["addr"], lab.info["gateway"]["addr"]);
     // Secrets are private.
-    for key in ["host_ed25519", "demo_ed25519"] {
+    for key in ["host_ed25519", "host_ecdsa", "host_rsa", "demo_ed25519"] {
         let mode = std::os::unix::fs::PermissionsExt::mode(
             &std::fs::metadata(lab.path.join(key)).unwrap().permissions(),
         );
@@ -345,7 +379,7 @@ fn gateway_balances_and_routes_around_killed_and_frozen_nodes() {
             .arg(&lab.path),
     );
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("started again: n1"),
+        String::from_utf8_lossy(&out.stdout).contains("n1 (started again)"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
@@ -440,6 +474,19 @@ fn test_failover_kill() {
         junit.contains("<testsuite") && junit.contains("name=\"rpo\""),
         "{junit}"
     );
+    // The node was started again: lab.json names its new pid, as its pidfile does.
+    let lab_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(lab.path.join("lab.json")).unwrap()).unwrap();
+    let faulted = report["node"].as_str().unwrap();
+    let entry = lab_json["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == faulted)
+        .unwrap();
+    let pid = entry["pid"].as_u64().unwrap() as u32;
+    assert_eq!(pid as i32, lab.node_pid(faulted), "{lab_json:#}");
+    assert!(alive(pid));
 }
 
 #[test]
@@ -473,17 +520,48 @@ fn test_failover_drain() {
 fn test_failover_refuses_what_it_cannot_do() {
     let _serial = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let lab = TestLab::up(2);
-    let out = run(Command::new(BIN)
-        .args(["test-failover", "--fault", "partition", "--lab"])
-        .arg(&lab.path));
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("partition"));
-    let out = run(Command::new(BIN)
-        .args(["test-failover", "--node", "n9", "--lab"])
-        .arg(&lab.path));
-    assert_eq!(out.status.code(), Some(2));
-    let out = run(Command::new(BIN).args(["test-failover"]));
-    assert_eq!(out.status.code(), Some(2));
+    // Each mistake names the flag and what it can be, not a file to fix.
+    let refused = |args: &[&str], lab_dir: bool, wanted: &[&str]| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["test-failover"]).args(args);
+        if lab_dir {
+            cmd.arg("--lab").arg(&lab.path);
+        }
+        let out = run(&mut cmd);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        for w in wanted {
+            assert!(err.contains(w), "{args:?}: `{w}` missing from: {err}");
+        }
+        for wrong in ["invalid", "fix the file", "not built yet"] {
+            assert!(!err.contains(wrong), "{args:?}: says `{wrong}`: {err}");
+        }
+    };
+    refused(
+        &["--fault", "partition"],
+        true,
+        &["--fault partition", "kill, freeze or drain"],
+    );
+    refused(&["--node", "n9"], true, &["--node", "`n9`", "n1, n2"]);
+    refused(&[], false, &["--lab DIR"]);
+    let cluster = lab.path.join("cluster.toml");
+    refused(
+        &["-c", cluster.to_str().unwrap()],
+        false,
+        &["lab only", "--lab DIR"],
+    );
+    // An unwritable --junit is found before the run, not after it.
+    let started = std::time::Instant::now();
+    refused(
+        &["--junit", "/nonexistent/folder/junit.xml"],
+        true,
+        &["--junit", "/nonexistent/folder/junit.xml"],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "refused at once"
+    );
+
     // A failed objective exits 1: an RTO no failover can meet.
     let out = run(Command::new(BIN)
         .args([
@@ -507,6 +585,361 @@ fn test_failover_refuses_what_it_cannot_do() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+
+    // A JUnit file that cannot be written at the end costs nothing of the report.
+    let sub = lab.path.join("reports");
+    std::fs::create_dir(&sub).unwrap();
+    let child = Command::new(BIN)
+        .args([
+            "--format",
+            "json",
+            "test-failover",
+            "--duration",
+            "3",
+            "--clients",
+            "2",
+        ])
+        .arg("--junit")
+        .arg(sub.join("junit.xml"))
+        .arg("--lab")
+        .arg(&lab.path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let storage = lab.path.join("storage/demo");
+    eventually("the workload started", Duration::from_secs(20), || {
+        std::fs::read_dir(&storage)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("failover-"))
+    });
+    std::fs::remove_dir_all(&sub).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("the report is printed: {out:?}"));
+    assert!(report["checks"].as_array().unwrap().len() > 5, "{report}");
+    assert!(
+        err.contains("junit.xml") && err.contains("not written"),
+        "{err}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{err}");
+
+    // A stopped lab is said in one line, exit 3, not a report of nothing.
+    run_ok(
+        Command::new(BIN)
+            .args(["lab", "down", "--dir"])
+            .arg(&lab.path),
+    );
+    let out = run(Command::new(BIN)
+        .args(["--format", "human", "test-failover", "--lab"])
+        .arg(&lab.path));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("not running") && err.contains("lab up"),
+        "{err}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// The processes whose command line names `dir` (a lab's configs are in it).
+fn processes_of(dir: &Path) -> Vec<u32> {
+    let dir = dir.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).contains(&dir) && alive(*pid)
+        })
+        .collect()
+}
+
+/// `lab up` writes only where nothing of someone else's is: a folder that holds the files
+/// `init` writes is refused (exit 2) and left as it was.
+#[test]
+fn lab_up_refuses_a_folder_that_is_not_a_lab() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut before = Vec::new();
+    for (name, text) in [
+        ("cluster.toml", "name = \"acme\"\n"),
+        ("users.toml", "# partners\n"),
+        ("known_hosts", "198.18.0.1 ssh-ed25519 AAAA\n"),
+    ] {
+        std::fs::write(dir.path().join(name), text).unwrap();
+        before.push((name, text));
+    }
+    let out = run(Command::new(BIN)
+        .args(["lab", "up", "--dir"])
+        .arg(dir.path()));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("not empty") && err.contains("cluster.toml"),
+        "{err}"
+    );
+    for (name, text) in before {
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(name)).unwrap(),
+            text
+        );
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
+    assert!(processes_of(dir.path()).is_empty());
+}
+
+/// A gateway port that is taken: `lab up` names the cause (the gateway's own words), stops
+/// the nodes it started, exits 2, and the next `lab up` starts the lab.
+#[test]
+fn a_failed_lab_up_stops_what_it_started_and_a_retry_works() {
+    let _serial = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lab");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let up = || {
+        run(Command::new(BIN)
+            .args(["--format", "json", "lab", "up", "--port", &port, "--dir"])
+            .arg(&path))
+    };
+    let out = up();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("gateway") && err.contains("could not listen") && err.contains(&port),
+        "the gateway's own error is quoted: {err}"
+    );
+    assert!(
+        err.contains("stopped") && err.contains("n1, n2, n3"),
+        "{err}"
+    );
+    let error: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(error["error"]["kind"], "lab_start", "{error}");
+    assert!(
+        processes_of(&path).is_empty(),
+        "left running: {:?}",
+        processes_of(&path)
+    );
+
+    drop(taken);
+    let out = up();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(info["gateway"]["addr"].as_str().unwrap().ends_with(&port));
+    assert_eq!(
+        processes_of(&path).len(),
+        4,
+        "three nodes and a gateway, once"
+    );
+    run_ok(Command::new(BIN).args(["lab", "down", "--dir"]).arg(&path));
+    assert!(processes_of(&path).is_empty());
+}
+
+/// The state of process `pid` (`/proc/PID/stat`): `T` when stopped.
+fn state_of(pid: i32) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit(')')
+        .next()
+        .and_then(|s| s.trim_start().chars().next())
+        .unwrap_or('?')
+}
+
+/// A node stopped by SIGSTOP is named as such by `lab status`, and `lab up` resumes it
+/// instead of saying the lab is already running.
+#[test]
+fn lab_status_names_a_stopped_node_and_up_resumes_it() {
+    let _serial = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = TestLab::up(2);
+    lab.signal("n2", rustix::process::Signal::STOP);
+    let out = run(Command::new(BIN)
+        .args(["--format", "json", "lab", "status", "--dir"])
+        .arg(&lab.path));
+    assert_eq!(out.status.code(), Some(1));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let n2 = status["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "n2")
+        .unwrap();
+    assert_eq!(n2["stopped"], true, "{status:#}");
+    assert!(
+        n2["status"].as_str().unwrap().contains("SIGSTOP"),
+        "{status:#}"
+    );
+    let out = run_ok(
+        Command::new(BIN)
+            .args(["--format", "human", "lab", "up", "--dir"])
+            .arg(&lab.path),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("n2") && text.contains("SIGCONT"), "{text}");
+    assert_ne!(state_of(lab.node_pid("n2")), 'T');
+    lab.wait_healthy("n2 healthy again");
+}
+
+/// SIGINT or SIGTERM during a run undoes the fault before test-failover exits, and says
+/// what it restored: a frozen node is resumed, a killed one started again (lab.json follows).
+#[test]
+fn an_interrupted_test_failover_undoes_its_fault() {
+    let _serial = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = TestLab::up(3);
+    for (fault, signal, code) in [
+        ("freeze", rustix::process::Signal::INT, 130),
+        ("kill", rustix::process::Signal::TERM, 143),
+    ] {
+        let before = lab.node_pid("n2");
+        let child = Command::new(BIN)
+            .args(["--format", "human", "test-failover", "--node", "n2"])
+            .args([
+                "--fault",
+                fault,
+                "--clients",
+                "2",
+                "--duration",
+                "15",
+                "--lab",
+            ])
+            .arg(&lab.path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        eventually(
+            &format!("n2 under {fault}"),
+            Duration::from_secs(40),
+            || match fault {
+                "freeze" => state_of(before) == 'T',
+                _ => !alive(before as u32),
+            },
+        );
+        let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+        rustix::process::kill_process(pid, signal).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{fault}: {err}");
+        assert!(err.contains("interrupted") && err.contains("n2"), "{err}");
+        let now = lab.node_pid("n2");
+        match fault {
+            "freeze" => {
+                assert!(err.contains("resumed"), "{err}");
+                assert_eq!(now, before);
+                assert_ne!(state_of(now), 'T', "n2 is still stopped");
+            }
+            _ => {
+                assert!(err.contains("started again"), "{err}");
+                assert_ne!(now, before);
+                assert!(alive(now as u32));
+                let lab_json = lab.lab_json();
+                assert_eq!(lab_json["nodes"][1]["pid"], now, "{lab_json:#}");
+            }
+        }
+        lab.wait_healthy("the lab healthy again");
+    }
+}
+
+/// Java's classic JSch (0.1.5x, no ed25519) through the lab gateway, host key checked
+/// against the lab's known_hosts: it finds the ECDSA or RSA key it knows. OpenSSH checks
+/// that the RSA key is offered with rsa-sha2-256 and rsa-sha2-512, and ECDSA and ed25519.
+#[test]
+fn jsch_and_every_host_key_type_through_the_lab_gateway() {
+    require("java");
+    require("sftp");
+    let jar = Path::new("/usr/share/java/jsch.jar");
+    assert!(
+        jar.exists(),
+        "{} is missing: run `scripts/setup` (libjsch-java)",
+        jar.display()
+    );
+    let _serial = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = TestLab::up(3);
+    // JSch reads PEM private keys only, and knows no ed25519: an ECDSA key in PEM.
+    let key = lab.path.join("jsch_ecdsa");
+    run_ok(
+        Command::new("ssh-keygen")
+            .args([
+                "-q", "-t", "ecdsa", "-b", "256", "-m", "PEM", "-N", "", "-C", "jsch", "-f",
+            ])
+            .arg(&key),
+    );
+    run_ok(
+        Command::new(BIN)
+            .arg("-c")
+            .arg(lab.path.join("cluster.toml"))
+            .args(["users", "set-key", "demo", "--no-push", "--key"])
+            .arg(key.with_extension("pub")),
+    );
+    // Every node has taken the new users.toml (they reload it within a second).
+    let users = sha256_file(&lab.path.join("users.toml"));
+    for node in lab.info["nodes"].as_array().unwrap() {
+        let addr: std::net::SocketAddr = node["health_url"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("http://")
+            .trim_end_matches("/healthz")
+            .parse()
+            .unwrap();
+        eventually("users.toml reloaded", Duration::from_secs(10), || {
+            let (_, body) = http_get(addr, "/healthz", None);
+            body.contains(&users)
+        });
+    }
+    let data = lab.path.join("three-mb.bin");
+    random_file(&data, 3 << 20);
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/JschClient.java");
+    // JSch's own choice, then ECDSA forced (what it takes from a server without RSA).
+    for (n, algorithms) in [None, Some("ecdsa-sha2-nistp256")].into_iter().enumerate() {
+        let mut cmd = Command::new("java");
+        cmd.arg("-cp")
+            .arg(jar)
+            .arg(&source)
+            .args(["127.0.0.1", &lab.gateway_port(), "demo"])
+            .arg(&key)
+            .arg(lab.path.join("known_hosts"))
+            .arg(&data)
+            .arg(format!("jsch-{n}"))
+            .args(algorithms);
+        let out = run(&mut cmd);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "JSch ({algorithms:?}) failed:\n{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("identical") && text.contains("removed"),
+            "{text}"
+        );
+        if let Some(a) = algorithms {
+            assert!(text.contains(&format!("host key {a}")), "{text}");
+        }
+    }
+    for algorithm in [
+        "ssh-ed25519",
+        "ecdsa-sha2-nistp256",
+        "rsa-sha2-512",
+        "rsa-sha2-256",
+    ] {
+        let option = format!("HostKeyAlgorithms={algorithm}");
+        let out = lab.sftp_with("ls\n", &["-o", &option]);
+        assert!(
+            out.status.success(),
+            "{algorithm}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 fn probe_ids(cluster: &Path, fail_on: &str) -> (Option<i32>, Vec<(String, String)>) {

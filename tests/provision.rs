@@ -102,10 +102,16 @@ impl Site {
             .env("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3"))
     }
 
-    /// The cluster's public host key, as a client pins it.
+    /// The cluster's public ed25519 host key, as a client pins it.
     pub fn host_key(&self) -> String {
+        self.public_key("ed25519")
+    }
+
+    /// The cluster's public host key of `kind` (ed25519, ecdsa, rsa): `TYPE BASE64`.
+    pub fn public_key(&self, kind: &str) -> String {
         let text =
-            std::fs::read_to_string(self.path().join("keys/ssh_host_ed25519_key.pub")).unwrap();
+            std::fs::read_to_string(self.path().join(format!("keys/ssh_host_{kind}_key.pub")))
+                .unwrap();
         let mut parts = text.split_whitespace();
         format!("{} {}", parts.next().unwrap(), parts.next().unwrap())
     }
@@ -180,9 +186,10 @@ fn provision_from_nothing_then_idempotent_with_reload_and_drift() {
     let nodes: Vec<String> = (0..3).map(addr).collect();
     let site = Site::new(&hosts, &nodes, &addr(3), false);
 
-    // Hosts nobody has vouched for are refused; nothing is written anywhere.
+    // Hosts nobody has vouched for are refused; nothing is written anywhere. Every failure is
+    // a host not logged into: exit 3.
     let (code, report) = site.json(&["provision"]);
-    assert_eq!(code, 4, "{report:#}");
+    assert_eq!(code, 3, "{report:#}");
     for i in 0..4 {
         let h = host_by(&report, &addr(i));
         assert_eq!(h["result"], "failed");
@@ -199,6 +206,19 @@ fn provision_from_nothing_then_idempotent_with_reload_and_drift() {
         0
     );
 
+    // A dry run with --accept-new-host-keys says what it would record and writes nothing.
+    let (code, report) = site.json(&["provision", "--dry-run", "--accept-new-host-keys"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(
+        report["would_record"].as_array().unwrap().len(),
+        4,
+        "{report:#}"
+    );
+    assert!(
+        !site.path().join("known_hosts").exists(),
+        "a dry run wrote known_hosts"
+    );
+
     // Accepted once (recorded in the cluster's known_hosts), then provisioned from nothing.
     let (code, report) = site.json(&["provision", "--accept-new-host-keys"]);
     assert_eq!(code, 0, "{report:#}");
@@ -212,6 +232,9 @@ fn provision_from_nothing_then_idempotent_with_reload_and_drift() {
         "binary:create",
         "node.toml:create",
         "host key:create",
+        "ecdsa host key:create",
+        "rsa host key:create",
+        "rsa host key certificate:create",
         "node:start",
     ] {
         assert!(n1.contains(&item.to_owned()), "{n1:?}");
@@ -259,12 +282,14 @@ fn provision_from_nothing_then_idempotent_with_reload_and_drift() {
     };
     assert_eq!(config(0), config(2));
 
-    // Every node presents the same host key: the cluster's.
+    // Every node presents the same host keys, one of each type: the cluster's.
     require("ssh-keyscan");
     for ip in &nodes {
-        let scan = run_ok(Command::new("ssh-keyscan").args(["-p", "2222", "-t", "ed25519", ip]));
-        let text = String::from_utf8_lossy(&scan.stdout);
-        assert!(text.contains(&site.host_key()), "{ip}: {text}");
+        for kind in ["ed25519", "ecdsa", "rsa"] {
+            let scan = run_ok(Command::new("ssh-keyscan").args(["-p", "2222", "-t", kind, ip]));
+            let text = String::from_utf8_lossy(&scan.stdout);
+            assert!(text.contains(&site.public_key(kind)), "{ip} {kind}: {text}");
+        }
     }
 
     // A real client through the gateway, host key pinned to the cluster's.
@@ -397,6 +422,11 @@ fn unreachable_host_fails_alone_and_unshared_storage_is_detected() {
             .status
             .success());
     }
+    // When every failure is a host not reached, the exit code says so: 3 (4 above: n2
+    // failed for another reason too).
+    let (code, report) = site.json(&["provision", "--only", "n3"]);
+    assert_eq!(code, 3, "{report:#}");
+    assert_eq!(host_by(&report, &nowhere)["unreachable"], true);
 
     // A host whose key changed is refused, with or without --accept-new-host-keys.
     let other = site.path().join("other_key");
@@ -417,7 +447,7 @@ fn unreachable_host_fails_alone_and_unshared_storage_is_detected() {
         .collect();
     std::fs::write(site.path().join("known_hosts"), forged).unwrap();
     let (code, report) = site.json(&["provision", "--accept-new-host-keys", "--only", "n2"]);
-    assert_eq!(code, 4, "{report:#}");
+    assert_eq!(code, 3, "a host not logged into: {report:#}");
     let error = host_by(&report, &addr(1))["error"].as_str().unwrap();
     assert!(
         error.contains("CHANGED") && error.contains("line 2"),

@@ -1,7 +1,8 @@
 //! `assess --probe`: looks at the live cluster and turns what it sees into findings.
 //!
-//! [`observe`] does the I/O (every node's `/healthz`, the host key every node and gateway
-//! presents in the SSH handshake, all at once, each with [`timeouts::PROBE`]);
+//! [`observe`] does the I/O (every node's `/healthz`, the set of host keys every node and
+//! gateway presents in the SSH handshake, one handshake per key type, all at once, each with
+//! [`timeouts::PROBE`]);
 //! [`findings`] is a pure function of the observations, unit-tested without a network.
 //! No login is needed: the storage check compares the storage identity every node reads
 //! from the storage itself (`.sftpha/storage-id`, created once by whichever node is first).
@@ -28,8 +29,9 @@ pub struct NodeObservation {
     pub health_addr: String,
     /// HTTP status and JSON body of `/healthz`, or why there was none.
     pub health: Result<(u16, Value), String>,
-    /// Host key fingerprint presented on the SFTP port, or why there was none.
-    pub host_key: Result<String, String>,
+    /// The host keys presented on the SFTP port (one per type, in [`crate::keygen::KeyKind`]
+    /// order), or why there were none.
+    pub host_keys: Result<Vec<String>, String>,
     /// The node's clock minus ours, in ms, less the round trip's uncertainty.
     pub clock_offset_ms: Option<i64>,
 }
@@ -37,7 +39,7 @@ pub struct NodeObservation {
 #[derive(Debug, Clone)]
 pub struct GatewayObservation {
     pub addr: String,
-    pub host_key: Result<String, String>,
+    pub host_keys: Result<Vec<String>, String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -51,9 +53,9 @@ pub async fn observe(cluster: &Cluster) -> Observations {
     let nodes = cluster.node_addrs().into_iter().map(|n| async move {
         let sftp_addr = format!("{}:{}", bracket(&n.host), n.port);
         let health_addr = format!("{}:{}", bracket(&n.host), n.health_port);
-        let (health, host_key) = tokio::join!(
+        let (health, host_keys) = tokio::join!(
             get_health(&health_addr, timeouts::PROBE),
-            host_key_of(&sftp_addr)
+            host_keys_of(&sftp_addr)
         );
         let (health, clock_offset_ms) = match health {
             Ok((code, body, offset)) => (Ok((code, body)), offset),
@@ -64,7 +66,7 @@ pub async fn observe(cluster: &Cluster) -> Observations {
             sftp_addr,
             health_addr,
             health,
-            host_key,
+            host_keys,
             clock_offset_ms,
         }
     });
@@ -76,7 +78,7 @@ pub async fn observe(cluster: &Cluster) -> Observations {
     let gateways = gateway_hosts.into_iter().map(|host| async move {
         let addr = format!("{}:{}", bracket(&host), g.port);
         GatewayObservation {
-            host_key: host_key_of(&addr).await,
+            host_keys: host_keys_of(&addr).await,
             addr,
         }
     });
@@ -122,12 +124,17 @@ pub async fn get_health(
     Ok((code, body, offset))
 }
 
-async fn host_key_of(addr: &str) -> Result<String, String> {
+/// Every host key `addr` presents (one handshake per key type, no login).
+pub async fn host_keys_of(addr: &str) -> Result<Vec<String>, String> {
     let sock = resolve(addr).await?;
-    tokio::time::timeout(timeouts::PROBE, crate::failover::client::host_key_of(sock))
+    crate::keyscan::scan(sock, false)
         .await
-        .map_err(|_| format!("no SSH host key from `{addr}` within {:?}", timeouts::PROBE))?
-        .map_err(|e| format!("no SSH host key from `{addr}`: {e}"))
+        .map(|p| p.fingerprints())
+}
+
+/// A set of host keys as one value, for grouping and messages.
+fn key_set(keys: &[String]) -> String {
+    keys.join(", ")
 }
 
 /// Groups `name -> value` by value; more than one group is a disagreement.
@@ -163,7 +170,7 @@ pub fn findings(cluster: &Cluster, obs: &Observations) -> Vec<Finding> {
         if let Err(e) = &n.health {
             problems.push(e.clone());
         }
-        if let Err(e) = &n.host_key {
+        if let Err(e) = &n.host_keys {
             problems.push(e.clone());
         }
         if !problems.is_empty() {
@@ -232,22 +239,22 @@ pub fn findings(cluster: &Cluster, obs: &Observations) -> Vec<Finding> {
     }
 
     let keys = groups(obs.nodes.iter().filter_map(|n| {
-        n.host_key
+        n.host_keys
             .as_ref()
             .ok()
-            .map(|k| (n.name.as_str(), k.clone()))
+            .map(|k| (n.name.as_str(), key_set(k)))
     }));
     if keys.len() > 1 {
         out.push(Finding {
             id: "hostkey.mismatch",
             severity: Severity::High,
             component: "nodes".into(),
-            title: "the nodes present different host keys".into(),
+            title: "the nodes present different sets of host keys".into(),
             detail: format!(
                 "{}: a client the gateway moves to another node stops with \"REMOTE HOST IDENTIFICATION HAS CHANGED\"",
                 describe(&keys, false)
             ),
-            recommendation: "give every node the same host keys (`sftpha provision` does)".into(),
+            recommendation: "give every node the same host keys, one of each type (`sftpha provision` does): a client that prefers a type one node lacks sees another key there".into(),
         });
     }
     // The key most nodes present; a gateway is judged against it, and reported when it does
@@ -257,12 +264,13 @@ pub fn findings(cluster: &Cluster, obs: &Observations) -> Vec<Finding> {
         .max_by_key(|(_, names)| names.len())
         .map(|(k, _)| k);
     for g in &obs.gateways {
-        match (&g.host_key, cluster_key) {
+        let seen = g.host_keys.as_ref().map(|k| key_set(k));
+        match (&seen, cluster_key) {
             (Ok(k), Some(cluster_key)) if k != cluster_key => out.push(Finding {
                 id: "hostkey.mismatch",
                 severity: Severity::High,
                 component: "gateway".into(),
-                title: format!("the gateway `{}` presents another host key than the nodes", g.addr),
+                title: format!("the gateway `{}` presents other host keys than the nodes", g.addr),
                 detail: format!("the gateway shows `{k}`, the nodes `{cluster_key}`: is it pointed at other servers?"),
                 recommendation: "point the gateway at the cluster's nodes".into(),
             }),
@@ -271,7 +279,7 @@ pub fn findings(cluster: &Cluster, obs: &Observations) -> Vec<Finding> {
                 severity: Severity::High,
                 component: "gateway".into(),
                 title: format!("the gateway `{}` did not answer", g.addr),
-                detail: e.clone(),
+                detail: e.to_string(),
                 recommendation: "check that the gateway runs and that its port is open from here".into(),
             }),
             _ => {}
@@ -390,7 +398,7 @@ hosts = ["198.18.0.10"]
                        "version": "0.1.0", "storage_id": storage,
                        "storage_free_bytes": 50, "storage_total_bytes": 100}),
             )),
-            host_key: Ok(key.into()),
+            host_keys: Ok(vec![key.into(), format!("{key}-rsa")]),
             clock_offset_ms: Some(0),
         }
     }
@@ -405,7 +413,7 @@ hosts = ["198.18.0.10"]
             nodes: vec![node("n1", "K", "c", "s"), node("n2", "K", "c", "s")],
             gateways: vec![GatewayObservation {
                 addr: "g".into(),
-                host_key: Ok("K".into()),
+                host_keys: Ok(vec!["K".into(), "K-rsa".into()]),
             }],
         };
         assert!(findings(&cluster(), &obs).is_empty());
@@ -435,17 +443,37 @@ hosts = ["198.18.0.10"]
         }
         let mismatch = found.iter().find(|f| f.id == "hostkey.mismatch").unwrap();
         assert!(
-            mismatch.detail.contains("n2 -> `OTHER`"),
+            mismatch.detail.contains("n2 -> `OTHER, OTHER-rsa`"),
             "{}",
             mismatch.detail
         );
     }
 
     #[test]
+    fn a_node_without_one_key_type_is_a_mismatch() {
+        let mut n2 = node("n2", "K", "c", "s");
+        n2.host_keys = Ok(vec!["K".into()]);
+        let obs = Observations {
+            nodes: vec![node("n1", "K", "c", "s"), node("n3", "K", "c", "s"), n2],
+            gateways: vec![GatewayObservation {
+                addr: "g".into(),
+                host_keys: Ok(vec!["K".into()]),
+            }],
+        };
+        let found = findings(&cluster(), &obs);
+        let mismatches: Vec<&Finding> = found
+            .iter()
+            .filter(|f| f.id == "hostkey.mismatch")
+            .collect();
+        assert_eq!(mismatches.len(), 2, "nodes and gateway: {found:?}");
+        assert!(mismatches[0].detail.contains("n2 -> `K`"), "{found:?}");
+    }
+
+    #[test]
     fn an_unreachable_node_is_one_finding() {
         let mut n2 = node("n2", "K", "c", "s");
         n2.health = Err("no /healthz".into());
-        n2.host_key = Err("refused".into());
+        n2.host_keys = Err("refused".into());
         let obs = Observations {
             nodes: vec![node("n1", "K", "c", "s"), n2],
             gateways: vec![],
@@ -457,12 +485,12 @@ hosts = ["198.18.0.10"]
     fn a_dead_gateway_is_reported_even_when_no_node_answers() {
         let mut n1 = node("n1", "K", "c", "s");
         n1.health = Err("no /healthz".into());
-        n1.host_key = Err("refused".into());
+        n1.host_keys = Err("refused".into());
         let obs = Observations {
             nodes: vec![n1],
             gateways: vec![GatewayObservation {
                 addr: "g:2222".into(),
-                host_key: Err("refused".into()),
+                host_keys: Err("refused".into()),
             }],
         };
         assert_eq!(

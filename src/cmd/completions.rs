@@ -13,9 +13,13 @@ pub struct Args {
     pub shell: Shell,
 }
 
+/// Rendered in memory first: clap_complete panics when its writer fails, and a reader that
+/// stops early (`| head -1`) is no error.
 pub fn run(args: &Args) -> Result<u8> {
+    use std::io::Write;
     let mut out = std::io::stdout().lock();
-    clap_complete::generate(args.shell, &mut Cli::command(), "sftpha", &mut out);
+    out.write_all(&render(args.shell))?;
+    out.flush()?;
     Ok(exit::OK)
 }
 

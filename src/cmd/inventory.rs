@@ -33,10 +33,9 @@ fn merge(into: &mut Map<String, Value>, value: Value) {
 }
 
 /// The host key files a node holds (`host_key_files`: src in keys/, dest, mode, private) and
-/// those of the retired rotation slot it must not hold (`retired_key_files`).
+/// those of the rotation slots it must not hold (`retired_key_files`).
 fn host_key_vars(cluster: &Cluster, dir: &std::path::Path) -> Value {
-    use crate::provision::secrets::{host_key_names, CERT_SUFFIX, NEXT_SUFFIX};
-    use crate::render::HOST_KEY_FILE;
+    use crate::provision::secrets::{host_key_names, host_key_slots, CERT_SUFFIX};
     let config = &cluster.file.node.config_dir;
     let keys = dir.join(KEYS_DIR);
     let names = host_key_names(cluster);
@@ -56,15 +55,14 @@ fn host_key_vars(cluster: &Cluster, dir: &std::path::Path) -> Value {
             }));
         }
     }
-    let next = format!("{HOST_KEY_FILE}{NEXT_SUFFIX}");
-    let retired: Vec<String> = if names.contains(&next) {
-        Vec::new()
-    } else {
-        ["", CERT_SUFFIX, ".pub"]
-            .iter()
-            .map(|s| config.join(format!("{next}{s}")).display().to_string())
-            .collect()
-    };
+    let retired: Vec<String> = host_key_slots()
+        .into_iter()
+        .filter(|(_, _, name)| !names.contains(name))
+        .flat_map(|(_, _, name)| {
+            ["", CERT_SUFFIX, ".pub"]
+                .map(|s| config.join(format!("{name}{s}")).display().to_string())
+        })
+        .collect();
     json!({ "host_key_files": files, "retired_key_files": retired })
 }
 
@@ -167,9 +165,13 @@ pub fn run(cli: &Cli, args: &InventoryArgs) -> Result<u8> {
         let cluster = Cluster::load(&cli.cluster)?;
         inventory(&cluster, args.node_binary.as_ref())?
     };
-    println!(
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
         "{}",
         serde_json::to_string_pretty(&value).expect("inventory serializes")
-    );
+    )?;
+    out.flush()?;
     Ok(exit::OK)
 }

@@ -1,6 +1,7 @@
 //! `sftpha keys`: the cluster's keys. `init` makes the missing ones (and renews host
 //! certificates), `known-hosts` prints what clients trust, `rotate user` replaces a user's
-//! key with no failed login, `rotate host` rotates the host key clients pin.
+//! key with no failed login, `rotate host` rotates the host keys clients pin (all three
+//! types together), refusing to retire the old ones before every node presents the new.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,10 +13,12 @@ use crate::cli::{Cli, Format};
 use crate::cluster::Cluster;
 use crate::cmd::users::{accepted, push_change, ChangeReport, PushArgs};
 use crate::error::{exit, Error, Result};
+use crate::keygen::KeyKind;
 use crate::net::bracket;
 use crate::provision::desired::HOST_KEY_ITEMS;
 use crate::provision::secrets::{
-    keys_dir, unix_now, Secrets, CERT_SUFFIX, NEXT_SUFFIX, RETIRED_DIR,
+    host_key_file, host_key_slots, keys_dir, unix_now, Secrets, CERT_SUFFIX, NEXT_SUFFIX,
+    PRESENTING_NEXT, RETIRED_DIR,
 };
 use crate::provision::{self, Options};
 use crate::render::HOST_KEY_FILE;
@@ -49,10 +52,11 @@ pub enum RotateCommand {
     /// Replaces a user's key: adds the new one on every node (checked), then retires the old
     /// one(s) at once, after --grace, or with --finish.
     User(RotateUserArgs),
-    /// Rotates the cluster host key. Phase 1: a new key beside the old one on every node,
-    /// published by `keys known-hosts`. --finish: the new key is presented, the old one
-    /// retired. Clients that trust the host CA never notice; clients that pin keys add the
-    /// new line between the phases.
+    /// Rotates the cluster host keys (ed25519, ECDSA, RSA together). Phase 1: new keys beside
+    /// the old ones on every node (the old ones still presented), published by `keys
+    /// known-hosts`. --finish: every node presents the new keys, and only once every node
+    /// is seen doing so in the SSH handshake are the old ones retired. Clients that trust the
+    /// host CA never notice; clients that pin keys add the new lines between the phases.
     Host(RotateHostArgs),
 }
 
@@ -79,9 +83,14 @@ pub struct RotateUserArgs {
 
 #[derive(Debug, Args)]
 pub struct RotateHostArgs {
-    /// Phase 2: present the new key, retire the old one.
+    /// Phase 2: present the new keys, then retire the old ones, which is refused unless every
+    /// node is seen presenting the new keys (and their certificates) in the SSH handshake.
     #[arg(long, conflicts_with = "now")]
     pub finish: bool,
+    /// With --finish: retire the old keys even though some nodes were not seen presenting
+    /// the new ones (clients that pin plain keys and reach those nodes are refused).
+    #[arg(long, requires = "finish")]
+    pub force: bool,
     /// Both phases at once: for clusters whose clients all trust the host CA (clients that
     /// pin the plain key would see a changed key).
     #[arg(long)]
@@ -171,6 +180,7 @@ struct KnownHosts {
     lines: Vec<String>,
 }
 
+/// known_hosts lines are an artifact: printed raw, unless `--format json` is asked for.
 fn known_hosts(cli: &Cli, cluster: &Cluster, args: &KnownHostsArgs) -> Result<u8> {
     let secrets = Secrets::load_or_create(cluster, false)?;
     if secrets.pending {
@@ -182,6 +192,12 @@ fn known_hosts(cli: &Cli, cluster: &Cluster, args: &KnownHostsArgs) -> Result<u8
             Some("run `sftpha provision` (or `sftpha keys init`) first"),
         ));
     }
+    if !args.ca && !secrets.stand_ins.is_empty() {
+        eprintln!(
+            "note: {} not made yet (`sftpha keys init` makes them, `sftpha provision` installs them); printed: the keys that exist",
+            secrets.stand_ins.join(", ")
+        );
+    }
     let patterns = patterns(cluster).join(",");
     let public = |k: &russh::keys::PrivateKey| {
         k.public_key()
@@ -190,7 +206,7 @@ fn known_hosts(cli: &Cli, cluster: &Cluster, args: &KnownHostsArgs) -> Result<u8
     };
     let cert_authority = format!("@cert-authority {patterns} {}", public(&secrets.ca)?);
     let mut host_keys = Vec::new();
-    for k in &secrets.host_keys {
+    for k in secrets.on_disk() {
         host_keys.push(format!("{patterns} {}", public(&k.key)?));
     }
     let mut lines = Vec::new();
@@ -206,7 +222,12 @@ fn known_hosts(cli: &Cli, cluster: &Cluster, args: &KnownHostsArgs) -> Result<u8
         host_keys,
         lines,
     };
-    crate::cmd::print_report(cli.format(), &report, |r| {
+    let format = if cli.format == Some(Format::Json) {
+        Format::Json
+    } else {
+        Format::Human
+    };
+    crate::cmd::print_report(format, &report, |r| {
         let mut s = String::new();
         for l in &r.lines {
             s += &format!("{l}\n");
@@ -232,13 +253,7 @@ type Pending = std::collections::BTreeMap<String, PendingUserRotation>;
 const USER_ROTATIONS: &str = "user-rotations.json";
 
 fn load_pending(cluster: &Cluster) -> Result<Pending> {
-    let path = keys_dir(cluster).join(USER_ROTATIONS);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text)
-            .map_err(|e| Error::config(&path, None, format!("not a rotation record: {e}"))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Pending::new()),
-        Err(source) => Err(Error::ReadFile { path, source }),
-    }
+    crate::files::read_record(&keys_dir(cluster).join(USER_ROTATIONS), "a rotation record")
 }
 
 fn save_pending(cluster: &Cluster, pending: &Pending) -> Result<()> {
@@ -316,6 +331,11 @@ fn print_rotation(
     notes: Vec<String>,
 ) -> Result<u8> {
     let ok = steps.iter().all(ChangeReport::ok);
+    let code = steps
+        .iter()
+        .map(ChangeReport::exit_code)
+        .find(|c| *c != exit::OK)
+        .unwrap_or(exit::OK);
     let report = UserRotation {
         user: user.to_owned(),
         steps,
@@ -332,7 +352,7 @@ fn print_rotation(
         }
         s
     })?;
-    Ok(if ok { exit::OK } else { exit::PROVISION_FAILED })
+    Ok(code)
 }
 
 fn rotate_user(cli: &Cli, cluster: &Cluster, args: &RotateUserArgs) -> Result<u8> {
@@ -497,58 +517,86 @@ fn login_through_gateway(
         })
 }
 
-fn rotate_host(cli: &Cli, cluster: &Cluster, args: &RotateHostArgs) -> Result<u8> {
-    let dir = keys_dir(cluster);
-    let current = dir.join(HOST_KEY_FILE);
-    let next = dir.join(format!("{HOST_KEY_FILE}{NEXT_SUFFIX}"));
-    if !current.exists() {
-        return Err(Error::usage(
-            format!("the cluster has no host key yet ({})", current.display()),
-            Some("run `sftpha provision` first"),
-        ));
-    }
-    let mut notes = Vec::new();
-    let change;
-    if args.finish {
-        if !next.exists() {
-            return Err(Error::usage(
-                "no host key rotation is under way",
-                Some("start one with `sftpha keys rotate host`"),
-            ));
-        }
-        retire_current(&dir)?;
-        for suffix in ["", ".pub", CERT_SUFFIX] {
-            rename(
-                &dir,
-                &format!("{HOST_KEY_FILE}{NEXT_SUFFIX}{suffix}"),
-                &format!("{HOST_KEY_FILE}{suffix}"),
-            )?;
-        }
-        change =
-            "phase 2: the new host key is presented; the old one is retired (kept in keys/retired)"
-                .to_owned();
-    } else if args.now {
-        if next.exists() {
-            return Err(under_way());
-        }
-        retire_current(&dir)?;
-        crate::lab::generate_key(
-            &current,
-            &format!("sftpha cluster {} host key", cluster.file.name),
-        )?;
-        change = "host key replaced at once (clients that trust the host CA do not notice; clients that pin the old key will)".to_owned();
-    } else {
-        if next.exists() {
-            return Err(under_way());
-        }
-        crate::lab::generate_key(
-            &next,
-            &format!("sftpha cluster {} host key", cluster.file.name),
-        )?;
-        change = "phase 1: a new host key is installed beside the old one (the old one is still presented)".to_owned();
-        notes.push("clients that pin plain keys: add the new line of `sftpha keys known-hosts --plain` now; then run `sftpha keys rotate host --finish`".to_owned());
-    }
-    let report = provision::provision(
+/// The new keys of a rotation under way: `(kind, file name)` of every `.next` key.
+fn next_keys(dir: &Path) -> Vec<(KeyKind, String)> {
+    host_key_slots()
+        .into_iter()
+        .filter(|(_, next, name)| *next && dir.join(name).exists())
+        .map(|(kind, _, name)| (kind, name))
+        .collect()
+}
+
+/// Per node, whether it presents every new key of the rotation in the SSH handshake, as a
+/// plain key and as a certificate signed by the cluster's CA: `(node, None)` when it does,
+/// else why not.
+fn nodes_presenting_new_keys(
+    cluster: &Cluster,
+    secrets: &Secrets,
+) -> Result<Vec<(String, Option<String>)>> {
+    let wanted: Vec<(KeyKind, String)> = secrets
+        .host_keys
+        .iter()
+        .filter(|k| k.next)
+        .map(|k| (k.kind, k.fingerprint()))
+        .collect();
+    let ca = secrets.ca_fingerprint();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let nodes = cluster.node_addrs();
+    let scans = runtime.block_on(futures::future::join_all(nodes.iter().map(|n| async {
+        let addr = format!("{}:{}", bracket(&n.host), n.port);
+        let sock = crate::net::resolve(&addr, crate::timeouts::PROBE).await?;
+        crate::keyscan::scan(sock, true).await
+    })));
+    Ok(nodes
+        .iter()
+        .zip(scans)
+        .map(|(node, scan)| {
+            let problem = match scan {
+                Err(e) => Some(format!("not reached: {e}")),
+                Ok(seen) => {
+                    let lacking: Vec<&str> = wanted
+                        .iter()
+                        .filter(|(kind, fp)| {
+                            let key = seen.keys.contains(&(*kind, fp.clone()));
+                            let certificate = seen.certificates.iter().any(|c| {
+                                c.kind == *kind
+                                    && c.key_fingerprint == *fp
+                                    && c.ca_fingerprint == ca
+                            });
+                            !(key && certificate)
+                        })
+                        .map(|(kind, _)| kind.word())
+                        .collect();
+                    (!lacking.is_empty()).then(|| {
+                        format!(
+                            "presents the old {} key(s), not the new",
+                            lacking.join(", ")
+                        )
+                    })
+                }
+            };
+            (node.name.clone(), problem)
+        })
+        .collect())
+}
+
+fn describe(nodes: &[(String, Option<String>)]) -> String {
+    nodes
+        .iter()
+        .filter_map(|(n, p)| p.as_ref().map(|p| format!("{n} ({p})")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Pushes node.toml and the host key files, one node at a time.
+fn push_host_keys(
+    cli: &Cli,
+    cluster: &Cluster,
+    args: &RotateHostArgs,
+) -> Result<provision::Report> {
+    provision::provision(
         cluster,
         &Options {
             accept_new_host_keys: args.accept_new_host_keys,
@@ -561,14 +609,169 @@ fn rotate_host(cli: &Cli, cluster: &Cluster, args: &RotateHostArgs) -> Result<u8
             rolling: true,
             ..Options::everything()
         },
+    )
+}
+
+/// Phase 2, first half: every node presents the new keys (the old still held), and is seen
+/// doing so in the SSH handshake; otherwise nothing is retired (unless `--force`).
+fn present_new_keys(
+    cli: &Cli,
+    cluster: &Cluster,
+    args: &RotateHostArgs,
+    notes: &mut Vec<String>,
+) -> Result<provision::Report> {
+    let dir = keys_dir(cluster);
+    crate::files::write_atomically(
+        &dir.join(PRESENTING_NEXT),
+        b"phase 2 of `sftpha keys rotate host --finish` has begun: the new keys are presented\n",
+        0o600,
     )?;
-    let ok = report.ok;
-    if !ok {
+    let report = push_host_keys(cli, cluster, args)?;
+    let secrets = Secrets::load_or_create(cluster, false)?;
+    let seen = nodes_presenting_new_keys(cluster, &secrets)?;
+    let lacking = seen.iter().filter(|(_, p)| p.is_some()).count();
+    if lacking == 0 {
+        notes.push(format!(
+            "every node presented the new keys before the old ones were retired: {}",
+            seen.iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        return Ok(report);
+    }
+    if !args.force {
+        let unreachable = seen
+            .iter()
+            .filter_map(|(_, p)| p.as_deref())
+            .all(|p| p.starts_with("not reached"));
+        return Err(Error::Refused {
+            message: format!(
+                "not retiring the old host keys: {lacking} of {} nodes were not seen presenting the new ones: {}",
+                seen.len(),
+                describe(&seen)
+            ),
+            hint: "the nodes that were reached present the new keys and still hold the old ones; bring the others up and run `sftpha keys rotate host --finish` again (`--force` retires the old keys anyway)".into(),
+            code: if unreachable {
+                exit::UNREACHABLE
+            } else {
+                exit::PROVISION_FAILED
+            },
+        });
+    }
+    let warning = format!(
+        "--force: retiring the old host keys although {} did not present the new ones; clients that pin plain keys are refused there until `sftpha provision` brings them in line",
+        describe(&seen)
+    );
+    eprintln!("WARNING: {warning}");
+    notes.push(format!("WARNING: {warning}"));
+    Ok(report)
+}
+
+fn rotate_host(cli: &Cli, cluster: &Cluster, args: &RotateHostArgs) -> Result<u8> {
+    let dir = keys_dir(cluster);
+    let current = dir.join(HOST_KEY_FILE);
+    if !current.exists() {
+        return Err(Error::usage(
+            format!("the cluster has no host key yet ({})", current.display()),
+            Some("run `sftpha provision` first"),
+        ));
+    }
+    let comment = format!("sftpha cluster {} host key", cluster.file.name);
+    let nexts = next_keys(&dir);
+    let mut notes = Vec::new();
+    let mut presenting = None;
+    let change;
+    if args.finish {
+        if nexts.is_empty() {
+            return Err(Error::usage(
+                "no host key rotation is under way",
+                Some("start one with `sftpha keys rotate host`"),
+            ));
+        }
+        // Nothing is retired before every node is seen presenting the new keys.
+        presenting = Some(present_new_keys(cli, cluster, args, &mut notes)?);
+        let names: Vec<String> = nexts.iter().map(|(kind, _)| host_key_file(*kind)).collect();
+        retire_current(&dir, &names)?;
+        for name in &names {
+            for suffix in ["", ".pub", CERT_SUFFIX] {
+                rename(
+                    &dir,
+                    &format!("{name}{NEXT_SUFFIX}{suffix}"),
+                    &format!("{name}{suffix}"),
+                )?;
+            }
+        }
+        let _ = std::fs::remove_file(dir.join(PRESENTING_NEXT));
+        change = "phase 2: the new host keys are presented; the old ones are retired (kept in keys/retired)"
+            .to_owned();
+    } else if args.now {
+        if !nexts.is_empty() {
+            return Err(under_way());
+        }
+        let names: Vec<String> = KeyKind::ALL.iter().map(|k| host_key_file(*k)).collect();
+        retire_current(&dir, &names)?;
+        for kind in KeyKind::ALL {
+            crate::keygen::generate(kind, &dir.join(host_key_file(kind)), &comment)?;
+        }
+        change = "host keys replaced at once (clients that trust the host CA do not notice; clients that pin the old keys will)".to_owned();
+    } else {
+        if !nexts.is_empty() {
+            return Err(under_way());
+        }
+        for kind in KeyKind::ALL {
+            let path = dir.join(format!("{}{NEXT_SUFFIX}", host_key_file(kind)));
+            crate::keygen::generate(kind, &path, &comment)?;
+        }
+        change = "phase 1: new host keys are installed beside the old ones (the old ones are still presented)".to_owned();
+    }
+    let report = push_host_keys(cli, cluster, args)?;
+    if !args.finish && !args.now {
+        // Which nodes took the new keys (each was checked to hold exactly the expected keys)
+        // before anyone is told to publish them.
+        let (took, missed): (Vec<&provision::HostReport>, Vec<&provision::HostReport>) = report
+            .hosts
+            .iter()
+            .filter(|h| h.roles.iter().any(|r| r.starts_with("node")))
+            .partition(|h| h.result != provision::Outcome::Failed);
+        let name = |h: &provision::HostReport| {
+            h.roles
+                .iter()
+                .find_map(|r| r.strip_prefix("node "))
+                .unwrap_or(&h.host)
+                .to_owned()
+        };
+        let names = |hosts: &[&provision::HostReport]| {
+            hosts.iter().map(|h| name(h)).collect::<Vec<_>>().join(", ")
+        };
+        if !missed.is_empty() {
+            let failed: Vec<String> = missed
+                .iter()
+                .map(|h| format!("{} ({})", name(h), h.error.as_deref().unwrap_or("failed")))
+                .collect();
+            notes.push(format!(
+                "took the new keys: {}; did not: {}",
+                if took.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names(&took)
+                },
+                failed.join("; ")
+            ));
+            notes.push("do not publish the new keys yet: bring those nodes in line (`sftpha provision`); `--finish` is refused until every node presents the new keys".to_owned());
+        } else {
+            notes.push(format!("every node holds the new keys: {}", names(&took)));
+            notes.push("clients that pin plain keys: add the new lines of `sftpha keys known-hosts --plain` now; then run `sftpha keys rotate host --finish`".to_owned());
+        }
+    }
+    if !report.ok {
         notes.push("not every node took it: fix what is reported, then `sftpha provision` brings the rest in line".to_owned());
     }
+    let code = crate::cmd::provision::exit_code(&report);
     let report = HostRotation {
         change,
         host_key_fingerprints: report.host_key_fingerprints.clone(),
+        presenting,
         push: report,
         notes,
     };
@@ -578,15 +781,21 @@ fn rotate_host(cli: &Cli, cluster: &Cluster, args: &RotateHostArgs) -> Result<u8
         for n in &r.notes {
             s += &format!("{n}\n");
         }
-        s + &crate::cmd::provision::human(&r.push)
+        if let Some(p) = &r.presenting {
+            s += &crate::cmd::provision::human_titled("push presenting the new keys", p);
+        }
+        s + &crate::cmd::provision::human_titled("push of the host keys", &r.push)
     })?;
-    Ok(if ok { exit::OK } else { exit::PROVISION_FAILED })
+    Ok(code)
 }
 
 #[derive(Serialize)]
 struct HostRotation {
     change: String,
     host_key_fingerprints: Vec<String>,
+    /// `--finish`: the push that had every node present the new keys before the old ones
+    /// were retired.
+    presenting: Option<provision::Report>,
     push: provision::Report,
     notes: Vec<String>,
 }
@@ -598,8 +807,9 @@ fn under_way() -> Error {
     )
 }
 
-/// Moves the key in force (and its certificate and public key) to keys/retired/.
-fn retire_current(dir: &Path) -> Result<()> {
+/// Moves the keys in force named `names` (and their certificates and public keys) to
+/// keys/retired/.
+fn retire_current(dir: &Path, names: &[String]) -> Result<()> {
     let retired = dir.join(RETIRED_DIR);
     std::fs::create_dir_all(&retired).map_err(|source| Error::WriteFile {
         path: retired.clone(),
@@ -607,14 +817,12 @@ fn retire_current(dir: &Path) -> Result<()> {
     })?;
     crate::provision::secrets::set_mode(&retired, 0o700)?;
     let stamp = unix_now();
-    for suffix in ["", ".pub", CERT_SUFFIX] {
-        let from = format!("{HOST_KEY_FILE}{suffix}");
-        if dir.join(&from).exists() {
-            rename(
-                dir,
-                &from,
-                &format!("{RETIRED_DIR}/{HOST_KEY_FILE}.{stamp}{suffix}"),
-            )?;
+    for name in names {
+        for suffix in ["", ".pub", CERT_SUFFIX] {
+            let from = format!("{name}{suffix}");
+            if dir.join(&from).exists() {
+                rename(dir, &from, &format!("{RETIRED_DIR}/{name}.{stamp}{suffix}"))?;
+            }
         }
     }
     Ok(())

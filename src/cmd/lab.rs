@@ -15,12 +15,15 @@ use crate::lab::{Lab, Up};
 pub enum LabCommand {
     /// Starts N nodes, a gateway, shared storage and a demo user on 127.0.0.1.
     ///
-    /// Writes DIR/lab.json. On a running lab it says so and starts nothing, except the
-    /// processes of the lab that died, which it starts again.
+    /// Writes DIR/lab.json. DIR must be new, empty, or a lab: a folder with other files is
+    /// refused (exit 2). On a running lab it says so and starts nothing, except the processes
+    /// of the lab that died, which it starts again, and those stopped by SIGSTOP, which it
+    /// resumes. If a process does not start, what was started is stopped again (exit 2).
     Up(UpArgs),
     /// Stops every process of the lab (by pidfile; drains first). Safe to run twice.
     Down(DirArgs),
-    /// Health of every process of the lab; exit 1 if any is not healthy.
+    /// Health of every process of the lab (a process stopped by SIGSTOP is shown as such);
+    /// exit 1 if any is not healthy.
     Status(DirArgs),
 }
 
@@ -53,11 +56,11 @@ pub fn run(cli: &Cli, command: &LabCommand) -> Result<u8> {
 }
 
 fn up(cli: &Cli, args: &UpArgs) -> Result<u8> {
-    let lab = Lab::new(&args.dir)?;
+    let lab = Lab::for_up(&args.dir)?;
     let (file, note) = match lab.up(args.nodes as usize, args.port)? {
         Up::Started(f) => (f, "started".to_owned()),
         Up::AlreadyRunning(f) => (f, "already running: nothing started".to_owned()),
-        Up::Repaired(f, names) => (f, format!("existed; started again: {}", names.join(", "))),
+        Up::Repaired(f, what) => (f, format!("existed; repaired: {}", what.join(", "))),
     };
     let mut out = std::io::stdout().lock();
     match cli.format() {
@@ -74,7 +77,9 @@ fn up(cli: &Cli, args: &UpArgs) -> Result<u8> {
                 writeln!(out, "  node {:<4} {}   {}", n.name, n.addr, n.health_url)?;
             }
             writeln!(out, "  storage   {}", file.storage.display())?;
-            writeln!(out, "  host key  {}", file.host_key_fingerprint)?;
+            for fp in &file.host_key_fingerprints {
+                writeln!(out, "  host key  {fp}")?;
+            }
             writeln!(out, "connect:")?;
             writeln!(
                 out,
@@ -90,15 +95,30 @@ fn up(cli: &Cli, args: &UpArgs) -> Result<u8> {
 }
 
 fn down(cli: &Cli, args: &DirArgs) -> Result<u8> {
-    if !args.dir.exists() {
-        writeln!(std::io::stdout(), "no lab in {}", args.dir.display())?;
-        return Ok(exit::OK);
-    }
-    let lab = Lab::new(&args.dir)?;
+    let lab = match Lab::open(&args.dir) {
+        Ok(lab) if lab.is_lab() => lab,
+        // Nothing of ours there: nothing to stop, and nothing else is touched.
+        _ => {
+            let mut out = std::io::stdout().lock();
+            match cli.format() {
+                Format::Json => writeln!(
+                    out,
+                    "{}",
+                    json!({"dir": args.dir, "lab": false, "stopped": []})
+                )?,
+                _ => writeln!(out, "no lab in {}", args.dir.display())?,
+            }
+            return Ok(exit::OK);
+        }
+    };
     let stopped = lab.down()?;
     let mut out = std::io::stdout().lock();
     match cli.format() {
-        Format::Json => writeln!(out, "{}", json!({"dir": lab.dir, "stopped": stopped}))?,
+        Format::Json => writeln!(
+            out,
+            "{}",
+            json!({"dir": lab.dir, "lab": true, "stopped": stopped})
+        )?,
         Format::Human | Format::Markdown if stopped.is_empty() => {
             writeln!(out, "nothing was running in {}", lab.dir.display())?
         }
@@ -113,7 +133,7 @@ fn down(cli: &Cli, args: &DirArgs) -> Result<u8> {
 }
 
 fn status(cli: &Cli, args: &DirArgs) -> Result<u8> {
-    let lab = Lab::new(&args.dir)?;
+    let lab = Lab::open(&args.dir)?;
     let file = lab.load()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -126,6 +146,7 @@ fn status(cli: &Cli, args: &DirArgs) -> Result<u8> {
     );
     for (name, url) in targets {
         let pid = lab.running_pid(&name);
+        let stopped = lab.stopped(&name);
         let health = match crate::gateway_config::parse_http_url(&url) {
             Ok((addr, path)) => runtime
                 .block_on(crate::http::get(addr, &path, Duration::from_secs(2)))
@@ -140,7 +161,12 @@ fn status(cli: &Cli, args: &DirArgs) -> Result<u8> {
             "running": pid.is_some(),
             "pid": pid,
             "healthy": code == 200,
-            "status": detail["status"].as_str().unwrap_or(if pid.is_some() { "no answer" } else { "stopped" }),
+            "stopped": stopped,
+            "status": if stopped {
+                "stopped (SIGSTOP): `lab up` resumes it"
+            } else {
+                detail["status"].as_str().unwrap_or(if pid.is_some() { "no answer" } else { "not running" })
+            },
             "sessions": detail["sessions"].as_i64().or(detail["connections"].as_i64()),
         }));
     }
@@ -155,13 +181,13 @@ fn status(cli: &Cli, args: &DirArgs) -> Result<u8> {
         Format::Human | Format::Markdown => {
             writeln!(
                 out,
-                "{:<8} {:<8} {:<8} {:<22} sessions",
+                "{:<8} {:<8} {:<8} {:<38} sessions",
                 "process", "pid", "healthy", "status"
             )?;
             for r in &rows {
                 writeln!(
                     out,
-                    "{:<8} {:<8} {:<8} {:<22} {}",
+                    "{:<8} {:<8} {:<8} {:<38} {}",
                     r["name"].as_str().unwrap_or(""),
                     r["pid"]
                         .as_u64()

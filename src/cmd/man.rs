@@ -11,7 +11,9 @@ use crate::error::{exit, Result};
 pub struct Args {}
 
 pub fn run(_args: &Args) -> Result<u8> {
-    std::io::stdout().lock().write_all(&render())?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&render())?;
+    out.flush()?;
     Ok(exit::OK)
 }
 

@@ -41,17 +41,25 @@ pub fn run(cli: &Cli, args: &ProvisionArgs) -> Result<u8> {
             ..Options::everything()
         },
     )?;
-    print(format, &report)
+    print(format, "provision", &report)
 }
 
-/// Prints a provision-shaped report; exit 4 unless it is ok.
-pub fn print(format: Format, report: &Report) -> Result<u8> {
-    crate::cmd::print_report(format, report, human)?;
-    Ok(if report.ok {
+/// Prints a provision-shaped report under `title`; its exit code.
+pub fn print(format: Format, title: &str, report: &Report) -> Result<u8> {
+    crate::cmd::print_report(format, report, |r| human_titled(title, r))?;
+    Ok(exit_code(report))
+}
+
+/// 0 when all went well; 3 when every failure is a host that could not be reached or logged
+/// into over SSH; 4 when anything else failed (hosts may also be unreachable).
+pub fn exit_code(report: &Report) -> u8 {
+    if report.ok {
         exit::OK
+    } else if report.only_unreachable() {
+        exit::UNREACHABLE
     } else {
         exit::PROVISION_FAILED
-    })
+    }
 }
 
 fn outcome(o: Outcome) -> &'static str {
@@ -63,14 +71,18 @@ fn outcome(o: Outcome) -> &'static str {
     }
 }
 
-pub fn human(report: &Report) -> String {
+/// The report as a table, titled by the command that made it (`provision`, `upgrade`, the
+/// push of a users or keys command).
+pub fn human_titled(title: &str, report: &Report) -> String {
     let mut s = String::new();
-    let title = if report.dry_run {
-        "provision plan (dry run: nothing was changed)"
+    if report.dry_run {
+        s += &format!(
+            "{title} plan (dry run: nothing was changed): cluster {}\n",
+            report.cluster
+        );
     } else {
-        "provision"
-    };
-    s += &format!("{title}: cluster {}\n", report.cluster);
+        s += &format!("{title}: cluster {}\n", report.cluster);
+    }
     let mut rows = vec![vec![
         "host".to_string(),
         "role".into(),
@@ -113,13 +125,16 @@ pub fn human(report: &Report) -> String {
     for key in &report.generated_keys {
         s += &format!("generated {key} (0600): back it up; it is the cluster's identity\n");
     }
-    let fingerprint = if report.host_key_fingerprint.is_empty() {
-        "not generated yet (the first real run makes it, beside cluster.toml)"
+    for line in &report.would_record {
+        s += &format!("{line}\n");
+    }
+    let fingerprints = if report.host_key_fingerprints.is_empty() {
+        "not generated yet (the first real run makes them, beside cluster.toml)".to_owned()
     } else {
-        &report.host_key_fingerprint
+        report.host_key_fingerprints.join(", ")
     };
     s += &format!(
-        "cluster host key: {fingerprint}\n{} in {:.1}s\n",
+        "cluster host keys: {fingerprints}\n{} in {:.1}s\n",
         if report.ok {
             if report.dry_run {
                 "planned"

@@ -14,7 +14,8 @@ use crate::provision::status::{status, StatusReport};
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The sftpha binary the hosts should run (default: this one).
+    /// The sftpha binary the hosts should run (default: what `provision` or `upgrade` last
+    /// installed on each host, else this one).
     #[arg(long, value_name = "PATH")]
     pub node_binary: Option<PathBuf>,
 }
@@ -25,6 +26,8 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<u8> {
     crate::cmd::print_report(cli.format(), &report, human)?;
     Ok(if report.ok {
         exit::OK
+    } else if report.only_unreachable() {
+        exit::UNREACHABLE
     } else {
         exit::CHECK_FAILED
     })
@@ -51,6 +54,17 @@ fn notes(drift: &[String], problems: &[String]) -> String {
     }
 }
 
+/// The presented keys, shortened: one line per key.
+fn keys_column(keys: &[String]) -> String {
+    if keys.is_empty() {
+        return "-".into();
+    }
+    keys.iter()
+        .map(|k| k.chars().take(20).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 pub fn human(r: &StatusReport) -> String {
     let mut rows = vec![vec![
         "node".to_string(),
@@ -59,7 +73,7 @@ pub fn human(r: &StatusReport) -> String {
         "healthy".into(),
         "version".into(),
         "config".into(),
-        "host key".into(),
+        "host keys".into(),
         "sessions".into(),
         "drift / problems".into(),
     ]];
@@ -74,10 +88,7 @@ pub fn human(r: &StatusReport) -> String {
                 .as_deref()
                 .map(|c| short(c).to_owned())
                 .unwrap_or_else(|| "-".into()),
-            n.host_key_fingerprint
-                .as_deref()
-                .map(|f| f.chars().take(20).collect())
-                .unwrap_or_else(|| "-".into()),
+            keys_column(&n.presented_host_keys),
             n.sessions
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "-".into()),
@@ -104,10 +115,7 @@ pub fn human(r: &StatusReport) -> String {
                 g.kind.clone(),
                 yes(g.reachable),
                 yes(g.healthy),
-                g.host_key_fingerprint
-                    .as_deref()
-                    .map(|f| f.chars().take(20).collect())
-                    .unwrap_or_else(|| "-".into()),
+                keys_column(&g.presented_host_keys),
                 notes(&g.drift, &g.problems),
             ]);
         }
@@ -115,8 +123,8 @@ pub fn human(r: &StatusReport) -> String {
         s += "\n";
     }
     s += &format!(
-        "cluster host key: {}\n{} in {:.1}s\n",
-        r.host_key_fingerprint,
+        "cluster host keys: {}\n{} in {:.1}s\n",
+        r.host_key_fingerprints.join(", "),
         if r.ok {
             "all healthy, no drift"
         } else {

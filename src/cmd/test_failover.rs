@@ -1,22 +1,24 @@
 //! `sftpha test-failover`: the failover smoke test for CI.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
 
 use crate::cli::{Cli, Format};
 use crate::error::{exit, Error, Result};
-use crate::failover::{self, report, Fault, Plan};
+use crate::failover::{self, report, Fault, FaultSlot, Plan};
 use crate::lab::Lab;
 
 /// Runs a workload through the gateway, injects a fault on one node, measures detection and
 /// recovery, verifies every completed upload, and restores the node. Exit 1 when an
-/// objective is missed (RTO, failed logins, data loss, corrupt or partial files).
+/// objective is missed (RTO, failed logins, data loss, corrupt or partial files); 3 when the
+/// lab is not running. SIGINT, SIGTERM or SIGHUP undo the fault first, say what was
+/// restored, and exit 128 + the signal's number.
 #[derive(Debug, Args)]
 pub struct TestFailoverArgs {
-    /// The lab to test (see `sftpha lab up`); provisioned clusters come with `provision`.
+    /// The lab to test (see `sftpha lab up`); this release tests labs only.
     #[arg(long, value_name = "DIR")]
     pub lab: Option<PathBuf>,
     /// The fault to inject.
@@ -45,16 +47,75 @@ pub struct TestFailoverArgs {
     pub junit: Option<PathBuf>,
 }
 
-pub fn run(cli: &Cli, args: &TestFailoverArgs) -> Result<u8> {
+/// Why this release runs test-failover against a lab only, said where it is refused.
+const LAB_ONLY: &str = "this release runs test-failover against a lab only (`--lab DIR`): on provisioned hosts a fault must be undone even if sftpha itself dies mid-test, which needs an undo that runs on each host by itself (a dead-man timer), and this release has none";
+
+/// The checked plan: the lab, running, and the node and fault it can take.
+fn plan(cli: &Cli, args: &TestFailoverArgs) -> Result<Plan> {
     let Some(dir) = &args.lab else {
-        return Err(Error::config(
-            &cli.cluster,
-            None,
-            "test-failover runs against a lab for now: pass `--lab DIR` (start one with `sftpha lab up`); provisioned clusters need `sftpha provision`, which is not built yet",
-        ));
+        return Err(if cli.cluster.exists() {
+            Error::usage(
+                format!("`{}`: {LAB_ONLY}", cli.cluster.display()),
+                Some("start a lab with `sftpha lab up --dir DIR` and pass `--lab DIR`"),
+            )
+        } else {
+            Error::usage(
+                "test-failover needs `--lab DIR`, the lab to test",
+                Some("start one with `sftpha lab up --dir DIR`"),
+            )
+        });
     };
-    let plan = Plan {
-        lab: Lab::new(dir)?,
+    if args.fault == Fault::Partition {
+        return Err(Error::usage(
+            "--fault partition needs nodes on separate hosts: a lab runs every node on 127.0.0.1, where no partition can be made",
+            Some("on a lab, use --fault kill, freeze or drain"),
+        ));
+    }
+    if !dir.is_dir() {
+        return Err(Error::usage(
+            format!("--lab: `{}` is not a folder", dir.display()),
+            Some("start a lab with `sftpha lab up --dir DIR`"),
+        ));
+    }
+    let lab = Lab::open(dir)?;
+    let file = lab.load()?;
+    let names: Vec<&str> = file.nodes.iter().map(|n| n.name.as_str()).collect();
+    let running = names
+        .iter()
+        .copied()
+        .chain(["gateway"])
+        .any(|n| lab.running_pid(n).is_some());
+    if !running {
+        return Err(Error::LabStopped {
+            dir: lab.dir.clone(),
+        });
+    }
+    if let Some(node) = &args.node {
+        if !names.contains(&node.as_str()) {
+            return Err(Error::usage(
+                format!(
+                    "--node: `{node}` is not a node of the lab in `{}`",
+                    lab.dir.display()
+                ),
+                Some(&format!("its nodes: {}", names.join(", "))),
+            ));
+        }
+    }
+    if names.len() < 2 {
+        return Err(Error::usage(
+            format!(
+                "--lab: the lab in `{}` has {} node; a failover needs at least two",
+                lab.dir.display(),
+                names.len()
+            ),
+            Some("start a bigger lab: `sftpha lab up --nodes 3 --dir NEW_DIR`"),
+        ));
+    }
+    if let Some(path) = &args.junit {
+        check_writable(path)?;
+    }
+    Ok(Plan {
+        lab,
         fault: args.fault,
         node: args.node.clone(),
         clients: args.clients as usize,
@@ -62,26 +123,97 @@ pub fn run(cli: &Cli, args: &TestFailoverArgs) -> Result<u8> {
         file_size: (args.file_kib * 1024) as usize,
         rto: Duration::from_millis(args.rto_ms.unwrap_or(30_000)),
         max_failed_logins: args.max_failed_logins,
-    };
+    })
+}
+
+/// `--junit PATH` must be writable before the run, not found unwritable after it.
+fn check_writable(path: &Path) -> Result<()> {
+    let existed = path.exists();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| {
+            Error::usage(
+                format!("--junit: cannot write `{}`: {e}", path.display()),
+                Some("give a path in a folder that exists and that you may write to"),
+            )
+        })?;
+    if !existed {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
+/// The first SIGINT, SIGTERM or SIGHUP. Registered before the run starts, so none of them
+/// ends the process while a fault is in force: they are acted on here, after the undo.
+async fn interrupted(
+    mut int: tokio::signal::unix::Signal,
+    mut term: tokio::signal::unix::Signal,
+    mut hup: tokio::signal::unix::Signal,
+) -> &'static str {
+    tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+        _ = hup.recv() => "SIGHUP",
+    }
+}
+
+pub fn run(cli: &Cli, args: &TestFailoverArgs) -> Result<u8> {
+    let plan = plan(cli, args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let outcome = runtime.block_on(failover::run(plan))?;
+    let slot = FaultSlot::default();
+    // Whatever way this function is left, a fault in force is undone.
+    let _guard = slot.guard();
+    let result = runtime.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let int = signal(SignalKind::interrupt())?;
+        let term = signal(SignalKind::terminate())?;
+        let hup = signal(SignalKind::hangup())?;
+        tokio::select! {
+            outcome = failover::run(plan, slot.clone()) => outcome.map(Ok),
+            signal = interrupted(int, term, hup) => Ok(Err(signal)),
+        }
+    });
+    let outcome = match result? {
+        Ok(outcome) => outcome,
+        Err(signal) => {
+            // The run was dropped at an await; a restore under way on a blocking thread
+            // is waited for by `undo`.
+            let restored = match slot.undo() {
+                Some(Ok(what)) => vec![what],
+                Some(Err(e)) => vec![e],
+                None => vec!["nothing: no fault was in force".to_owned()],
+            };
+            runtime.shutdown_timeout(Duration::from_secs(2));
+            return Err(Error::Interrupted { signal, restored });
+        }
+    };
     runtime.shutdown_timeout(Duration::from_secs(2));
-    if let Some(path) = &args.junit {
-        std::fs::write(path, report::junit(&outcome)).map_err(|source| Error::WriteFile {
-            path: path.clone(),
-            source,
-        })?;
-    }
+    let code = if outcome.ok {
+        exit::OK
+    } else {
+        exit::CHECK_FAILED
+    };
     let mut out = std::io::stdout().lock();
     match cli.format() {
         Format::Json => writeln!(out, "{}", report::json(&outcome))?,
         Format::Human | Format::Markdown => write!(out, "{}", report::human(&outcome))?,
     }
-    Ok(if outcome.ok {
-        exit::OK
-    } else {
-        exit::CHECK_FAILED
-    })
+    out.flush()?;
+    if let Some(path) = &args.junit {
+        // The report is printed already: a failed write loses nothing.
+        if let Err(source) = std::fs::write(path, report::junit(&outcome)) {
+            let e = Error::WriteFile {
+                path: path.clone(),
+                source,
+            };
+            eprintln!("error: {e}");
+            eprintln!("hint: the report above is the whole result; the JUnit file was not written");
+            return Ok(code.max(exit::CHECK_FAILED));
+        }
+    }
+    Ok(code)
 }

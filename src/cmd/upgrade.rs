@@ -38,10 +38,11 @@ pub fn run(cli: &Cli, args: &UpgradeArgs) -> Result<u8> {
             accept_new_host_keys: args.accept_new_host_keys,
             node_binary: args.node_binary.clone(),
             progress: format == Format::Human && cli.quiet == 0,
-            scope: Some(vec!["binary"]),
+            scope: Some(vec![crate::provision::BINARY_ITEM]),
             rolling: true,
+            create_keys: false,
             ..Options::everything()
         },
     )?;
-    crate::cmd::provision::print(format, &report)
+    crate::cmd::provision::print(format, "upgrade", &report)
 }

@@ -82,8 +82,9 @@ pub struct SetKeyArgs {
 pub struct ChangeReport {
     pub change: String,
     pub users_file: String,
-    /// `None` with --no-push (or when nothing changed).
+    /// `None` when not pushed; `not_pushed` says why.
     pub push: Option<Report>,
+    pub not_pushed: Option<String>,
     pub notes: Vec<String>,
 }
 
@@ -190,15 +191,15 @@ impl ChangeReport {
     }
 
     pub fn exit_code(&self) -> u8 {
-        if self.ok() {
-            exit::OK
-        } else {
-            exit::PROVISION_FAILED
+        match &self.push {
+            Some(report) => crate::cmd::provision::exit_code(report),
+            None => exit::OK,
         }
     }
 }
 
-/// Pushes users.toml (unless --no-push) and checks the keys on every node.
+/// Pushes users.toml (unless --no-push, or the cluster was never provisioned from here) and
+/// checks the keys on every node. Never makes the cluster's keys: that is `provision`'s job.
 pub fn push_change(
     cli: &Cli,
     cluster: &Cluster,
@@ -208,25 +209,40 @@ pub fn push_change(
     homes: Vec<String>,
     notes: Vec<String>,
 ) -> Result<ChangeReport> {
-    let report = if push.no_push {
-        None
+    let keys = crate::provision::secrets::keys_dir(cluster);
+    let (report, not_pushed) = if push.no_push {
+        (
+            None,
+            Some("not pushed (--no-push): `sftpha provision` or the next push sends it".to_owned()),
+        )
+    } else if !keys.join(crate::render::HOST_KEY_FILE).exists() {
+        (
+            None,
+            Some(format!(
+                "not pushed: the cluster was never provisioned from here (no keys in {}); `sftpha provision` installs everything, this users.toml included",
+                keys.display()
+            )),
+        )
     } else {
-        Some(provision::provision(
+        let report = provision::provision(
             cluster,
             &Options {
                 accept_new_host_keys: push.accept_new_host_keys,
                 progress: cli.format() == Format::Human && cli.quiet == 0,
                 scope: Some(vec!["users.toml"]),
+                create_keys: false,
                 key_checks,
                 homes,
                 ..Options::everything()
             },
-        )?)
+        )?;
+        (Some(report), None)
     };
     Ok(ChangeReport {
         change,
         users_file: cluster.users.display().to_string(),
         push: report,
+        not_pushed,
         notes,
     })
 }
@@ -236,9 +252,11 @@ pub fn human(r: &ChangeReport) -> String {
     for n in &r.notes {
         s += &format!("{n}\n");
     }
-    match &r.push {
-        None => s += "not pushed (--no-push): `sftpha provision` or the next push sends it\n",
-        Some(report) => s += &crate::cmd::provision::human(report),
+    if let Some(why) = &r.not_pushed {
+        s += &format!("{why}\n");
+    }
+    if let Some(report) = &r.push {
+        s += &crate::cmd::provision::human_titled("push of users.toml", report);
     }
     s
 }

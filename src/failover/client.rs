@@ -16,7 +16,7 @@ pub const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub const OP_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Pinned {
-    expected: Option<String>,
+    expected: String,
     seen: Arc<Mutex<Option<String>>>,
 }
 
@@ -35,7 +35,7 @@ impl client::Handler for Pinned {
         };
         let fingerprint = public.fingerprint(HashAlg::Sha256).to_string();
         *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(fingerprint.clone());
-        Ok(self.expected.as_ref().is_none_or(|e| *e == fingerprint))
+        Ok(self.expected == fingerprint)
     }
 }
 
@@ -68,23 +68,6 @@ fn config() -> Arc<client::Config> {
     })
 }
 
-/// The fingerprint of the host key `addr` presents (nothing else is done).
-pub async fn host_key_of(addr: SocketAddr) -> Result<String, ClientError> {
-    let seen = Arc::new(Mutex::new(None));
-    let handler = Pinned {
-        expected: None,
-        seen: seen.clone(),
-    };
-    let handle = tokio::time::timeout(LOGIN_TIMEOUT, client::connect(config(), addr, handler))
-        .await
-        .map_err(|_| ClientError::Timeout)??;
-    let _ = handle
-        .disconnect(russh::Disconnect::ByApplication, "", "")
-        .await;
-    let fingerprint = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    fingerprint.ok_or(ClientError::Timeout)
-}
-
 /// Connects, checks the host key, logs in with `key` and starts SFTP.
 pub async fn login(
     addr: SocketAddr,
@@ -105,7 +88,7 @@ async fn login_inner(
 ) -> Result<Session, ClientError> {
     let seen = Arc::new(Mutex::new(None));
     let handler = Pinned {
-        expected: Some(fingerprint.to_owned()),
+        expected: fingerprint.to_owned(),
         seen: seen.clone(),
     };
     let mut handle = match client::connect(config(), addr, handler).await {
@@ -260,7 +243,7 @@ pub async fn key_accepted(
     let attempt = async {
         let seen = Arc::new(Mutex::new(None));
         let handler = Pinned {
-            expected: Some(fingerprint.to_owned()),
+            expected: fingerprint.to_owned(),
             seen: seen.clone(),
         };
         let mut handle = client::connect(config(), addr, handler)

@@ -4,6 +4,10 @@
 //! The run is bounded: the workload stops at `duration`, every login and file operation has
 //! its own timeout ([`client::LOGIN_TIMEOUT`], [`client::OP_TIMEOUT`]), and every wait for
 //! the cluster (detection, restore) has a deadline.
+//!
+//! A fault cannot outlive the run: the fault in force sits in a [`FaultSlot`] from the moment
+//! it is injected, and whoever ends the run (the run's own restore, the command when SIGINT
+//! or SIGTERM arrives, or a [`FaultGuard`] dropped on any other way out) undoes it, once.
 
 pub mod client;
 pub mod report;
@@ -48,6 +52,110 @@ impl Fault {
             Fault::Freeze => "freeze",
             Fault::Partition => "partition",
             Fault::Drain => "drain",
+        }
+    }
+}
+
+/// A fault in force on one lab node.
+#[derive(Debug, Clone)]
+pub struct Injected {
+    dir: std::path::PathBuf,
+    node: String,
+    fault: Fault,
+    pid: u32,
+}
+
+impl Injected {
+    /// Undoes the fault (blocking): resumes a frozen node, starts a killed or drained one
+    /// again on its ports (lab.json follows its new pid). Says what it did.
+    fn undo(&self) -> Result<String> {
+        let lab = Lab::open(&self.dir)?;
+        let node = &self.node;
+        match self.fault {
+            Fault::Freeze => {
+                lab.signal(node, rustix::process::Signal::CONT)?;
+                Ok(format!("{node} resumed (SIGCONT to pid {})", self.pid))
+            }
+            Fault::Kill | Fault::Drain => {
+                // A draining node exits by itself; wait for that before starting it again.
+                let deadline = Instant::now() + RESTORE_TIMEOUT;
+                while lab.running_pid(node).is_some() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                if let Some(pid) = lab.running_pid(node) {
+                    return Err(Error::Lab(format!(
+                        "{node} (pid {pid}) still runs {}s after the fault",
+                        RESTORE_TIMEOUT.as_secs()
+                    )));
+                }
+                let ready = lab.start(node)?;
+                lab.write_lab_file()?;
+                Ok(format!("{node} started again (pid {})", ready.pid))
+            }
+            Fault::Partition => unreachable!("refused before the run"),
+        }
+    }
+}
+
+enum SlotState {
+    Empty,
+    InForce(Injected),
+    /// What undoing it did, or why it failed.
+    Undone(std::result::Result<String, String>),
+}
+
+/// The fault in force, shared by the run and the command that guards it.
+#[derive(Clone)]
+pub struct FaultSlot(Arc<Mutex<SlotState>>);
+
+impl Default for FaultSlot {
+    fn default() -> FaultSlot {
+        FaultSlot(Arc::new(Mutex::new(SlotState::Empty)))
+    }
+}
+
+impl FaultSlot {
+    fn set(&self, injected: Injected) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = SlotState::InForce(injected);
+    }
+
+    /// Undoes the fault in force, once (an undo under way on another thread is waited for).
+    /// `None` when no fault was injected; else what undoing it did.
+    pub fn undo(&self) -> Option<std::result::Result<String, String>> {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let SlotState::InForce(injected) = &*state {
+            let done = injected
+                .undo()
+                .map_err(|e| format!("could not restore {}: {e}", injected.node));
+            *state = SlotState::Undone(done);
+        }
+        match &*state {
+            SlotState::Undone(done) => Some(done.clone()),
+            _ => None,
+        }
+    }
+
+    /// A guard that undoes the fault in force when dropped (a panic, an early return).
+    pub fn guard(&self) -> FaultGuard {
+        FaultGuard(self.clone())
+    }
+}
+
+/// Undoes the fault in force when dropped, and says so on stderr.
+pub struct FaultGuard(FaultSlot);
+
+impl Drop for FaultGuard {
+    fn drop(&mut self) {
+        let in_force = matches!(
+            *self.0 .0.lock().unwrap_or_else(|e| e.into_inner()),
+            SlotState::InForce(_)
+        );
+        if in_force {
+            match self.0.undo() {
+                Some(Ok(what)) => eprintln!("test-failover: restored {what}"),
+                Some(Err(e)) => eprintln!("test-failover: {e}"),
+                None => {}
+            }
         }
     }
 }
@@ -153,7 +261,10 @@ struct Target {
     nodes: Vec<(String, SocketAddr, (SocketAddr, String))>,
     user: String,
     key: Arc<PrivateKey>,
+    /// The ed25519 host key, pinned by the workload's clients.
     fingerprint: String,
+    /// Every host key the nodes present (labs made before ECDSA and RSA keys: the one).
+    fingerprints: Vec<String>,
     storage: std::path::PathBuf,
 }
 
@@ -176,17 +287,11 @@ async fn get_json(target: &(SocketAddr, String)) -> Option<(u16, serde_json::Val
     ))
 }
 
-/// Runs the whole test; errors are returned only for what prevents running it at all.
-pub async fn run(plan: Plan) -> Result<Outcome> {
+/// Runs the whole test; errors are returned only for what prevents running it at all. The
+/// command has checked the plan against lab.json (node, fault, node count).
+pub async fn run(plan: Plan, slot: FaultSlot) -> Result<Outcome> {
     let started = Instant::now();
     let lab = plan.lab.load()?;
-    if plan.fault == Fault::Partition {
-        return Err(Error::config(
-            plan.lab.path("lab.json"),
-            None,
-            "`--fault partition` needs nodes on separate hosts; a lab runs every node on 127.0.0.1, where a partition cannot be made. Use kill, freeze or drain, or a provisioned cluster",
-        ));
-    }
     let target = Target {
         gateway: addr(&lab.gateway.addr)?,
         gateway_health: url(&lab.gateway.health_url)?,
@@ -198,24 +303,13 @@ pub async fn run(plan: Plan) -> Result<Outcome> {
         user: lab.user.clone(),
         key: Arc::new(crate::lab::load_key(&lab.identity)?),
         fingerprint: lab.host_key_fingerprint.clone(),
+        fingerprints: if lab.host_key_fingerprints.is_empty() {
+            vec![lab.host_key_fingerprint.clone()]
+        } else {
+            lab.host_key_fingerprints.clone()
+        },
         storage: lab.storage.clone(),
     };
-    if let Some(n) = &plan.node {
-        if !target.nodes.iter().any(|(name, ..)| name == n) {
-            return Err(Error::config(
-                plan.lab.path("lab.json"),
-                Some("nodes"),
-                format!("no node `{n}` in the lab"),
-            ));
-        }
-    }
-    if target.nodes.len() < 2 {
-        return Err(Error::config(
-            plan.lab.path("lab.json"),
-            Some("nodes"),
-            "a failover needs at least two nodes",
-        ));
-    }
     let mut checks = Vec::new();
     let mut observed = Observed::default();
 
@@ -226,7 +320,7 @@ pub async fn run(plan: Plan) -> Result<Outcome> {
     if !preflight_ok {
         return Ok(finish(
             plan.fault,
-            plan.node.clone().unwrap_or_default(),
+            plan.node.clone().unwrap_or_else(|| "-".into()),
             &plan,
             observed,
             checks,
@@ -294,6 +388,15 @@ pub async fn run(plan: Plan) -> Result<Outcome> {
     let fault_instant = Instant::now();
     fault_at_ms.store(run_start.elapsed().as_millis() as u64, Relaxed);
     let injected = plan.lab.signal(&node, signal);
+    // In the slot before the next await, so no way out of the run leaves it in force.
+    if let Ok(pid) = &injected {
+        slot.set(Injected {
+            dir: plan.lab.dir.clone(),
+            node: node.clone(),
+            fault: plan.fault,
+            pid: *pid,
+        });
+    }
     checks.push(Check {
         name: "fault.injected".into(),
         ok: injected.is_ok(),
@@ -331,7 +434,7 @@ pub async fn run(plan: Plan) -> Result<Outcome> {
         .map(|ms| ms.saturating_sub(fault_ms));
 
     // 4. Restore the node and see it take sessions again.
-    checks.push(restore(&plan, &target, &node, node_index).await);
+    checks.push(restore(&slot, &target, &node, node_index).await);
 
     // 5. Verify every completed upload through nodes other than the one that wrote it.
     let uploads = tally
@@ -491,31 +594,41 @@ async fn preflight(target: &Target) -> Vec<Check> {
             None => "no answer".into(),
         },
     });
-    let mut keys: Vec<(String, String)> = Vec::new();
-    for (name, addr, _) in target
+    // The whole set of host keys (one handshake per type), as a client of any type sees it.
+    let mut expected = target.fingerprints.clone();
+    expected.sort();
+    let mut differing = Vec::new();
+    for (name, addr) in target
         .nodes
         .iter()
-        .map(|(n, a, h)| (n.as_str(), *a, h))
-        .chain([("gateway", target.gateway, &target.gateway_health)])
+        .map(|(n, a, _)| (n.as_str(), *a))
+        .chain([("gateway", target.gateway)])
     {
-        let seen = client::host_key_of(addr).await.map_err(|e| e.to_string());
-        keys.push((
-            name.to_owned(),
-            seen.unwrap_or_else(|e| format!("error: {e}")),
-        ));
+        match crate::keyscan::scan(addr, false).await {
+            Ok(seen) => {
+                let mut seen = seen.fingerprints();
+                seen.sort();
+                if seen != expected {
+                    differing.push(format!("{name} presents {}", seen.join(", ")));
+                }
+            }
+            Err(e) => differing.push(format!("{name}: {e}")),
+        }
     }
-    let differing: Vec<String> = keys
-        .iter()
-        .filter(|(_, fp)| *fp != target.fingerprint)
-        .map(|(n, fp)| format!("{n} presents {fp}"))
-        .collect();
     checks.push(Check {
         name: "preflight.same_host_key".into(),
         ok: differing.is_empty(),
         detail: if differing.is_empty() {
-            format!("every node and the gateway present {}", target.fingerprint)
+            format!(
+                "every node and the gateway present {}",
+                target.fingerprints.join(", ")
+            )
         } else {
-            format!("expected {}; {}", target.fingerprint, differing.join("; "))
+            format!(
+                "expected {}; {}",
+                target.fingerprints.join(", "),
+                differing.join("; ")
+            )
         },
     });
     checks
@@ -652,27 +765,15 @@ async fn worker(
     }
 }
 
-async fn restore(plan: &Plan, target: &Target, node: &str, index: usize) -> Check {
-    let lab = &plan.lab;
-    let action = match plan.fault {
-        Fault::Freeze => lab
-            .signal(node, rustix::process::Signal::CONT)
-            .map(|_| "resumed (SIGCONT)".to_owned()),
-        Fault::Kill | Fault::Drain => {
-            // A draining node exits by itself; wait for that before starting it again.
-            let deadline = Instant::now() + RESTORE_TIMEOUT;
-            while lab.running_pid(node).is_some() && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            let name = node.to_owned();
-            let dir = lab.dir.clone();
-            tokio::task::spawn_blocking(move || Lab::new(&dir).and_then(|l| l.start(&name)))
-                .await
-                .map_err(|e| Error::Lab(e.to_string()))
-                .and_then(|r| r)
-                .map(|r| format!("restarted (pid {})", r.pid))
-        }
-        Fault::Partition => unreachable!("refused before the run"),
+async fn restore(slot: &FaultSlot, target: &Target, node: &str, index: usize) -> Check {
+    let undo = {
+        let slot = slot.clone();
+        tokio::task::spawn_blocking(move || slot.undo())
+    };
+    let action = match undo.await {
+        Ok(Some(done)) => done.map_err(Error::Lab),
+        Ok(None) => Err(Error::Lab("no fault was in force".into())),
+        Err(e) => Err(Error::Lab(e.to_string())),
     };
     let action = match action {
         Ok(a) => a,
@@ -680,7 +781,7 @@ async fn restore(plan: &Plan, target: &Target, node: &str, index: usize) -> Chec
             return Check {
                 name: "restore".into(),
                 ok: false,
-                detail: format!("could not restore {node}: {e}"),
+                detail: e.to_string(),
             }
         }
     };
@@ -710,7 +811,8 @@ async fn restore(plan: &Plan, target: &Target, node: &str, index: usize) -> Chec
             name: "restore".into(),
             ok: false,
             detail: format!(
-                "{node} {action} but not healthy and in rotation within {RESTORE_TIMEOUT:?}"
+                "{action}, but not healthy and in rotation within {}s",
+                RESTORE_TIMEOUT.as_secs()
             ),
         };
     }
@@ -736,11 +838,11 @@ async fn restore(plan: &Plan, target: &Target, node: &str, index: usize) -> Chec
             return Check {
                 name: "restore".into(),
                 ok: true,
-                detail: format!("{node} {action}, healthy, in rotation and taking sessions"),
+                detail: format!("{action}: healthy, in rotation and taking sessions"),
             };
         }
     }
-    Check { name: "restore".into(), ok: false, detail: format!("{node} {action} and healthy, but {RESTORE_LOGINS} logins through the gateway never reached it") }
+    Check { name: "restore".into(), ok: false, detail: format!("{action} and healthy, but {RESTORE_LOGINS} logins through the gateway never reached it") }
 }
 
 async fn verify(

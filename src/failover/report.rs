@@ -11,6 +11,16 @@ pub fn json(outcome: &Outcome) -> String {
 
 pub fn human(o: &Outcome) -> String {
     let mut out = String::new();
+    if !o.checks.iter().any(|c| c.name == "fault.injected") {
+        // Nothing was measured: only the checks that stopped it mean anything.
+        let _ = writeln!(
+            out,
+            "test-failover: {}: NOT RUN (the preflight failed; no fault was injected)",
+            o.fault.name()
+        );
+        checks(&mut out, o);
+        return out;
+    }
     let ms = |v: Option<u64>| v.map(|v| format!("{v} ms")).unwrap_or_else(|| "-".into());
     let _ = writeln!(
         out,
@@ -51,6 +61,18 @@ pub fn human(o: &Outcome) -> String {
         ob.lost_files, ob.corrupt_files, ob.partial_files_visible, ob.temporary_files_left, ob.late_commits
     );
     let _ = writeln!(out, "  checks");
+    checks(&mut out, o);
+    if !o.errors.is_empty() {
+        let _ = writeln!(out, "  client errors (first {})", o.errors.len());
+        for e in &o.errors {
+            let _ = writeln!(out, "    {e}");
+        }
+    }
+    out
+}
+
+/// One line per check: ok or FAIL, name, detail.
+fn checks(out: &mut String, o: &Outcome) {
     for c in &o.checks {
         let _ = writeln!(
             out,
@@ -60,13 +82,6 @@ pub fn human(o: &Outcome) -> String {
             c.detail
         );
     }
-    if !o.errors.is_empty() {
-        let _ = writeln!(out, "  client errors (first {})", o.errors.len());
-        for e in &o.errors {
-            let _ = writeln!(out, "    {e}");
-        }
-    }
-    out
 }
 
 fn xml_escape(text: &str) -> String {

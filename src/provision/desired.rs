@@ -8,11 +8,11 @@ use std::sync::Arc;
 use russh::keys::PrivateKey;
 use serde::Serialize;
 
-use super::secrets::{CERT_SUFFIX, NEXT_SUFFIX};
+use super::secrets::{host_key_slots, CERT_SUFFIX};
 use crate::cluster::{Cluster, GatewayKind, NodeAddr};
 use crate::error::{Error, Result};
 use crate::node_config::sha256_hex;
-use crate::render::{Renderer, HOST_KEY_FILE, PROBE_KEY_FILE};
+use crate::render::{Renderer, PROBE_KEY_FILE};
 
 pub use super::secrets::{Secrets, KEYS_DIR, PROBE_PRIVATE};
 
@@ -139,19 +139,40 @@ fn text(s: String) -> Arc<Vec<u8>> {
     Arc::new(s.into_bytes())
 }
 
-/// The report names of the host key files, per slot (the key in force, a rotation's next
-/// key): private key, certificate, public key.
-pub const HOST_KEY_ITEMS: [[&str; 3]; 2] = [
+/// The report names of the host key files, per slot of [`super::secrets::host_key_slots`]
+/// (the keys in force, ed25519, ecdsa, rsa, then a rotation's next keys): private key,
+/// certificate, public key.
+pub const HOST_KEY_ITEMS: [[&str; 3]; 6] = [
     ["host key", "host key certificate", "host key (public)"],
+    [
+        "ecdsa host key",
+        "ecdsa host key certificate",
+        "ecdsa host key (public)",
+    ],
+    [
+        "rsa host key",
+        "rsa host key certificate",
+        "rsa host key (public)",
+    ],
     [
         "next host key",
         "next host key certificate",
         "next host key (public)",
     ],
+    [
+        "next ecdsa host key",
+        "next ecdsa host key certificate",
+        "next ecdsa host key (public)",
+    ],
+    [
+        "next rsa host key",
+        "next rsa host key certificate",
+        "next rsa host key (public)",
+    ],
 ];
 
 /// The host key files of every node: each key (0600, the service user's), its certificate
-/// and public key; the slot of a rotation's next key is absent when no rotation runs. A
+/// and public key; the slots of a rotation's next keys are absent when no rotation runs. A
 /// change takes a reload: the node swaps keys without a restart.
 fn host_key_files(
     cluster: &Cluster,
@@ -160,12 +181,10 @@ fn host_key_files(
 ) -> Result<Vec<Managed>> {
     let config = |name: &str| cluster.file.node.config_dir.join(name);
     let reload = vec![(Service::Node, Effect::Reload)];
-    let slots = [
-        HOST_KEY_FILE.to_owned(),
-        format!("{HOST_KEY_FILE}{NEXT_SUFFIX}"),
-    ];
     let mut files = Vec::new();
-    for (slot, [key_item, cert_item, public_item]) in slots.iter().zip(HOST_KEY_ITEMS) {
+    for ((_, _, slot), [key_item, cert_item, public_item]) in
+        host_key_slots().iter().zip(HOST_KEY_ITEMS)
+    {
         let key = secrets.host_keys.iter().find(|k| k.name == *slot);
         let (private_bytes, cert_bytes, public_bytes) = match key {
             Some(k) => (
@@ -231,7 +250,7 @@ pub fn desired(
     let probe_pub = public(&secrets.probe_key)?;
     let binary_file = |affects: Vec<(Service, Effect)>| {
         let mut f = file(
-            "binary",
+            super::BINARY_ITEM,
             c.node.install_dir.join("bin/sftpha"),
             binary.clone(),
             0o755,

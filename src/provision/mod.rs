@@ -12,6 +12,7 @@
 
 pub mod desired;
 pub mod host;
+pub mod installed;
 pub mod secrets;
 pub mod status;
 
@@ -30,6 +31,9 @@ use crate::remote::{Access, Remote};
 use desired::{HostSpec, Secrets, Service};
 use host::{FileAction, FileChange, HostPlan, ServiceAction, ServiceChange};
 
+/// The report name of the sftpha binary among a host's files.
+pub const BINARY_ITEM: &str = "binary";
+
 /// How long a node may take to answer /healthz with the expected state after a (re)start.
 const HEALTHY_WITHIN: Duration = Duration::from_secs(20);
 
@@ -46,6 +50,9 @@ pub struct Options {
     pub scope: Option<Vec<&'static str>>,
     /// One host at a time, each healthy before the next; the first failure stops the rest.
     pub rolling: bool,
+    /// Make the cluster's missing keys beside cluster.toml (`provision`, `keys rotate host`);
+    /// users commands and `upgrade` push what exists and make nothing.
+    pub create_keys: bool,
     /// Public key logins to check on every node once it is healthy (RFC 4252 query: no
     /// private key needed, nobody logs in).
     pub key_checks: Vec<KeyCheck>,
@@ -73,6 +80,7 @@ impl Options {
             progress: false,
             scope: None,
             rolling: false,
+            create_keys: true,
             key_checks: Vec::new(),
             homes: Vec::new(),
         }
@@ -114,6 +122,9 @@ pub struct HostReport {
     pub services: Vec<ServiceChange>,
     pub result: Outcome,
     pub error: Option<String>,
+    /// The host failed because it could not be reached or logged into over SSH (exit 3 when
+    /// every failure is of this kind).
+    pub unreachable: bool,
     pub elapsed_ms: u64,
 }
 
@@ -159,6 +170,24 @@ pub struct Check {
     pub check: String,
     pub ok: bool,
     pub detail: String,
+    /// Failed only because no node was reachable to run it on.
+    #[serde(skip)]
+    pub blocked: bool,
+}
+
+impl Report {
+    /// Every failure is a host that could not be reached or logged into (or a check left
+    /// with no node to run on): what exit code 3 means.
+    pub fn only_unreachable(&self) -> bool {
+        let failed: Vec<&HostReport> = self
+            .hosts
+            .iter()
+            .filter(|h| h.result == Outcome::Failed)
+            .collect();
+        !failed.is_empty()
+            && failed.iter().all(|h| h.unreachable)
+            && self.checks.iter().all(|c| c.ok || c.blocked)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -171,6 +200,9 @@ pub struct Report {
     pub host_key_fingerprints: Vec<String>,
     /// Keys this run generated beside cluster.toml (back them up).
     pub generated_keys: Vec<String>,
+    /// Host keys a real run with `--accept-new-host-keys` would record in known_hosts (a
+    /// dry run records nothing).
+    pub would_record: Vec<String>,
     /// Host certificates this run issued or renewed.
     pub issued_certificates: Vec<String>,
     pub hosts: Vec<HostReport>,
@@ -283,6 +315,8 @@ struct Planned {
     started: Instant,
     state: std::result::Result<(Remote, HostPlan), String>,
     uid: Option<u32>,
+    /// Planning failed because SSH could not reach or log into the host.
+    unreachable: bool,
 }
 
 async fn plan_host(
@@ -294,11 +328,12 @@ async fn plan_host(
 ) -> Planned {
     let started = Instant::now();
     let mut uid = None;
+    let mut unreachable = false;
     let state = async {
-        let remote = access
-            .connect(&spec.host)
-            .await
-            .map_err(|e| e.to_string())?;
+        let remote = access.connect(&spec.host).await.map_err(|e| {
+            unreachable = e.is_unreachable();
+            e.to_string()
+        })?;
         bar.set_message("reading what is there");
         let facts = match host::read_facts(&remote, cluster, &spec).await {
             Ok(facts) => facts,
@@ -321,18 +356,20 @@ async fn plan_host(
         started,
         state,
         uid,
+        unreachable,
     }
 }
 
-fn failed_report(spec: &HostSpec, started: Instant, error: String) -> HostReport {
+fn failed_report(p: &Planned, error: String) -> HostReport {
     HostReport {
-        host: spec.host.clone(),
-        roles: spec.roles.clone(),
+        host: p.spec.host.clone(),
+        roles: p.spec.roles.clone(),
         files: Vec::new(),
         services: Vec::new(),
         result: Outcome::Failed,
         error: Some(error),
-        elapsed_ms: started.elapsed().as_millis() as u64,
+        unreachable: p.unreachable,
+        elapsed_ms: p.started.elapsed().as_millis() as u64,
     }
 }
 
@@ -472,7 +509,7 @@ fn expected_for(spec: &HostSpec, secrets: &Secrets) -> Result<Expected> {
     Ok(Expected {
         config_checksum,
         users_checksum: file("users.toml").map(|f| f.sha256.clone()),
-        fingerprints: secrets.fingerprints(),
+        fingerprints: secrets.on_disk().map(|k| k.fingerprint()).collect(),
     })
 }
 
@@ -568,10 +605,10 @@ pub fn provision(cluster: &Cluster, options: &Options) -> Result<Report> {
     let started = Instant::now();
     // Everything that can be wrong locally is found before a key is generated.
     check_only(cluster, &options.only)?;
-    let access = Access::new(cluster, options.accept_new_host_keys)?;
+    let access = Access::new(cluster, options.accept_new_host_keys, !options.dry_run)?;
     let binary = load_binary(options.node_binary.as_ref())?;
     let renderer = crate::render::Renderer::new(cluster)?;
-    let secrets = Secrets::load_or_create(cluster, !options.dry_run)?;
+    let secrets = Secrets::load_or_create(cluster, options.create_keys && !options.dry_run)?;
     let mut specs = select(
         desired::desired(cluster, &renderer, &secrets, binary)?,
         &options.only,
@@ -579,6 +616,17 @@ pub fn provision(cluster: &Cluster, options: &Options) -> Result<Report> {
     if let Some(items) = &options.scope {
         specs = narrow(specs, items);
     }
+    // Which hosts get the binary, and which binary: recorded once they are done.
+    let binary_sha = specs
+        .iter()
+        .flat_map(|s| &s.files)
+        .find(|f| f.item == BINARY_ITEM)
+        .map(|f| f.sha256.clone());
+    let binary_hosts: Vec<String> = specs
+        .iter()
+        .filter(|s| s.files.iter().any(|f| f.item == BINARY_ITEM))
+        .map(|s| s.host.clone())
+        .collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(2)
@@ -613,10 +661,11 @@ pub fn provision(cluster: &Cluster, options: &Options) -> Result<Report> {
                             files: plan.files,
                             services: plan.services,
                             error: None,
+                            unreachable: false,
                             elapsed_ms: p.started.elapsed().as_millis() as u64,
                         }
                     }
-                    Err(e) => failed_report(&p.spec, p.started, e),
+                    Err(ref e) => failed_report(&p, e.clone()),
                 });
             }
             return (reports, checks);
@@ -663,6 +712,14 @@ pub fn provision(cluster: &Cluster, options: &Options) -> Result<Report> {
         (reports, checks)
     });
     let ok = hosts.iter().all(|h| h.result != Outcome::Failed) && checks.iter().all(|c| c.ok);
+    if let (Some(sha), false) = (&binary_sha, options.dry_run) {
+        let done: Vec<String> = hosts
+            .iter()
+            .filter(|h| h.result != Outcome::Failed && binary_hosts.contains(&h.host))
+            .map(|h| h.host.clone())
+            .collect();
+        installed::Installed::record_binary(cluster, &done, sha)?;
+    }
     Ok(Report {
         cluster: cluster.file.name.clone(),
         dry_run: options.dry_run,
@@ -671,11 +728,8 @@ pub fn provision(cluster: &Cluster, options: &Options) -> Result<Report> {
         } else {
             secrets.fingerprint()
         },
-        host_key_fingerprints: if secrets.pending {
-            Vec::new()
-        } else {
-            secrets.fingerprints()
-        },
+        host_key_fingerprints: secrets.on_disk().map(|k| k.fingerprint()).collect(),
+        would_record: access.would_record(),
         generated_keys: secrets
             .generated
             .iter()
@@ -765,6 +819,9 @@ async fn settle(
         }
     }
     bar.finish_and_clear();
+    if let Err(e) = &p.state {
+        return failed_report(&p, e.clone());
+    }
     match p.state {
         Ok((remote, plan)) => {
             remote.close().await;
@@ -780,10 +837,11 @@ async fn settle(
                     (None, false) => Outcome::Unchanged,
                 },
                 error,
+                unreachable: false,
                 elapsed_ms: p.started.elapsed().as_millis() as u64,
             }
         }
-        Err(e) => failed_report(&p.spec, p.started, e),
+        Err(_) => unreachable!("a failed plan is reported above"),
     }
 }
 
@@ -806,6 +864,7 @@ fn uid_check(cluster: &Cluster, planned: &[Planned], checks: &mut Vec<Check>) {
         .collect::<Vec<_>>()
         .join("; ");
     checks.push(Check {
+        blocked: false,
         check: format!("service user `{user}` has one uid"),
         ok,
         detail: if ok {
@@ -855,6 +914,7 @@ async fn verify(
                     .await
                 {
                     Ok(took) => Check {
+                        blocked: false,
                         check: format!("login through gateway gw{} ({addr})", i + 1),
                         ok: true,
                         detail: format!("logged in and listed the home in {} ms", took.as_millis()),
@@ -863,6 +923,7 @@ async fn verify(
                         report.result = Outcome::Failed;
                         report.error = Some(format!("no login through the gateway: {e}"));
                         Check {
+                            blocked: false,
                             check: format!("login through gateway gw{} ({addr})", i + 1),
                             ok: false,
                             detail: e,
@@ -907,6 +968,7 @@ async fn check_keys(
         let verb = if kc.accepted { "accept" } else { "refuse" };
         let fp = crate::users::fingerprint(&kc.key);
         checks.push(Check {
+            blocked: nodes.is_empty(),
             check: format!("every node {verb}s {fp} for `{}`", kc.user),
             ok: wrong.is_empty() && !nodes.is_empty(),
             detail: if nodes.is_empty() {
@@ -1018,6 +1080,7 @@ pub async fn storage_shared(
     let check = "storage shared by every node".to_owned();
     match result {
         Ok(missing) if missing.is_empty() => (Check {
+            blocked: false,
             check,
             ok: true,
             detail: format!(
@@ -1031,6 +1094,7 @@ pub async fn storage_shared(
             ),
         }, Vec::new()),
         Ok(missing) => (Check {
+            blocked: false,
             check,
             ok: false,
             detail: format!(
@@ -1040,6 +1104,7 @@ pub async fn storage_shared(
             ),
         }, missing),
         Err(e) => (Check {
+            blocked: false,
             check,
             ok: false,
             detail: e,

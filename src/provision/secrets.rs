@@ -1,12 +1,17 @@
-//! The cluster's keys, kept beside cluster.toml in `keys/` (0700, files 0600): the host key
-//! every node presents, the next one during a two-phase rotation, the host CA that certifies
-//! them, the certificates, and the probe login's key.
+//! The cluster's keys, kept beside cluster.toml in `keys/` (0700, files 0600): the host keys
+//! every node presents (ed25519, ECDSA P-256 and RSA 3072, as OpenSSH's sshd has them), the
+//! next ones during a two-phase rotation, the host CA that certifies them, the certificates,
+//! and the probe login's key.
 //!
 //! ```text
-//! keys/ssh_host_ed25519_key               the host key in force (presented first)
-//! keys/ssh_host_ed25519_key-cert.pub      its certificate, signed by host_ca
-//! keys/ssh_host_ed25519_key.next          a rotation's new key (phase 1 only) and its
-//! keys/ssh_host_ed25519_key.next-cert.pub certificate
+//! keys/ssh_host_ed25519_key               the host keys in force, one per type (ed25519,
+//! keys/ssh_host_ecdsa_key                 ecdsa, rsa): a client is shown the one of the
+//! keys/ssh_host_rsa_key                   type it prefers
+//! keys/ssh_host_*_key-cert.pub            their certificates, signed by host_ca
+//! keys/ssh_host_*_key.next                a rotation's new keys (phase 1 only) and their
+//! keys/ssh_host_*_key.next-cert.pub       certificates
+//! keys/rotation-presenting-new           phase 2 of a rotation has begun: the new keys are
+//!                                         presented (listed first), the old not yet retired
 //! keys/host_ca, host_ca.pub               the host CA (`sftpha keys known-hosts`)
 //! keys/probe_ed25519                      the probe login (provision and status checks)
 //! keys/retired/                           keys a finished rotation retired
@@ -22,6 +27,7 @@ use russh::keys::{Certificate, PrivateKey};
 
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
+use crate::keygen::KeyKind;
 use crate::render::HOST_KEY_FILE;
 
 /// The folder beside cluster.toml that holds the cluster's secrets (0700).
@@ -36,11 +42,17 @@ pub const NEXT_SUFFIX: &str = ".next";
 pub const CERT_SUFFIX: &str = "-cert.pub";
 /// Where finished rotations move the keys they retire.
 pub const RETIRED_DIR: &str = "retired";
+/// Marks phase 2 of a host key rotation as begun: the nodes present the new keys (listed
+/// first) and still hold the old ones until every node is seen presenting the new.
+pub const PRESENTING_NEXT: &str = "rotation-presenting-new";
 
 /// One host key every node holds.
 pub struct HostKey {
     /// The file name, in `keys/` and in the nodes' config folder.
     pub name: String,
+    pub kind: KeyKind,
+    /// A rotation's new key (phase 1), held beside the key in force of its type.
+    pub next: bool,
     pub key: PrivateKey,
     /// The private key file's bytes as kept beside cluster.toml: sent as they are, so a key
     /// made by `ssh-keygen` arrives byte for byte.
@@ -56,7 +68,7 @@ impl HostKey {
 }
 
 pub struct Secrets {
-    /// In the order the nodes present them: the key in force, then a rotation's next key.
+    /// In the order the nodes hold them ([`host_key_names`]).
     pub host_keys: Vec<HostKey>,
     pub ca: PrivateKey,
     pub probe_key: Arc<PrivateKey>,
@@ -64,23 +76,48 @@ pub struct Secrets {
     pub generated: Vec<PathBuf>,
     /// Host certificates issued or renewed by this run.
     pub issued: Vec<PathBuf>,
-    /// The keys do not exist yet and stand in from memory (a dry run before the first run).
+    /// The cluster has no keys yet and they stand in from memory (a dry run before the
+    /// first run).
     pub pending: bool,
+    /// Host keys that do not exist yet and stand in from memory (a cluster made before
+    /// sftpha presented ECDSA and RSA keys gets them at the next `keys init` or
+    /// `provision`).
+    pub stand_ins: Vec<String>,
 }
 
 pub fn keys_dir(cluster: &Cluster) -> PathBuf {
     cluster.dir().join(KEYS_DIR)
 }
 
-/// The host key files the nodes hold, in the order they present them: the key in force, and
-/// during a rotation the next one.
+/// The host key file of `kind` in force: `ssh_host_{ed25519,ecdsa,rsa}_key`, as sshd names them.
+pub fn host_key_file(kind: KeyKind) -> String {
+    format!("ssh_host_{}_key", kind.word())
+}
+
+/// Every slot a node has for a host key, in the order it holds them: the key in force of each
+/// type, then a rotation's next key of each type. `(kind, next, file name)`.
+pub fn host_key_slots() -> Vec<(KeyKind, bool, String)> {
+    let current = KeyKind::ALL.map(|k| (k, false, host_key_file(k)));
+    let next = KeyKind::ALL.map(|k| (k, true, format!("{}{NEXT_SUFFIX}", host_key_file(k))));
+    current.into_iter().chain(next).collect()
+}
+
+/// The host key files the nodes hold, in the order they list them (a node presents the first
+/// key, and certificate, of the type a client asks for): the key in force of every type, and
+/// during a rotation the next ones after them (phase 1) or before them (phase 2 under way,
+/// [`PRESENTING_NEXT`]).
 pub fn host_key_names(cluster: &Cluster) -> Vec<String> {
-    let next = format!("{HOST_KEY_FILE}{NEXT_SUFFIX}");
-    let mut names = vec![HOST_KEY_FILE.to_owned()];
-    if keys_dir(cluster).join(&next).exists() {
-        names.push(next);
+    let dir = keys_dir(cluster);
+    let (next, current): (Vec<_>, Vec<_>) = host_key_slots()
+        .into_iter()
+        .filter(|(_, next, name)| !next || dir.join(name).exists())
+        .partition(|(_, next, _)| *next);
+    let names = |slots: Vec<(KeyKind, bool, String)>| slots.into_iter().map(|(_, _, n)| n);
+    if !next.is_empty() && dir.join(PRESENTING_NEXT).exists() {
+        names(next).chain(names(current)).collect()
+    } else {
+        names(current).chain(names(next)).collect()
     }
-    names
 }
 
 pub fn unix_now() -> u64 {
@@ -100,42 +137,55 @@ impl Secrets {
     pub fn load_or_create(cluster: &Cluster, create: bool) -> Result<Secrets> {
         let dir = keys_dir(cluster);
         let mut generated = Vec::new();
-        let mut pending = false;
-        let mut get = |name: &str, comment: String| -> Result<PrivateKey> {
+        let mut stand_ins = Vec::new();
+        let mut get = |name: &str, kind: KeyKind, comment: String| -> Result<PrivateKey> {
             let path = dir.join(name);
             if path.exists() {
                 check_private(&path)?;
                 return crate::lab::load_key(&path);
             }
             if !create {
-                pending = true;
-                return crate::lab::random_key(&comment);
+                stand_ins.push(name.to_owned());
+                return crate::keygen::random(kind, &comment);
             }
             ensure_dir(&dir)?;
-            let key = crate::lab::generate_key(&path, &comment)?;
+            let key = crate::keygen::generate(kind, &path, &comment)?;
             generated.push(path);
             Ok(key)
         };
         let cluster_name = &cluster.file.name;
-        let current = get(
-            HOST_KEY_FILE,
-            format!("sftpha cluster {cluster_name} host key"),
+        let host_comment = format!("sftpha cluster {cluster_name} host key");
+        let mut keys = Vec::new();
+        for (kind, next, name) in host_key_slots() {
+            if next {
+                let path = dir.join(&name);
+                if path.exists() {
+                    check_private(&path)?;
+                    keys.push((name, kind, true, crate::lab::load_key(&path)?));
+                }
+            } else {
+                let key = get(&name, kind, host_comment.clone())?;
+                keys.push((name, kind, false, key));
+            }
+        }
+        let ca = get(
+            HOST_CA,
+            KeyKind::Ed25519,
+            format!("sftpha cluster {cluster_name} host CA"),
         )?;
-        let ca = get(HOST_CA, format!("sftpha cluster {cluster_name} host CA"))?;
         let probe_key = get(
             PROBE_PRIVATE,
+            KeyKind::Ed25519,
             format!("sftpha cluster {cluster_name} probe"),
         )?;
-        let mut keys = vec![(HOST_KEY_FILE.to_owned(), current)];
-        for name in host_key_names(cluster).into_iter().skip(1) {
-            let path = dir.join(&name);
-            check_private(&path)?;
-            keys.push((name, crate::lab::load_key(&path)?));
-        }
+        let pending = [HOST_KEY_FILE, HOST_CA, PROBE_PRIVATE]
+            .iter()
+            .any(|n| stand_ins.iter().any(|s| s == n));
         let principals = cluster.host_names();
         let mut issued = Vec::new();
         let mut host_keys = Vec::new();
-        for (name, key) in keys {
+        for (name, kind, next, key) in keys {
+            let stand_in = stand_ins.contains(&name);
             let file = match std::fs::read(dir.join(&name)) {
                 Ok(bytes) => bytes,
                 Err(_) => key
@@ -151,7 +201,7 @@ impl Secrets {
                 .and_then(|text| Certificate::from_openssh(text.trim()).ok())
                 .is_some_and(|c| certificate_current(&c, &key, &ca, &principals, unix_now()));
             let certificate = match existing {
-                Some(text) if usable => text.into_bytes(),
+                Some(text) if usable && !stand_in => text.into_bytes(),
                 _ => {
                     let cert = issue(cluster, &key, &ca, &principals)?;
                     let text = format!("{}\n", cert.to_openssh().map_err(key_error)?);
@@ -165,11 +215,15 @@ impl Secrets {
             };
             host_keys.push(HostKey {
                 name,
+                kind,
+                next,
                 key,
                 file,
                 certificate,
             });
         }
+        let order = host_key_names(cluster);
+        host_keys.sort_by_key(|k| order.iter().position(|n| *n == k.name));
         Ok(Secrets {
             host_keys,
             ca,
@@ -177,16 +231,37 @@ impl Secrets {
             generated,
             issued,
             pending,
+            stand_ins,
         })
     }
 
-    /// The fingerprint of the host key the nodes present.
+    /// The fingerprint of the ed25519 host key the nodes present: what sftpha's own client
+    /// (and most others) is shown.
     pub fn fingerprint(&self) -> String {
         self.host_keys[0].fingerprint()
     }
 
+    /// Every host key the nodes hold, in their order (the keys in force, then a rotation's
+    /// next keys): what `/healthz` lists.
     pub fn fingerprints(&self) -> Vec<String> {
         self.host_keys.iter().map(HostKey::fingerprint).collect()
+    }
+
+    /// The first key of each type: the set every node presents in the SSH handshake (keys
+    /// not made yet are not expected), in [`KeyKind::ALL`] order.
+    pub fn presented(&self) -> Vec<String> {
+        KeyKind::ALL
+            .iter()
+            .filter_map(|kind| self.on_disk().find(|k| k.kind == *kind))
+            .map(HostKey::fingerprint)
+            .collect()
+    }
+
+    /// The host keys that exist beside cluster.toml (not stand-ins).
+    pub fn on_disk(&self) -> impl Iterator<Item = &HostKey> {
+        self.host_keys
+            .iter()
+            .filter(|k| !self.stand_ins.contains(&k.name))
     }
 
     pub fn ca_fingerprint(&self) -> String {
@@ -292,4 +367,74 @@ pub fn check_private(path: &Path) -> Result<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster_in(dir: &Path) -> Cluster {
+        let path = dir.join("cluster.toml");
+        std::fs::write(
+            &path,
+            "name = \"c\"\n[storage]\npath = \"/srv/sftpha\"\n[[nodes]]\nname = \"n1\"\nhost = \"198.18.0.11\"\n[gateway]\nhosts = [\"198.18.0.21\"]\n",
+        )
+        .unwrap();
+        Cluster::load(&path).unwrap()
+    }
+
+    #[test]
+    fn the_ed25519_key_file_is_the_one_render_names() {
+        assert_eq!(host_key_file(KeyKind::Ed25519), HOST_KEY_FILE);
+    }
+
+    /// A cluster made when sftpha had only an ed25519 host key gets ECDSA and RSA keys (and
+    /// their certificates) at the next `keys init` or `provision`; the ed25519 key, which
+    /// clients pinned, stays byte for byte.
+    #[test]
+    fn an_ed25519_only_cluster_gets_ecdsa_and_rsa_keys_and_keeps_its_ed25519_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = cluster_in(dir.path());
+        let keys = keys_dir(&cluster);
+        ensure_dir(&keys).unwrap();
+        for name in [HOST_KEY_FILE, HOST_CA, PROBE_PRIVATE] {
+            crate::keygen::generate(KeyKind::Ed25519, &keys.join(name), "old").unwrap();
+        }
+        let ed25519 = std::fs::read(keys.join(HOST_KEY_FILE)).unwrap();
+
+        let before = Secrets::load_or_create(&cluster, false).unwrap();
+        assert!(!before.pending, "the cluster has its keys");
+        assert_eq!(
+            before.stand_ins,
+            ["ssh_host_ecdsa_key", "ssh_host_rsa_key"],
+            "a read-only load makes nothing"
+        );
+        assert_eq!(before.presented().len(), 1);
+        assert!(!keys.join("ssh_host_rsa_key").exists());
+
+        let after = Secrets::load_or_create(&cluster, true).unwrap();
+        assert_eq!(
+            after.generated,
+            [
+                keys.join("ssh_host_ecdsa_key"),
+                keys.join("ssh_host_rsa_key")
+            ]
+        );
+        assert_eq!(std::fs::read(keys.join(HOST_KEY_FILE)).unwrap(), ed25519);
+        assert_eq!(after.fingerprint(), before.fingerprint());
+        let kinds: Vec<KeyKind> = after.host_keys.iter().map(|k| k.kind).collect();
+        assert_eq!(kinds, KeyKind::ALL);
+        for k in &after.host_keys {
+            assert!(k.kind.matches(&k.key), "{}", k.name);
+            let cert = std::fs::read_to_string(keys.join(format!("{}{CERT_SUFFIX}", k.name)))
+                .unwrap_or_else(|e| panic!("{}: no certificate: {e}", k.name));
+            let cert = Certificate::from_openssh(cert.trim()).unwrap();
+            assert_eq!(cert.public_key(), k.key.public_key().key_data());
+        }
+        assert_eq!(after.presented().len(), 3);
+        assert_eq!(host_key_names(&cluster).len(), 3);
+        // Nothing more to make the next time.
+        let again = Secrets::load_or_create(&cluster, true).unwrap();
+        assert!(again.generated.is_empty() && again.issued.is_empty());
+    }
 }

@@ -24,10 +24,14 @@ pub struct NodeStatus {
     pub version: Option<String>,
     pub config_checksum: Option<String>,
     pub host_key_fingerprint: Option<String>,
+    /// The host keys the SFTP port presents in the SSH handshake, one per type.
+    pub presented_host_keys: Vec<String>,
     pub sessions: Option<u64>,
     /// Files that differ from the desired state (`node.toml (change)`), services not running.
     pub drift: Vec<String>,
     pub problems: Vec<String>,
+    /// SSH could not reach or log into the host (exit 3 when that is all that is wrong).
+    pub unreachable: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -38,31 +42,55 @@ pub struct GatewayStatus {
     pub reachable: bool,
     pub healthy: bool,
     pub host_key_fingerprint: Option<String>,
+    /// The host keys the gateway's port presents, one per type.
+    pub presented_host_keys: Vec<String>,
     pub drift: Vec<String>,
     pub problems: Vec<String>,
+    /// SSH could not reach or log into the host.
+    pub unreachable: bool,
+}
+
+impl StatusReport {
+    /// Everything wrong is a host SSH could not reach or log into: what exit code 3 means.
+    pub fn only_unreachable(&self) -> bool {
+        let bad_nodes = self
+            .nodes
+            .iter()
+            .filter(|n| !(n.healthy && n.drift.is_empty() && n.problems.is_empty()));
+        let bad_gateways = self
+            .gateways
+            .iter()
+            .filter(|g| !(g.healthy && g.drift.is_empty() && g.problems.is_empty()));
+        let unreachable: Vec<bool> = bad_nodes
+            .map(|n| n.unreachable)
+            .chain(bad_gateways.map(|g| g.unreachable))
+            .collect();
+        !unreachable.is_empty() && unreachable.iter().all(|u| *u)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
     pub cluster: String,
     pub host_key_fingerprint: String,
+    /// The host keys every node and gateway must present, one per type.
+    pub host_key_fingerprints: Vec<String>,
     pub nodes: Vec<NodeStatus>,
     pub gateways: Vec<GatewayStatus>,
     pub ok: bool,
     pub elapsed_ms: u64,
 }
 
-/// Drift of one host: what differs and what is not running; `Err` when SSH could not tell.
-type Drift = std::result::Result<Vec<String>, String>;
+/// Drift of one host: what differs and what is not running; `Err` when SSH could not tell
+/// (with whether the host could not be reached or logged into at all).
+type Drift = std::result::Result<Vec<String>, (String, bool)>;
 
 async fn drift_of(cluster: &Cluster, access: &Access, spec: &HostSpec) -> Drift {
-    let remote = access
-        .connect(&spec.host)
-        .await
-        .map_err(|e| e.to_string())?;
+    let failed = |e: crate::remote::RemoteError| (e.to_string(), e.is_unreachable());
+    let remote = access.connect(&spec.host).await.map_err(failed)?;
     let facts = host::read_facts(&remote, cluster, spec).await;
     remote.close().await;
-    let facts = facts.map_err(|e| e.to_string())?;
+    let facts = facts.map_err(failed)?;
     let plan = host::plan(cluster, spec, &facts);
     let mut drift: Vec<String> = plan
         .files
@@ -86,6 +114,37 @@ async fn drift_of(cluster: &Cluster, access: &Access, spec: &HostSpec) -> Drift 
     Ok(drift)
 }
 
+/// What is wrong with the set of host keys `what` presents, against the cluster's set.
+fn key_set_problem(what: &str, seen: &[String], expected: &[String]) -> Option<String> {
+    let missing: Vec<&String> = expected.iter().filter(|k| !seen.contains(k)).collect();
+    let foreign: Vec<&String> = seen.iter().filter(|k| !expected.contains(k)).collect();
+    if missing.is_empty() && foreign.is_empty() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if !foreign.is_empty() {
+        parts.push(format!(
+            "presents {} that the cluster does not have",
+            foreign
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if !missing.is_empty() {
+        parts.push(format!(
+            "does not present the cluster's {}",
+            missing
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Some(format!("{what} {}", parts.join(" and ")))
+}
+
 pub fn status(cluster: &Cluster, node_binary: Option<&std::path::PathBuf>) -> Result<StatusReport> {
     let started = Instant::now();
     let keys = cluster.dir().join(desired::KEYS_DIR);
@@ -101,13 +160,29 @@ pub fn status(cluster: &Cluster, node_binary: Option<&std::path::PathBuf>) -> Re
     let secrets = Secrets::load_or_create(cluster, false)?;
     let binary = super::load_binary(node_binary)?;
     let renderer = crate::render::Renderer::new(cluster)?;
-    let specs = desired::desired(cluster, &renderer, &secrets, binary)?;
-    let access = Access::new(cluster, false)?;
+    let mut specs = desired::desired(cluster, &renderer, &secrets, binary)?;
+    if node_binary.is_none() {
+        // Without --node-binary, a host should run what it was last given.
+        let installed = super::installed::Installed::load(cluster)?;
+        for spec in &mut specs {
+            if let Some(sha) = installed.binary.get(&spec.host) {
+                for f in spec
+                    .files
+                    .iter_mut()
+                    .filter(|f| f.item == super::BINARY_ITEM)
+                {
+                    f.sha256 = sha.clone();
+                }
+            }
+        }
+    }
+    let access = Access::new(cluster, false, false)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(2)
         .build()?;
     let fingerprint = secrets.fingerprint();
+    let expected_keys = secrets.presented();
     let (drifts, observed) = runtime.block_on(async {
         let drifts =
             futures::future::join_all(specs.iter().map(|spec| drift_of(cluster, &access, spec)));
@@ -143,19 +218,20 @@ pub fn status(cluster: &Cluster, node_binary: Option<&std::path::PathBuf>) -> Re
                 (false, false, None)
             }
         };
-        match &seen.host_key {
-            Ok(fp) if *fp != fingerprint => problems.push(format!(
-                "the SFTP port presents {fp}, not the cluster's {fingerprint}"
-            )),
-            Ok(_) => {}
+        match &seen.host_keys {
+            Ok(keys) => {
+                if let Some(p) = key_set_problem("the SFTP port", keys, &expected_keys) {
+                    problems.push(p);
+                }
+            }
             Err(e) if reachable => problems.push(e.clone()),
             Err(_) => {}
         }
-        let drift = match drift_for(&node.host) {
-            Ok(d) => d,
-            Err(e) => {
+        let (drift, unreachable) = match drift_for(&node.host) {
+            Ok(d) => (d, false),
+            Err((e, unreachable)) => {
                 problems.push(format!("drift unknown: {e}"));
-                Vec::new()
+                (Vec::new(), unreachable)
             }
         };
         let text = |k: &str| body.and_then(|b: &Value| b[k].as_str().map(str::to_owned));
@@ -167,9 +243,11 @@ pub fn status(cluster: &Cluster, node_binary: Option<&std::path::PathBuf>) -> Re
             version: text("version"),
             config_checksum: text("config_checksum"),
             host_key_fingerprint: text("host_key_fingerprint"),
+            presented_host_keys: seen.host_keys.clone().unwrap_or_default(),
             sessions: body.and_then(|b| b["sessions"].as_u64()),
             drift,
             problems,
+            unreachable,
         });
     }
 
@@ -179,21 +257,19 @@ pub fn status(cluster: &Cluster, node_binary: Option<&std::path::PathBuf>) -> Re
         for (i, gw) in g.hosts.iter().enumerate() {
             let seen = observed.gateways.get(i);
             let mut problems = Vec::new();
-            let key = seen.map(|s| s.host_key.clone());
-            let (reachable, fp) = match key {
-                Some(Ok(fp)) => {
-                    if fp != fingerprint {
-                        problems.push(format!(
-                            "the gateway port presents {fp}, not the cluster's {fingerprint}"
-                        ));
+            let keys = seen.map(|s| s.host_keys.clone());
+            let (reachable, presented) = match keys {
+                Some(Ok(keys)) => {
+                    if let Some(p) = key_set_problem("the gateway port", &keys, &expected_keys) {
+                        problems.push(p);
                     }
-                    (true, Some(fp))
+                    (true, keys)
                 }
                 Some(Err(e)) => {
                     problems.push(e);
-                    (false, None)
+                    (false, Vec::new())
                 }
-                None => (false, None),
+                None => (false, Vec::new()),
             };
             let mut healthy = reachable && problems.is_empty();
             if g.kind == GatewayKind::Builtin {
@@ -213,11 +289,11 @@ pub fn status(cluster: &Cluster, node_binary: Option<&std::path::PathBuf>) -> Re
                     }
                 }
             }
-            let drift = match drift_for(gw) {
-                Ok(d) => d,
-                Err(e) => {
+            let (drift, unreachable) = match drift_for(gw) {
+                Ok(d) => (d, false),
+                Err((e, unreachable)) => {
                     problems.push(format!("drift unknown: {e}"));
-                    Vec::new()
+                    (Vec::new(), unreachable)
                 }
             };
             gateways.push(GatewayStatus {
@@ -226,9 +302,11 @@ pub fn status(cluster: &Cluster, node_binary: Option<&std::path::PathBuf>) -> Re
                 kind: g.kind.as_str().to_owned(),
                 reachable,
                 healthy,
-                host_key_fingerprint: fp,
+                host_key_fingerprint: presented.first().cloned(),
+                presented_host_keys: presented,
                 drift,
                 problems,
+                unreachable,
             });
         }
     }
@@ -241,6 +319,7 @@ pub fn status(cluster: &Cluster, node_binary: Option<&std::path::PathBuf>) -> Re
     Ok(StatusReport {
         cluster: cluster.file.name.clone(),
         host_key_fingerprint: fingerprint,
+        host_key_fingerprints: expected_keys,
         nodes,
         gateways,
         ok,

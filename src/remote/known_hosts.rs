@@ -190,6 +190,17 @@ impl KnownHosts {
         });
         Ok(())
     }
+
+    /// Trusts `host:port key` for this run only, writing nothing (a dry run's
+    /// `--accept-new-host-keys`).
+    pub fn remember(&mut self, host: &str, port: u16, key: &PublicKey) {
+        self.entries.push(Entry {
+            line: 0,
+            revoked: false,
+            patterns: host_pattern(host, port),
+            key: key.clone(),
+        });
+    }
 }
 
 fn bad_line(path: &Path, line: usize, message: &str) -> crate::error::Error {

@@ -54,8 +54,29 @@ pub enum RemoteError {
         what: String,
         after: Duration,
     },
+    #[error("{addr}: logging in failed: {message}")]
+    Login { addr: String, message: String },
     #[error("{addr}: {message}")]
     Ssh { addr: String, message: String },
+}
+
+/// What [`Access::connect`] calls the steps it times, for [`RemoteError::is_unreachable`].
+const CONNECTING: &str = "connecting";
+const HANDSHAKE: &str = "the SSH handshake";
+const LOGGING_IN: &str = "logging in";
+
+impl RemoteError {
+    /// The host could not be reached or logged into (exit 3), as opposed to a failure once
+    /// logged in (a command that failed or timed out).
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            RemoteError::Timeout { what, .. } => {
+                [CONNECTING, HANDSHAKE, LOGGING_IN].contains(&what.as_str())
+            }
+            RemoteError::Ssh { .. } => false,
+            _ => true,
+        }
+    }
 }
 
 /// How to reach the hosts: who we are, which host keys we trust, how long we wait.
@@ -66,12 +87,17 @@ pub struct Access {
     pub identity: Option<Arc<PrivateKey>>,
     pub known_hosts: Arc<Mutex<KnownHosts>>,
     pub accept_new: bool,
+    /// With `accept_new`: write the new keys to known_hosts (false in a dry run, which
+    /// accepts them in memory only and lists them in `learned`).
+    pub record: bool,
+    pub learned: Arc<Mutex<Vec<String>>>,
     pub timeout: Duration,
 }
 
 impl Access {
     /// From cluster.toml's `[ssh]`; an identity that cannot be read is a configuration error.
-    pub fn new(cluster: &Cluster, accept_new: bool) -> crate::error::Result<Access> {
+    /// `record`: new host keys accepted with `accept_new` are written to known_hosts.
+    pub fn new(cluster: &Cluster, accept_new: bool, record: bool) -> crate::error::Result<Access> {
         let ssh = &cluster.file.ssh;
         let identity = match &ssh.identity {
             Some(path) => {
@@ -110,8 +136,18 @@ impl Access {
             identity,
             known_hosts: Arc::new(Mutex::new(KnownHosts::load(&cluster.known_hosts)?)),
             accept_new,
+            record,
+            learned: Arc::new(Mutex::new(Vec::new())),
             timeout: Duration::from_secs(ssh.timeout_seconds),
         })
+    }
+
+    /// What a dry run accepted without writing: `would record HOST KEYTYPE FINGERPRINT`.
+    pub fn would_record(&self) -> Vec<String> {
+        self.learned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Opens an authenticated session to `host`.
@@ -123,6 +159,8 @@ impl Access {
             port: self.port,
             known_hosts: self.known_hosts.clone(),
             accept_new: self.accept_new,
+            record: self.record,
+            learned: self.learned.clone(),
             addr: addr.clone(),
             refusal: verdict.clone(),
         };
@@ -141,7 +179,7 @@ impl Access {
         // operator as they are.
         let stream = tokio::time::timeout(self.timeout, tokio::net::TcpStream::connect(&addr))
             .await
-            .map_err(|_| timeout("connecting"))?
+            .map_err(|_| timeout(CONNECTING))?
             .map_err(|e| RemoteError::Connect {
                 addr: addr.clone(),
                 message: e.to_string(),
@@ -149,7 +187,7 @@ impl Access {
         let _ = stream.set_nodelay(true);
         let handshake = client::connect_stream(config, stream, handler);
         let handle = match tokio::time::timeout(self.timeout, handshake).await {
-            Err(_) => return Err(timeout("the SSH handshake")),
+            Err(_) => return Err(timeout(HANDSHAKE)),
             Ok(Err(e)) => {
                 if let Some(refusal) = verdict.lock().unwrap_or_else(|e| e.into_inner()).take() {
                     return Err(refusal);
@@ -172,7 +210,7 @@ impl Access {
             Err(_) => {
                 return Err(RemoteError::Timeout {
                     addr: remote.addr,
-                    what: "logging in".into(),
+                    what: LOGGING_IN.into(),
                     after: self.timeout,
                 })
             }
@@ -187,6 +225,8 @@ struct Checker {
     addr: String,
     known_hosts: Arc<Mutex<KnownHosts>>,
     accept_new: bool,
+    record: bool,
+    learned: Arc<Mutex<Vec<String>>>,
     refusal: Arc<Mutex<Option<RemoteError>>>,
 }
 
@@ -206,6 +246,18 @@ impl client::Handler for Checker {
         let file = known.path().display().to_string();
         let refusal = match known.check(&self.host, self.port, &key) {
             Verdict::Known => return Ok(true),
+            Verdict::Unknown if self.accept_new && !self.record => {
+                known.remember(&self.host, self.port, &key);
+                self.learned
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(format!(
+                        "dry run: would record the host key of {} ({} {fingerprint}) in {file}",
+                        self.addr,
+                        key.algorithm().as_str()
+                    ));
+                return Ok(true);
+            }
             Verdict::Unknown if self.accept_new => match known.learn(&self.host, self.port, &key) {
                 Ok(()) => {
                     tracing::warn!(host = %self.addr, %fingerprint, known_hosts = %file, "recorded a new host key");
@@ -291,7 +343,7 @@ impl Remote {
         user: &str,
         identity: Option<Arc<PrivateKey>>,
     ) -> Result<(), RemoteError> {
-        let ssh_error = |e: russh::Error| RemoteError::Ssh {
+        let ssh_error = |e: russh::Error| RemoteError::Login {
             addr: self.addr.clone(),
             message: e.to_string(),
         };

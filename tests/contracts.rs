@@ -1,0 +1,275 @@
+//! The command line's contracts, with no host to reach: JSON on every path with `--format
+//! json`, artifacts printed raw, a closed stdout is success, errors name the flag, exit 3
+//! when hosts cannot be reached, and commands that only push never make the cluster's keys.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+use crate::harness::*;
+
+/// A cluster on addresses nothing answers on (198.18.250.0/24 is never a fake host), with a
+/// working identity so that only the hosts are missing.
+struct Offline {
+    dir: tempfile::TempDir,
+}
+
+impl Offline {
+    fn new() -> Offline {
+        let dir = tempfile::Builder::new()
+            .prefix("sftpha-offline-")
+            .tempdir()
+            .unwrap();
+        keygen(&dir.path().join("operator"), "ed25519");
+        keygen(&dir.path().join("bob"), "ed25519");
+        std::fs::write(
+            dir.path().join("cluster.toml"),
+            "name = \"offline\"\nusers = \"users.toml\"\n[ssh]\nidentity = \"operator\"\ntimeout_seconds = 2\n[storage]\npath = \"/srv/sftpha\"\n[[nodes]]\nname = \"n1\"\nhost = \"198.18.250.11\"\n[[nodes]]\nname = \"n2\"\nhost = \"198.18.250.12\"\n[gateway]\nhosts = [\"198.18.250.21\"]\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("users.toml"), "# partners\n").unwrap();
+        Offline { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn key(&self, name: &str) -> PathBuf {
+        self.path().join(format!("{name}.pub"))
+    }
+
+    /// `sftpha -c cluster.toml ARGS`, stdout a pipe (not a terminal).
+    fn run(&self, args: &[&str]) -> Output {
+        run(Command::new(BIN)
+            .arg("-c")
+            .arg(self.path().join("cluster.toml"))
+            .args(args))
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// With `--format json`, an error is JSON on stdout (and text on stderr), for mistakes
+/// clap finds and ours alike; without it stdout stays empty.
+#[test]
+fn errors_are_json_on_stdout_with_format_json() {
+    for (args, kind) in [
+        (&["--format", "json", "frobnicate"][..], "usage"),
+        (&["--format=json", "test-failover"][..], "usage"),
+        (
+            &[
+                "--format",
+                "json",
+                "-c",
+                "/nonexistent/cluster.toml",
+                "status",
+            ][..],
+            "read_file",
+        ),
+    ] {
+        let out = run(Command::new(BIN).args(args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let json: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: no JSON ({e}): {}", text(&out.stdout)));
+        assert_eq!(json["error"]["kind"], kind, "{json}");
+        assert!(
+            json["error"]["message"].as_str().unwrap().len() > 5,
+            "{json}"
+        );
+        assert!(json["error"].get("hint").is_some(), "{json}");
+        assert!(text(&out.stderr).contains("error"), "{args:?}");
+    }
+    let out = run(Command::new(BIN).arg("test-failover"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    // `lab down` on a folder that does not exist: JSON too.
+    let out = run_ok(Command::new(BIN).args([
+        "--format",
+        "json",
+        "lab",
+        "down",
+        "--dir",
+        "/nonexistent/sftpha-lab",
+    ]));
+    let json: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON ({e}): {}", text(&out.stdout)));
+    assert_eq!(json["lab"], false);
+    assert_eq!(json["stopped"], serde_json::json!([]));
+}
+
+/// A reader that goes away (`| head -1`) is no error: exit 0, no panic.
+#[test]
+fn a_closed_stdout_is_success() {
+    for args in [&["completions", "bash"][..], &["man"][..]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(BIN)
+            .args(args)
+            .stdout(Stdio::from(writer))
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!text(&out.stderr).contains("panicked"), "{args:?}");
+    }
+}
+
+/// known_hosts lines are printed as lines into a file (the README's procedure), every host key
+/// type included; JSON only when asked for.
+#[test]
+fn known_hosts_lines_are_raw_and_name_every_key_type() {
+    let site = Offline::new();
+    run_ok(
+        Command::new(BIN)
+            .arg("-c")
+            .arg(site.path().join("cluster.toml"))
+            .args(["keys", "init"]),
+    );
+    let out = site.run(&["keys", "known-hosts", "--ca"]);
+    assert!(out.status.success());
+    let ca = text(&out.stdout);
+    assert_eq!(ca.lines().count(), 1, "{ca}");
+    assert!(
+        ca.starts_with("@cert-authority ") && ca.contains("[198.18.250.21]:2222"),
+        "{ca}"
+    );
+    let out = site.run(&["keys", "known-hosts", "--plain"]);
+    let plain = text(&out.stdout);
+    let kinds: Vec<&str> = plain
+        .lines()
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"],
+        "{plain}"
+    );
+    let out = site.run(&["--format", "json", "keys", "known-hosts"]);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["lines"].as_array().unwrap().len(), 4, "{json}");
+
+    // A cluster from before ECDSA and RSA keys: the ed25519 key is kept byte for byte and
+    // `keys init` makes the others; until then known-hosts prints what exists.
+    let keys = site.path().join("keys");
+    let ed25519 = std::fs::read(keys.join("ssh_host_ed25519_key")).unwrap();
+    for entry in std::fs::read_dir(&keys).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("ssh_host_ecdsa") || name.starts_with("ssh_host_rsa") {
+            std::fs::remove_file(entry.path()).unwrap();
+        }
+    }
+    let out = site.run(&["keys", "known-hosts", "--plain"]);
+    assert_eq!(text(&out.stdout).lines().count(), 1);
+    assert!(
+        text(&out.stderr).contains("keys init"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = site.run(&["--format", "human", "keys", "init"]);
+    let made = text(&out.stdout);
+    assert!(
+        made.contains("ssh_host_ecdsa_key") && made.contains("ssh_host_rsa_key"),
+        "{made}"
+    );
+    assert_eq!(
+        std::fs::read(keys.join("ssh_host_ed25519_key")).unwrap(),
+        ed25519
+    );
+    let out = site.run(&["keys", "known-hosts", "--plain"]);
+    assert_eq!(text(&out.stdout).lines().count(), 3);
+}
+
+/// `users add` never makes the cluster's keys (a cluster never provisioned is edited and not
+/// pushed), names its push as such, blames the flag for a bad right, and exits 3 when no host
+/// can be reached; so does `status`.
+#[test]
+fn users_commands_make_no_keys_and_unreachable_hosts_exit_3() {
+    let site = Offline::new();
+    let bob = site.key("bob");
+    let bob = bob.to_str().unwrap();
+    let out = site.run(&["--format", "human", "users", "add", "bob", "--key", bob]);
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}{}", text(&out.stderr));
+    assert!(
+        said.contains("not pushed") && said.contains("never provisioned"),
+        "{said}"
+    );
+    assert!(
+        !site.path().join("keys").exists(),
+        "no key made by `users add`"
+    );
+
+    let users = std::fs::read_to_string(site.path().join("users.toml")).unwrap();
+    let out = site.run(&[
+        "users",
+        "add",
+        "carol",
+        "--key",
+        bob,
+        "--permissions",
+        "list,reed",
+        "--no-push",
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--permissions")
+            && err.contains("`reed`")
+            && err.contains("list, read, write"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("users.toml"),
+        "the flag is wrong, not the file: {err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(site.path().join("users.toml")).unwrap(),
+        users
+    );
+
+    run_ok(
+        Command::new(BIN)
+            .arg("-c")
+            .arg(site.path().join("cluster.toml"))
+            .args(["keys", "init"]),
+    );
+    keygen(&site.path().join("dave"), "ed25519");
+    let dave = site.key("dave");
+    let out = site.run(&[
+        "--format",
+        "human",
+        "users",
+        "add",
+        "dave",
+        "--key",
+        dave.to_str().unwrap(),
+    ]);
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{said}{}", text(&out.stderr));
+    assert!(
+        said.contains("push of users.toml: cluster offline"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("provision:") && !said.contains("generated"),
+        "{said}"
+    );
+
+    let out = site.run(&["--format", "json", "status"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|n| n["unreachable"] == true));
+}
