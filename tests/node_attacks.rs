@@ -109,9 +109,8 @@ fn password_floods_cost_bounded_memory_and_never_lock_out_a_login() {
 
 #[test]
 fn idle_sockets_from_one_or_many_sources_never_lock_out_a_login() {
-    let f = Fixture::new();
-    let node = f.start();
-    let alice = f.user("alice");
+    let (f, node, password) = node_with_password_user("");
+    let (alice, bob) = (f.user("alice"), f.user("bob"));
     let baseline = settle_rss(&node);
 
     // 520 sockets from one address that never send a byte: the address gets its 20.
@@ -140,10 +139,14 @@ fn idle_sockets_from_one_or_many_sources_never_lock_out_a_login() {
     let worst = slowest("key login", 10, Duration::from_millis(100), |i| {
         key_login(&node, alice, legit(20 + i as u8))
     });
+    let password_worst = slowest("password login", 4, Duration::from_millis(100), |i| {
+        password_login(&node, bob, password, legit(40 + i as u8))
+    });
     let rss = rss_kib(node.pid());
     eprintln!(
         "1,550 idle sockets from 310 addresses: {} held by the node ({} refused at once), \
-         {} evicted; slowest login {worst:?}; RSS {} MiB (baseline {} MiB)",
+         {} evicted; slowest key login {worst:?}, slowest password login {password_worst:?}; \
+         RSS {} MiB (baseline {} MiB)",
         startups,
         many.refused,
         node.metric("startups_evicted_total"),
@@ -151,6 +154,10 @@ fn idle_sockets_from_one_or_many_sources_never_lock_out_a_login() {
         baseline / MIB
     );
     assert!(worst < Duration::from_secs(2), "{worst:?}");
+    assert!(
+        password_worst < Duration::from_secs(5),
+        "{password_worst:?}"
+    );
     assert!(rss < 512 * MIB, "RSS {} MiB", rss / MIB);
     assert!(node.metric("startups_evicted_total") >= 10.0);
     assert_eq!(
@@ -292,9 +299,12 @@ fn a_vanished_client_frees_its_slot_within_the_idle_timeout() {
         || node.metric("sessions") == 0.0 && node.metric("connections") == 0.0,
     );
     let took = vanished.elapsed();
+    let peak = peak_rss_kib(node.pid());
     eprintln!(
-        "5 clients vanished with full queues: every slot free {took:?} later (idle timeout 4 s)"
+        "5 clients vanished with full queues: every slot free {took:?} later (idle timeout 4 s); peak RSS {} MiB",
+        peak / MIB
     );
+    assert!(peak < 512 * MIB, "peak RSS {} MiB", peak / MIB);
     assert!(took < Duration::from_secs(5), "freed only after {took:?}");
     assert_eq!(node.healthz().0, 200);
 }

@@ -180,7 +180,7 @@ pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
     // Everything the node creates (homes, uploads, folders, its own state) gets at most the
     // permissions the umask leaves; a client's mode is narrowed the same way, as by sftp-server -u.
     rustix::process::umask(rustix::fs::Mode::from_bits_truncate(config.file.umask));
-    let fd_limit = raise_fd_limit(config.file.max_sessions);
+    let fd_limit = raise_fd_limit(&config.file);
     let identity = Identity::load(&config)?;
     let users = Users::load(&config.file.users)?;
     let storage = tokio::task::spawn_blocking({
@@ -282,16 +282,18 @@ pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
 }
 
 /// Raises the soft limit of open files to the hard limit (a default soft limit of 1024 is
-/// below what `max_sessions` connections need), warns when even that is too low, and returns
-/// the limit in force: the node's budget is planned within it.
-fn raise_fd_limit(max_sessions: usize) -> u64 {
+/// far below what `max_sessions` connections can hold), says when even that is below the
+/// worst case, and returns the limit in force: the node's budget is planned within it.
+fn raise_fd_limit(file: &crate::node_config::NodeConfig) -> u64 {
     use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
-    let needed =
-        max_sessions as u64 * (limits::FDS_CONNECTION + limits::FDS_SESSION + 4) as u64 + 256;
+    let per_connection = limits::FDS_CONNECTION as u64
+        + file.max_channels as u64 * limits::FDS_SESSION as u64
+        + file.max_handles as u64 * limits::FDS_DIR as u64;
+    let worst = file.max_sessions as u64 * per_connection + 64;
     let limit = getrlimit(Resource::Nofile);
     let target = match limit.maximum {
         Some(hard) => hard,
-        None => needed.max(limit.current.unwrap_or(0)),
+        None => worst.max(limit.current.unwrap_or(0)),
     };
     if limit.current.is_some_and(|soft| soft < target) {
         let _ = setrlimit(
@@ -303,12 +305,14 @@ fn raise_fd_limit(max_sessions: usize) -> u64 {
         );
     }
     let now = getrlimit(Resource::Nofile).current;
-    if now.is_some_and(|n| n < needed) {
+    if now.is_some_and(|n| n < worst) {
         tracing::warn!(
             limit = now,
-            needed,
-            max_sessions,
-            "the open-file limit is too low for max_sessions: raise it (systemd LimitNOFILE, ulimit -n)"
+            worst_case = worst,
+            "the open-file limit is below what max_sessions connections can hold at most \
+             (max_sessions x (4 + max_channels + 2 x max_handles)): past it the node refuses new \
+             connections and handles and /healthz says fd_limit; raise it (systemd LimitNOFILE, ulimit -n) \
+             or lower max_handles"
         );
     }
     now.unwrap_or(1 << 20)
