@@ -401,7 +401,7 @@ fn a_vanished_storage_takes_the_node_out_and_gets_no_local_homes() {
     assert!(real.join("alice/h.txt").exists());
 
     // The mount goes away under the running node.
-    run_ok(Command::new("umount").arg("-l").arg(&f.storage()));
+    run_ok(Command::new("umount").arg("-l").arg(f.storage()));
     let took = wait_until("the node out of service", Duration::from_secs(5), || {
         let (status, body) = node.healthz();
         status == 503 && body["status"] == "storage_changed"

@@ -100,7 +100,7 @@ pub fn sftp_session(data: &[u8]) {
     let _one_at_a_time = fx.lock.lock().unwrap_or_else(|e| e.into_inner());
     let run = fx.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let home = fx.storage.join("user");
-    if run % WIPE_EVERY == 0 {
+    if run.is_multiple_of(WIPE_EVERY) {
         let _ = std::fs::remove_dir_all(&home);
     }
     let user = Arc::new(User {
