@@ -90,6 +90,14 @@ pub struct NodeConfig {
     /// once (OpenSSH `PerSourceMaxStartups`); 0 turns the limit off.
     #[serde(default = "default_per_source_max_startups")]
     pub per_source_max_startups: usize,
+    /// MiB of queued SFTP requests and replies over all sessions; beyond it only sessions
+    /// under their floor (256 KiB) take more (see [`crate::node::limits::QueueBudget`]).
+    #[serde(default = "default_max_queued_mib")]
+    pub max_queued_mib: u64,
+    /// Logged-in connections one user may have on the node at once (0: no limit), so that one
+    /// account cannot take every session slot.
+    #[serde(default = "default_max_sessions_per_user")]
+    pub max_sessions_per_user: usize,
     /// SFTP sessions (session channels) one connection may have open at once (OpenSSH
     /// `MaxSessions`).
     #[serde(default = "default_max_channels")]
@@ -151,6 +159,12 @@ fn default_max_handles() -> usize {
 }
 fn default_per_source_max_startups() -> usize {
     20
+}
+fn default_max_sessions_per_user() -> usize {
+    100
+}
+fn default_max_queued_mib() -> u64 {
+    128
 }
 fn default_max_channels() -> usize {
     4
@@ -278,6 +292,7 @@ impl Node {
             ("auth_fail_window_seconds", file.auth_fail_window_seconds),
             ("max_handles", file.max_handles as u64),
             ("max_channels", file.max_channels as u64),
+            ("max_queued_mib", file.max_queued_mib),
             (
                 "storage_check_interval_seconds",
                 file.storage_check_interval_seconds,

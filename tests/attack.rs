@@ -298,6 +298,23 @@ pub fn password_login(
     }
 }
 
+/// Starts a client scenario that holds what it took until its stdin closes: the child and the
+/// first line it printed (what it got).
+pub fn spawn_holding(cmd: &mut std::process::Command) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line)
+}
+
 /// The slowest of `samples` logins made one after the other (with `pause` between), failing
 /// on the first failed one.
 pub fn slowest(
@@ -339,4 +356,85 @@ pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -
         std::thread::sleep(Duration::from_millis(50));
     }
     start.elapsed()
+}
+
+/// Sockets from `sources` addresses, `per_source` each, that send an SSH banner and then
+/// nothing; each one the node closes connects again after `delay`, for `duration`.
+pub struct ChurnFlood {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl ChurnFlood {
+    pub fn start(
+        target: SocketAddr,
+        sources: usize,
+        per_source: usize,
+        delay: Duration,
+        duration: Duration,
+    ) -> ChurnFlood {
+        assert!(
+            sources * per_source <= 2000,
+            "bounded: at most 2,000 sockets"
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            runtime().block_on(async move {
+                let deadline = Instant::now() + duration;
+                let connects = Arc::new(AtomicU64::new(0));
+                let mut tasks = Vec::new();
+                for s in 0..sources {
+                    for _ in 0..per_source {
+                        let (stop, connects) = (stop2.clone(), connects.clone());
+                        tasks.push(tokio::spawn(async move {
+                            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                            while Instant::now() < deadline && !stop.load(Relaxed) {
+                                if let Ok(mut stream) = connect_from(attacker(s), target).await {
+                                    connects.fetch_add(1, Relaxed);
+                                    let _ = stream.write_all(b"SSH-2.0-flood\r\n").await;
+                                    let mut buf = [0u8; 4096];
+                                    let left = deadline.saturating_duration_since(Instant::now());
+                                    // Hold it until the node closes it (or the flood ends).
+                                    let _ = tokio::time::timeout(left, async {
+                                        while !stop.load(Relaxed) {
+                                            match stream.read(&mut buf).await {
+                                                Ok(0) | Err(_) => break,
+                                                Ok(_) => {}
+                                            }
+                                        }
+                                    })
+                                    .await;
+                                }
+                                tokio::time::sleep(delay).await;
+                            }
+                        }));
+                    }
+                }
+                for t in tasks {
+                    let _ = t.await;
+                }
+                connects.load(Relaxed)
+            })
+        });
+        ChurnFlood {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Ends the flood; how many connections it made.
+    pub fn stop(mut self) -> u64 {
+        self.stop.store(true, Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for ChurnFlood {
+    fn drop(&mut self) {
+        self.stop.store(true, Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }

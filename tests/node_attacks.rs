@@ -31,6 +31,21 @@ fn settle_rss(node: &NodeProc) -> u64 {
     rss_kib(node.pid())
 }
 
+/// The node's RSS once it has given back what a flood made it take (the allocator returns
+/// pages unused for a few seconds): polls up to 20 s for it to come within 64 MiB of
+/// `baseline`, and prints how long that took.
+fn rss_released(node: &NodeProc, baseline: u64) -> u64 {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if rss_kib(node.pid()) < baseline + 64 * MIB {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    eprintln!("memory given back after {:?}", start.elapsed());
+    rss_kib(node.pid())
+}
+
 #[test]
 fn password_guesses_are_counted_before_they_are_verified() {
     let (_f, node, _) = node_with_password_user("");
@@ -78,7 +93,7 @@ fn password_floods_cost_bounded_memory_and_never_lock_out_a_login() {
         Duration::from_secs(30),
         || node.metric("connections") == 0.0 && node.metric("password_checks_waiting") == 0.0,
     );
-    let after = settle_rss(&node);
+    let after = rss_released(&node, baseline);
     eprintln!(
         "password flood: one address {one:?}; 300 addresses {report:?}, {waiting} waiting; \
          slowest key login {key_worst:?}, slowest password login {password_worst:?}; \
@@ -168,10 +183,91 @@ fn idle_sockets_from_one_or_many_sources_never_lock_out_a_login() {
 }
 
 #[test]
+fn strangers_that_reconnect_at_once_never_lock_out_a_login() {
+    let (f, node, password) = node_with_password_user("");
+    let (alice, bob) = (f.user("alice"), f.user("bob"));
+    // 300 sockets from 15 addresses (20 each, as many as a source may hold), each sending an
+    // SSH banner and nothing else, and connecting again 1 s after the node closes it: the
+    // flood is always young, so it never waits its turn to be evicted.
+    let flood = ChurnFlood::start(
+        node.sftp,
+        15,
+        20,
+        Duration::from_secs(1),
+        Duration::from_secs(25),
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    let key_worst = slowest("key login", 12, Duration::from_millis(300), |i| {
+        key_login(&node, alice, legit(10 + i as u8))
+    });
+    let password_worst = slowest("password login", 4, Duration::from_millis(300), |i| {
+        password_login(&node, bob, password, legit(40 + i as u8))
+    });
+    let startups = node.metric("startups");
+    let connects = flood.stop();
+    eprintln!(
+        "300 reconnecting strangers from 15 addresses ({connects} connections, {startups} held): \
+         slowest key login {key_worst:?}, slowest password login {password_worst:?}, {} evicted",
+        node.metric("startups_evicted_total")
+    );
+    assert!(key_worst < Duration::from_secs(2), "{key_worst:?}");
+    assert!(
+        password_worst < Duration::from_secs(5),
+        "{password_worst:?}"
+    );
+}
+
+#[test]
+fn one_user_cannot_take_every_session() {
+    let (f, node, password) = node_with_password_user("max_sessions_per_user = 3\n");
+    let alice = f.user("alice");
+    let holders: Vec<_> = (0..3u8)
+        .map(|i| {
+            let mut child = node
+                .paramiko_cmd("session", alice, &["--bind", &legit(60 + i).to_string()])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut line = String::new();
+            BufReader::new(child.stdout.as_mut().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            assert!(line.starts_with("ready"), "{line}");
+            child
+        })
+        .collect();
+    let err = key_login(&node, alice, legit(70)).unwrap_err();
+    eprintln!(
+        "a fourth session of the same user: {}",
+        err.lines().last().unwrap_or("")
+    );
+    // Everybody else still gets in.
+    password_login(&node, f.user("bob"), password, legit(71)).unwrap();
+    node.wait_audit("the refusal", |e| {
+        e["event"] == "login_failed"
+            && e["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("max_sessions_per_user"))
+    });
+    for mut h in holders {
+        drop(h.stdin.take());
+        let _ = h.wait();
+    }
+    wait_until("alice's sessions ended", Duration::from_secs(10), || {
+        node.metric("sessions") == 0.0
+    });
+    key_login(&node, alice, legit(72)).unwrap();
+}
+
+#[test]
 fn one_connection_cannot_hold_more_than_its_share() {
     let mut f = Fixture::new();
-    f.extra_config = String::new();
-    // A node with 1,024 descriptors: small enough to find where it stops.
+    for u in ["u1", "u2", "u3"] {
+        f.add_user(u, "ed25519");
+    }
+    // A node with 4,096 descriptors: small enough to find where it stops (its budget is
+    // 4,032, a user's share a quarter of that).
     f.write_users();
     let config = f.path().join("n1.toml");
     std::fs::write(&config, f.node_toml("n1")).unwrap();
@@ -180,66 +276,76 @@ fn one_connection_cannot_hold_more_than_its_share() {
         f.path(),
         "n1",
         f.host_keys.clone(),
-        &["prlimit", "--nofile=1024:1024", "--"],
+        &["prlimit", "--nofile=4096:4096", "--"],
     );
-    let alice = f.user("alice");
-    let hog = |n: u8| {
-        let mut child = node
-            .paramiko_cmd(
-                "sessions",
-                alice,
-                &[
-                    "--sessions",
-                    "40",
-                    "--handles",
-                    "300",
-                    "--bind",
-                    &legit(100 + n).to_string(),
-                ],
-            )
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+    let hog = |user: &str, n: u8| {
+        let (child, line) = spawn_holding(&mut node.paramiko_cmd(
+            "sessions",
+            f.user(user),
+            &[
+                "--sessions",
+                "40",
+                "--handles",
+                "300",
+                "--bind",
+                &legit(100 + n).to_string(),
+            ],
+        ));
         // Once the node is out of descriptors it refuses logins: nothing is printed then.
         let got: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
         (child, got)
     };
-    let (first, got) = hog(1);
+    let fds_before = open_fds(node.pid()) as f64;
+    let counted_before = node.metric("fds_used");
+    let (first, got) = hog("alice", 1);
     eprintln!("one connection asking for 40 sessions x 300 directory handles got {got}");
+    // What the node counts is what it holds: the budget is never an underestimate.
+    let real = open_fds(node.pid()) as f64 - fds_before;
+    let counted = node.metric("fds_used") - counted_before;
+    eprintln!("descriptors: {real} held, {counted} counted");
+    assert!(
+        real <= counted,
+        "{real} descriptors held, {counted} counted"
+    );
     assert_eq!(got["sessions"], 4, "max_channels");
     assert_eq!(
         got["handles"], 256,
         "max_handles over the connection's sessions"
     );
     assert_eq!(node.healthz().0, 200);
-    key_login(&node, alice, legit(1)).unwrap();
+    // The same user again: held back by its share of the node's descriptors.
+    let (second, got) = hog("alice", 2);
+    eprintln!("alice's second connection: {got}");
+    assert!(got["handles"].as_u64().unwrap() < 256, "{got}");
+    key_login(&node, f.user("u1"), legit(1)).unwrap();
 
-    // Three more such connections: the node runs short of descriptors, says so on /healthz
-    // before it runs out, and keeps accepting (and answering) connections.
-    let mut hogs = vec![first];
+    // Three more users doing the same twice: the node runs short of descriptors, says so on
+    // /healthz before it runs out, and keeps accepting (and answering) connections.
+    let mut hogs = vec![first, second];
     let mut fd_limit_seen = false;
-    for n in 2..=4 {
-        let (child, got) = hog(n);
-        eprintln!("connection {n}: {got}");
+    for (n, user) in [
+        (3, "u1"),
+        (4, "u1"),
+        (5, "u2"),
+        (6, "u2"),
+        (7, "u3"),
+        (8, "u3"),
+    ] {
+        let (child, got) = hog(user, n);
+        eprintln!("{user}: {got}");
         hogs.push(child);
         let (status, body) = node.healthz();
         fd_limit_seen |= status == 503 && body["status"] == "fd_limit";
     }
     let fds = open_fds(node.pid());
     eprintln!(
-        "4 hogging connections: {fds} descriptors open of 1,024, budget used {} of {}",
+        "4 users hogging: {fds} descriptors open of 4,096, budget used {} of {}",
         node.metric("fds_used"),
         node.metric("fds_budget")
     );
     assert!(fd_limit_seen, "/healthz never said fd_limit");
     assert!(
-        fds < 1000,
+        fds < 4050,
         "{fds} descriptors open: the node nearly ran out"
     );
     // accept() is never starved: a new connection is answered (banner or a clean close).
@@ -257,8 +363,76 @@ fn one_connection_cannot_hold_more_than_its_share() {
         node.metric("fds_used") <= 16.0
     });
     assert_eq!(node.healthz().0, 200);
-    key_login(&node, alice, legit(2)).unwrap();
+    key_login(&node, f.user("alice"), legit(2)).unwrap();
     assert!(peak < 512 * MIB, "peak RSS {} MiB", peak / MIB);
+}
+
+#[test]
+fn sessions_that_never_read_their_replies_cannot_take_the_memory() {
+    let mut f = Fixture::new();
+    f.add_user("carol", "ed25519");
+    let node = f.start();
+    let alice = f.user("alice");
+    let home = f.storage().join("alice");
+    std::fs::create_dir_all(&home).unwrap();
+    random_file(&home.join("flood.bin"), 8 << 20);
+    let carol_home = f.storage().join("carol");
+    std::fs::create_dir_all(&carol_home).unwrap();
+    std::fs::copy(home.join("flood.bin"), carol_home.join("flood.bin")).unwrap();
+    let baseline = settle_rss(&node);
+    // 100 sessions (4 clients of 25 connections), each asking for 255 KiB reads it never takes.
+    let floods: Vec<_> = (0..4u8)
+        .map(|i| {
+            spawn_holding(&mut node.paramiko_cmd(
+                "memflood",
+                alice,
+                &["--connections", "25", "--bind", &legit(100 + i).to_string()],
+            ))
+        })
+        .collect();
+    let during = rss_kib(node.pid());
+    // Everybody else's transfers go on: a legitimate download of the same 8 MiB.
+    let start = Instant::now();
+    let out = node.sftp(
+        f.user("carol"),
+        "get flood.bin got.bin\n",
+        &["-o", &format!("BindAddress={}", legit(1))],
+    );
+    let took = start.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        sha256_file(&f.path().join("got.bin")),
+        sha256_file(&home.join("flood.bin"))
+    );
+    let peak = peak_rss_kib(node.pid());
+    let queued = node.healthz().1["queued_bytes"].as_i64().unwrap_or(-1);
+    let what: Vec<String> = floods.iter().map(|(_, l)| l.trim().to_owned()).collect();
+    for (mut child, _) in floods {
+        drop(child.stdin.take());
+        let _ = child.wait();
+    }
+    wait_until(
+        "the flooding connections closed",
+        Duration::from_secs(20),
+        || node.metric("connections") == 0.0,
+    );
+    let after = rss_released(&node, baseline);
+    eprintln!(
+        "100 sessions not reading their replies ({what:?}): RSS baseline {} MiB, during {} MiB, \
+         peak {} MiB, after {} MiB; {} MiB queued; a legitimate 8 MiB download meanwhile took {took:?}",
+        baseline / MIB,
+        during / MIB,
+        peak / MIB,
+        after / MIB,
+        queued >> 20
+    );
+    assert!(peak < 512 * MIB, "peak RSS {} MiB", peak / MIB);
+    assert!(after < baseline + 64 * MIB, "RSS after {} MiB", after / MIB);
+    assert!(took < Duration::from_secs(60), "the download took {took:?}");
 }
 
 #[test]

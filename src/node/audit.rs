@@ -123,18 +123,15 @@ fn open(path: &PathBuf) -> std::io::Result<File> {
         .open(path)
 }
 
-/// A client-supplied string made safe for a log line: control characters (newlines, escape
-/// sequences, C1 controls) and Unicode direction overrides are written as escapes, and very
-/// long values are cut, so nobody can forge a log line or hide one. (The audit log is JSON,
-/// which escapes by itself; the text log on stderr needs this.)
-pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+/// A client-supplied string made safe for a log line: always quoted, with quotes, backslashes,
+/// control characters (newlines, escape sequences, C1 controls) and Unicode direction
+/// overrides escaped, and cut at 256 bytes, so nobody can forge a log line, add a field to
+/// one (`user=x client=...`) or hide one. (The audit log is JSON, which escapes by itself; the
+/// text log on stderr needs this.)
+pub fn printable(s: &str) -> String {
     const MAX: usize = 256;
-    let unsafe_char =
-        |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-    if s.len() <= MAX && !s.chars().any(unsafe_char) {
-        return std::borrow::Cow::Borrowed(s);
-    }
     let mut out = String::with_capacity(s.len().min(MAX) + 16);
+    out.push('"');
     for (i, c) in s.char_indices() {
         if i >= MAX {
             out.push_str(&format!("...({} bytes)", s.len()));
@@ -144,11 +141,18 @@ pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if unsafe_char(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control()
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
             c => out.push(c),
         }
     }
-    std::borrow::Cow::Owned(out)
+    out.push('"');
+    out
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for a Unix time, without a date library.
@@ -178,7 +182,9 @@ pub fn format_rfc3339(secs: u64, millis: u32) -> String {
 mod tests {
     #[test]
     fn client_strings_cannot_forge_log_lines() {
-        assert_eq!(super::printable("alice"), "alice");
+        assert_eq!(super::printable("alice"), "\"alice\"");
+        let fields = super::printable("admin client=203.0.113.9:22 reason=\"ok\"");
+        assert_eq!(fields, r#""admin client=203.0.113.9:22 reason=\"ok\"""#);
         let forged = "x\n2026-11-30T00:00:00Z INFO login user=root\x1b[2K\u{202e}";
         let shown = super::printable(forged);
         assert!(!shown.chars().any(|c| c.is_control()), "{shown}");

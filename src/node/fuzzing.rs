@@ -67,14 +67,17 @@ fn fixture() -> &'static Fixture {
             config_checksum: config.checksum.clone(),
         };
         let metrics = Arc::new(metrics::Metrics::default());
+        let fds = FdBudget::new(1 << 16);
         let shared = Arc::new(Shared {
             users: RwLock::new(Arc::new(Users::default())),
             audit: audit::Audit::start(None, "fuzz", metrics.clone()).expect("no audit log"),
             metrics,
             throttle: throttle::Throttle::new(10, Duration::from_secs(60), Duration::from_secs(60)),
             startups: Startups::new(config.file.max_startups, 0),
-            fds: FdBudget::new(1 << 16),
+            user_shares: super::limits::UserShares::new(0, &fds),
+            fds,
             passwords: password::PasswordPool::start(1, 4, Duration::from_secs(1)),
+            queues: super::limits::QueueBudget::new(64 << 20),
             draining: AtomicBool::new(false),
             storage: storage::Storage::open(&storage).expect("fuzzing storage"),
             identity: RwLock::new(Arc::new(identity)),

@@ -80,6 +80,7 @@ pub fn health(shared: &Shared) -> (u16, serde_json::Value) {
         "fds_used": shared.fds.used(),
         "fds_budget": shared.fds.limit(),
         "password_checks_waiting": shared.passwords.waiting(),
+        "queued_bytes": shared.queues.used(),
         "open_files": shared.metrics.open_files.load(Relaxed),
         "max_sessions": shared.config.file.max_sessions,
         "storage_writable": writable,

@@ -5,10 +5,11 @@
 //! Startups are counted per source (an IPv4 address, or an IPv6 /64) and in total. Between
 //! `start` and `full` a newcomer makes the node shed one startup with a probability that rises
 //! linearly from `rate` % to 100 %; at `full` it always sheds one. Unlike OpenSSH, which always
-//! drops the newcomer, the one shed is chosen for fairness: among the sources that hold more
-//! startups than the newcomer's, the heaviest one that has a startup older than
-//! [`EVICT_MIN_AGE`] (so logins in progress finish) gives up its oldest; when there is none,
-//! the newcomer goes.
+//! drops the newcomer, the one shed is chosen for fairness: a source that has been failing
+//! logins gives way to one that has not; among equals, the heaviest of the sources holding
+//! more startups than the newcomer's gives up its oldest (a source holding a single startup
+//! keeps it for [`EVICT_MIN_AGE`], so a login in progress finishes); when there is none, the
+//! newcomer goes.
 //! A flood of idle sockets, from one address or from hundreds, therefore ends up evicting
 //! itself, and a client from anywhere else still gets in. Logged-in sessions are never counted
 //! here, so no flood of strangers takes their slots.
@@ -215,9 +216,9 @@ impl Startups {
     }
 
     /// Admits a connection from `source`; `evict` is cancelled if the node later sheds it.
-    /// `suspicion` tells how many login attempts a source has under way or failed lately
-    /// (the throttle's count): a source that has been guessing gives way to one that has not,
-    /// whatever the age of its connection.
+    /// `suspicion` tells how many logins a source has failed lately (the throttle's count): a
+    /// source that has been guessing gives way to one that has not, whatever the age of its
+    /// connection.
     pub fn admit(
         self: &Arc<Self>,
         source: IpAddr,
@@ -255,10 +256,10 @@ impl Startups {
                 .filter_map(|(k, q)| {
                     let e = q.front()?;
                     let suspect = suspicion(*k);
-                    let worse = suspect > mine
-                        || (suspect == mine
-                            && q.len() > own
-                            && now.duration_since(e.since) >= EVICT_MIN_AGE);
+                    // A source holding several startups has no claim to its young ones: a
+                    // client logs in on one connection at a time, a flood holds many.
+                    let evictable = q.len() >= 2 || now.duration_since(e.since) >= EVICT_MIN_AGE;
+                    let worse = suspect > mine || (suspect == mine && q.len() > own && evictable);
                     worse.then_some((*k, suspect, q.len(), e.since, e.id))
                 })
                 .max_by(|a, b| a.1.cmp(&b.1).then(a.2.cmp(&b.2)).then(b.3.cmp(&a.3)))
@@ -302,18 +303,18 @@ impl Startups {
 }
 
 /// What the node may spend of its open-file limit. Connections, SFTP sessions and handles are
-/// counted at what they cost (measured: a connection's socket and its runtime's epoll and
-/// eventfd; a session's home; a file, or a directory's two descriptors); a reserve is kept for
-/// the listeners, the health endpoint, logs and the storage checks, so no client can starve
-/// `accept()`.
+/// counted at what they cost (measured with /proc/PID/fd: a connection 5, its socket and its
+/// runtime's drivers; a session's home 1; a file 1, an upload's folder 1 more, a directory 2);
+/// a reserve is kept for the listeners, the health endpoint, logs and the storage checks, so
+/// no client can starve `accept()`.
 pub struct FdBudget {
     limit: i64,
     used: AtomicI64,
 }
 
-/// Descriptors kept back for the node itself.
+/// Descriptors kept back for the node itself: 64, or 1/64 of the limit if more.
 const FD_RESERVE: i64 = 64;
-pub const FDS_CONNECTION: i64 = 4;
+pub const FDS_CONNECTION: i64 = 5;
 pub const FDS_SESSION: i64 = 1;
 pub const FDS_FILE: i64 = 1;
 /// An upload in atomic mode holds its directory too.
@@ -334,11 +335,19 @@ impl Drop for Fds {
     }
 }
 
+impl Fds {
+    /// Descriptors held.
+    pub fn count(&self) -> i64 {
+        self.n
+    }
+}
+
 impl FdBudget {
     /// A budget for a process whose open-file limit is `limit`.
     pub fn new(limit: u64) -> Arc<FdBudget> {
+        let limit = limit.min(i64::MAX as u64 / 2) as i64;
         Arc::new(FdBudget {
-            limit: (limit.min(i64::MAX as u64) as i64 - FD_RESERVE).max(16),
+            limit: (limit - FD_RESERVE.max(limit / 64)).max(16),
             used: AtomicI64::new(0),
         })
     }
@@ -367,6 +376,144 @@ impl FdBudget {
     /// True once so much is used that a balancer should send new clients elsewhere.
     pub fn nearly_exhausted(&self) -> bool {
         self.used() * 100 >= self.limit * HEALTH_SHARE_PERCENT
+    }
+}
+
+/// What one user may hold of the node: logged-in sessions (`max_sessions_per_user`) and a
+/// share of the open-file budget. Without it one account with many connections could take
+/// every session slot or every descriptor and lock everybody else out.
+pub struct UserShares {
+    max_sessions: usize,
+    max_fds: i64,
+    by_user: Mutex<HashMap<Arc<str>, (usize, i64)>>,
+}
+
+/// Share of the open-file budget one user may hold.
+pub const USER_FD_SHARE_PERCENT: i64 = 25;
+
+/// A logged-in session of a user, counted while it lives.
+pub struct UserSession {
+    shares: Arc<UserShares>,
+    user: Arc<str>,
+}
+
+impl Drop for UserSession {
+    fn drop(&mut self) {
+        self.shares.update(&self.user, -1, 0);
+    }
+}
+
+impl UserShares {
+    /// `max_sessions` 0: no limit.
+    pub fn new(max_sessions: usize, fd_budget: &FdBudget) -> Arc<UserShares> {
+        Arc::new(UserShares {
+            max_sessions,
+            max_fds: (fd_budget.limit() * USER_FD_SHARE_PERCENT / 100).max(64),
+            by_user: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn update(&self, user: &str, sessions: isize, fds: i64) {
+        let mut map = self.by_user.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = map.get_mut(user) {
+            entry.0 = (entry.0 as isize + sessions).max(0) as usize;
+            entry.1 += fds;
+            if entry.0 == 0 && entry.1 <= 0 {
+                map.remove(user);
+            }
+        }
+    }
+
+    /// Counts a login of `user`, or `None` when the user has `max_sessions` already.
+    pub fn login(self: &Arc<Self>, user: &str) -> Option<UserSession> {
+        let mut map = self.by_user.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = map.entry(Arc::from(user)).or_insert((0, 0));
+        if self.max_sessions > 0 && entry.0 >= self.max_sessions {
+            return None;
+        }
+        entry.0 += 1;
+        Some(UserSession {
+            shares: self.clone(),
+            user: Arc::from(user),
+        })
+    }
+
+    /// Takes `n` descriptors of `user`'s share; false when the share is used up.
+    pub fn take_fds(&self, user: &str, n: i64) -> bool {
+        let mut map = self.by_user.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(entry) = map.get_mut(user) else {
+            return true;
+        };
+        if entry.1 + n > self.max_fds {
+            return false;
+        }
+        entry.1 += n;
+        true
+    }
+
+    pub fn give_fds(&self, user: &str, n: i64) {
+        self.update(user, 0, -n);
+    }
+}
+
+/// What every SFTP session may queue (requests read but not answered, replies not yet sent)
+/// whatever the rest of the node does.
+pub const QUEUE_FLOOR: usize = 256 << 10;
+
+/// The node's memory for queued SFTP requests and replies. Each session may always hold
+/// [`QUEUE_FLOOR`]; beyond it a session grows (up to its own caps) only while the node's total
+/// is under the limit. Sessions whose clients never read their replies therefore cannot take
+/// more than the limit between them, and every other session keeps its floor: transfers slow
+/// down under such an attack, they never stop, and memory stays bounded.
+pub struct QueueBudget {
+    limit: i64,
+    used: AtomicI64,
+}
+
+/// One session's share of the [`QueueBudget`], given back when dropped.
+pub struct Queued {
+    budget: Arc<QueueBudget>,
+    bytes: i64,
+}
+
+impl QueueBudget {
+    pub fn new(limit_bytes: u64) -> Arc<QueueBudget> {
+        Arc::new(QueueBudget {
+            limit: limit_bytes.min(i64::MAX as u64) as i64,
+            used: AtomicI64::new(0),
+        })
+    }
+
+    pub fn used(&self) -> i64 {
+        self.used.load(Relaxed)
+    }
+
+    /// A session's account, empty.
+    pub fn account(self: &Arc<Self>) -> Queued {
+        Queued {
+            budget: self.clone(),
+            bytes: 0,
+        }
+    }
+}
+
+impl Queued {
+    /// Records that the session now holds `bytes`.
+    pub fn set(&mut self, bytes: usize) {
+        let bytes = bytes as i64;
+        self.budget.used.fetch_add(bytes - self.bytes, Relaxed);
+        self.bytes = bytes;
+    }
+
+    /// Whether the session may take more now.
+    pub fn may_grow(&self) -> bool {
+        self.bytes < QUEUE_FLOOR as i64 || self.budget.used() < self.budget.limit
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.budget.used.fetch_sub(self.bytes, Relaxed);
     }
 }
 
@@ -531,6 +678,28 @@ mod tests {
     }
 
     #[test]
+    fn a_source_holding_many_young_startups_gives_way_to_a_lone_newcomer() {
+        let s = Startups::new("4".parse().unwrap(), 0);
+        let t0 = Instant::now();
+        let tokens: Vec<CancellationToken> = (0..4).map(|_| CancellationToken::new()).collect();
+        let _held: Vec<Ticket> = tokens
+            .iter()
+            .map(|t| s.admit(ip("198.18.0.66"), t.clone(), t0, clean).unwrap())
+            .collect();
+        // A flood that keeps reconnecting is always young: its number gives it away.
+        let lone = CancellationToken::new();
+        let _legit = s.admit(ip("198.18.0.7"), lone.clone(), t0, clean).unwrap();
+        assert!(tokens[0].is_cancelled());
+        // The flood cannot push the lone newcomer out in turn.
+        assert_eq!(
+            s.admit(ip("198.18.0.66"), CancellationToken::new(), t0, clean)
+                .err(),
+            Some(Refusal::Shed)
+        );
+        assert!(!lone.is_cancelled());
+    }
+
+    #[test]
     fn sources_that_guess_give_way_to_one_that_does_not_whatever_their_age() {
         let s = Startups::new("3".parse().unwrap(), 0);
         let t0 = Instant::now();
@@ -572,6 +741,40 @@ mod tests {
             .unwrap();
         assert!(!clean_token.is_cancelled());
         assert_eq!(guessers.iter().filter(|t| t.is_cancelled()).count(), 2);
+    }
+
+    #[test]
+    fn one_user_cannot_take_every_session_or_descriptor() {
+        let budget = FdBudget::new(64 + 1000);
+        let shares = UserShares::new(2, &budget);
+        let a = shares.login("alice").unwrap();
+        let _b = shares.login("alice").unwrap();
+        assert!(shares.login("alice").is_none(), "max_sessions_per_user");
+        assert!(shares.login("bob").is_some(), "others are not held back");
+        drop(a);
+        assert!(shares.login("alice").is_some());
+        assert!(shares.take_fds("alice", 250));
+        assert!(!shares.take_fds("alice", 1), "a quarter of the budget");
+        shares.give_fds("alice", 250);
+        assert!(shares.take_fds("alice", 250));
+    }
+
+    #[test]
+    fn queue_budget_keeps_every_session_its_floor() {
+        let budget = QueueBudget::new(1 << 20);
+        let mut hog = budget.account();
+        hog.set(1 << 20);
+        assert!(
+            !hog.may_grow(),
+            "over the node's limit, a session above its floor waits"
+        );
+        let mut other = budget.account();
+        assert!(other.may_grow(), "another session still has its floor");
+        other.set(QUEUE_FLOOR);
+        assert!(!other.may_grow());
+        drop(hog);
+        assert!(other.may_grow());
+        assert_eq!(budget.used(), QUEUE_FLOOR as i64);
     }
 
     #[test]

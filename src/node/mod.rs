@@ -62,6 +62,10 @@ pub struct Shared {
     pub fds: Arc<FdBudget>,
     /// Password verification, on a bounded pool.
     pub passwords: Arc<password::PasswordPool>,
+    /// Memory for queued SFTP requests and replies, over every session.
+    pub queues: Arc<limits::QueueBudget>,
+    /// Sessions and descriptors per user.
+    pub user_shares: Arc<limits::UserShares>,
     pub draining: AtomicBool,
     /// The storage this node started with, held open, and what the last check found.
     pub storage: storage::Storage,
@@ -159,6 +163,9 @@ pub(crate) fn ssh_config(node: &Node, keys: Vec<PrivateKey>) -> russh::server::C
         keepalive_interval: Some(keepalive_interval(idle)),
         keepalive_max: 3,
         nodelay: true,
+        // What russh may hold for a channel whose session stopped reading (the window is
+        // adjusted on receipt, so this, not the window, bounds it): 16 x 32 KiB.
+        channel_buffer_size: 16,
         preferred: Preferred {
             cipher: Cow::Borrowed(&[
                 cipher::CHACHA20_POLY1305,
@@ -201,6 +208,9 @@ pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
     })?;
     let sftp_listener = crate::net::bind(config.listen).await?;
     let health_listener = crate::net::bind(config.health_listen).await?;
+    let queues = limits::QueueBudget::new(config.file.max_queued_mib << 20);
+    let fds = FdBudget::new(fd_limit);
+    let user_shares = limits::UserShares::new(config.file.max_sessions_per_user, &fds);
     let throttle = throttle::Throttle::new(
         config.file.auth_fail_limit,
         Duration::from_secs(config.file.auth_fail_window_seconds),
@@ -217,12 +227,14 @@ pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
         audit,
         throttle,
         startups,
-        fds: FdBudget::new(fd_limit),
+        fds,
+        user_shares,
         passwords: password::PasswordPool::start(
             password::PasswordPool::default_threads(),
             password::QUEUE_CAPACITY,
             password::QUEUE_DEADLINE,
         ),
+        queues,
         draining: AtomicBool::new(false),
         storage,
         identity: RwLock::new(Arc::new(identity)),
@@ -310,7 +322,7 @@ fn raise_fd_limit(file: &crate::node_config::NodeConfig) -> u64 {
             limit = now,
             worst_case = worst,
             "the open-file limit is below what max_sessions connections can hold at most \
-             (max_sessions x (4 + max_channels + 2 x max_handles)): past it the node refuses new \
+             (max_sessions x (5 + max_channels + 2 x max_handles)): past it the node refuses new \
              connections and handles and /healthz says fd_limit; raise it (systemd LimitNOFILE, ulimit -n) \
              or lower max_handles"
         );
@@ -587,6 +599,7 @@ async fn connection(
         token.cancel();
     }
     let user = conn.user.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    conn.end_user_session();
     if conn.authenticated.load(Relaxed) {
         shared.metrics.sessions.fetch_sub(1, Relaxed);
         shared

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::node::audit::printable;
 use crate::node::jail::Jail;
-use crate::node::limits::{Fds, Ticket};
+use crate::node::limits::{Fds, Ticket, UserSession};
 use crate::node::metrics::Metrics;
 use crate::node::password::{Secret, Verdict};
 use crate::node::stream::Activity;
@@ -41,6 +41,8 @@ pub struct ConnState {
     pub handles: AtomicUsize,
     /// SFTP sessions running on the connection.
     pub sftp_sessions: AtomicUsize,
+    /// The logged-in user's place in `max_sessions_per_user`.
+    user_session: Mutex<Option<UserSession>>,
 }
 
 impl ConnState {
@@ -55,19 +57,33 @@ impl ConnState {
             _fds: fds,
             handles: AtomicUsize::new(0),
             sftp_sessions: AtomicUsize::new(0),
+            user_session: Mutex::new(None),
         }
+    }
+
+    /// Gives back the user's session slot (the connection ended).
+    pub fn end_user_session(&self) {
+        self.user_session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
     }
 }
 
 /// Counts a running SFTP session of a connection, and its descriptor, while it lives.
 pub struct SessionSlot {
     conn: Arc<ConnState>,
+    shared: Arc<Shared>,
+    user: Arc<User>,
     _fds: Fds,
 }
 
 impl Drop for SessionSlot {
     fn drop(&mut self) {
         self.conn.sftp_sessions.fetch_sub(1, Relaxed);
+        self.shared
+            .user_shares
+            .give_fds(&self.user.name, limits::FDS_SESSION);
     }
 }
 
@@ -126,6 +142,23 @@ impl SshHandler {
 
     fn accept(&mut self, user: Arc<User>, method: &str, key: Option<&PublicKey>) -> Auth {
         self.shared.throttle.succeeded(self.client.ip());
+        let Some(slot) = self.shared.user_shares.login(&user.name) else {
+            let limit = self.shared.config.file.max_sessions_per_user;
+            return self.fail(
+                &user.name.clone(),
+                method,
+                key,
+                &format!(
+                    "the user has {limit} sessions on this node already (max_sessions_per_user)"
+                ),
+                false,
+            );
+        };
+        *self
+            .state
+            .user_session
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(slot);
         self.state.authenticated.store(true, Relaxed);
         self.state.activity.request();
         // No longer a stranger: the slot among unauthenticated connections is given back.
@@ -377,6 +410,14 @@ impl russh::server::Handler for SshHandler {
         let shared = self.shared.clone();
         let home = user.home.clone();
         let jail = tokio::task::spawn_blocking(move || Jail::open(&shared.storage, &home)).await;
+        // From here the slot gives everything back, whatever happens.
+        self.state.sftp_sessions.fetch_add(1, Relaxed);
+        let slot = SessionSlot {
+            conn: self.state.clone(),
+            shared: self.shared.clone(),
+            user: user.clone(),
+            _fds: fds,
+        };
         let jail = match jail {
             Ok(Ok(jail)) => jail,
             Ok(Err(e)) => {
@@ -390,11 +431,6 @@ impl russh::server::Handler for SshHandler {
             }
         };
         session.channel_success(channel_id)?;
-        self.state.sftp_sessions.fetch_add(1, Relaxed);
-        let slot = SessionSlot {
-            conn: self.state.clone(),
-            _fds: fds,
-        };
         let ctx = Arc::new(SessionContext {
             shared: self.shared.clone(),
             user,

@@ -127,23 +127,35 @@ impl Storage {
     /// `node` names this node's health file.
     pub fn check(&self, node: &str) -> Result<(), Fault> {
         let result = self.check_inner(node);
-        let (same, writable) = match &result {
-            Ok(()) => (true, true),
-            Err(Fault::Changed(_)) => (false, false),
-            Err(Fault::NotWritable(_)) => (true, false),
-        };
-        self.same.store(same, Relaxed);
-        self.writable.store(writable, Relaxed);
+        match &result {
+            Ok(()) => {
+                self.same.store(true, Relaxed);
+                self.writable.store(true, Relaxed);
+            }
+            Err(Fault::Changed(_)) => {
+                self.same.store(false, Relaxed);
+                self.writable.store(false, Relaxed);
+            }
+            // A check that could not finish says nothing about which storage this is.
+            Err(Fault::NotWritable(_)) => self.writable.store(false, Relaxed),
+        }
         result
     }
 
     fn check_inner(&self, node: &str) -> Result<(), Fault> {
         let state = self.path.join(STATE_DIR);
-        let meta = std::fs::metadata(&self.path)
-            .map_err(|e| Fault::Changed(format!("`{}`: {e}", self.path.display())))?;
-        let id_now = std::fs::read_to_string(state.join("storage-id"))
-            .ok()
-            .map(|s| s.trim().to_owned());
+        // Only what proves the storage is another one counts as a change: a folder or an id
+        // that is not there. Any other error (out of descriptors, an I/O error, a hung NFS
+        // server) makes the check fail, which is not the same thing.
+        let meta = std::fs::metadata(&self.path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Fault::Changed(format!("`{}` is gone", self.path.display())),
+            _ => Fault::NotWritable(e),
+        })?;
+        let id_now = match std::fs::read_to_string(state.join("storage-id")) {
+            Ok(text) => Some(text.trim().to_owned()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Fault::NotWritable(e)),
+        };
         let root = self.root();
         let moved = meta.dev() != root.dev || meta.ino() != root.ino;
         match (&self.id_at_start, &id_now) {

@@ -63,17 +63,17 @@ impl Throttle {
         matches!(state.get(&SourceKey::of(addr)), Some(Entry { banned_until: Some(t), .. }) if *t > now)
     }
 
-    /// How suspect a source is now: its attempts under way or failed in the window (a banned
-    /// source counts as the limit).
+    /// How suspect a source is now: its failed logins in the window (a banned source counts as
+    /// the limit). Logins under way do not count: a client in the middle of its login is no
+    /// more suspect than an idle socket.
     pub fn suspicion(&self, key: SourceKey, now: Instant) -> u32 {
         if self.limit == 0 {
             return 0;
         }
         match self.lock().get(&key) {
             Some(e) if e.banned_until.is_some_and(|t| t > now) => self.limit,
-            Some(e) if now.duration_since(e.window_start) < self.window => e.failures + e.in_flight,
-            Some(e) => e.in_flight,
-            None => 0,
+            Some(e) if now.duration_since(e.window_start) < self.window => e.failures,
+            _ => 0,
         }
     }
 
@@ -92,7 +92,11 @@ impl Throttle {
                     || e.banned_until.is_some_and(|t| t > now)
             });
             if state.len() >= MAX_TRACKED {
-                // Cannot track one more: refuse rather than verify uncounted.
+                // Still full (a flood from that many addresses): forget the sources that are
+                // neither banned nor mid-login, rather than refuse a newcomer who never failed.
+                state.retain(|_, e| e.in_flight > 0 || e.banned_until.is_some_and(|t| t > now));
+            }
+            if state.len() >= MAX_TRACKED {
                 return Attempt::Refused;
             }
         }

@@ -253,7 +253,22 @@ def scenario_atomic(args):
     f.close()
     with observer.open("/moved.txt", "rb") as theirs:
         expect(theirs.read() == b"abcdef", "writes after the rename land in the moved file")
-    for name in ["/append.txt", "/moved.txt"]:
+    # An edit never silently drops another session's whole upload: if the file was replaced
+    # meanwhile, the edit is refused at its close and the other upload stays.
+    f = sftp.open("/moved.txt", "a")
+    f.write(b"+mine")
+    with observer.open("/moved.txt", "wb") as theirs:
+        theirs.write(b"their whole new version")
+    expect_error(lambda: close_checked(f), IOError, "an edit of a file replaced meanwhile is refused")
+    with observer.open("/moved.txt", "rb") as theirs:
+        expect(theirs.read() == b"their whole new version", "the other upload stayed")
+    # A file with other hard links is not copied apart from them by an edit.
+    hardlink_checked(sftp, "/moved.txt", "/linked.txt")
+    expect_error(lambda: sftp.open("/linked.txt", "a"), IOError, "edit of a hard-linked file")
+    expect_error(lambda: sftp.truncate("/linked.txt", 1), IOError, "truncate of a hard-linked file")
+    with sftp.open("/linked.txt", "wb") as whole:
+        whole.write(b"replaced whole")   # a whole new version is fine
+    for name in ["/append.txt", "/moved.txt", "/linked.txt"]:
         sftp.remove(name)
     expect(sftp.listdir("/") == [], f"nothing left behind: {sftp.listdir('/')}")
     observer_transport.close()
@@ -408,23 +423,58 @@ def raw_open_flood_file(args):
 
 
 def scenario_flood(args):
-    """Sends READ requests without ever reading a reply; prints `flooding` and holds the
+    """Sends READ requests without ever reading a reply, until the node stops reading (no
+    progress for a second) or --requests are sent; prints `flooding N` and holds the
     connection open until stdin closes."""
     transport, chan, handle = raw_open_flood_file(args)
-    chan.settimeout(0.05)
-    sent = 0
-    deadline = time.time() + 20
-    while sent < args.requests and time.time() < deadline:
-        packet = bytes([5]) + struct.pack(">I", 2 + sent) + struct.pack(">I", len(handle)) + handle \
-            + struct.pack(">QI", (sent % 64) * 261120, 261120)
+    progress = [0]
+
+    def sender():
         try:
-            chan.sendall(struct.pack(">I", len(packet)) + packet)
-        except socket.timeout:
+            while progress[0] < args.requests:
+                n = progress[0]
+                packet = bytes([5]) + struct.pack(">I", 2 + n) + struct.pack(">I", len(handle)) \
+                    + handle + struct.pack(">QI", (n % 64) * 261120, 261120)
+                chan.sendall(struct.pack(">I", len(packet)) + packet)
+                progress[0] += 1
+        except Exception:  # noqa: BLE001 - the node may cut us: what we want to see
+            pass
+
+    threading.Thread(target=sender, daemon=True).start()
+    last, since = -1, time.time()
+    deadline = time.time() + 20
+    while time.time() < deadline and progress[0] < args.requests:
+        time.sleep(0.1)
+        if progress[0] != last:
+            last, since = progress[0], time.time()
+        elif time.time() - since > 1.0:
             break  # the server pushes back: exactly what we want to see
-        sent += 1
-    print(f"flooding {sent}", flush=True)
+    print(f"flooding {progress[0]}", flush=True)
     sys.stdin.read()
-    transport.close()
+    os._exit(0)
+
+
+def scenario_memflood(args):
+    """Opens --connections logged-in connections, one after the other; on each, one SFTP
+    session asks for the largest reads of /flood.bin and never reads a reply, until the node
+    stops reading. Prints a JSON line with what it did, then holds everything until stdin
+    closes. (One stalled session stalls its whole connection in the node, so each flood gets a
+    connection of its own.)"""
+    held = []
+    sent = 0
+    for _ in range(args.connections):
+        transport, chan, handle = raw_open_flood_file(args)
+        # 200 reads of 255 KiB: 50 MiB asked for, in 6 KiB of requests (never enough to
+        # block this client's own socket).
+        for n in range(200):
+            packet = bytes([5]) + struct.pack(">I", 2 + n) + struct.pack(">I", len(handle)) + handle \
+                + struct.pack(">QI", (n % 32) * 261120, 261120)
+            chan.sendall(struct.pack(">I", len(packet)) + packet)
+            sent += 1
+        held.append((transport, chan))
+    print(json.dumps({"connections": len(held), "requests": sent}), flush=True)
+    sys.stdin.read()
+    os._exit(0)
 
 
 def scenario_vanish(args):
@@ -521,6 +571,13 @@ def scenario_links(args):
     transport.close()
 
 
+def close_checked(f):
+    """SFTPFile.close swallows the server's answer: send the CLOSE and raise on an error."""
+    f.flush()
+    f._closed = True
+    f.sftp._request(paramiko.sftp.CMD_CLOSE, f.handle)
+
+
 def hardlink_checked(sftp, old, new):
     sftp._request(paramiko.sftp.CMD_EXTENDED, "hardlink@openssh.com", old, new)
 
@@ -604,6 +661,7 @@ def main():
     parser.add_argument("--path", default="/")
     parser.add_argument("--bytes", type=int, default=0)
     parser.add_argument("--sessions", type=int, default=40)
+    parser.add_argument("--connections", type=int, default=1)
     parser.add_argument("--handles", type=int, default=300)
     args = parser.parse_args()
     scenarios = {
@@ -613,6 +671,7 @@ def main():
         "killed-upload": scenario_killed_upload,
         "atomic": scenario_atomic,
         "vanish": scenario_vanish,
+        "memflood": scenario_memflood,
         "links": scenario_links,
         "truncate": scenario_truncate,
         "forge": scenario_forge,

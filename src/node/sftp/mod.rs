@@ -28,11 +28,14 @@ use crate::node::jail::Jail;
 use crate::node::ssh::SessionSlot;
 use crate::node::SessionContext;
 
-/// Request bytes queued before the session stops reading the channel (the SSH window the
-/// node grants a channel is 2 MiB, so this is never the brake for a well-behaved client).
-pub const REQUEST_QUEUE_BYTES: usize = 4 << 20;
-/// Reply bytes waiting for the client's window before the session stops answering.
-pub const REPLY_QUEUE_BYTES: usize = 4 << 20;
+/// Request bytes queued before the session stops reading the channel: 32 writes of 32 KiB
+/// or 4 of the largest, plenty to keep the disk busy while more arrive.
+pub const REQUEST_QUEUE_BYTES: usize = 1 << 20;
+/// Reply bytes waiting for the client's window before the session stops answering: what is
+/// in flight sits in the SSH window and the socket, so this only smooths the hand-over.
+pub const REPLY_QUEUE_BYTES: usize = 1 << 20;
+/// How often a session held back by the node's queue budget looks again.
+const BUDGET_RETRY: std::time::Duration = std::time::Duration::from_millis(10);
 /// While the node drains, a session with no open handle that has been idle this long is
 /// closed, so idle sessions do not hold the drain while batch jobs between two files do not
 /// get cut.
@@ -63,10 +66,12 @@ async fn serve(channel: Channel<Msg>, ctx: Arc<SessionContext>, jail: Jail) {
     let mut sending: Option<(Sending<'_>, usize)> = None;
     let mut reading = true;
     let mut last_request = std::time::Instant::now();
+    // What this session holds of the node's queue budget.
+    let mut queued = ctx.shared.queues.account();
 
     loop {
         // Answer what has arrived, as long as replies are not piling up.
-        while reply_bytes < REPLY_QUEUE_BYTES {
+        while reply_bytes < REPLY_QUEUE_BYTES && queued.may_grow() {
             let Some(packet) = requests.pop_front() else {
                 break;
             };
@@ -75,6 +80,7 @@ async fn serve(channel: Channel<Msg>, ctx: Arc<SessionContext>, jail: Jail) {
             let reply = session.handle(packet);
             reply_bytes += reply.len();
             replies.push_back(reply);
+            queued.set(request_bytes + reply_bytes);
         }
         if sending.is_none() {
             if let Some(message) = next_message(&mut replies) {
@@ -85,8 +91,12 @@ async fn serve(channel: Channel<Msg>, ctx: Arc<SessionContext>, jail: Jail) {
         if !reading && requests.is_empty() && sending.is_none() {
             break;
         }
-        let can_read = reading && request_bytes < REQUEST_QUEUE_BYTES;
-        if !can_read && sending.is_none() {
+        queued.set(request_bytes + reply_bytes);
+        let can_read = reading && request_bytes < REQUEST_QUEUE_BYTES && queued.may_grow();
+        // Held back by the node's budget with nothing of ours in flight: look again shortly.
+        let budget_wait =
+            !queued.may_grow() && sending.is_none() && (reading || !requests.is_empty());
+        if !can_read && sending.is_none() && !budget_wait {
             // Nothing to wait for but our own queue: go round and answer it.
             continue;
         }
@@ -102,6 +112,7 @@ async fn serve(channel: Channel<Msg>, ctx: Arc<SessionContext>, jail: Jail) {
                         request_bytes += packet.len();
                         requests.push_back(packet);
                     }
+                    queued.set(request_bytes + reply_bytes);
                 }
                 Some(ChannelMsg::Eof) | Some(ChannelMsg::Close) | None => reading = false,
                 Some(_) => {}
@@ -109,10 +120,12 @@ async fn serve(channel: Channel<Msg>, ctx: Arc<SessionContext>, jail: Jail) {
             result = async { (&mut sending.as_mut().expect("guarded").0).await }, if sending.is_some() => {
                 let (_, len) = sending.take().expect("guarded");
                 reply_bytes -= len;
+                queued.set(request_bytes + reply_bytes);
                 if result.is_err() {
                     break;
                 }
             }
+            _ = tokio::time::sleep(BUDGET_RETRY), if budget_wait => {}
             _ = tokio::time::sleep(DRAIN_CHECK), if requests.is_empty() && sending.is_none() => {
                 if ctx.shared.draining.load(std::sync::atomic::Ordering::Relaxed)
                     && session.open_handles() == 0

@@ -151,15 +151,20 @@ impl Drop for OpenFile {
     }
 }
 
-/// A handle's place in its connection's `max_handles` and in the node's open-file budget.
+/// A handle's place in its connection's `max_handles`, its user's share and the node's
+/// open-file budget.
 struct HandleSlot {
     ctx: Arc<SessionContext>,
-    _fds: Fds,
+    fds: Fds,
 }
 
 impl Drop for HandleSlot {
     fn drop(&mut self) {
         self.ctx.conn.handles.fetch_sub(1, Relaxed);
+        self.ctx
+            .shared
+            .user_shares
+            .give_fds(&self.ctx.user.name, self.fds.count());
     }
 }
 
@@ -320,15 +325,23 @@ impl Session {
                 "too many open handles on this connection (limit {max}): close some"
             )));
         }
+        let shares = &self.ctx.shared.user_shares;
+        if !shares.take_fds(&self.ctx.user.name, fds) {
+            conn.handles.fetch_sub(1, Relaxed);
+            return Err(Fail::failure(
+                "this user holds its share of the server's open files: close some handles or connections",
+            ));
+        }
         let Some(fds) = self.ctx.shared.fds.take(fds) else {
             conn.handles.fetch_sub(1, Relaxed);
+            shares.give_fds(&self.ctx.user.name, fds);
             return Err(Fail::failure(
                 "the server has no file handles to spare right now: close some and try again",
             ));
         };
         Ok(HandleSlot {
             ctx: self.ctx.clone(),
-            _fds: fds,
+            fds,
         })
     }
 
@@ -459,6 +472,9 @@ impl Session {
             (Some(_), true) => Kind::Replace,
             (Some(_), false) => Kind::Edit,
         };
+        if kind == Kind::Edit {
+            refuse_hard_linked(existing.as_ref().expect("an edit has a file"))?;
+        }
         let slot = self.handle_slot(limits::FDS_FILE)?;
         let Some(parent_fds) = self
             .ctx
@@ -498,6 +514,9 @@ impl Session {
                     .jail
                     .open_file(&path, OpenOptions::new().read(true))?
                     .into_std();
+                pending.based_on = Some(upload::Version::of(
+                    &cap_std::fs::Metadata::from_just_metadata(current.metadata()?),
+                ));
                 upload::copy_into(&current, &file, None)?;
             }
         }
@@ -720,16 +739,18 @@ impl Session {
         if !meta.is_file() {
             return Err(Fail::failure("not a regular file"));
         }
-        let (parent, final_name) = self.jail.parent_of(path)?;
-        let final_name = final_name.to_owned();
-        let unique = self.ctx.shared.upload_counter.fetch_add(1, Relaxed);
-        let temp = jail::temp_name(&final_name, &self.ctx.shared.config.file.name, unique);
-        let file = upload::create_temp(&parent, &temp, 0o600, false, false)?;
+        let meta = cap_std::fs::Metadata::from_just_metadata(meta);
+        refuse_hard_linked(&meta)?;
         let Some(fds) = self.ctx.shared.fds.take(limits::FDS_UPLOAD) else {
             return Err(Fail::failure(
                 "the server has no file handles to spare right now: try again",
             ));
         };
+        let (parent, final_name) = self.jail.parent_of(path)?;
+        let final_name = final_name.to_owned();
+        let unique = self.ctx.shared.upload_counter.fetch_add(1, Relaxed);
+        let temp = jail::temp_name(&final_name, &self.ctx.shared.config.file.name, unique);
+        let file = upload::create_temp(&parent, &temp, 0o600, false, false)?;
         let mut pending = Pending::new(
             unique,
             parent,
@@ -740,9 +761,8 @@ impl Session {
             self.ctx.shared.metrics.clone(),
             fds,
         );
-        file.set_permissions(std::fs::Permissions::from_mode(
-            std::os::unix::fs::MetadataExt::mode(&meta) & 0o777,
-        ))?;
+        file.set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o777))?;
+        pending.based_on = Some(upload::Version::of(&meta));
         upload::copy_into(&current, &file, Some(size))?;
         file.set_len(size)?;
         if self.ctx.shared.config.file.fsync_uploads {
@@ -1022,6 +1042,18 @@ impl Session {
             )),
         }
     }
+}
+
+/// An edit in atomic mode copies the file and replaces one of its names: for a file with
+/// other hard links that would split it (the other names keep the old content) and let a
+/// client multiply its disk use by copying through each link, so it is refused.
+fn refuse_hard_linked(meta: &cap_std::fs::Metadata) -> Result<(), Fail> {
+    if meta.nlink() > 1 {
+        return Err(Fail::failure(
+            "the file has other hard links: changing it in place would copy it apart from them (upload_mode = \"atomic\"); replace it whole, or remove the other links first",
+        ));
+    }
+    Ok(())
 }
 
 /// Applies size, mode and times to an open file (owner changes were refused before).

@@ -55,6 +55,9 @@ pub struct Pending {
     pub failed: Option<String>,
     /// Handles of the session open on it; published when the last one closes.
     pub handles: usize,
+    /// For an edit: the file it started from, which must still be the one at the final name
+    /// when the edit is published (else a whole upload of another session would be lost).
+    pub based_on: Option<Version>,
     committed: bool,
     metrics: Arc<Metrics>,
     _fds: Fds,
@@ -81,6 +84,7 @@ impl Pending {
             kind,
             failed: None,
             handles: 0,
+            based_on: None,
             committed: false,
             metrics,
             _fds: fds,
@@ -98,8 +102,21 @@ impl Pending {
         self.parent.symlink_metadata(&self.temp)
     }
 
-    /// Renames the temporary file onto the final name.
+    /// Renames the temporary file onto the final name; an edit whose original was replaced
+    /// meanwhile is refused instead.
     pub fn commit(&mut self) -> io::Result<()> {
+        if let Some(base) = &self.based_on {
+            let now = self
+                .parent
+                .symlink_metadata(&self.final_name)
+                .ok()
+                .map(|m| Version::of(&m));
+            if now.as_ref() != Some(base) {
+                return Err(io::Error::other(
+                    "another session replaced or changed the file while this one changed it: this change was not saved (open the file again and redo it)",
+                ));
+            }
+        }
         let flags = if self.exclusive {
             rustix::fs::RenameFlags::NOREPLACE
         } else {
@@ -122,6 +139,27 @@ impl Drop for Pending {
         if !self.committed {
             let _ = self.parent.remove_file(&self.temp);
             Metrics::inc(&self.metrics.uploads_aborted_total);
+        }
+    }
+}
+
+/// What identifies one version of a file: the same inode, size and modification time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+}
+
+impl Version {
+    pub fn of(meta: &cap_std::fs::Metadata) -> Version {
+        use cap_std::fs::MetadataExt;
+        Version {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
         }
     }
 }
