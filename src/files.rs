@@ -44,7 +44,7 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Re
         crate::error::Error::config(
             path,
             None,
-            e.message().to_string() + &crate::node_config::toml_location(text, e.span()),
+            e.message().to_string() + &toml_location(text, e.span()),
         )
     })
 }
@@ -61,4 +61,15 @@ pub fn read_record<T: serde::de::DeserializeOwned + Default>(path: &Path, what: 
             source,
         }),
     }
+}
+
+/// " (line L, column C)" for a byte span of a TOML document.
+pub fn toml_location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let Some(span) = span else {
+        return String::new();
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    format!(" (line {line}, column {column})")
 }

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::cluster::{GatewayKind, Impact, Replication, StorageKind};
+use crate::config::cluster::{GatewayKind, Impact, Replication, StorageKind};
 
 /// Everything `init` asks. Defaults describe a design that passes `assess`.
 #[derive(Debug, Clone)]
@@ -227,11 +227,13 @@ mod tests {
     #[test]
     fn defaults_make_a_valid_cluster() {
         let text = cluster_toml(&Answers::default());
-        let c = crate::cluster::Cluster::parse(std::path::Path::new("/x/cluster.toml"), &text)
-            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let c =
+            crate::config::cluster::Cluster::parse(std::path::Path::new("/x/cluster.toml"), &text)
+                .unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(c.file.nodes.len(), 3);
         assert_eq!(c.file.gateway.vip, "198.18.0.20");
-        crate::users::Users::parse(std::path::Path::new("/x/users.toml"), &users_toml()).unwrap();
+        crate::config::users::Users::parse(std::path::Path::new("/x/users.toml"), &users_toml())
+            .unwrap();
     }
 
     #[test]

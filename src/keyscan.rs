@@ -10,7 +10,7 @@ use russh::client;
 use russh::keys::{Algorithm, EcdsaCurve, HashAlg, PublicKeyOrCertificate};
 use russh::Preferred;
 
-use crate::keygen::KeyKind;
+use crate::keys::KeyKind;
 use crate::timeouts;
 
 /// A host certificate as presented.

@@ -16,12 +16,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use russh::keys::PrivateKey;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::files::write_atomically;
-use crate::keygen::KeyKind;
+use crate::keys::KeyKind;
 
 /// The demo user every lab has.
 pub const DEMO_USER: &str = "demo";
@@ -281,13 +280,14 @@ impl Lab {
         std::fs::create_dir_all(self.path("storage"))?;
         let mut host_keys = Vec::new();
         for (kind, file) in HOST_KEYS {
-            host_keys.push(crate::keygen::generate(
+            host_keys.push(crate::keys::generate::generate(
                 kind,
                 &self.path(file),
                 "sftpha-lab-host",
             )?);
         }
-        let demo = generate_key(&self.path("demo_ed25519"), "demo@sftpha-lab")?;
+        let demo =
+            crate::keys::generate::generate_ed25519(&self.path("demo_ed25519"), "demo@sftpha-lab")?;
         let users = format!(
             "# Users of the lab cluster; edit and the nodes reload within a second.\n[[users]]\nname = \"{DEMO_USER}\"\nkeys = [\"{}\"]\nhome = \"{DEMO_USER}\"\n",
             demo.public_key().to_openssh().map_err(key_error)?
@@ -469,16 +469,11 @@ impl Lab {
 
     pub fn ready_of(&self, name: &str) -> Option<Ready> {
         let text = std::fs::read_to_string(self.path(&format!("{name}.ready.json"))).ok()?;
-        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-        let addr = v
-            .get("sftp")
-            .or_else(|| v.get("listen"))?
-            .as_str()?
-            .to_owned();
+        let line: crate::wire::ready::ReadyLine = serde_json::from_str(&text).ok()?;
         Some(Ready {
-            addr,
-            health: v["health"].as_str()?.to_owned(),
-            pid: v["pid"].as_u64()? as u32,
+            addr: line.addr()?.to_owned(),
+            health: line.health,
+            pid: line.pid,
         })
     }
 
@@ -620,21 +615,4 @@ fn said(log: &Path, from: u64) -> String {
 
 fn key_error(e: impl std::fmt::Display) -> Error {
     Error::Lab(format!("key: {e}"))
-}
-
-/// A fresh ed25519 key, in memory only.
-pub fn random_key(comment: &str) -> Result<PrivateKey> {
-    crate::keygen::random(KeyKind::Ed25519, comment)
-}
-
-/// Makes a fresh ed25519 key in OpenSSH format: `path` (0600) and `path.pub`.
-pub fn generate_key(path: &Path, comment: &str) -> Result<PrivateKey> {
-    crate::keygen::generate(KeyKind::Ed25519, path, comment)
-}
-
-pub fn load_key(path: &Path) -> Result<PrivateKey> {
-    russh::keys::load_secret_key(path, None).map_err(|e| Error::HostKey {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })
 }

@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use minijinja::{context, Environment, UndefinedBehavior};
 use serde::Serialize;
 
-use crate::cluster::{Cluster, GatewayKind, NodeAddr};
+use crate::config::cluster::{Cluster, GatewayKind, NodeAddr};
 use crate::error::{Error, Result};
-use crate::provision::secrets::CERT_SUFFIX;
+use crate::keys::secrets::CERT_SUFFIX;
 
 /// The templates shipped in the binary, by file name.
 pub const BUILTIN: [(&str, &str); 6] = [
@@ -40,10 +40,6 @@ pub const BUILTIN: [(&str, &str); 6] = [
     ),
 ];
 
-/// The ed25519 host key every node gets (one set for the cluster; the ECDSA and RSA keys
-/// beside it are named by [`crate::provision::secrets::host_key_file`]), relative to
-/// `config_dir`.
-pub const HOST_KEY_FILE: &str = "ssh_host_ed25519_key";
 /// The public key of the probe login (`sftpha-probe`), relative to `config_dir`.
 pub const PROBE_KEY_FILE: &str = "probe_ed25519.pub";
 
@@ -113,7 +109,7 @@ impl<'c> Renderer<'c> {
             env,
             sources,
             ends_with_newline,
-            host_key_names: crate::provision::secrets::host_key_names(cluster),
+            host_key_names: crate::keys::secrets::host_key_names(cluster),
         })
     }
 
@@ -295,7 +291,7 @@ fn template_error(origin: &std::path::Path, e: &minijinja::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node_config::Node;
+    use crate::config::node::Node;
     use std::path::Path;
 
     const CLUSTER: &str = r#"
@@ -461,8 +457,9 @@ vip = "198.18.0.20"
         );
         let r = Renderer::new(&cluster).unwrap();
         let text = r.gateway_toml("198.18.0.21", 0).unwrap();
-        let g = crate::gateway_config::Gateway::parse(Path::new("/etc/sftpha/gateway.toml"), &text)
-            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let g =
+            crate::config::gateway::Gateway::parse(Path::new("/etc/sftpha/gateway.toml"), &text)
+                .unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(g.backends.len(), 3);
         assert_eq!(g.backends[0].health_path, "/healthz");
         assert!(r

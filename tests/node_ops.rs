@@ -42,7 +42,7 @@ fn proxy(target: SocketAddr, header: Vec<u8>, max: usize) -> SocketAddr {
 }
 
 fn v2_header(source: &str, dest: SocketAddr) -> Vec<u8> {
-    sftpha::proxy_protocol::encode_v2(source.parse().unwrap(), dest)
+    sftpha::wire::proxy::encode_v2(source.parse().unwrap(), dest)
 }
 
 #[test]

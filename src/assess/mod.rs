@@ -12,8 +12,8 @@ pub mod render;
 
 use serde::Serialize;
 
-use crate::cluster::{Cluster, GatewayKind, Replication, StorageKind};
-use crate::node_config::UploadMode;
+use crate::config::cluster::{Cluster, GatewayKind, Replication, StorageKind};
+use crate::config::node::UploadMode;
 
 /// How bad a finding is; `--fail-on` compares against it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -9,12 +9,12 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use serde_json::Value;
+use crate::wire::health::{self, NodeHealth};
 
 use super::{Finding, Severity};
-use crate::cluster::Cluster;
+use crate::config::cluster::Cluster;
 use crate::timeouts;
 
 /// Clock differences above this are reported: audit logs and file times stop lining up.
@@ -27,9 +27,9 @@ pub struct NodeObservation {
     pub name: String,
     pub sftp_addr: String,
     pub health_addr: String,
-    /// HTTP status and JSON body of `/healthz`, or why there was none.
-    pub health: Result<(u16, Value), String>,
-    /// The host keys presented on the SFTP port (one per type, in [`crate::keygen::KeyKind`]
+    /// HTTP status and body of `/healthz`, or why there was none.
+    pub health: Result<(u16, NodeHealth), String>,
+    /// The host keys presented on the SFTP port (one per type, in [`crate::keys::KeyKind`]
     /// order), or why there were none.
     pub host_keys: Result<Vec<String>, String>,
     /// The node's clock minus ours, in ms, less the round trip's uncertainty.
@@ -54,11 +54,11 @@ pub async fn observe(cluster: &Cluster) -> Observations {
         let sftp_addr = format!("{}:{}", bracket(&n.host), n.port);
         let health_addr = format!("{}:{}", bracket(&n.host), n.health_port);
         let (health, host_keys) = tokio::join!(
-            get_health(&health_addr, timeouts::PROBE),
+            health::fetch_at::<NodeHealth>(&health_addr, timeouts::PROBE),
             host_keys_of(&sftp_addr)
         );
         let (health, clock_offset_ms) = match health {
-            Ok((code, body, offset)) => (Ok((code, body)), offset),
+            Ok(answer) => (Ok((answer.code, answer.body)), answer.clock_offset_ms),
             Err(e) => (Err(e), None),
         };
         NodeObservation {
@@ -93,35 +93,6 @@ use crate::net::bracket;
 
 async fn resolve(addr: &str) -> Result<SocketAddr, String> {
     crate::net::resolve(addr, timeouts::PROBE).await
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as i64
-}
-
-/// A node's `/healthz`: status, JSON body, and its clock minus ours (ms) when it says its time.
-pub async fn get_health(
-    addr: &str,
-    limit: std::time::Duration,
-) -> Result<(u16, Value, Option<i64>), String> {
-    let sock = crate::net::resolve(addr, limit).await?;
-    let before = now_ms();
-    let (code, body) = crate::http::get(sock, "/healthz", limit)
-        .await
-        .map_err(|e| format!("no /healthz from `{addr}`: {e}"))?;
-    let after = now_ms();
-    let body: Value = serde_json::from_str(&body).map_err(|_| {
-        format!("`{addr}` answered /healthz with something other than sftpha's JSON")
-    })?;
-    let offset = body["time_unix_ms"].as_i64().map(|t| {
-        let raw = t - (before + after) / 2;
-        let uncertainty = (after - before) / 2 + 1;
-        raw.signum() * (raw.abs() - uncertainty).max(0)
-    });
-    Ok((code, body, offset))
 }
 
 /// Every host key `addr` presents (one handshake per key type, no login).
@@ -164,7 +135,7 @@ fn describe(groups: &BTreeMap<String, Vec<&str>>, short: bool) -> String {
 /// Findings from the live observations.
 pub fn findings(cluster: &Cluster, obs: &Observations) -> Vec<Finding> {
     let mut out = Vec::new();
-    let mut healthy: Vec<(&str, &Value)> = Vec::new();
+    let mut healthy: Vec<(&str, &NodeHealth)> = Vec::new();
     for n in &obs.nodes {
         let mut problems = Vec::new();
         if let Err(e) = &n.health {
@@ -195,7 +166,7 @@ pub fn findings(cluster: &Cluster, obs: &Observations) -> Vec<Finding> {
                     title: format!("node `{}` is out of service", n.name),
                     detail: format!(
                         "/healthz answered {code} with status `{}`: the gateway sends it no sessions",
-                        body["status"].as_str().unwrap_or("?")
+                        body.status
                     ),
                     recommendation: "see the node's log; `storage_not_writable` means the storage mount, `draining` a stop in progress".into(),
                 });
@@ -213,10 +184,7 @@ pub fn findings(cluster: &Cluster, obs: &Observations) -> Vec<Finding> {
                     });
                 }
             }
-            if let (Some(free), Some(total)) = (
-                body["storage_free_bytes"].as_u64(),
-                body["storage_total_bytes"].as_u64(),
-            ) {
+            if let (Some(free), Some(total)) = (body.storage_free_bytes, body.storage_total_bytes) {
                 if total > 0 && (free as f64) < LOW_SPACE_FRACTION * total as f64 {
                     out.push(Finding {
                         id: "storage.low_space",
@@ -287,11 +255,16 @@ pub fn findings(cluster: &Cluster, obs: &Observations) -> Vec<Finding> {
     }
 
     let field = |key: &str| {
-        groups(
-            healthy
-                .iter()
-                .filter_map(|(name, body)| body[key].as_str().map(|v| (*name, v.to_owned()))),
-        )
+        groups(healthy.iter().filter_map(|(name, body)| {
+            let value = match key {
+                "config_checksum" => Some(body.config_checksum.clone()),
+                "users_checksum" => Some(body.users_checksum.clone()),
+                "version" => Some(body.version.clone()),
+                "storage_id" => body.storage_id.clone(),
+                _ => None,
+            };
+            value.filter(|v| !v.is_empty()).map(|v| (*name, v))
+        }))
     };
     // Values every node must agree on: (health key, id, severity, title, consequence, fix).
     let agreements = [
@@ -323,7 +296,7 @@ pub fn findings(cluster: &Cluster, obs: &Observations) -> Vec<Finding> {
     let storage = field("storage_id");
     let unknown: Vec<&str> = healthy
         .iter()
-        .filter(|(_, b)| b["storage_id"].as_str().is_none())
+        .filter(|(_, b)| b.storage_id.is_none())
         .map(|(n, _)| *n)
         .collect();
     if storage.len() > 1 {
@@ -365,7 +338,6 @@ pub async fn run(cluster: &Cluster) -> (Vec<Finding>, Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn cluster() -> Cluster {
         Cluster::parse(
@@ -394,9 +366,16 @@ hosts = ["198.18.0.10"]
             health_addr: format!("{name}:9022"),
             health: Ok((
                 200,
-                json!({"status": "ok", "config_checksum": config, "users_checksum": "u",
-                       "version": "0.1.0", "storage_id": storage,
-                       "storage_free_bytes": 50, "storage_total_bytes": 100}),
+                NodeHealth {
+                    status: "ok".into(),
+                    config_checksum: config.into(),
+                    users_checksum: "u".into(),
+                    version: "0.1.0".into(),
+                    storage_id: Some(storage.into()),
+                    storage_free_bytes: Some(50),
+                    storage_total_bytes: Some(100),
+                    ..NodeHealth::default()
+                },
             )),
             host_keys: Ok(vec![key.into(), format!("{key}-rsa")]),
             clock_offset_ms: Some(0),
@@ -424,7 +403,7 @@ hosts = ["198.18.0.10"]
         let mut n2 = node("n2", "OTHER", "c2", "s2");
         n2.clock_offset_ms = Some(-5000);
         if let Ok((_, body)) = &mut n2.health {
-            body["storage_free_bytes"] = json!(5);
+            body.storage_free_bytes = Some(5);
         }
         let obs = Observations {
             nodes: vec![node("n1", "K", "c", "s"), n2],

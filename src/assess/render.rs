@@ -8,7 +8,7 @@ use tabled::builder::Builder;
 use tabled::settings::Style;
 
 use super::{Report, Severity, Status};
-use crate::cluster::{Cluster, GatewayKind};
+use crate::config::cluster::{Cluster, GatewayKind};
 
 fn seconds(s: f64) -> String {
     if s >= 3600.0 && s % 60.0 == 0.0 {

@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 
 use crate::assess::{self, render, FailOn, Severity};
 use crate::cli::{Cli, Format};
-use crate::cluster::Cluster;
+use crate::config::cluster::Cluster;
 use crate::error::{exit, Result};
 
 #[derive(Debug, Args)]

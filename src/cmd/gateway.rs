@@ -3,10 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use serde_json::json;
 
+use crate::config::gateway::Gateway;
 use crate::error::Result;
-use crate::gateway_config::Gateway;
 
 #[derive(Debug, Subcommand)]
 pub enum GatewayCommand {
@@ -36,14 +35,12 @@ pub fn run(command: &GatewayCommand) -> Result<u8> {
     super::serve(
         "sftpha-gateway",
         crate::gateway::run(config, move |ready| {
-            let line = json!({
-                "event": "ready",
-                "gateway": name,
-                "listen": ready.listen.to_string(),
-                "health": ready.health.to_string(),
-                "pid": std::process::id(),
-            })
-            .to_string();
+            let line = crate::wire::ready::ReadyLine::gateway(
+                &name,
+                ready.listen.to_string(),
+                ready.health.to_string(),
+            )
+            .to_line();
             crate::cmd::announce(&line, ready_file.as_deref());
         }),
     )

@@ -9,7 +9,7 @@ use dialoguer::{Input, Select};
 
 use crate::assess::{self, FailOn, Severity};
 use crate::cli::Cli;
-use crate::cluster::{Cluster, GatewayKind, Impact, Replication, StorageKind};
+use crate::config::cluster::{Cluster, GatewayKind, Impact, Replication, StorageKind};
 use crate::error::{exit, Error, Result};
 use crate::init::{self, Answers};
 

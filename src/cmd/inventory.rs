@@ -8,7 +8,7 @@ use clap::Args;
 use serde_json::{json, Map, Value};
 
 use crate::cli::Cli;
-use crate::cluster::{Cluster, GatewayKind, ServiceManager};
+use crate::config::cluster::{Cluster, GatewayKind, ServiceManager};
 use crate::error::{exit, Result};
 use crate::provision::desired::KEYS_DIR;
 use crate::render::Renderer;
@@ -35,7 +35,7 @@ fn merge(into: &mut Map<String, Value>, value: Value) {
 /// The host key files a node holds (`host_key_files`: src in keys/, dest, mode, private) and
 /// those of the rotation slots it must not hold (`retired_key_files`).
 fn host_key_vars(cluster: &Cluster, dir: &std::path::Path) -> Value {
-    use crate::provision::secrets::{host_key_names, host_key_slots, CERT_SUFFIX};
+    use crate::keys::secrets::{host_key_names, host_key_slots, CERT_SUFFIX};
     let config = &cluster.file.node.config_dir;
     let keys = dir.join(KEYS_DIR);
     let names = host_key_names(cluster);

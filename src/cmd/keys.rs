@@ -10,20 +10,20 @@ use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{Cli, Format};
-use crate::cluster::Cluster;
 use crate::cmd::users::{accepted, push_change, ChangeReport, PushArgs};
+use crate::config::cluster::Cluster;
+use crate::config::users::parse_authorized_key;
+use crate::config::users_edit::UsersDoc;
 use crate::error::{exit, Error, Result};
-use crate::keygen::KeyKind;
-use crate::net::bracket;
-use crate::provision::desired::HOST_KEY_ITEMS;
-use crate::provision::secrets::{
+use crate::keys::secrets::HOST_KEY_FILE;
+use crate::keys::secrets::{
     host_key_file, host_key_slots, keys_dir, unix_now, Secrets, CERT_SUFFIX, NEXT_SUFFIX,
     PRESENTING_NEXT, RETIRED_DIR,
 };
+use crate::keys::KeyKind;
+use crate::net::bracket;
+use crate::provision::desired::HOST_KEY_ITEMS;
 use crate::provision::{self, Options};
-use crate::render::HOST_KEY_FILE;
-use crate::users::parse_authorized_key;
-use crate::users_edit::UsersDoc;
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -258,7 +258,7 @@ fn load_pending(cluster: &Cluster) -> Result<Pending> {
 
 fn save_pending(cluster: &Cluster, pending: &Pending) -> Result<()> {
     let dir = keys_dir(cluster);
-    crate::provision::secrets::ensure_dir(&dir)?;
+    crate::keys::secrets::ensure_dir(&dir)?;
     let text = serde_json::to_string_pretty(pending).expect("serializes");
     crate::files::write_atomically(&dir.join(USER_ROTATIONS), text.as_bytes(), 0o600)
 }
@@ -292,7 +292,7 @@ const WAIT_AT_MOST: Duration = Duration::from_secs(600);
 fn read_new_key(path: &Path) -> Result<(String, Option<russh::keys::PrivateKey>)> {
     let text = crate::files::read_text(path)?;
     if text.contains("PRIVATE KEY") {
-        let key = crate::lab::load_key(path)?;
+        let key = crate::keys::generate::load(path)?;
         let line = key
             .public_key()
             .to_openssh()
@@ -301,7 +301,7 @@ fn read_new_key(path: &Path) -> Result<(String, Option<russh::keys::PrivateKey>)
             .map_err(|m| Error::usage(format!("{}: {m}", path.display()), None))?;
         return Ok((line, Some(key)));
     }
-    let lines = crate::users_edit::read_key_file(path)?;
+    let lines = crate::config::users_edit::read_key_file(path)?;
     if lines.len() != 1 {
         return Err(Error::usage(
             format!(
@@ -712,7 +712,7 @@ fn rotate_host(cli: &Cli, cluster: &Cluster, args: &RotateHostArgs) -> Result<u8
         let names: Vec<String> = KeyKind::ALL.iter().map(|k| host_key_file(*k)).collect();
         retire_current(&dir, &names)?;
         for kind in KeyKind::ALL {
-            crate::keygen::generate(kind, &dir.join(host_key_file(kind)), &comment)?;
+            crate::keys::generate::generate(kind, &dir.join(host_key_file(kind)), &comment)?;
         }
         change = "host keys replaced at once (clients that trust the host CA do not notice; clients that pin the old keys will)".to_owned();
     } else {
@@ -721,7 +721,7 @@ fn rotate_host(cli: &Cli, cluster: &Cluster, args: &RotateHostArgs) -> Result<u8
         }
         for kind in KeyKind::ALL {
             let path = dir.join(format!("{}{NEXT_SUFFIX}", host_key_file(kind)));
-            crate::keygen::generate(kind, &path, &comment)?;
+            crate::keys::generate::generate(kind, &path, &comment)?;
         }
         change = "phase 1: new host keys are installed beside the old ones (the old ones are still presented)".to_owned();
     }
@@ -815,7 +815,7 @@ fn retire_current(dir: &Path, names: &[String]) -> Result<()> {
         path: retired.clone(),
         source,
     })?;
-    crate::provision::secrets::set_mode(&retired, 0o700)?;
+    crate::keys::secrets::set_mode(&retired, 0o700)?;
     let stamp = unix_now();
     for name in names {
         for suffix in ["", ".pub", CERT_SUFFIX] {

@@ -10,6 +10,7 @@ use serde_json::json;
 use crate::cli::{Cli, Format};
 use crate::error::{exit, Result};
 use crate::lab::{Lab, Up};
+use crate::wire::health::{GatewayHealth, NodeHealth};
 
 #[derive(Debug, Subcommand)]
 pub enum LabCommand {
@@ -132,6 +133,18 @@ fn down(cli: &Cli, args: &DirArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
+/// One process of `lab status`.
+#[derive(serde::Serialize)]
+struct ProcessRow {
+    name: String,
+    running: bool,
+    pid: Option<u32>,
+    healthy: bool,
+    stopped: bool,
+    status: String,
+    sessions: Option<i64>,
+}
+
 fn status(cli: &Cli, args: &DirArgs) -> Result<u8> {
     let lab = Lab::open(&args.dir)?;
     let file = lab.load()?;
@@ -147,30 +160,43 @@ fn status(cli: &Cli, args: &DirArgs) -> Result<u8> {
     for (name, url) in targets {
         let pid = lab.running_pid(&name);
         let stopped = lab.stopped(&name);
-        let health = match crate::gateway_config::parse_http_url(&url) {
+        let health = match crate::config::gateway::parse_http_url(&url) {
             Ok((addr, path)) => runtime
-                .block_on(crate::http::get(addr, &path, Duration::from_secs(2)))
+                .block_on(crate::wire::http::get(addr, &path, Duration::from_secs(2)))
                 .ok(),
             Err(_) => None,
         };
         let (code, body) = health.unwrap_or((0, String::new()));
-        let detail: serde_json::Value =
-            serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
-        rows.push(json!({
-            "name": name,
-            "running": pid.is_some(),
-            "pid": pid,
-            "healthy": code == 200,
-            "stopped": stopped,
-            "status": if stopped {
-                "stopped (SIGSTOP): `lab up` resumes it"
-            } else {
-                detail["status"].as_str().unwrap_or(if pid.is_some() { "no answer" } else { "not running" })
-            },
-            "sessions": detail["sessions"].as_i64().or(detail["connections"].as_i64()),
-        }));
+        // The gateway counts connections, a node logged-in sessions.
+        let said = if name == "gateway" {
+            serde_json::from_str::<GatewayHealth>(&body)
+                .ok()
+                .map(|h| (h.status, h.connections))
+        } else {
+            serde_json::from_str::<NodeHealth>(&body)
+                .ok()
+                .map(|h| (h.status, h.sessions))
+        };
+        let status = if stopped {
+            "stopped (SIGSTOP): `lab up` resumes it".to_owned()
+        } else {
+            match &said {
+                Some((status, _)) => status.clone(),
+                None if pid.is_some() => "no answer".into(),
+                None => "not running".into(),
+            }
+        };
+        rows.push(ProcessRow {
+            name,
+            running: pid.is_some(),
+            pid,
+            healthy: code == 200,
+            stopped,
+            status,
+            sessions: said.map(|(_, n)| n),
+        });
     }
-    let ok = rows.iter().all(|r| r["healthy"] == true);
+    let ok = rows.iter().all(|r| r.healthy);
     let mut out = std::io::stdout().lock();
     match cli.format() {
         Format::Json => writeln!(
@@ -188,17 +214,11 @@ fn status(cli: &Cli, args: &DirArgs) -> Result<u8> {
                 writeln!(
                     out,
                     "{:<8} {:<8} {:<8} {:<38} {}",
-                    r["name"].as_str().unwrap_or(""),
-                    r["pid"]
-                        .as_u64()
-                        .map(|p| p.to_string())
-                        .unwrap_or("-".into()),
-                    if r["healthy"] == true { "yes" } else { "NO" },
-                    r["status"].as_str().unwrap_or(""),
-                    r["sessions"]
-                        .as_i64()
-                        .map(|s| s.to_string())
-                        .unwrap_or("-".into()),
+                    r.name,
+                    r.pid.map(|p| p.to_string()).unwrap_or("-".into()),
+                    if r.healthy { "yes" } else { "NO" },
+                    r.status,
+                    r.sessions.map(|s| s.to_string()).unwrap_or("-".into()),
                 )?;
             }
         }

@@ -7,9 +7,9 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use crate::cli::{Cli, Format};
+use crate::config::node::Node;
+use crate::config::users::Users;
 use crate::error::{exit, Error, Result};
-use crate::node_config::Node;
-use crate::users::Users;
 
 #[derive(Debug, Subcommand)]
 pub enum NodeCommand {
@@ -54,14 +54,12 @@ fn run_node(args: &RunArgs) -> Result<u8> {
     super::serve(
         "sftpha-node",
         crate::node::run(config, move |ready| {
-            let line = json!({
-                "event": "ready",
-                "node": name,
-                "sftp": ready.sftp.to_string(),
-                "health": ready.health.to_string(),
-                "pid": std::process::id(),
-            })
-            .to_string();
+            let line = crate::wire::ready::ReadyLine::node(
+                &name,
+                ready.sftp.to_string(),
+                ready.health.to_string(),
+            )
+            .to_line();
             crate::cmd::announce(&line, ready_file.as_deref());
         }),
     )

@@ -6,7 +6,7 @@ use clap::Args;
 
 use crate::assess::render::table;
 use crate::cli::{Cli, Format};
-use crate::cluster::Cluster;
+use crate::config::cluster::Cluster;
 use crate::error::{exit, Result};
 use crate::provision::{self, Options, Outcome, Report};
 

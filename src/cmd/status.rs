@@ -6,8 +6,8 @@ use clap::Args;
 
 use crate::assess::render::table;
 use crate::cli::Cli;
-use crate::cluster::Cluster;
 use crate::cmd::provision::wrap;
+use crate::config::cluster::Cluster;
 use crate::error::{exit, Result};
 use crate::provision::short;
 use crate::provision::status::{status, StatusReport};

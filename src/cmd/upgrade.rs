@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::cli::{Cli, Format};
-use crate::cluster::Cluster;
+use crate::config::cluster::Cluster;
 use crate::error::Result;
 use crate::provision::{self, Options};
 

@@ -8,11 +8,11 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use crate::cli::{Cli, Format};
-use crate::cluster::Cluster;
+use crate::config::cluster::Cluster;
+use crate::config::users::{fingerprint, parse_authorized_key};
+use crate::config::users_edit::{hash_password, read_key_file, NewUser, UsersDoc};
 use crate::error::{exit, Error, Result};
 use crate::provision::{self, KeyCheck, Options, Report};
-use crate::users::{fingerprint, parse_authorized_key};
-use crate::users_edit::{hash_password, read_key_file, NewUser, UsersDoc};
 
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
@@ -209,13 +209,13 @@ pub fn push_change(
     homes: Vec<String>,
     notes: Vec<String>,
 ) -> Result<ChangeReport> {
-    let keys = crate::provision::secrets::keys_dir(cluster);
+    let keys = crate::keys::secrets::keys_dir(cluster);
     let (report, not_pushed) = if push.no_push {
         (
             None,
             Some("not pushed (--no-push): `sftpha provision` or the next push sends it".to_owned()),
         )
-    } else if !keys.join(crate::render::HOST_KEY_FILE).exists() {
+    } else if !keys.join(crate::keys::secrets::HOST_KEY_FILE).exists() {
         (
             None,
             Some(format!(

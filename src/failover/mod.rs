@@ -21,9 +21,10 @@ use std::time::{Duration, Instant};
 use russh::keys::PrivateKey;
 use sha2::{Digest, Sha256};
 
+use crate::config::gateway::parse_http_url;
 use crate::error::{Error, Result};
-use crate::gateway_config::parse_http_url;
 use crate::lab::Lab;
+use crate::wire::health::{self, GatewayHealth, NodeHealth};
 
 /// How long the restored node has to be healthy and in rotation again.
 const RESTORE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -277,14 +278,22 @@ fn url(text: &str) -> Result<(SocketAddr, String)> {
     parse_http_url(text).map_err(Error::Lab)
 }
 
-async fn get_json(target: &(SocketAddr, String)) -> Option<(u16, serde_json::Value)> {
-    let (status, body) = crate::http::get(target.0, &target.1, Duration::from_secs(2))
+/// A `/healthz` body (node or gateway) with its status code, or nothing when none came.
+async fn get_health<T: serde::de::DeserializeOwned + health::Clock + Default>(
+    target: &(SocketAddr, String),
+) -> Option<(u16, T)> {
+    let (status, body) = crate::wire::http::get(target.0, &target.1, Duration::from_secs(2))
         .await
         .ok()?;
-    Some((
-        status,
-        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
-    ))
+    Some((status, serde_json::from_str(&body).unwrap_or_default()))
+}
+
+async fn node_health(target: &(SocketAddr, String)) -> Option<(u16, NodeHealth)> {
+    get_health(target).await
+}
+
+async fn gateway_health(target: &(SocketAddr, String)) -> Option<(u16, GatewayHealth)> {
+    get_health(target).await
 }
 
 /// Runs the whole test; errors are returned only for what prevents running it at all. The
@@ -301,7 +310,7 @@ pub async fn run(plan: Plan, slot: FaultSlot) -> Result<Outcome> {
             .map(|n| Ok((n.name.clone(), addr(&n.addr)?, url(&n.health_url)?)))
             .collect::<Result<_>>()?,
         user: lab.user.clone(),
-        key: Arc::new(crate::lab::load_key(&lab.identity)?),
+        key: Arc::new(crate::keys::generate::load(&lab.identity)?),
         fingerprint: lab.host_key_fingerprint.clone(),
         fingerprints: if lab.host_key_fingerprints.is_empty() {
             vec![lab.host_key_fingerprint.clone()]
@@ -408,11 +417,8 @@ pub async fn run(plan: Plan, slot: FaultSlot) -> Result<Outcome> {
     // 3. Detection: the gateway takes the node out of rotation.
     let detect_deadline = run_start + plan.duration;
     while Instant::now() < detect_deadline {
-        if let Some((_, status)) = get_json(&target.gateway_health).await {
-            let state = status["backends"]
-                .as_array()
-                .and_then(|b| b.iter().find(|b| b["name"] == node.as_str()))
-                .and_then(|b| b["state"].as_str().map(str::to_owned));
+        if let Some((_, status)) = gateway_health(&target.gateway_health).await {
+            let state = status.backend(&node).map(|b| b.state.clone());
             if state.is_some_and(|s| s != "up") {
                 observed.detect_ms = Some(fault_instant.elapsed().as_millis() as u64);
                 break;
@@ -558,10 +564,10 @@ async fn preflight(target: &Target) -> Vec<Check> {
     let mut checks = Vec::new();
     let mut unhealthy = Vec::new();
     for (name, _, health) in &target.nodes {
-        match get_json(health).await {
+        match node_health(health).await {
             Some((200, _)) => {}
             Some((status, body)) => {
-                unhealthy.push(format!("{name}: HTTP {status} {}", body["status"]))
+                unhealthy.push(format!("{name}: HTTP {status} {:?}", body.status))
             }
             None => unhealthy.push(format!("{name}: no answer")),
         }
@@ -575,15 +581,8 @@ async fn preflight(target: &Target) -> Vec<Check> {
             unhealthy.join("; ")
         },
     });
-    let gw = get_json(&target.gateway_health).await;
-    let up = gw
-        .as_ref()
-        .and_then(|(_, v)| {
-            v["backends"]
-                .as_array()
-                .map(|b| b.iter().filter(|b| b["state"] == "up").count())
-        })
-        .unwrap_or(0);
+    let gw = gateway_health(&target.gateway_health).await;
+    let up = gw.as_ref().map(|(_, v)| v.up()).unwrap_or(0);
     checks.push(Check {
         name: "preflight.gateway_reachable".into(),
         ok: matches!(gw, Some((200, _))) && up == target.nodes.len(),
@@ -638,9 +637,9 @@ async fn preflight(target: &Target) -> Vec<Check> {
 async fn busiest(target: &Target) -> String {
     let mut best = (target.nodes[0].0.clone(), -1i64);
     for (name, _, health) in &target.nodes {
-        let sessions = get_json(health)
+        let sessions = node_health(health)
             .await
-            .and_then(|(_, v)| v["sessions"].as_i64())
+            .map(|(_, v)| v.sessions)
             .unwrap_or(0);
         if sessions > best.1 {
             best = (name.clone(), sessions);
@@ -789,16 +788,10 @@ async fn restore(slot: &FaultSlot, target: &Target, node: &str, index: usize) ->
     let deadline = Instant::now() + RESTORE_TIMEOUT;
     let mut in_rotation = false;
     while Instant::now() < deadline {
-        let node_ok = matches!(get_json(health).await, Some((200, _)));
-        let gw_up = get_json(&target.gateway_health)
+        let node_ok = matches!(node_health(health).await, Some((200, _)));
+        let gw_up = gateway_health(&target.gateway_health)
             .await
-            .and_then(|(_, v)| {
-                v["backends"].as_array().and_then(|b| {
-                    b.iter()
-                        .find(|b| b["name"] == node)
-                        .map(|b| b["state"] == "up")
-                })
-            })
+            .and_then(|(_, v)| v.backend(node).map(|b| b.state == "up"))
             .unwrap_or(false);
         if node_ok && gw_up {
             in_rotation = true;
@@ -826,9 +819,9 @@ async fn restore(slot: &FaultSlot, target: &Target, node: &str, index: usize) ->
             &target.fingerprint,
         )
         .await;
-        let landed = get_json(health)
+        let landed = node_health(health)
             .await
-            .and_then(|(_, v)| v["sessions"].as_i64())
+            .map(|(_, v)| v.sessions)
             .unwrap_or(0)
             > 0;
         if let Ok(s) = session {

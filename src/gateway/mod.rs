@@ -19,14 +19,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, SignalKind};
 
+use crate::config::gateway::{Backend, Balance, Gateway};
 use crate::error::Result;
-use crate::gateway_config::{Backend, Balance, Gateway};
-use crate::http::{self, Response};
+use crate::wire::health::{BackendHealth, GatewayHealth, NodeHealth};
+use crate::wire::http::{self, Response};
+use crate::wire::metrics::{escape, Exposition, Kind};
 
 /// Client bytes kept while a backend is being tried (an SSH client sends its banner and
 /// KEXINIT, a few KiB, before it hears from the server).
@@ -160,7 +161,7 @@ impl Shared {
             }
             Balance::Source => {
                 // Rendezvous hashing: a client keeps its backend while that backend is up.
-                let ip = crate::node_config::canonical_ip(client.ip()).to_string();
+                let ip = crate::config::node::canonical_ip(client.ip()).to_string();
                 up.sort_by_key(|i| {
                     std::cmp::Reverse(fnv(&format!("{ip}/{}", self.backends[*i].cfg.name)))
                 });
@@ -202,7 +203,8 @@ pub async fn run(config: Gateway, ready: impl FnOnce(Ready)) -> Result<()> {
     let handler_shared = shared.clone();
     let handler: http::Handler = Arc::new(move |path: &str| match path {
         "/healthz" | "/health" => {
-            let (status, body) = status_json(&handler_shared);
+            let (status, body) = status(&handler_shared);
+            let body = serde_json::to_value(&body).expect("health serializes");
             Response::json(status, &body)
         }
         "/metrics" => Response::metrics(render_metrics(&handler_shared)),
@@ -338,7 +340,7 @@ async fn open_backend(
         };
     let _ = server.set_nodelay(true);
     if shared.config.file.send_proxy {
-        let header = crate::proxy_protocol::encode_v2(peer, local);
+        let header = crate::wire::proxy::encode_v2(peer, local);
         if let Err(e) = server.write_all(&header).await {
             return Err(Attempt::Backend(format!("PROXY header: {e}")));
         }
@@ -403,9 +405,10 @@ async fn check_loop(shared: Arc<Shared>, index: usize) {
             Ok((503, body)) => {
                 oks = 0;
                 fails = 0;
-                let why = serde_json::from_str::<serde_json::Value>(&body)
+                let why = serde_json::from_str::<NodeHealth>(&body)
                     .ok()
-                    .and_then(|v| v["status"].as_str().map(str::to_owned))
+                    .map(|h| h.status)
+                    .filter(|s| !s.is_empty())
                     .unwrap_or_else(|| "503".into());
                 shared.set_state(b, State::Unavailable, &format!("node says {why}"));
             }
@@ -429,23 +432,25 @@ async fn check_loop(shared: Arc<Shared>, index: usize) {
 }
 
 /// The gateway's `/healthz`: 200 while it accepts connections and a backend is up.
-pub fn status_json(shared: &Shared) -> (u16, serde_json::Value) {
+pub fn status(shared: &Shared) -> (u16, GatewayHealth) {
     let now = shared.now_ms();
-    let backends: Vec<_> = shared
+    let backends = shared
         .backends
         .iter()
-        .map(|b| {
-            json!({
-                "name": b.cfg.name,
-                "address": b.cfg.address.to_string(),
-                "state": b.state().name(),
-                "suspect": b.suspect.load(Relaxed),
-                "active": b.active.load(Relaxed),
-                "sessions_total": b.sessions_total.load(Relaxed),
-                "connect_failures_total": b.connect_failures_total.load(Relaxed),
-                "since_ms": now - b.changed_ms.load(Relaxed),
-                "last_check": *b.last_check.lock().unwrap_or_else(|e| e.into_inner()),
-            })
+        .map(|b| BackendHealth {
+            name: b.cfg.name.clone(),
+            address: b.cfg.address.to_string(),
+            state: b.state().name().into(),
+            suspect: b.suspect.load(Relaxed),
+            active: b.active.load(Relaxed),
+            sessions_total: b.sessions_total.load(Relaxed),
+            connect_failures_total: b.connect_failures_total.load(Relaxed),
+            since_ms: now.saturating_sub(b.changed_ms.load(Relaxed)) as i64,
+            last_check: b
+                .last_check
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
         })
         .collect();
     let draining = shared.draining.load(Relaxed);
@@ -457,111 +462,108 @@ pub fn status_json(shared: &Shared) -> (u16, serde_json::Value) {
     } else {
         "no_backend"
     };
-    let body = json!({
-        "status": status,
-        "gateway": shared.config.file.name,
-        "version": env!("CARGO_PKG_VERSION"),
-        "balance": shared.config.file.balance,
-        "connections": shared.connections.load(Relaxed),
-        "redispatches_total": shared.redispatches_total.load(Relaxed),
-        "backends": backends,
-    });
+    let body = GatewayHealth {
+        status: status.into(),
+        gateway: shared.config.file.name.clone(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        balance: shared.config.file.balance.name().into(),
+        connections: shared.connections.load(Relaxed),
+        redispatches_total: shared.redispatches_total.load(Relaxed),
+        backends,
+    };
     (if status == "ok" { 200 } else { 503 }, body)
 }
 
 fn render_metrics(shared: &Shared) -> String {
-    use std::fmt::Write;
-    let gw = &shared.config.file.name;
-    let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, rows: Vec<(String, i64)>| {
-        let _ = writeln!(
-            out,
-            "# HELP sftpha_gateway_{name} {help}\n# TYPE sftpha_gateway_{name} {kind}"
-        );
-        for (labels, value) in rows {
-            let _ = writeln!(
-                out,
-                "sftpha_gateway_{name}{{gateway=\"{gw}\"{labels}}} {value}"
-            );
-        }
-    };
+    let mut e = Exposition::new("sftpha_gateway", "gateway", &shared.config.file.name);
     let per = |f: &dyn Fn(&BackendState) -> i64| -> Vec<(String, i64)> {
         shared
             .backends
             .iter()
-            .map(|b| (format!(",backend=\"{}\"", b.cfg.name), f(b)))
+            .map(|b| (format!("backend=\"{}\"", escape(&b.cfg.name)), f(b)))
             .collect()
     };
-    metric(
+    e.one(
         "connections",
-        "gauge",
+        Kind::Gauge,
         "open client connections",
-        vec![(String::new(), shared.connections.load(Relaxed))],
+        shared.connections.load(Relaxed),
     );
-    metric(
+    e.one(
         "connections_total",
-        "counter",
+        Kind::Counter,
         "client connections accepted",
-        vec![(String::new(), shared.connections_total.load(Relaxed) as i64)],
+        shared.connections_total.load(Relaxed) as i64,
     );
-    metric(
+    e.one(
         "redispatches_total",
-        "counter",
+        Kind::Counter,
         "clients taken to another backend after one failed them",
-        vec![(
-            String::new(),
-            shared.redispatches_total.load(Relaxed) as i64,
-        )],
+        shared.redispatches_total.load(Relaxed) as i64,
     );
-    metric(
+    e.one(
         "no_backend_total",
-        "counter",
+        Kind::Counter,
         "clients no backend could take",
-        vec![(String::new(), shared.no_backend_total.load(Relaxed) as i64)],
+        shared.no_backend_total.load(Relaxed) as i64,
     );
-    metric(
+    e.family(
         "backend_up",
-        "gauge",
+        Kind::Gauge,
         "1 when the backend takes new sessions",
-        per(&|b| b.available() as i64),
+        per(&|b| b.available() as i64)
+            .iter()
+            .map(|(l, v)| (l.as_str(), *v)),
     );
-    metric(
+    e.family(
         "backend_state",
-        "gauge",
+        Kind::Gauge,
         "0 up, 1 down, 2 unavailable (503)",
-        per(&|b| b.state() as u8 as i64),
+        per(&|b| b.state() as u8 as i64)
+            .iter()
+            .map(|(l, v)| (l.as_str(), *v)),
     );
-    metric(
+    e.family(
         "backend_active",
-        "gauge",
+        Kind::Gauge,
         "open sessions",
-        per(&|b| b.active.load(Relaxed)),
+        per(&|b| b.active.load(Relaxed))
+            .iter()
+            .map(|(l, v)| (l.as_str(), *v)),
     );
-    metric(
+    e.family(
         "backend_sessions_total",
-        "counter",
+        Kind::Counter,
         "sessions sent to the backend",
-        per(&|b| b.sessions_total.load(Relaxed) as i64),
+        per(&|b| b.sessions_total.load(Relaxed) as i64)
+            .iter()
+            .map(|(l, v)| (l.as_str(), *v)),
     );
-    metric(
+    e.family(
         "backend_connect_failures_total",
-        "counter",
+        Kind::Counter,
         "failed connects or banners",
-        per(&|b| b.connect_failures_total.load(Relaxed) as i64),
+        per(&|b| b.connect_failures_total.load(Relaxed) as i64)
+            .iter()
+            .map(|(l, v)| (l.as_str(), *v)),
     );
-    metric(
+    e.family(
         "backend_bytes_to_backend_total",
-        "counter",
+        Kind::Counter,
         "bytes from clients, counted when a session ends",
-        per(&|b| b.bytes_to_backend.load(Relaxed) as i64),
+        per(&|b| b.bytes_to_backend.load(Relaxed) as i64)
+            .iter()
+            .map(|(l, v)| (l.as_str(), *v)),
     );
-    metric(
+    e.family(
         "backend_bytes_to_client_total",
-        "counter",
+        Kind::Counter,
         "bytes to clients, counted when a session ends",
-        per(&|b| b.bytes_to_client.load(Relaxed) as i64),
+        per(&|b| b.bytes_to_client.load(Relaxed) as i64)
+            .iter()
+            .map(|(l, v)| (l.as_str(), *v)),
     );
-    out
+    e.finish()
 }
 
 #[cfg(test)]

@@ -14,16 +14,16 @@ use super::sftp::{codec, ops};
 use super::{
     audit, jail, metrics, password, ssh, storage, throttle, Identity, SessionContext, Shared,
 };
-use crate::node_config::Node;
-use crate::users::{User, Users};
+use crate::config::node::Node;
+use crate::config::users::{User, Users};
 
 /// The PROXY protocol header parsers (v1 text and v2 binary).
 pub fn proxy_header(data: &[u8]) {
-    let _ = crate::proxy_protocol::parse_v1(data);
+    let _ = crate::wire::proxy::parse_v1(data);
     if data.len() >= 16 {
         let mut head = [0u8; 16];
         head.copy_from_slice(&data[..16]);
-        let _ = crate::proxy_protocol::parse_v2(&head, &data[16..]);
+        let _ = crate::wire::proxy::parse_v2(&head, &data[16..]);
     }
 }
 
@@ -58,7 +58,7 @@ fn fixture() -> &'static Fixture {
             storage.display()
         );
         let config = Node::parse(&dir.join("node.toml"), &text).expect("fuzzing node.toml");
-        let key = crate::lab::random_key("fuzz").expect("a key");
+        let key = crate::keys::generate::random_ed25519("fuzz").expect("a key");
         let identity = Identity {
             fingerprints: vec![super::fingerprint_of(&key)],
             ssh: Arc::new(super::ssh_config(&config, vec![key])),
@@ -111,7 +111,7 @@ pub fn sftp_session(data: &[u8]) {
         keys: Vec::new(),
         password_hash: None,
         home: PathBuf::from("user"),
-        permissions: crate::users::Permissions::all(),
+        permissions: crate::config::users::Permissions::all(),
     });
     let jail = jail::Jail::open(&fx.shared.storage, &user.home).expect("the fuzzing home");
     let fds = fx.shared.fds.take(4).expect("budget");

@@ -1,20 +1,24 @@
 //! The node's HTTP endpoint on `health_listen`: `/healthz` for load balancers and `/metrics`
-//! for Prometheus (served by [`crate::http`]).
+//! for Prometheus (served by [`crate::wire::http`]).
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::http::{self, Response};
+use crate::config::node::UploadMode;
 use crate::node::Shared;
+use crate::wire::health::NodeHealth;
+use crate::wire::http::{self, Response};
 
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     let handler: http::Handler = Arc::new(move |path: &str| match path {
         "/healthz" | "/health" => {
             let (status, body) = health(&shared);
-            Response::json(status, &body)
+            Response::json(
+                status,
+                &serde_json::to_value(&body).expect("health serializes"),
+            )
         }
         "/metrics" => Response::metrics(shared.metrics.render(
             &shared.config.file.name,
@@ -34,8 +38,8 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     http::serve(listener, handler).await
 }
 
-/// The `/healthz` status code and JSON body.
-pub fn health(shared: &Shared) -> (u16, serde_json::Value) {
+/// The `/healthz` status code and body.
+pub fn health(shared: &Shared) -> (u16, NodeHealth) {
     let draining = shared.draining.load(Relaxed);
     let writable = shared.storage.writable();
     let connections = shared.metrics.connections.load(Relaxed);
@@ -63,35 +67,39 @@ pub fn health(shared: &Shared) -> (u16, serde_json::Value) {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
-        .as_millis() as u64;
-    let body = json!({
-        "status": status,
-        "node": shared.config.file.name,
-        "version": env!("CARGO_PKG_VERSION"),
-        "config_checksum": identity.config_checksum,
-        "users_checksum": users.checksum,
-        "users": users.len(),
-        "host_key_fingerprint": identity.fingerprints.first(),
-        "host_key_fingerprints": identity.fingerprints,
-        "host_certificates": identity.certificates,
-        "sessions": sessions,
-        "connections": connections,
-        "startups": shared.startups.count(),
-        "fds_used": shared.fds.used(),
-        "fds_budget": shared.fds.limit(),
-        "password_checks_waiting": shared.passwords.waiting(),
-        "queued_bytes": shared.queues.used(),
-        "open_files": shared.metrics.open_files.load(Relaxed),
-        "max_sessions": shared.config.file.max_sessions,
-        "storage_writable": writable,
-        "storage_same": shared.storage.same(),
-        "storage_id": storage.id,
-        "storage_free_bytes": storage.free_bytes,
-        "storage_total_bytes": storage.total_bytes,
-        "time_unix_ms": now_ms,
-        "draining": draining,
-        "upload_mode": shared.config.file.upload_mode,
-        "uptime_seconds": shared.started.elapsed().as_secs(),
-    });
+        .as_millis() as i64;
+    let body = NodeHealth {
+        status: status.into(),
+        node: shared.config.file.name.clone(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        config_checksum: identity.config_checksum.clone(),
+        users_checksum: users.checksum.clone(),
+        users: users.len(),
+        host_key_fingerprint: identity.fingerprints.first().cloned(),
+        host_key_fingerprints: identity.fingerprints.clone(),
+        host_certificates: identity.certificates.clone(),
+        sessions,
+        connections,
+        startups: shared.startups.count(),
+        fds_used: shared.fds.used(),
+        fds_budget: shared.fds.limit(),
+        password_checks_waiting: shared.passwords.waiting(),
+        queued_bytes: shared.queues.used(),
+        open_files: shared.metrics.open_files.load(Relaxed),
+        max_sessions: shared.config.file.max_sessions,
+        storage_writable: writable,
+        storage_same: shared.storage.same(),
+        storage_id: storage.id,
+        storage_free_bytes: storage.free_bytes,
+        storage_total_bytes: storage.total_bytes,
+        time_unix_ms: Some(now_ms),
+        draining,
+        upload_mode: match shared.config.file.upload_mode {
+            UploadMode::Atomic => "atomic",
+            UploadMode::Resumable => "resumable",
+        }
+        .into(),
+        uptime_seconds: shared.started.elapsed().as_secs(),
+    };
     (if status == "ok" { 200 } else { 503 }, body)
 }

@@ -7,26 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use russh::keys::{Certificate, HashAlg, PrivateKey};
-use serde::Serialize;
 
+use crate::config::node::Node;
+use crate::config::users::User;
 use crate::error::{Error, Result};
-use crate::node_config::Node;
-use crate::users::User;
-
-/// One host certificate as `/healthz` reports it.
-#[derive(Debug, Clone, Serialize)]
-pub struct CertificateInfo {
-    pub path: String,
-    /// The host key it certifies.
-    pub key_fingerprint: String,
-    /// The CA that signed it: what clients trust with `@cert-authority`.
-    pub ca_fingerprint: String,
-    pub principals: Vec<String>,
-    pub valid_after: u64,
-    /// Unix seconds; `u64::MAX` for "forever".
-    pub valid_before: u64,
-    pub serial: u64,
-}
+pub use crate::wire::health::CertificateInfo;
 
 /// The identity in force.
 pub struct Identity {
@@ -37,7 +22,7 @@ pub struct Identity {
     pub certificates: Vec<CertificateInfo>,
     /// The operator's verification login, when `probe_key` is set.
     pub probe: Option<Arc<User>>,
-    /// The checksum of the node.toml wholly in force (see [`crate::node_config::RELOADABLE`]).
+    /// The checksum of the node.toml wholly in force (see [`crate::config::node::RELOADABLE`]).
     pub config_checksum: String,
 }
 
@@ -64,7 +49,8 @@ impl Identity {
 
 fn load_probe_key(path: &Path) -> Result<russh::keys::PublicKey> {
     let text = crate::files::read_text(path)?;
-    crate::users::parse_authorized_key(&text).map_err(|m| Error::config(path, Some("probe_key"), m))
+    crate::config::users::parse_authorized_key(&text)
+        .map_err(|m| Error::config(path, Some("probe_key"), m))
 }
 
 /// Loads every host key; a key readable by others is refused, as sshd refuses it.
@@ -108,7 +94,7 @@ fn check_strength(key: &PrivateKey) -> std::result::Result<(), String> {
             "DSA host keys are refused: OpenSSH clients no longer accept them; use ed25519, ecdsa or rsa (3072 bits)".into(),
         ),
         Algorithm::Rsa { .. } => {
-            let bits = crate::users::rsa_bits(key.public_key());
+            let bits = crate::config::users::rsa_bits(key.public_key());
             if bits < 2048 {
                 Err(format!(
                     "an RSA host key of {bits} bits is refused: use at least 2048 bits (`ssh-keygen -t rsa -b 3072`), or ed25519"

@@ -125,7 +125,7 @@ pub fn temp_name(final_name: &OsStr, node: &str, unique: u64) -> PathBuf {
     } else {
         use sha2::Digest;
         let digest = sha2::Sha256::digest(bytes);
-        let hash = crate::node_config::hex(&digest[..6]);
+        let hash = crate::checksum::hex(&digest[..6]);
         let room = NAME_MAX.saturating_sub(1 + tail.len() + 1 + hash.len());
         name.extend_from_slice(&bytes[..room.min(bytes.len())]);
         name.push(b'~');

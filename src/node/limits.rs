@@ -15,91 +15,18 @@
 //! here, so no flood of strangers takes their slots.
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt;
 use std::net::IpAddr;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+pub use crate::config::node::MaxStartups;
+
 /// A startup younger than this is never evicted: a login in progress gets the time a real
 /// client needs (a few round trips and a key signature) before a newcomer can push it out.
 pub const EVICT_MIN_AGE: Duration = Duration::from_secs(2);
-
-/// `start:rate:full`, as OpenSSH's `MaxStartups`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MaxStartups {
-    pub start: usize,
-    pub rate: u32,
-    pub full: usize,
-}
-
-impl Default for MaxStartups {
-    fn default() -> Self {
-        MaxStartups {
-            start: 128,
-            rate: 30,
-            full: 256,
-        }
-    }
-}
-
-impl fmt::Display for MaxStartups {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.start, self.rate, self.full)
-    }
-}
-
-impl FromStr for MaxStartups {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        let bad = || {
-            format!(
-                "`{text}` is not `start:rate:full` (e.g. `128:30:256`: shed from 128 unauthenticated connections with 30 % probability, rising to 100 % at 256), nor a single number"
-            )
-        };
-        let parts: Vec<&str> = text.split(':').collect();
-        let number = |s: &str| s.trim().parse::<usize>().map_err(|_| bad());
-        let limits = match parts.as_slice() {
-            [full] => {
-                let full = number(full)?;
-                MaxStartups {
-                    start: full,
-                    rate: 100,
-                    full,
-                }
-            }
-            [start, rate, full] => MaxStartups {
-                start: number(start)?,
-                rate: number(rate)? as u32,
-                full: number(full)?,
-            },
-            _ => return Err(bad()),
-        };
-        if limits.full == 0 || limits.start > limits.full || limits.rate > 100 {
-            return Err(format!(
-                "`{text}`: need 1 <= start <= full and a rate of 0 to 100 %"
-            ));
-        }
-        Ok(limits)
-    }
-}
-
-impl serde::Serialize for MaxStartups {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for MaxStartups {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
 
 /// The key a source is counted under: an IPv4 address, or the /64 of an IPv6 address (one
 /// host commonly holds a whole /64).
@@ -108,7 +35,7 @@ pub struct SourceKey(u128);
 
 impl SourceKey {
     pub fn of(addr: IpAddr) -> SourceKey {
-        match crate::node_config::canonical_ip(addr) {
+        match crate::config::node::canonical_ip(addr) {
             IpAddr::V4(v4) => SourceKey(u32::from(v4) as u128),
             IpAddr::V6(v6) => SourceKey((u128::from(v6) >> 64) | (1 << 127)),
         }
@@ -527,22 +454,6 @@ mod tests {
 
     fn clean(_: SourceKey) -> u32 {
         0
-    }
-
-    #[test]
-    fn max_startups_parses_like_openssh() {
-        assert_eq!(
-            "10:30:100".parse::<MaxStartups>().unwrap(),
-            MaxStartups {
-                start: 10,
-                rate: 30,
-                full: 100
-            }
-        );
-        assert_eq!("50".parse::<MaxStartups>().unwrap().start, 50);
-        for bad in ["", "1:2", "a:b:c", "20:30:10", "1:101:5", "0"] {
-            assert!(bad.parse::<MaxStartups>().is_err(), "{bad}");
-        }
     }
 
     #[test]

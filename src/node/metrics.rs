@@ -1,7 +1,8 @@
 //! Counters and gauges of one node, exported in Prometheus text format on `/metrics`.
 
-use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+use crate::wire::metrics::{Exposition, Kind};
 
 #[derive(Default)]
 pub struct Metrics {
@@ -53,146 +54,169 @@ impl Metrics {
         draining: bool,
         extra: &Extra,
     ) -> String {
-        let evicted = AtomicU64::new(extra.startups_evicted_total);
-        let checked = AtomicU64::new(extra.password_checks_total);
-        let counters: [(&str, &AtomicU64, &str); 18] = [
-            (
-                "connections_total",
-                &self.connections_total,
-                "TCP connections accepted",
-            ),
-            (
-                "connections_rejected_total",
-                &self.connections_rejected_total,
-                "connections closed before the SSH banner (limits, drain, PROXY errors)",
-            ),
-            (
-                "logins_ok_total",
-                &self.logins_ok_total,
-                "successful logins",
-            ),
-            (
-                "logins_failed_total",
-                &self.logins_failed_total,
-                "failed logins",
-            ),
-            (
-                "throttled_total",
-                &self.throttled_total,
-                "connections refused because their source had too many failed logins",
-            ),
-            (
-                "bytes_in_total",
-                &self.bytes_in_total,
-                "file bytes written by clients",
-            ),
-            (
-                "bytes_out_total",
-                &self.bytes_out_total,
-                "file bytes read by clients",
-            ),
-            (
-                "operations_total",
-                &self.operations_total,
-                "SFTP requests handled",
-            ),
-            (
-                "errors_total",
-                &self.errors_total,
-                "SFTP requests answered with an error",
-            ),
-            ("uploads_total", &self.uploads_total, "uploads completed"),
-            (
-                "uploads_aborted_total",
-                &self.uploads_aborted_total,
-                "uploads abandoned before close (temporary file removed)",
-            ),
-            (
-                "downloads_total",
-                &self.downloads_total,
-                "files read and closed",
-            ),
-            (
-                "users_reloads_total",
-                &self.users_reloads_total,
-                "users.toml reloads that took effect",
-            ),
-            (
-                "users_reload_errors_total",
-                &self.users_reload_errors_total,
-                "users.toml reloads refused as invalid",
-            ),
-            (
-                "audit_dropped_total",
-                &self.audit_dropped_total,
-                "audit events lost because the audit writer fell behind",
-            ),
-            (
-                "startups_refused_total",
-                &self.startups_refused_total,
-                "unauthenticated connections refused (per-source limit, max_startups)",
-            ),
-            (
-                "password_checks_total",
-                &checked,
-                "passwords verified (argon2id computed)",
-            ),
-            (
-                "startups_evicted_total",
-                &evicted,
-                "unauthenticated connections closed to make room for newcomers (max_startups)",
-            ),
-        ];
-        let gauges: [(&str, i64, &str); 9] = [
-            (
-                "connections",
-                self.connections.load(Relaxed),
-                "open TCP connections",
-            ),
-            (
-                "sessions",
-                self.sessions.load(Relaxed),
-                "logged-in SSH sessions",
-            ),
-            (
-                "open_files",
-                self.open_files.load(Relaxed),
-                "open file handles (transfers in progress)",
-            ),
-            (
-                "storage_writable",
-                storage_writable as i64,
-                "1 when the last storage write check succeeded",
-            ),
-            ("draining", draining as i64, "1 while the node drains"),
-            (
-                "startups",
-                extra.startups,
-                "connections that have not logged in yet",
-            ),
-            (
-                "fds_used",
-                extra.fds_used,
-                "file descriptors the node has handed to connections, sessions and handles",
-            ),
-            (
-                "fds_budget",
-                extra.fds_budget,
-                "file descriptors the node may hand out (the open-file limit less a reserve)",
-            ),
-            (
-                "password_checks_waiting",
-                extra.password_checks_waiting,
-                "password verifications waiting for a verifier thread",
-            ),
-        ];
-        let mut out = String::new();
-        for (name, value, help) in counters {
-            let _ = writeln!(out, "# HELP sftpha_node_{name} {help}\n# TYPE sftpha_node_{name} counter\nsftpha_node_{name}{{node=\"{node}\"}} {}", value.load(Relaxed));
-        }
-        for (name, value, help) in gauges {
-            let _ = writeln!(out, "# HELP sftpha_node_{name} {help}\n# TYPE sftpha_node_{name} gauge\nsftpha_node_{name}{{node=\"{node}\"}} {value}");
-        }
-        out
+        let mut e = Exposition::new("sftpha_node", "node", node);
+        e.one(
+            "connections_total",
+            Kind::Counter,
+            "TCP connections accepted",
+            self.connections_total.load(Relaxed) as i64,
+        );
+        e.one(
+            "connections_rejected_total",
+            Kind::Counter,
+            "connections closed before the SSH banner (limits, drain, PROXY errors)",
+            self.connections_rejected_total.load(Relaxed) as i64,
+        );
+        e.one(
+            "logins_ok_total",
+            Kind::Counter,
+            "successful logins",
+            self.logins_ok_total.load(Relaxed) as i64,
+        );
+        e.one(
+            "logins_failed_total",
+            Kind::Counter,
+            "failed logins",
+            self.logins_failed_total.load(Relaxed) as i64,
+        );
+        e.one(
+            "throttled_total",
+            Kind::Counter,
+            "connections refused because their source had too many failed logins",
+            self.throttled_total.load(Relaxed) as i64,
+        );
+        e.one(
+            "bytes_in_total",
+            Kind::Counter,
+            "file bytes written by clients",
+            self.bytes_in_total.load(Relaxed) as i64,
+        );
+        e.one(
+            "bytes_out_total",
+            Kind::Counter,
+            "file bytes read by clients",
+            self.bytes_out_total.load(Relaxed) as i64,
+        );
+        e.one(
+            "operations_total",
+            Kind::Counter,
+            "SFTP requests handled",
+            self.operations_total.load(Relaxed) as i64,
+        );
+        e.one(
+            "errors_total",
+            Kind::Counter,
+            "SFTP requests answered with an error",
+            self.errors_total.load(Relaxed) as i64,
+        );
+        e.one(
+            "uploads_total",
+            Kind::Counter,
+            "uploads completed",
+            self.uploads_total.load(Relaxed) as i64,
+        );
+        e.one(
+            "uploads_aborted_total",
+            Kind::Counter,
+            "uploads abandoned before close (temporary file removed)",
+            self.uploads_aborted_total.load(Relaxed) as i64,
+        );
+        e.one(
+            "downloads_total",
+            Kind::Counter,
+            "files read and closed",
+            self.downloads_total.load(Relaxed) as i64,
+        );
+        e.one(
+            "users_reloads_total",
+            Kind::Counter,
+            "users.toml reloads that took effect",
+            self.users_reloads_total.load(Relaxed) as i64,
+        );
+        e.one(
+            "users_reload_errors_total",
+            Kind::Counter,
+            "users.toml reloads refused as invalid",
+            self.users_reload_errors_total.load(Relaxed) as i64,
+        );
+        e.one(
+            "audit_dropped_total",
+            Kind::Counter,
+            "audit events lost because the audit writer fell behind",
+            self.audit_dropped_total.load(Relaxed) as i64,
+        );
+        e.one(
+            "startups_refused_total",
+            Kind::Counter,
+            "unauthenticated connections refused (per-source limit, max_startups)",
+            self.startups_refused_total.load(Relaxed) as i64,
+        );
+        e.one(
+            "password_checks_total",
+            Kind::Counter,
+            "passwords verified (argon2id computed)",
+            extra.password_checks_total as i64,
+        );
+        e.one(
+            "startups_evicted_total",
+            Kind::Counter,
+            "unauthenticated connections closed to make room for newcomers (max_startups)",
+            extra.startups_evicted_total as i64,
+        );
+        e.one(
+            "connections",
+            Kind::Gauge,
+            "open TCP connections",
+            self.connections.load(Relaxed),
+        );
+        e.one(
+            "sessions",
+            Kind::Gauge,
+            "logged-in SSH sessions",
+            self.sessions.load(Relaxed),
+        );
+        e.one(
+            "open_files",
+            Kind::Gauge,
+            "open file handles (transfers in progress)",
+            self.open_files.load(Relaxed),
+        );
+        e.one(
+            "storage_writable",
+            Kind::Gauge,
+            "1 when the last storage write check succeeded",
+            storage_writable as i64,
+        );
+        e.one(
+            "draining",
+            Kind::Gauge,
+            "1 while the node drains",
+            draining as i64,
+        );
+        e.one(
+            "startups",
+            Kind::Gauge,
+            "connections that have not logged in yet",
+            extra.startups,
+        );
+        e.one(
+            "fds_used",
+            Kind::Gauge,
+            "file descriptors the node has handed to connections, sessions and handles",
+            extra.fds_used,
+        );
+        e.one(
+            "fds_budget",
+            Kind::Gauge,
+            "file descriptors the node may hand out (the open-file limit less a reserve)",
+            extra.fds_budget,
+        );
+        e.one(
+            "password_checks_waiting",
+            Kind::Gauge,
+            "password verifications waiting for a verifier thread",
+            extra.password_checks_waiting,
+        );
+        e.finish()
     }
 }

@@ -30,11 +30,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::node::{Node, ProxyMode};
+use crate::config::users::{User, Users};
 use crate::error::{Error, Result};
-use crate::node_config::{Node, ProxyMode};
-use crate::proxy_protocol::{self, Header};
 use crate::timeouts;
-use crate::users::{User, Users};
+use crate::wire::proxy::{self, Header};
 use limits::{FdBudget, Fds, Startups};
 use metrics::Metrics;
 
@@ -46,8 +46,7 @@ const STALE_UPLOAD: Duration = Duration::from_secs(24 * 3600);
 const JANITOR_INTERVAL: Duration = Duration::from_secs(3600);
 /// How often a connection looks at whether its client has gone quiet.
 const WATCHDOG_TICK: Duration = Duration::from_millis(500);
-/// The folder below the storage path that belongs to sftpha, not to users.
-pub const STATE_DIR: &str = ".sftpha";
+pub use crate::config::node::STATE_DIR;
 
 /// State shared by every connection of a node.
 pub struct Shared {
@@ -296,7 +295,7 @@ pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
 /// Raises the soft limit of open files to the hard limit (a default soft limit of 1024 is
 /// far below what `max_sessions` connections can hold), says when even that is below the
 /// worst case, and returns the limit in force: the node's budget is planned within it.
-fn raise_fd_limit(file: &crate::node_config::NodeConfig) -> u64 {
+fn raise_fd_limit(file: &crate::config::node::NodeConfig) -> u64 {
     use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
     let per_connection = limits::FDS_CONNECTION as u64
         + file.max_channels as u64 * limits::FDS_SESSION as u64
@@ -644,7 +643,7 @@ async fn client_address(
         }
         ProxyMode::Required => timeouts::PROXY_HEADER,
     };
-    match proxy_protocol::read_header(stream, wait).await {
+    match proxy::read_header(stream, wait).await {
         Ok(Some(Header::Proxied { source })) => Ok(source),
         Ok(Some(Header::Local)) => Ok(peer),
         Ok(None) if mode == ProxyMode::Optional => Ok(peer),
@@ -712,7 +711,7 @@ async fn reload_users(shared: &Arc<Shared>) {
 fn content_checksum(path: &Path) -> Option<String> {
     std::fs::read(path)
         .ok()
-        .map(|b| crate::node_config::sha256_hex(&b))
+        .map(|b| crate::checksum::sha256_hex(&b))
 }
 
 /// Reloads users.toml whenever its content differs from the users in force (compared with

@@ -15,7 +15,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, Salt};
-use argon2::{Algorithm, Argon2, Block, Params, Version};
+use argon2::{Argon2, Block};
+
+use crate::config::users::argon2_parameters;
 use tokio::sync::oneshot;
 
 /// The answer to one attempt.
@@ -92,12 +94,6 @@ pub struct PasswordPool {
 pub const QUEUE_CAPACITY: usize = 256;
 /// An attempt not started within this is answered busy (well inside the login grace time).
 pub const QUEUE_DEADLINE: Duration = Duration::from_secs(10);
-/// argon2 parameters above these are refused in users.toml: one hash must not be able to take
-/// a node's memory or a core for seconds.
-pub const MAX_MEMORY_KIB: u32 = 256 * 1024;
-pub const MAX_TIME_COST: u32 = 16;
-pub const MAX_LANES: u32 = 16;
-
 impl PasswordPool {
     /// Starts `threads` verifier threads.
     pub fn start(threads: usize, capacity: usize, deadline: Duration) -> Arc<PasswordPool> {
@@ -207,47 +203,9 @@ impl PasswordPool {
     }
 }
 
-/// The argon2 parameters of a PHC string, checked against the limits above.
-pub fn parameters(hash: &str) -> Result<(Algorithm, Version, Params), String> {
-    let parsed = PasswordHash::new(hash).map_err(|e| e.to_string())?;
-    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(|e| e.to_string())?;
-    if algorithm != Algorithm::Argon2id {
-        return Err("only argon2id is accepted".into());
-    }
-    let version = parsed
-        .version
-        .map(Version::try_from)
-        .transpose()
-        .map_err(|e| e.to_string())?
-        .unwrap_or_default();
-    let params = Params::try_from(&parsed).map_err(|e| e.to_string())?;
-    if params.m_cost() > MAX_MEMORY_KIB {
-        return Err(format!(
-            "m={} KiB is over the limit of {MAX_MEMORY_KIB} KiB (256 MiB)",
-            params.m_cost()
-        ));
-    }
-    if params.t_cost() > MAX_TIME_COST {
-        return Err(format!(
-            "t={} is over the limit of {MAX_TIME_COST}",
-            params.t_cost()
-        ));
-    }
-    if params.p_cost() > MAX_LANES {
-        return Err(format!(
-            "p={} is over the limit of {MAX_LANES}",
-            params.p_cost()
-        ));
-    }
-    if parsed.hash.is_none() || parsed.salt.is_none() {
-        return Err("the hash or the salt is missing".into());
-    }
-    Ok((algorithm, version, params))
-}
-
 /// Verifies in `memory`, grown to the largest hash seen and then reused.
 fn check(password: &[u8], hash: &str, memory: &mut Vec<Block>) -> Result<bool, String> {
-    let (algorithm, version, params) = parameters(hash)?;
+    let (algorithm, version, params) = argon2_parameters(hash)?;
     let parsed = PasswordHash::new(hash).map_err(|e| e.to_string())?;
     let expected = parsed.hash.ok_or("no hash")?;
     let salt: Salt = parsed.salt.ok_or("no salt")?;
@@ -269,7 +227,9 @@ fn check(password: &[u8], hash: &str, memory: &mut Vec<Block>) -> Result<bool, S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::users::MAX_MEMORY_KIB;
     use argon2::password_hash::{PasswordHasher, SaltString};
+    use argon2::{Algorithm, Params, Version};
 
     fn hash(password: &str) -> Arc<str> {
         let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
@@ -340,7 +300,7 @@ mod tests {
             params.m_cost(),
             salt.as_str()
         );
-        assert!(parameters(&text).unwrap_err().contains("m="));
-        assert!(parameters(&hash("x")).is_ok());
+        assert!(argon2_parameters(&text).unwrap_err().contains("m="));
+        assert!(argon2_parameters(&hash("x")).is_ok());
     }
 }

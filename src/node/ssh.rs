@@ -13,6 +13,7 @@ use russh::{Channel, ChannelId, MethodKind, MethodSet};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::users::{fingerprint, User};
 use crate::node::audit::printable;
 use crate::node::jail::Jail;
 use crate::node::limits::{Fds, Ticket, UserSession};
@@ -21,7 +22,6 @@ use crate::node::password::{Secret, Verdict};
 use crate::node::stream::Activity;
 use crate::node::throttle::Attempt;
 use crate::node::{limits, sftp, SessionContext, Shared};
-use crate::users::{fingerprint, User};
 
 /// What the connection task and the SFTP sessions know about a connection.
 pub struct ConnState {
@@ -134,7 +134,7 @@ impl SshHandler {
     }
 
     fn lookup(&self, name: &str) -> Option<Arc<User>> {
-        if name == crate::users::PROBE_USER {
+        if name == crate::config::users::PROBE_USER {
             return self.shared.identity().probe.clone();
         }
         self.shared.users().get(name)

@@ -252,7 +252,7 @@ fn storage_id(state: &Path) -> io::Result<String> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 let mut bytes = [0u8; 16];
                 getrandom::fill(&mut bytes).map_err(io::Error::other)?;
-                let id = crate::node_config::hex(&bytes);
+                let id = crate::checksum::hex(&bytes);
                 match std::fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)

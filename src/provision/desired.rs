@@ -8,13 +8,13 @@ use std::sync::Arc;
 use russh::keys::PrivateKey;
 use serde::Serialize;
 
-use super::secrets::{host_key_slots, CERT_SUFFIX};
-use crate::cluster::{Cluster, GatewayKind, NodeAddr};
+use crate::checksum::sha256_hex;
+use crate::config::cluster::{Cluster, GatewayKind, NodeAddr};
 use crate::error::{Error, Result};
-use crate::node_config::sha256_hex;
+use crate::keys::secrets::{host_key_slots, CERT_SUFFIX};
 use crate::render::{Renderer, PROBE_KEY_FILE};
 
-pub use super::secrets::{Secrets, KEYS_DIR, PROBE_PRIVATE};
+pub use crate::keys::secrets::{Secrets, KEYS_DIR, PROBE_PRIVATE};
 
 /// A service `provision` runs on a host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -127,7 +127,7 @@ fn file(
 /// probe key) takes a SIGHUP; any other needs a restart.
 pub fn judge_node_toml(old: &[u8], new: &[u8]) -> Effect {
     let parse = |b: &[u8]| {
-        crate::node_config::Node::parse(Path::new("node.toml"), &String::from_utf8_lossy(b))
+        crate::config::node::Node::parse(Path::new("node.toml"), &String::from_utf8_lossy(b))
     };
     match (parse(old), parse(new)) {
         (Ok(old), Ok(new)) if old.restart_keys_changed(&new).is_empty() => Effect::Reload,
@@ -139,7 +139,7 @@ fn text(s: String) -> Arc<Vec<u8>> {
     Arc::new(s.into_bytes())
 }
 
-/// The report names of the host key files, per slot of [`super::secrets::host_key_slots`]
+/// The report names of the host key files, per slot of [`crate::keys::secrets::host_key_slots`]
 /// (the keys in force, ed25519, ecdsa, rsa, then a rotation's next keys): private key,
 /// certificate, public key.
 pub const HOST_KEY_ITEMS: [[&str; 3]; 6] = [
@@ -238,7 +238,7 @@ pub fn desired(
         source,
     })?;
     // The nodes refuse an invalid users.toml; so do we, before anything is sent.
-    crate::users::Users::parse(&cluster.users, &String::from_utf8_lossy(&users))?;
+    crate::config::users::Users::parse(&cluster.users, &String::from_utf8_lossy(&users))?;
     let users = Arc::new(users);
     let public = |key: &PrivateKey| -> Result<Arc<Vec<u8>>> {
         let line = key

@@ -9,7 +9,7 @@ use base64ct::Encoding;
 use serde::Serialize;
 
 use super::desired::{Effect, HostSpec, Managed, Service};
-use crate::cluster::{Cluster, ServiceManager};
+use crate::config::cluster::{Cluster, ServiceManager};
 use crate::remote::{quote, Remote, RemoteError};
 
 /// One managed file as found on the host.

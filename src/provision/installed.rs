@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::secrets::{ensure_dir, keys_dir};
-use crate::cluster::Cluster;
+use crate::config::cluster::Cluster;
 use crate::error::Result;
+use crate::keys::secrets::{ensure_dir, keys_dir};
 
 const FILE: &str = "installed.json";
 

@@ -13,7 +13,6 @@
 pub mod desired;
 pub mod host;
 pub mod installed;
-pub mod secrets;
 pub mod status;
 
 use std::collections::BTreeMap;
@@ -22,12 +21,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use serde_json::Value;
 
-use crate::cluster::{Cluster, GatewayKind, NodeAddr};
+use crate::config::cluster::{Cluster, GatewayKind, NodeAddr};
 use crate::error::{Error, Result};
 use crate::net::bracket;
 use crate::remote::{Access, Remote};
+use crate::wire::health::{self, GatewayHealth, NodeHealth};
 use desired::{HostSpec, Secrets, Service};
 use host::{FileAction, FileChange, HostPlan, ServiceAction, ServiceChange};
 
@@ -501,7 +500,7 @@ fn expected_for(spec: &HostSpec, secrets: &Secrets) -> Result<Expected> {
     let file = |item: &str| spec.files.iter().find(|f| f.item == item);
     let config_checksum = match file("node.toml") {
         Some(f) => Some(
-            crate::node_config::Node::parse(&f.path, &String::from_utf8_lossy(&f.content))?
+            crate::config::node::Node::parse(&f.path, &String::from_utf8_lossy(&f.content))?
                 .checksum,
         ),
         None => None,
@@ -521,22 +520,30 @@ fn sftp_addr(host: &str, port: u16) -> String {
     format!("{}:{}", bracket(host), port)
 }
 
-/// A node's or builtin gateway's `/healthz`: status and JSON body.
-async fn health(addr: &str) -> std::result::Result<(u16, Value), String> {
-    crate::assess::probe::get_health(addr, Duration::from_secs(3))
+/// A node's `/healthz`: status and body.
+async fn health(addr: &str) -> std::result::Result<(u16, NodeHealth), String> {
+    health::fetch_at::<NodeHealth>(addr, Duration::from_secs(3))
         .await
-        .map(|(code, body, _)| (code, body))
+        .map(|a| (a.code, a.body))
+}
+
+/// A builtin gateway's `/healthz`: status and body.
+async fn gateway_health(addr: &str) -> std::result::Result<(u16, GatewayHealth), String> {
+    health::fetch_at::<GatewayHealth>(addr, Duration::from_secs(3))
+        .await
+        .map(|a| (a.code, a.body))
 }
 
 /// What is wrong with a node's health against what it must be; `None` when all is right.
-fn health_problem(code: u16, body: &Value, expected: &Expected) -> Option<String> {
+fn health_problem(code: u16, body: &NodeHealth, expected: &Expected) -> Option<String> {
     if code != 200 {
-        return Some(format!(
-            "/healthz is {code} ({})",
-            body["status"].as_str().unwrap_or("?")
-        ));
+        return Some(format!("/healthz is {code} ({})", body.status));
     }
-    let field = |k: &str| body[k].as_str().unwrap_or("").to_owned();
+    let field = |k: &str| match k {
+        "config_checksum" => body.config_checksum.clone(),
+        "users_checksum" => body.users_checksum.clone(),
+        _ => String::new(),
+    };
     if let Some(want) = expected
         .config_checksum
         .as_ref()
@@ -559,10 +566,11 @@ fn health_problem(code: u16, body: &Value, expected: &Expected) -> Option<String
             short(want)
         ));
     }
-    let keys: Vec<&str> = body["host_key_fingerprints"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+    let keys: Vec<&str> = body
+        .host_key_fingerprints
+        .iter()
+        .map(String::as_str)
+        .collect();
     if keys != expected.fingerprints {
         return Some(format!(
             "holds host keys {} instead of the cluster's {}",
@@ -909,27 +917,31 @@ async fn verify(
                 continue;
             }
             let addr = sftp_addr(gw, g.port);
-            let check =
-                match gateway_login(&addr, crate::users::PROBE_USER, key.clone(), &fingerprint)
-                    .await
-                {
-                    Ok(took) => Check {
+            let check = match gateway_login(
+                &addr,
+                crate::config::users::PROBE_USER,
+                key.clone(),
+                &fingerprint,
+            )
+            .await
+            {
+                Ok(took) => Check {
+                    blocked: false,
+                    check: format!("login through gateway gw{} ({addr})", i + 1),
+                    ok: true,
+                    detail: format!("logged in and listed the home in {} ms", took.as_millis()),
+                },
+                Err(e) => {
+                    report.result = Outcome::Failed;
+                    report.error = Some(format!("no login through the gateway: {e}"));
+                    Check {
                         blocked: false,
                         check: format!("login through gateway gw{} ({addr})", i + 1),
-                        ok: true,
-                        detail: format!("logged in and listed the home in {} ms", took.as_millis()),
-                    },
-                    Err(e) => {
-                        report.result = Outcome::Failed;
-                        report.error = Some(format!("no login through the gateway: {e}"));
-                        Check {
-                            blocked: false,
-                            check: format!("login through gateway gw{} ({addr})", i + 1),
-                            ok: false,
-                            detail: e,
-                        }
+                        ok: false,
+                        detail: e,
                     }
-                };
+                }
+            };
             checks.push(check);
         }
     }
@@ -966,7 +978,7 @@ async fn check_keys(
             }
         }
         let verb = if kc.accepted { "accept" } else { "refuse" };
-        let fp = crate::users::fingerprint(&kc.key);
+        let fp = crate::config::users::fingerprint(&kc.key);
         checks.push(Check {
             blocked: nodes.is_empty(),
             check: format!("every node {verb}s {fp} for `{}`", kc.user),
@@ -1029,7 +1041,13 @@ async fn probe_login(
     key: &Arc<russh::keys::PrivateKey>,
     fingerprint: &str,
 ) -> std::result::Result<crate::failover::client::Session, crate::failover::client::ClientError> {
-    crate::failover::client::login(sock, crate::users::PROBE_USER, key.clone(), fingerprint).await
+    crate::failover::client::login(
+        sock,
+        crate::config::users::PROBE_USER,
+        key.clone(),
+        fingerprint,
+    )
+    .await
 }
 
 /// Writes a token through the first node and reads it back through every other, over SFTP.
@@ -1048,7 +1066,7 @@ pub async fn storage_shared(
             format!(
                 "cannot log into {} as {}: {e}",
                 first.name,
-                crate::users::PROBE_USER
+                crate::config::users::PROBE_USER
             )
         })?;
         writer

@@ -6,12 +6,11 @@
 use std::time::Instant;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::desired::{self, HostSpec, Secrets};
 use super::host::{self, FileAction};
-use super::{health, health_problem, Expected};
-use crate::cluster::{Cluster, GatewayKind};
+use super::{gateway_health, health_problem, Expected};
+use crate::config::cluster::{Cluster, GatewayKind};
 use crate::error::{Error, Result};
 use crate::remote::Access;
 
@@ -148,7 +147,7 @@ fn key_set_problem(what: &str, seen: &[String], expected: &[String]) -> Option<S
 pub fn status(cluster: &Cluster, node_binary: Option<&std::path::PathBuf>) -> Result<StatusReport> {
     let started = Instant::now();
     let keys = cluster.dir().join(desired::KEYS_DIR);
-    if !keys.join(crate::render::HOST_KEY_FILE).exists() {
+    if !keys.join(crate::keys::secrets::HOST_KEY_FILE).exists() {
         return Err(Error::usage(
             format!(
                 "no cluster keys in `{}`: this cluster was never provisioned from here",
@@ -234,7 +233,13 @@ pub fn status(cluster: &Cluster, node_binary: Option<&std::path::PathBuf>) -> Re
                 (Vec::new(), unreachable)
             }
         };
-        let text = |k: &str| body.and_then(|b: &Value| b[k].as_str().map(str::to_owned));
+        let text = |k: &str| {
+            body.map(|b| match k {
+                "version" => b.version.clone(),
+                "config_checksum" => b.config_checksum.clone(),
+                _ => b.host_key_fingerprint.clone().unwrap_or_default(),
+            })
+        };
         nodes.push(NodeStatus {
             name: node.name.clone(),
             host: node.host.clone(),
@@ -244,7 +249,7 @@ pub fn status(cluster: &Cluster, node_binary: Option<&std::path::PathBuf>) -> Re
             config_checksum: text("config_checksum"),
             host_key_fingerprint: text("host_key_fingerprint"),
             presented_host_keys: seen.host_keys.clone().unwrap_or_default(),
-            sessions: body.and_then(|b| b["sessions"].as_u64()),
+            sessions: body.map(|b| b.sessions.max(0) as u64),
             drift,
             problems,
             unreachable,
@@ -274,14 +279,11 @@ pub fn status(cluster: &Cluster, node_binary: Option<&std::path::PathBuf>) -> Re
             let mut healthy = reachable && problems.is_empty();
             if g.kind == GatewayKind::Builtin {
                 let addr = format!("{}:{}", crate::net::bracket(gw), g.health_port);
-                match runtime.block_on(health(&addr)) {
+                match runtime.block_on(gateway_health(&addr)) {
                     Ok((200, _)) => {}
                     Ok((code, body)) => {
                         healthy = false;
-                        problems.push(format!(
-                            "gateway /healthz is {code} ({})",
-                            body["status"].as_str().unwrap_or("?")
-                        ));
+                        problems.push(format!("gateway /healthz is {code} ({})", body.status));
                     }
                     Err(e) => {
                         healthy = false;

@@ -12,7 +12,7 @@ use russh::client::{self, AuthResult};
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use russh::ChannelMsg;
 
-use crate::cluster::Cluster;
+use crate::config::cluster::Cluster;
 use known_hosts::{KnownHosts, Verdict};
 
 /// Why a host could not be used. The message is what the operator reads.

@@ -25,12 +25,12 @@ use serde_json::json;
 use super::attrs::{attributes, attrs_json, check_owner, long_name, unix_time};
 use super::codec::{self, Fields, MAX_IO, MAX_PACKET};
 use super::upload::{self, Kind, Pending};
+use crate::config::node::UploadMode;
+use crate::config::users::Permission;
 use crate::node::jail::{self, Jail, JailPath};
 use crate::node::limits::{self, Fds};
 use crate::node::metrics::Metrics;
 use crate::node::SessionContext;
-use crate::node_config::UploadMode;
-use crate::users::Permission;
 
 const FXF_READ: u32 = 0x01;
 const FXF_WRITE: u32 = 0x02;

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use toml_edit::{value, Array, ArrayOfTables, DocumentMut, Item, Table};
 
+use crate::config::users::{fingerprint, parse_authorized_key, valid_user_name, Users, PROBE_USER};
 use crate::error::{Error, Result};
-use crate::users::{fingerprint, parse_authorized_key, valid_user_name, Users, PROBE_USER};
 
 pub struct UsersDoc {
     pub path: PathBuf,
@@ -155,7 +155,7 @@ impl UsersDoc {
                     })
                     .collect(),
                 password: u.password_hash.is_some(),
-                permissions: crate::users::Permission::ALL
+                permissions: crate::config::users::Permission::ALL
                     .iter()
                     .filter(|p| u.permissions.allows(**p))
                     .map(|p| p.name().to_owned())
@@ -190,7 +190,7 @@ impl UsersDoc {
         }
         // The flags are checked as flags: users.toml is not where the mistake is.
         if let Some(perms) = &user.permissions {
-            let valid: Vec<&str> = crate::users::Permission::ALL
+            let valid: Vec<&str> = crate::config::users::Permission::ALL
                 .iter()
                 .map(|p| p.name())
                 .collect();
@@ -202,7 +202,7 @@ impl UsersDoc {
             }
         }
         if let Some(home) = &user.home {
-            crate::users::check_home(home).map_err(|m| {
+            crate::config::users::check_home(home).map_err(|m| {
                 Error::usage(
                     format!("--home: {m}"),
                     Some("a home is a relative path below the storage, e.g. `partners/bank`"),
@@ -291,7 +291,7 @@ impl UsersDoc {
         let index = a.iter().position(|v| {
             v.as_str()
                 .and_then(|l| parse_authorized_key(l).ok())
-                .is_some_and(|k| crate::users::fingerprint(&k) == fingerprint)
+                .is_some_and(|k| crate::config::users::fingerprint(&k) == fingerprint)
         });
         let Some(index) = index else {
             return Err(no_key(&path, name, fingerprint));

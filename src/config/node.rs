@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::node::limits::MaxStartups;
+use std::fmt;
+use std::str::FromStr;
 
 /// How the node treats a PROXY protocol header in front of the SSH stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -34,6 +34,82 @@ pub enum UploadMode {
     /// Data goes straight to the final name, so clients can resume (`reput`, rclone); partial
     /// files are visible while they are written and after an aborted upload.
     Resumable,
+}
+
+/// The folder below the storage path that belongs to sftpha, not to users.
+pub const STATE_DIR: &str = ".sftpha";
+
+/// `start:rate:full`, as OpenSSH's `MaxStartups`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxStartups {
+    pub start: usize,
+    pub rate: u32,
+    pub full: usize,
+}
+
+impl Default for MaxStartups {
+    fn default() -> Self {
+        MaxStartups {
+            start: 128,
+            rate: 30,
+            full: 256,
+        }
+    }
+}
+
+impl fmt::Display for MaxStartups {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.start, self.rate, self.full)
+    }
+}
+
+impl FromStr for MaxStartups {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "`{text}` is not `start:rate:full` (e.g. `128:30:256`: shed from 128 unauthenticated connections with 30 % probability, rising to 100 % at 256), nor a single number"
+            )
+        };
+        let parts: Vec<&str> = text.split(':').collect();
+        let number = |s: &str| s.trim().parse::<usize>().map_err(|_| bad());
+        let limits = match parts.as_slice() {
+            [full] => {
+                let full = number(full)?;
+                MaxStartups {
+                    start: full,
+                    rate: 100,
+                    full,
+                }
+            }
+            [start, rate, full] => MaxStartups {
+                start: number(start)?,
+                rate: number(rate)? as u32,
+                full: number(full)?,
+            },
+            _ => return Err(bad()),
+        };
+        if limits.full == 0 || limits.start > limits.full || limits.rate > 100 {
+            return Err(format!(
+                "`{text}`: need 1 <= start <= full and a rate of 0 to 100 %"
+            ));
+        }
+        Ok(limits)
+    }
+}
+
+impl serde::Serialize for MaxStartups {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MaxStartups {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// The file as written by the operator; every key is checked by [`NodeConfig::load`].
@@ -323,7 +399,7 @@ impl Node {
             anonymous.health_listen = String::new();
             anonymous.audit_log = None;
             let canonical = serde_json::to_vec(&anonymous).expect("config serializes");
-            sha256_hex(&canonical)
+            crate::checksum::sha256_hex(&canonical)
         };
         Ok(Node {
             file,
@@ -388,29 +464,25 @@ pub fn absolute(base: &Path, path: &Path) -> PathBuf {
     }
 }
 
-/// " (line L, column C)" for a byte span of a TOML document.
-pub fn toml_location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
-    let Some(span) = span else {
-        return String::new();
-    };
-    let before = &text[..span.start.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
-    format!(" (line {line}, column {column})")
-}
-
-/// SHA-256 of `bytes` in lowercase hex: the checksums /healthz, status and provision compare.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn max_startups_parses_like_openssh() {
+        assert_eq!(
+            "10:30:100".parse::<MaxStartups>().unwrap(),
+            MaxStartups {
+                start: 10,
+                rate: 30,
+                full: 100
+            }
+        );
+        assert_eq!("50".parse::<MaxStartups>().unwrap().start, 50);
+        for bad in ["", "1:2", "a:b:c", "20:30:10", "1:101:5", "0"] {
+            assert!(bad.parse::<MaxStartups>().is_err(), "{bad}");
+        }
+    }
 
     const MINIMAL: &str = r#"
 name = "n1"

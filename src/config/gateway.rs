@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::node::valid_name;
 use crate::error::{Error, Result};
-use crate::node_config::valid_name;
 
 /// How new connections are spread over healthy backends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -19,6 +19,17 @@ pub enum Balance {
     Leastconn,
     /// A hash of the client address: a client keeps its backend while that backend is up.
     Source,
+}
+
+impl Balance {
+    /// The name as written in gateway.toml.
+    pub fn name(self) -> &'static str {
+        match self {
+            Balance::Roundrobin => "roundrobin",
+            Balance::Leastconn => "leastconn",
+            Balance::Source => "source",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

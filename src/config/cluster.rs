@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::node::{absolute, valid_name, UploadMode};
 use crate::error::{Error, Result};
-use crate::node_config::{absolute, valid_name, UploadMode};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -343,26 +343,26 @@ pub struct GatewaySettings {
     /// keepalived virtual IP, when hosts has two or more.
     #[serde(default)]
     pub vip: String,
-    #[serde(default = "crate::gateway_config::default_balance")]
-    pub balance: crate::gateway_config::Balance,
-    #[serde(default = "crate::gateway_config::default_interval")]
+    #[serde(default = "crate::config::gateway::default_balance")]
+    pub balance: crate::config::gateway::Balance,
+    #[serde(default = "crate::config::gateway::default_interval")]
     pub health_interval_ms: u64,
-    #[serde(default = "crate::gateway_config::default_fall_rise")]
+    #[serde(default = "crate::config::gateway::default_fall_rise")]
     pub health_fall: u32,
-    #[serde(default = "crate::gateway_config::default_fall_rise")]
+    #[serde(default = "crate::config::gateway::default_fall_rise")]
     pub health_rise: u32,
     /// How long one check may take; the interval (at most 2 s) when unset.
     #[serde(default)]
     pub health_timeout_ms: Option<u64>,
-    #[serde(default = "crate::gateway_config::default_connect_timeout")]
+    #[serde(default = "crate::config::gateway::default_connect_timeout")]
     pub connect_timeout_ms: u64,
-    #[serde(default = "crate::gateway_config::default_banner_timeout")]
+    #[serde(default = "crate::config::gateway::default_banner_timeout")]
     pub banner_timeout_ms: u64,
     /// The gateway hosts' network interface that carries the vip (keepalived).
     #[serde(default = "default_interface")]
     pub interface: String,
     /// keepalived VRRP advertisement interval.
-    #[serde(default = "crate::gateway_config::default_interval")]
+    #[serde(default = "crate::config::gateway::default_interval")]
     pub advert_interval_ms: u64,
     /// For `kind = "external"`: how long the balancer takes to stop sending new sessions to
     /// a dead node, if you know it better than its health settings above tell.
@@ -686,7 +686,7 @@ fn validate(path: &Path, file: &ClusterFile) -> Result<()> {
         }
     }
     if let Some(user) = &n.service_user {
-        if !crate::users::valid_user_name(user) {
+        if !crate::config::users::valid_user_name(user) {
             return Err(invalid(
                 "node.service_user",
                 format!("`{user}` is not a valid user name"),
@@ -941,7 +941,7 @@ fn check_host(host: &str) -> Result<(), String> {
 
 fn normal_host(host: &str) -> String {
     match host.parse::<IpAddr>() {
-        Ok(ip) => crate::node_config::canonical_ip(ip).to_string(),
+        Ok(ip) => crate::config::node::canonical_ip(ip).to_string(),
         Err(_) => host.to_ascii_lowercase(),
     }
 }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use russh::keys::{Algorithm, HashAlg, PublicKey};
 use serde::Deserialize;
 
+use crate::checksum::sha256_hex;
 use crate::error::{Error, Result};
-use crate::node_config::sha256_hex;
 
 /// What a user may do; each right gates a set of SFTP operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -339,7 +339,7 @@ fn check_password_hash(hash: &str) -> Result<(), String> {
     if !hash.starts_with("$argon2id$") {
         return Err("only argon2id hashes (`$argon2id$...`) are accepted".into());
     }
-    crate::node::password::parameters(hash)
+    argon2_parameters(hash)
         .map(|_| ())
         .map_err(|e| format!("not a usable argon2id hash: {e}"))
 }
@@ -351,7 +351,7 @@ pub fn check_home(home: &str) -> Result<PathBuf, String> {
     let reserved = path
         .components()
         .next()
-        .is_some_and(|c| c.as_os_str() == crate::node::STATE_DIR);
+        .is_some_and(|c| c.as_os_str() == crate::config::node::STATE_DIR);
     if reserved {
         return Err(format!("`{home}` is reserved for sftpha's own state"));
     }
@@ -361,6 +361,52 @@ pub fn check_home(home: &str) -> Result<PathBuf, String> {
         ));
     }
     Ok(path.to_owned())
+}
+
+/// argon2 parameters above these are refused in users.toml: one hash must not be able to take
+/// a node's memory or a core for seconds.
+pub const MAX_MEMORY_KIB: u32 = 256 * 1024;
+pub const MAX_TIME_COST: u32 = 16;
+pub const MAX_LANES: u32 = 16;
+
+/// The argon2 parameters of a PHC string, checked against the limits above.
+pub fn argon2_parameters(
+    hash: &str,
+) -> std::result::Result<(argon2::Algorithm, argon2::Version, argon2::Params), String> {
+    let parsed = argon2::password_hash::PasswordHash::new(hash).map_err(|e| e.to_string())?;
+    let algorithm = argon2::Algorithm::try_from(parsed.algorithm).map_err(|e| e.to_string())?;
+    if algorithm != argon2::Algorithm::Argon2id {
+        return Err("only argon2id is accepted".into());
+    }
+    let version = parsed
+        .version
+        .map(argon2::Version::try_from)
+        .transpose()
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
+    let params = argon2::Params::try_from(&parsed).map_err(|e| e.to_string())?;
+    if params.m_cost() > MAX_MEMORY_KIB {
+        return Err(format!(
+            "m={} KiB is over the limit of {MAX_MEMORY_KIB} KiB (256 MiB)",
+            params.m_cost()
+        ));
+    }
+    if params.t_cost() > MAX_TIME_COST {
+        return Err(format!(
+            "t={} is over the limit of {MAX_TIME_COST}",
+            params.t_cost()
+        ));
+    }
+    if params.p_cost() > MAX_LANES {
+        return Err(format!(
+            "p={} is over the limit of {MAX_LANES}",
+            params.p_cost()
+        ));
+    }
+    if parsed.hash.is_none() || parsed.salt.is_none() {
+        return Err("the hash or the salt is missing".into());
+    }
+    Ok((algorithm, version, params))
 }
 
 /// The `SHA256:...` fingerprint OpenSSH prints for a key.

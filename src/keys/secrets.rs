@@ -25,10 +25,14 @@ use russh::keys::ssh_key::certificate::{Builder, CertType};
 use russh::keys::ssh_key::LineEnding;
 use russh::keys::{Certificate, PrivateKey};
 
-use crate::cluster::Cluster;
+use crate::config::cluster::Cluster;
 use crate::error::{Error, Result};
-use crate::keygen::KeyKind;
-use crate::render::HOST_KEY_FILE;
+use crate::keys::KeyKind;
+
+/// The ed25519 host key every node gets (one set for the cluster; the ECDSA and RSA keys
+/// beside it are named by [`crate::keys::secrets::host_key_file`]), relative to
+/// `config_dir`.
+pub const HOST_KEY_FILE: &str = "ssh_host_ed25519_key";
 
 /// The folder beside cluster.toml that holds the cluster's secrets (0700).
 pub const KEYS_DIR: &str = "keys";
@@ -63,7 +67,7 @@ pub struct HostKey {
 
 impl HostKey {
     pub fn fingerprint(&self) -> String {
-        crate::users::fingerprint(self.key.public_key())
+        crate::config::users::fingerprint(self.key.public_key())
     }
 }
 
@@ -142,14 +146,14 @@ impl Secrets {
             let path = dir.join(name);
             if path.exists() {
                 check_private(&path)?;
-                return crate::lab::load_key(&path);
+                return crate::keys::generate::load(&path);
             }
             if !create {
                 stand_ins.push(name.to_owned());
-                return crate::keygen::random(kind, &comment);
+                return crate::keys::generate::random(kind, &comment);
             }
             ensure_dir(&dir)?;
-            let key = crate::keygen::generate(kind, &path, &comment)?;
+            let key = crate::keys::generate::generate(kind, &path, &comment)?;
             generated.push(path);
             Ok(key)
         };
@@ -161,7 +165,7 @@ impl Secrets {
                 let path = dir.join(&name);
                 if path.exists() {
                     check_private(&path)?;
-                    keys.push((name, kind, true, crate::lab::load_key(&path)?));
+                    keys.push((name, kind, true, crate::keys::generate::load(&path)?));
                 }
             } else {
                 let key = get(&name, kind, host_comment.clone())?;
@@ -265,7 +269,7 @@ impl Secrets {
     }
 
     pub fn ca_fingerprint(&self) -> String {
-        crate::users::fingerprint(self.ca.public_key())
+        crate::config::users::fingerprint(self.ca.public_key())
     }
 }
 
@@ -327,7 +331,7 @@ pub fn issue(
         .key_id(format!(
             "sftpha cluster {} host key {}",
             cluster.file.name,
-            crate::users::fingerprint(key.public_key())
+            crate::config::users::fingerprint(key.public_key())
         ))
         .map_err(fail)?;
     for p in principals {
@@ -398,7 +402,7 @@ mod tests {
         let keys = keys_dir(&cluster);
         ensure_dir(&keys).unwrap();
         for name in [HOST_KEY_FILE, HOST_CA, PROBE_PRIVATE] {
-            crate::keygen::generate(KeyKind::Ed25519, &keys.join(name), "old").unwrap();
+            crate::keys::generate::generate(KeyKind::Ed25519, &keys.join(name), "old").unwrap();
         }
         let ed25519 = std::fs::read(keys.join(HOST_KEY_FILE)).unwrap();
 

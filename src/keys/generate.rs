@@ -84,6 +84,24 @@ pub fn generate(kind: KeyKind, path: &Path, comment: &str) -> Result<PrivateKey>
     Ok(key)
 }
 
+/// A fresh ed25519 key, in memory only.
+pub fn random_ed25519(comment: &str) -> Result<PrivateKey> {
+    random(KeyKind::Ed25519, comment)
+}
+
+/// Makes a fresh ed25519 key in OpenSSH format: `path` (0600) and `path.pub`.
+pub fn generate_ed25519(path: &Path, comment: &str) -> Result<PrivateKey> {
+    generate(KeyKind::Ed25519, path, comment)
+}
+
+/// Loads an OpenSSH private key file; the error names it.
+pub fn load(path: &Path) -> Result<PrivateKey> {
+    russh::keys::load_secret_key(path, None).map_err(|e| Error::HostKey {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,7 +65,7 @@ pub async fn serve(listener: TcpListener, handler: Handler) {
 
 async fn answer(mut stream: TcpStream, handler: Handler) -> std::io::Result<()> {
     // A PROXY header, if any, is consumed and ignored: the answer is the same for everyone.
-    if crate::proxy_protocol::read_header(&mut stream, timeouts::HTTP_REQUEST)
+    if crate::wire::proxy::read_header(&mut stream, timeouts::HTTP_REQUEST)
         .await
         .is_err()
     {
