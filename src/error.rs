@@ -1,4 +1,9 @@
-//! The crate's error type: one enum whose variants carry raw data, each knowing its exit code.
+//! Errors in two tiers. The domain modules return their own typed errors, whose variants
+//! carry data, not sentences: [`KeyError`] (making and encoding keys), [`LabError`] (the lab's
+//! processes), [`FailoverError`] (the failover test), and `ssh::remote::RemoteError` and
+//! `ssh::sftp::ClientError` (SSH out). [`Error`] is what a command returns: every domain error
+//! converts into it, and it alone maps errors to the documented exit codes, to the `kind`
+//! of JSON output and to a hint, in one place.
 
 use std::io;
 use std::path::PathBuf;
@@ -75,9 +80,14 @@ pub enum Error {
         hint: Option<String>,
     },
 
-    /// A lab process could not be started, found or stopped.
+    #[error("{0}")]
+    Key(#[from] KeyError),
+
     #[error("lab: {0}")]
-    Lab(String),
+    Lab(#[from] LabError),
+
+    #[error("{0}")]
+    Failover(#[from] FailoverError),
 
     /// A lab process did not start; `stopped` are the processes `lab up` stopped again.
     #[error("lab: {process} did not start: {cause}{}", stopped_note(stopped))]
@@ -99,9 +109,15 @@ pub enum Error {
         restored: Vec<String>,
     },
 
-    /// A change reached the cluster but could not be verified there (exit 4).
-    #[error("{0}")]
-    Push(String),
+    /// A change reached the cluster, but a login with the new user key through the gateway
+    /// failed (exit 4).
+    #[error("no login through the gateway {addr} as `{user}` with the new key: {source}")]
+    NewKeyLogin {
+        addr: String,
+        user: String,
+        #[source]
+        source: Box<crate::ssh::sftp::ClientError>,
+    },
 
     /// A step that would be unsafe in the cluster's present state was not taken; `code` says
     /// why (3: hosts not reached, 4: hosts not in the state the step needs).
@@ -135,8 +151,9 @@ impl Error {
             Error::Bind { .. } | Error::Storage { .. } | Error::Usage { .. } => exit::USAGE,
             Error::LabStart { .. } => exit::USAGE,
             Error::WriteFile { .. } | Error::Io(_) | Error::Lab(_) => exit::CHECK_FAILED,
+            Error::Key(_) | Error::Failover(_) => exit::CHECK_FAILED,
             Error::LabStopped { .. } => exit::UNREACHABLE,
-            Error::Push(_) => exit::PROVISION_FAILED,
+            Error::NewKeyLogin { .. } => exit::PROVISION_FAILED,
             Error::Refused { code, .. } => *code,
             Error::Interrupted { signal, .. } => exit::interrupted(signal),
         }
@@ -152,11 +169,13 @@ impl Error {
             Error::HostKey { .. } => "host_key",
             Error::Storage { .. } => "storage",
             Error::Usage { .. } => "usage",
+            Error::Key(_) => "key",
             Error::Lab(_) => "lab",
+            Error::Failover(_) => "failover",
             Error::LabStart { .. } => "lab_start",
             Error::LabStopped { .. } => "lab_stopped",
             Error::Interrupted { .. } => "interrupted",
-            Error::Push(_) => "push",
+            Error::NewKeyLogin { .. } => "push",
             Error::Refused { .. } => "refused",
             Error::Io(_) => "io",
         }
@@ -204,3 +223,53 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A key could not be made or encoded.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("no randomness for a new key: {0}")]
+    Randomness(String),
+    #[error("cannot make a key: {0}")]
+    Generate(russh::keys::ssh_key::Error),
+    #[error("cannot encode a key: {0}")]
+    Encode(russh::keys::ssh_key::Error),
+}
+
+/// A lab process could not be found or signalled, or the lab's state is not as expected.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error("{0} is not running")]
+    NotRunning(String),
+    #[error("{name} has no valid pid ({pid})")]
+    BadPid { name: String, pid: u32 },
+    #[error("signal {name} ({pid}): {source}")]
+    Signal {
+        name: String,
+        pid: u32,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the gateway has never been ready")]
+    GatewayNeverReady,
+    #[error("{node} (pid {pid}) still runs {seconds}s after the fault")]
+    StillRunning {
+        node: String,
+        pid: u32,
+        seconds: u64,
+    },
+    #[error("`{value}` in lab.json is not {what}")]
+    BadLabFile { value: String, what: &'static str },
+}
+
+/// The failover test could not set up or undo what it needs.
+#[derive(Debug, thiserror::Error)]
+pub enum FailoverError {
+    #[error("could not log in through the gateway to set up: {0}")]
+    SetupLogin(Box<crate::ssh::sftp::ClientError>),
+    #[error("could not make the workload's folders: {0}")]
+    SetupFolders(String),
+    #[error("no fault was in force")]
+    NoFault,
+    #[error("the fault could not be undone: {0}")]
+    Restore(String),
+}

@@ -41,9 +41,10 @@ pub fn read_text(path: &Path) -> Result<String> {
 /// Parses a TOML document; the error names the file, and the line and column.
 pub fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
     toml::from_str(text).map_err(|e| {
+        let key = e.span().and_then(|span| toml_key_at(text, span.start));
         crate::error::Error::config(
             path,
-            None,
+            key.as_deref(),
             e.message().to_string() + &toml_location(text, e.span()),
         )
     })
@@ -63,6 +64,42 @@ pub fn read_record<T: serde::de::DeserializeOwned + Default>(path: &Path, what: 
     }
 }
 
+/// The dotted key whose `key = value` line holds byte `at` (`gateway.vip`, `nodes[1].port`),
+/// from the line and the table headers above it; `None` when that line is not a plain
+/// `key = value` (a header, a continued array).
+pub fn toml_key_at(text: &str, at: usize) -> Option<String> {
+    let at = at.min(text.len());
+    let start = text[..at].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line = text[start..].lines().next().unwrap_or("");
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    let plain = |k: &str| {
+        !k.is_empty()
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    };
+    if !plain(key) {
+        return None;
+    }
+    // The table it is in: the last header above, with `[[array]]` entries counted.
+    let mut table: Option<String> = None;
+    let mut counts: std::collections::HashMap<String, usize> = Default::default();
+    for header in text[..start].lines().map(str::trim) {
+        if let Some(name) = header.strip_prefix("[[").and_then(|h| h.strip_suffix("]]")) {
+            let name = name.trim().to_owned();
+            let n = counts.entry(name.clone()).or_insert(0);
+            table = Some(format!("{name}[{n}]"));
+            *n += 1;
+        } else if let Some(name) = header.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            table = Some(name.trim().to_owned());
+        }
+    }
+    Some(match table {
+        Some(t) => format!("{t}.{key}"),
+        None => key.to_owned(),
+    })
+}
+
 /// " (line L, column C)" for a byte span of a TOML document.
 pub fn toml_location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
     let Some(span) = span else {
@@ -72,4 +109,26 @@ pub fn toml_location(text: &str, span: Option<std::ops::Range<usize>>) -> String
     let line = before.matches('\n').count() + 1;
     let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
     format!(" (line {line}, column {column})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::toml_key_at;
+
+    #[test]
+    fn keys_are_found_from_the_line_and_the_headers_above() {
+        let text = "name = \"x\"\n[[nodes]]\nname = \"a\"\n[[nodes]]\nport = \"no\"\n[gateway]\nvip = \"nope\"\nhosts = [\n  1,\n]\n";
+        let at = |needle: &str| text.find(needle).unwrap();
+        assert_eq!(toml_key_at(text, at("\"x\"")).as_deref(), Some("name"));
+        assert_eq!(
+            toml_key_at(text, at("\"no\"")).as_deref(),
+            Some("nodes[1].port")
+        );
+        assert_eq!(
+            toml_key_at(text, at("\"nope\"")).as_deref(),
+            Some("gateway.vip")
+        );
+        assert_eq!(toml_key_at(text, at("  1,")), None);
+        assert_eq!(toml_key_at(text, at("[gateway]")), None);
+    }
 }

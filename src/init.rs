@@ -231,7 +231,7 @@ mod tests {
             crate::config::cluster::Cluster::parse(std::path::Path::new("/x/cluster.toml"), &text)
                 .unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(c.file.nodes.len(), 3);
-        assert_eq!(c.file.gateway.vip, "198.18.0.20");
+        assert_eq!(c.gateway.vip(), Some("198.18.0.20".parse().unwrap()));
         crate::config::users::Users::parse(std::path::Path::new("/x/users.toml"), &users_toml())
             .unwrap();
     }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, KeyError, LabError, Result};
 use crate::files::write_atomically;
 use crate::keys::KeyKind;
 
@@ -83,6 +83,7 @@ pub struct NodeInfo {
 }
 
 /// The lab in `dir`.
+#[derive(Debug, Clone)]
 pub struct Lab {
     pub dir: PathBuf,
     pub binary: PathBuf,
@@ -501,11 +502,17 @@ impl Lab {
     pub fn signal(&self, name: &str, signal: rustix::process::Signal) -> Result<u32> {
         let pid = self
             .running_pid(name)
-            .ok_or_else(|| Error::Lab(format!("{name} is not running")))?;
-        let target = rustix::process::Pid::from_raw(pid as i32)
-            .ok_or_else(|| Error::Lab(format!("bad pid {pid}")))?;
-        rustix::process::kill_process(target, signal)
-            .map_err(|e| Error::Lab(format!("signal {name} ({pid}): {e}")))?;
+            .ok_or_else(|| LabError::NotRunning(name.to_owned()))?;
+        let target =
+            rustix::process::Pid::from_raw(pid as i32).ok_or_else(|| LabError::BadPid {
+                name: name.to_owned(),
+                pid,
+            })?;
+        rustix::process::kill_process(target, signal).map_err(|e| LabError::Signal {
+            name: name.to_owned(),
+            pid,
+            source: e.into(),
+        })?;
         Ok(pid)
     }
 
@@ -552,7 +559,7 @@ impl Lab {
             .collect();
         let gw = self
             .ready_of("gateway")
-            .ok_or_else(|| Error::Lab("the gateway has never been ready".into()))?;
+            .ok_or(LabError::GatewayNeverReady)?;
         let nodes = self
             .node_names()
             .iter()
@@ -613,6 +620,6 @@ fn said(log: &Path, from: u64) -> String {
     }
 }
 
-fn key_error(e: impl std::fmt::Display) -> Error {
-    Error::Lab(format!("key: {e}"))
+fn key_error(e: russh::keys::ssh_key::Error) -> Error {
+    Error::Key(KeyError::Encode(e))
 }

@@ -5,7 +5,6 @@
 
 pub mod assess;
 pub mod checksum;
-pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod error;
@@ -14,13 +13,13 @@ pub mod files;
 pub mod gateway;
 pub mod init;
 pub mod keys;
-pub mod keyscan;
 pub mod lab;
 pub mod net;
 pub mod node;
 pub mod provision;
-pub mod remote;
 pub mod render;
 pub mod run;
+pub mod ssh;
+pub mod text;
 pub mod timeouts;
 pub mod wire;

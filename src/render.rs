@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use minijinja::{context, Environment, UndefinedBehavior};
 use serde::Serialize;
 
-use crate::config::cluster::{Cluster, GatewayKind, NodeAddr};
+use crate::config::cluster::{Cluster, NodeAddr};
 use crate::error::{Error, Result};
 use crate::keys::secrets::CERT_SUFFIX;
 
@@ -162,15 +162,12 @@ impl<'c> Renderer<'c> {
     /// What node.toml.j2 sees for `node` (also the Ansible inventory's host variables).
     pub fn node_context(&self, node: &NodeAddr) -> minijinja::Value {
         let c = &self.cluster.file;
-        let g = &c.gateway;
         // Nodes accept a PROXY header from the gateways (and the vip, which is where HAProxy's
         // connections come from when it binds it); direct logins stay possible for checks.
-        let mut trusted: Vec<String> = match g.kind {
-            GatewayKind::External => Vec::new(),
-            _ => g.hosts.iter().map(|h| cidr_of(h)).collect(),
-        };
-        if !g.vip.is_empty() {
-            trusted.push(cidr_of(&g.vip));
+        let gateway = &self.cluster.gateway;
+        let mut trusted: Vec<String> = gateway.hosts().iter().map(|h| cidr_of(h)).collect();
+        if let Some(vip) = gateway.vip() {
+            trusted.push(cidr_of(&vip.to_string()));
         }
         let proxy = if trusted.is_empty() {
             "off"
@@ -237,12 +234,14 @@ impl<'c> Renderer<'c> {
     /// keepalived.conf for gateway host `index`, when the cluster has a vip and two or more
     /// gateway hosts; the first host has the higher priority.
     pub fn keepalived_conf(&self, index: usize) -> Result<Option<String>> {
-        let g = &self.cluster.file.gateway;
-        if g.vip.is_empty() || g.hosts.len() < 2 || g.kind == GatewayKind::External {
+        let Some(m) = self.cluster.gateway.managed() else {
+            return Ok(None);
+        };
+        if m.vip.is_none() || m.hosts.len() < 2 {
             return Ok(None);
         }
-        let host = &g.hosts[index];
-        let peers: Vec<&String> = g.hosts.iter().filter(|h| *h != host).collect();
+        let host = &m.hosts[index];
+        let peers: Vec<&String> = m.hosts.iter().filter(|h| *h != host).collect();
         let ctx = context! {
             gateway_host => host,
             peers => peers,
@@ -291,41 +290,19 @@ fn template_error(origin: &std::path::Path, e: &minijinja::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::fixture::{cluster_in, edit, CLUSTER};
     use crate::config::node::Node;
     use std::path::Path;
 
-    const CLUSTER: &str = r#"
-name = "acme-sftp"
-[storage]
-path = "/srv/sftpha"
-[[nodes]]
-name = "n1"
-host = "198.18.0.11"
-zone = "a"
-[[nodes]]
-name = "n2"
-host = "198.18.0.12"
-zone = "b"
-[[nodes]]
-name = "n3"
-host = "198.18.0.13"
-zone = "c"
-[gateway]
-kind = "haproxy"
-hosts = ["198.18.0.21", "198.18.0.22"]
-vip = "198.18.0.20"
-"#;
-
-    fn cluster_in(dir: &Path, text: &str) -> Cluster {
-        let path = dir.join("cluster.toml");
-        std::fs::write(&path, text).unwrap();
-        Cluster::load(&path).unwrap()
+    /// The shared fixture behind HAProxy.
+    fn haproxy() -> String {
+        edit(CLUSTER, "[gateway]\n", "[gateway]\nkind = \"haproxy\"\n")
     }
 
     #[test]
     fn node_configs_differ_only_in_the_name_and_are_valid() {
         let dir = tempfile::tempdir().unwrap();
-        let cluster = cluster_in(dir.path(), CLUSTER);
+        let cluster = cluster_in(dir.path(), &haproxy());
         let r = Renderer::new(&cluster).unwrap();
         let mut checksums = Vec::new();
         let mut without_name = Vec::new();
@@ -353,7 +330,7 @@ vip = "198.18.0.20"
     #[test]
     fn nodes_hold_every_key_type_and_a_rotation_orders_keys_and_certificates_alike() {
         let dir = tempfile::tempdir().unwrap();
-        let cluster = cluster_in(dir.path(), CLUSTER);
+        let cluster = cluster_in(dir.path(), &haproxy());
         let node = &cluster.node_addrs()[0];
         let files = || {
             let text = Renderer::new(&cluster).unwrap().node_toml(node).unwrap();
@@ -405,7 +382,7 @@ vip = "198.18.0.20"
     #[test]
     fn haproxy_checks_healthz_sends_proxy_v2_and_redispatches() {
         let dir = tempfile::tempdir().unwrap();
-        let cluster = cluster_in(dir.path(), CLUSTER);
+        let cluster = cluster_in(dir.path(), &haproxy());
         let cfg = Renderer::new(&cluster).unwrap().haproxy_cfg().unwrap();
         for expected in [
             "option httpchk GET /healthz",
@@ -423,7 +400,7 @@ vip = "198.18.0.20"
     #[test]
     fn keepalived_only_with_a_vip_and_two_gateways() {
         let dir = tempfile::tempdir().unwrap();
-        let cluster = cluster_in(dir.path(), CLUSTER);
+        let cluster = cluster_in(dir.path(), &haproxy());
         let r = Renderer::new(&cluster).unwrap();
         let first = r.keepalived_conf(0).unwrap().unwrap();
         let second = r.keepalived_conf(1).unwrap().unwrap();
@@ -437,7 +414,8 @@ vip = "198.18.0.20"
 
         let single = cluster_in(
             dir.path(),
-            &CLUSTER.replace(
+            &edit(
+                &haproxy(),
                 "hosts = [\"198.18.0.21\", \"198.18.0.22\"]",
                 "hosts = [\"198.18.0.21\"]",
             ),
@@ -451,10 +429,7 @@ vip = "198.18.0.20"
     #[test]
     fn builtin_gateway_config_is_valid() {
         let dir = tempfile::tempdir().unwrap();
-        let cluster = cluster_in(
-            dir.path(),
-            &CLUSTER.replace("kind = \"haproxy\"", "kind = \"builtin\""),
-        );
+        let cluster = cluster_in(dir.path(), CLUSTER);
         let r = Renderer::new(&cluster).unwrap();
         let text = r.gateway_toml("198.18.0.21", 0).unwrap();
         let g =
@@ -481,7 +456,7 @@ vip = "198.18.0.20"
             "# ours\nbind :{{ gateway.port }}\n",
         )
         .unwrap();
-        let cluster = cluster_in(dir.path(), CLUSTER);
+        let cluster = cluster_in(dir.path(), &haproxy());
         assert_eq!(
             Renderer::new(&cluster).unwrap().haproxy_cfg().unwrap(),
             "# ours\nbind :2222\n"
@@ -507,7 +482,7 @@ vip = "198.18.0.20"
     #[test]
     fn haproxy_accepts_the_rendered_config() {
         let dir = tempfile::tempdir().unwrap();
-        let cluster = cluster_in(dir.path(), CLUSTER);
+        let cluster = cluster_in(dir.path(), &haproxy());
         let path = dir.path().join("haproxy.cfg");
         std::fs::write(
             &path,
@@ -532,10 +507,7 @@ vip = "198.18.0.20"
     #[test]
     fn keepalived_accepts_the_rendered_config() {
         let dir = tempfile::tempdir().unwrap();
-        let cluster = cluster_in(
-            dir.path(),
-            &CLUSTER.replace("kind = \"haproxy\"", "kind = \"builtin\""),
-        );
+        let cluster = cluster_in(dir.path(), CLUSTER);
         let path = dir.path().join("keepalived.conf");
         let text = Renderer::new(&cluster)
             .unwrap()

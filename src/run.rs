@@ -8,8 +8,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, Format};
 use crate::cmd;
+use crate::cmd::cli::{Cli, Command, Format};
+use crate::cmd::context::Context;
 use crate::error::{exit, Error};
 
 pub fn main() -> ExitCode {
@@ -80,22 +81,25 @@ fn dispatch(cli: &Cli) -> Result<u8, Error> {
             Some("use `--format human` or `--format json`"),
         ));
     }
-    match &cli.command {
-        Command::Init(args) => cmd::init::run(cli, args),
-        Command::Assess(args) => cmd::assess::run(cli, args),
-        Command::Provision(args) => cmd::provision::run(cli, args),
-        Command::Status(args) => cmd::status::run(cli, args),
-        Command::Users(command) => cmd::users::run(cli, command),
-        Command::Keys(command) => cmd::keys::run(cli, command),
-        Command::Upgrade(args) => cmd::upgrade::run(cli, args),
-        Command::Inventory(args) => cmd::inventory::run(cli, args),
-        Command::Node(command) => cmd::node::run(cli, command),
-        Command::Gateway(command) => cmd::gateway::run(command),
-        Command::Lab(command) => cmd::lab::run(cli, command),
-        Command::TestFailover(args) => cmd::test_failover::run(cli, args),
+    let ctx = Context::new(cli);
+    let code = match &cli.command {
+        Command::Init(args) => cmd::init::run(&ctx, args),
+        Command::Assess(args) => cmd::assess::run(&ctx, args),
+        Command::Provision(args) => cmd::provision::run(&ctx, args),
+        Command::Status(args) => cmd::status::run(&ctx, args),
+        Command::Users(command) => cmd::users::run(&ctx, command),
+        Command::Keys(command) => cmd::keys::run(&ctx, command),
+        Command::Upgrade(args) => cmd::upgrade::run(&ctx, args),
+        Command::Inventory(args) => cmd::inventory::run(&ctx, args),
+        Command::Node(command) => cmd::node::run(&ctx, command),
+        Command::Gateway(command) => cmd::gateway::run(&ctx, command),
+        Command::Lab(command) => cmd::lab::run(&ctx, command),
+        Command::TestFailover(args) => cmd::test_failover::run(&ctx, args),
         Command::Completions(args) => cmd::completions::run(args),
         Command::Man(args) => cmd::man::run(args),
-    }
+    };
+    ctx.finish();
+    code
 }
 
 fn init_logging(verbose: u8, quiet: u8) {

@@ -12,7 +12,7 @@ pub mod render;
 
 use serde::Serialize;
 
-use crate::config::cluster::{Cluster, GatewayKind, Replication, StorageKind};
+use crate::config::cluster::{Cluster, Gateway, GatewayKind, Replication, StorageKind};
 use crate::config::node::UploadMode;
 
 /// How bad a finding is; `--fail-on` compares against it.
@@ -250,11 +250,7 @@ impl<'a> Model<'a> {
     }
 
     fn gateway_redundant(&self) -> bool {
-        let g = &self.c.file.gateway;
-        match g.kind {
-            GatewayKind::External => true,
-            _ => g.hosts.len() >= 2 && !g.vip.is_empty(),
-        }
+        self.c.gateway.redundant()
     }
 
     fn storage_redundant(&self) -> bool {
@@ -299,24 +295,24 @@ impl<'a> Model<'a> {
             self.c.health_timeout_ms(),
             secs(self.detect_ms)
         );
-        match (g.kind, hung) {
-            (GatewayKind::Builtin, false) => (
+        match (&self.c.gateway, hung) {
+            (Gateway::Builtin(_), false) => (
                 secs(g.connect_timeout_ms).min(secs(self.detect_ms)),
                 format!("the gateway retries a failed connect on the next node at once (at most {} ms for a dead host); {detect}", g.connect_timeout_ms),
             ),
-            (GatewayKind::Builtin, true) => (
+            (Gateway::Builtin(_), true) => (
                 secs(g.banner_timeout_ms).min(secs(self.detect_ms)),
                 format!("the gateway waits {} ms for the SSH banner, then takes the session to the next node; {detect}", g.banner_timeout_ms),
             ),
-            (GatewayKind::Haproxy, false) => (
+            (Gateway::Haproxy(_), false) => (
                 secs(g.connect_timeout_ms).min(secs(self.detect_ms)),
                 format!("HAProxy redispatches a failed connect to another node (option redispatch, timeout connect {} ms); {detect}", g.connect_timeout_ms),
             ),
-            (GatewayKind::Haproxy, true) => (
+            (Gateway::Haproxy(_), true) => (
                 secs(self.detect_ms),
                 format!("HAProxy forwards TCP: sessions sent to a hung node hang until {detect}"),
             ),
-            (GatewayKind::External, _) => match g.failover_seconds {
+            (Gateway::External(e), _) => match e.failover_seconds {
                 Some(s) => (s as f64, format!("the external balancer's stated failover time (gateway.failover_seconds = {s})")),
                 None => (secs(self.detect_ms), format!("the external balancer's checks as stated in [gateway]: {detect}")),
             },
@@ -351,12 +347,13 @@ impl<'a> Model<'a> {
             }
             DisruptionKind::GatewayDown => {
                 let g = &self.c.file.gateway;
-                let (rto, basis) = match g.kind {
-                    GatewayKind::External => (
-                        g.failover_seconds.unwrap_or(0) as f64,
+                let hosts = self.c.gateway.hosts().len();
+                let (rto, basis) = match &self.c.gateway {
+                    Gateway::External(e) => (
+                        e.failover_seconds.unwrap_or(0) as f64,
                         "an external balancer is taken to be redundant by its provider".to_string(),
                     ),
-                    _ if g.hosts.len() >= 2 && !g.vip.is_empty() => {
+                    _ if self.c.gateway.redundant() => {
                         // keepalived: a backup takes over after 3 advertisements are missed,
                         // plus its skew time (256 - priority) / 256 advertisements (priority 100).
                         let advert = secs(g.advert_interval_ms);
@@ -365,7 +362,7 @@ impl<'a> Model<'a> {
                             format!("keepalived moves the vip after 3 missed adverts + skew ({} ms adverts)", g.advert_interval_ms),
                         )
                     }
-                    _ if g.hosts.len() >= 2 => (
+                    _ if hosts >= 2 => (
                         self.manual(),
                         "several gateway hosts but no vip: clients must be pointed at another host by hand (recovery.manual_seconds)".to_string(),
                     ),
@@ -454,12 +451,12 @@ impl<'a> Model<'a> {
 
     fn availability(&self) -> Availability {
         let f = &self.c.file.availability;
-        let g = &self.c.file.gateway;
         let pct = |p: f64| p / 100.0;
         let mut parts = Vec::new();
 
-        let gateway = match g.kind {
-            GatewayKind::External => {
+        let hosts = self.c.gateway.hosts().len();
+        let gateway = match &self.c.gateway {
+            Gateway::External(_) => {
                 let a = pct(f.external_gateway_percent);
                 (
                     a,
@@ -469,15 +466,13 @@ impl<'a> Model<'a> {
                     ),
                 )
             }
-            _ if g.hosts.len() >= 2 && !g.vip.is_empty() => {
-                let a = availability::parallel(pct(f.gateway_percent), g.hosts.len() as u32);
+            _ if self.c.gateway.redundant() => {
+                let a = availability::parallel(pct(f.gateway_percent), hosts as u32);
                 (
                     a,
                     format!(
-                        "{} hosts behind a vip, one is enough: 1 - (1 - {}%)^{}",
-                        g.hosts.len(),
+                        "{hosts} hosts behind a vip, one is enough: 1 - (1 - {}%)^{hosts}",
                         f.gateway_percent,
-                        g.hosts.len()
                     ),
                 )
             }
@@ -587,15 +582,15 @@ impl<'a> Model<'a> {
         let mut out = Vec::new();
         let c = &self.c.file;
         let g = &c.gateway;
-        if g.kind != GatewayKind::External && !self.gateway_redundant() {
-            let (detail, recommendation) = if g.hosts.len() >= 2 {
+        if let (Some(m), false) = (self.c.gateway.managed(), self.gateway_redundant()) {
+            let (detail, recommendation) = if m.hosts.len() >= 2 {
                 (
-                    format!("{} gateway hosts but no vip: clients connect to one of them, and when it dies they fail until DNS or every client is changed", g.hosts.len()),
+                    format!("{} gateway hosts but no vip: clients connect to one of them, and when it dies they fail until DNS or every client is changed", m.hosts.len()),
                     "set `gateway.vip` to a free address on the gateways' network; keepalived moves it to a live gateway in ~3.6 s".to_string(),
                 )
             } else {
                 (
-                    format!("every session passes the one gateway host `{}`: when it dies, no client can connect, however many nodes are up", g.hosts[0]),
+                    format!("every session passes the one gateway host `{}`: when it dies, no client can connect, however many nodes are up", m.hosts[0]),
                     "add a second gateway host and a `gateway.vip`; keepalived moves the vip in ~3.6 s (3 missed 1 s adverts + skew)".to_string(),
                 )
             };
@@ -677,7 +672,12 @@ impl<'a> Model<'a> {
                 recommendation: "use `upload_mode = \"atomic\"` unless clients rely on resuming".into(),
             });
         }
-        if g.kind != GatewayKind::External && !g.vip.is_empty() && g.hosts.len() < 2 {
+        if self
+            .c
+            .gateway
+            .managed()
+            .is_some_and(|m| m.vip.is_some() && m.hosts.len() < 2)
+        {
             out.push(Finding {
                 id: "gateway.vip_without_backup",
                 severity: Severity::Low,
@@ -770,7 +770,6 @@ impl<'a> Model<'a> {
 
     fn components(&self) -> Vec<Component> {
         let c = &self.c.file;
-        let g = &c.gateway;
         let s = &c.storage;
         let zones = if self.zones_named {
             self.zones
@@ -784,16 +783,15 @@ impl<'a> Model<'a> {
         vec![
             Component {
                 name: "gateway",
-                description: match g.kind {
-                    GatewayKind::External => "external balancer".into(),
-                    k => format!(
+                description: match self.c.gateway.managed() {
+                    None => "external balancer".into(),
+                    Some(m) => format!(
                         "{} on {} host(s){}",
-                        k.as_str(),
-                        g.hosts.len(),
-                        if g.vip.is_empty() {
-                            String::from(", no vip")
-                        } else {
-                            format!(", vip {}", g.vip)
+                        self.c.gateway.kind().as_str(),
+                        m.hosts.len(),
+                        match m.vip {
+                            None => String::from(", no vip"),
+                            Some(vip) => format!(", vip {vip}"),
                         }
                     ),
                 },
@@ -843,7 +841,7 @@ impl<'a> Model<'a> {
         if c.node.upload_mode == UploadMode::Atomic {
             out.push("atomic uploads: a file appears under its name only when complete, so a failover never leaves a partial file for downstream jobs".into());
         }
-        match c.gateway.kind {
+        match self.c.gateway.kind() {
             GatewayKind::Builtin => out.push("builtin gateway: waits for the SSH banner, so a hung node costs a new session at most the banner timeout, never a failed login".into()),
             GatewayKind::Haproxy => out.push("HAProxy with active /healthz checks and PROXY v2: nodes see the real client address".into()),
             GatewayKind::External => {}
@@ -872,7 +870,7 @@ impl<'a> Model<'a> {
                     .into(),
             );
         }
-        if c.gateway.kind == GatewayKind::External {
+        if self.c.gateway.kind() == GatewayKind::External {
             out.push("the external balancer is redundant and its health checks are as stated in [gateway]".into());
         }
         if c.objectives.peak_throughput_mbps.is_some() && c.node.throughput_mbps.is_none() {

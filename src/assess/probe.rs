@@ -71,10 +71,7 @@ pub async fn observe(cluster: &Cluster) -> Observations {
         }
     });
     let g = &cluster.file.gateway;
-    let mut gateway_hosts: Vec<String> = g.hosts.clone();
-    if !g.vip.is_empty() {
-        gateway_hosts.push(g.vip.clone());
-    }
+    let gateway_hosts = cluster.gateway.addresses();
     let gateways = gateway_hosts.into_iter().map(|host| async move {
         let addr = format!("{}:{}", bracket(&host), g.port);
         GatewayObservation {
@@ -98,7 +95,7 @@ async fn resolve(addr: &str) -> Result<SocketAddr, String> {
 /// Every host key `addr` presents (one handshake per key type, no login).
 pub async fn host_keys_of(addr: &str) -> Result<Vec<String>, String> {
     let sock = resolve(addr).await?;
-    crate::keyscan::scan(sock, false)
+    crate::ssh::keyscan::scan(sock, false)
         .await
         .map(|p| p.fingerprints())
 }

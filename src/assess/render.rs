@@ -4,11 +4,9 @@
 
 use std::fmt::Write;
 
-use tabled::builder::Builder;
-use tabled::settings::Style;
-
 use super::{Report, Severity, Status};
-use crate::config::cluster::{Cluster, GatewayKind};
+use crate::config::cluster::Cluster;
+use crate::text::table;
 
 fn seconds(s: f64) -> String {
     if s >= 3600.0 && s % 60.0 == 0.0 {
@@ -62,20 +60,6 @@ fn counts(report: &Report) -> String {
         n(Severity::Medium),
         n(Severity::Low)
     )
-}
-
-pub fn table(rows: Vec<Vec<String>>, markdown: bool) -> String {
-    let mut builder = Builder::default();
-    for row in rows {
-        builder.push_record(row);
-    }
-    let mut table = builder.build();
-    if markdown {
-        table.with(Style::markdown());
-    } else {
-        table.with(Style::sharp());
-    }
-    table.to_string()
 }
 
 fn component_rows(report: &Report, no: &str) -> Vec<Vec<String>> {
@@ -240,28 +224,27 @@ pub fn diagram(cluster: &Cluster) -> String {
     let c = &cluster.file;
     let g = &c.gateway;
     let mut out = String::from("flowchart LR\n  clients([SFTP clients])\n");
-    let gateways: Vec<String> = match g.kind {
-        GatewayKind::External => {
+    let gateways: Vec<String> = match cluster.gateway.managed() {
+        None => {
             out += "  gw_external[\"external balancer\"]\n  clients --> gw_external\n";
             vec!["gw_external".into()]
         }
-        kind => {
+        Some(m) => {
             let _ = writeln!(
                 out,
                 "  subgraph gateways [\"gateway: {}{}\"]",
-                kind.as_str(),
-                if g.vip.is_empty() {
-                    String::new()
-                } else {
-                    format!(", vip {}", g.vip)
+                cluster.gateway.kind().as_str(),
+                match m.vip {
+                    None => String::new(),
+                    Some(vip) => format!(", vip {vip}"),
                 }
             );
-            let ids: Vec<String> = (0..g.hosts.len()).map(|i| format!("gw_{i}")).collect();
-            for (id, host) in ids.iter().zip(&g.hosts) {
+            let ids: Vec<String> = (0..m.hosts.len()).map(|i| format!("gw_{i}")).collect();
+            for (id, host) in ids.iter().zip(&m.hosts) {
                 let _ = writeln!(out, "    {id}[\"{host}:{}\"]", g.port);
             }
             out += "  end\n";
-            if g.vip.is_empty() {
+            if m.vip.is_none() {
                 let _ = writeln!(out, "  clients --> {}", ids[0]);
             } else {
                 out += "  clients --> gateways\n";

@@ -2,42 +2,11 @@
 //! RTO/RPO arithmetic of every disruption, availability against hand-computed values, and
 //! the capacity edge cases.
 
-use std::path::Path;
-
 use super::*;
 
-/// A design that passes: 3 nodes in 3 zones, 2 gateways with a vip, a synchronous replica.
-const GOOD: &str = r#"
-name = "good"
-[objectives]
-rto_seconds = 30
-rpo_seconds = 0
-peak_sessions = 200
-availability_percent = 99.95
-[storage]
-path = "/srv/sftpha"
-replicas = 2
-replication = "sync"
-[[nodes]]
-name = "n1"
-host = "198.18.0.11"
-zone = "a"
-[[nodes]]
-name = "n2"
-host = "198.18.0.12"
-zone = "b"
-[[nodes]]
-name = "n3"
-host = "198.18.0.13"
-zone = "c"
-[gateway]
-hosts = ["198.18.0.21", "198.18.0.22"]
-vip = "198.18.0.20"
-"#;
-
-fn cluster(text: &str) -> Cluster {
-    Cluster::parse(Path::new("/x/cluster.toml"), text).unwrap_or_else(|e| panic!("{e}"))
-}
+/// A design that passes: the shared fixture (3 nodes in 3 zones, 2 gateways with a vip, a
+/// synchronous replica).
+use crate::config::fixture::{cluster, CLUSTER as GOOD};
 
 fn report(text: &str) -> Report {
     assess(

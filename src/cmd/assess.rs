@@ -1,12 +1,10 @@
 //! `sftpha assess`: the risk assessment of cluster.toml, optionally with a live probe.
 
-use std::io::Write;
-
 use clap::{Args, ValueEnum};
 
-use crate::assess::{self, render, FailOn, Severity};
-use crate::cli::{Cli, Format};
-use crate::config::cluster::Cluster;
+use crate::assess::{self, FailOn, Severity};
+use crate::cmd::context::Context;
+use crate::cmd::output::print_assessment;
 use crate::error::{exit, Result};
 
 #[derive(Debug, Args)]
@@ -39,39 +37,20 @@ impl From<FailOnArg> for FailOn {
     }
 }
 
-pub fn run(cli: &Cli, args: &AssessArgs) -> Result<u8> {
-    let cluster = Cluster::load(&cli.cluster)?;
+pub fn run(ctx: &Context, args: &AssessArgs) -> Result<u8> {
+    let cluster = ctx.cluster()?;
     let extra = if args.probe {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let (findings, took) = runtime.block_on(assess::probe::run(&cluster));
+        let (findings, took) = ctx.block_on(assess::probe::run(cluster))?;
         tracing::debug!(?took, "probed the live hosts");
         findings
     } else {
         Vec::new()
     };
-    let report = assess::assess(&cluster, extra, args.fail_on.into(), args.probe);
-    print(cli.format(), &report, &cluster)?;
+    let report = assess::assess(cluster, extra, args.fail_on.into(), args.probe);
+    print_assessment(ctx, &report, cluster)?;
     Ok(if report.verdict == "pass" {
         exit::OK
     } else {
         exit::CHECK_FAILED
     })
-}
-
-/// Prints the report on stdout in `format` (also used by `init`).
-pub fn print(format: Format, report: &assess::Report, cluster: &Cluster) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    match format {
-        Format::Json => writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(report).expect("report serializes")
-        )?,
-        Format::Human => write!(out, "{}", render::human(report))?,
-        Format::Markdown => write!(out, "{}", render::markdown(report, cluster))?,
-    }
-    out.flush()?;
-    Ok(())
 }

@@ -3,7 +3,7 @@
 use clap::CommandFactory;
 use clap_complete::Shell;
 
-use crate::cli::Cli;
+use crate::cmd::cli::Cli;
 use crate::error::{exit, Result};
 
 #[derive(Debug, clap::Args)]

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use crate::cmd::context::Context;
 use crate::config::gateway::Gateway;
 use crate::error::Result;
 
@@ -27,12 +28,12 @@ pub struct RunArgs {
     pub ready_file: Option<PathBuf>,
 }
 
-pub fn run(command: &GatewayCommand) -> Result<u8> {
+pub fn run(ctx: &Context, command: &GatewayCommand) -> Result<u8> {
     let GatewayCommand::Run(args) = command;
     let config = Gateway::load(&args.config)?;
     let name = config.file.name.clone();
     let ready_file = args.ready_file.clone();
-    super::serve(
+    ctx.serve(
         "sftpha-gateway",
         crate::gateway::run(config, move |ready| {
             let line = crate::wire::ready::ReadyLine::gateway(
@@ -41,7 +42,7 @@ pub fn run(command: &GatewayCommand) -> Result<u8> {
                 ready.health.to_string(),
             )
             .to_line();
-            crate::cmd::announce(&line, ready_file.as_deref());
+            Context::announce(&line, ready_file.as_deref());
         }),
     )
 }

@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use dialoguer::{Input, Select};
 
 use crate::assess::{self, FailOn, Severity};
-use crate::cli::Cli;
+use crate::cmd::context::Context;
 use crate::config::cluster::{Cluster, GatewayKind, Impact, Replication, StorageKind};
 use crate::error::{exit, Error, Result};
 use crate::init::{self, Answers};
@@ -99,8 +99,8 @@ value_enum_of!(StorageKindArg => StorageKind { Nfs, Smb, Cephfs, Glusterfs, Shar
 value_enum_of!(ReplicationArg => Replication { None, Sync, Async });
 value_enum_of!(GatewayKindArg => GatewayKind { Builtin, Haproxy, External });
 
-pub fn run(cli: &Cli, args: &InitArgs) -> Result<u8> {
-    let cluster_path = cli.cluster.clone();
+pub fn run(ctx: &Context, args: &InitArgs) -> Result<u8> {
+    let cluster_path = ctx.cluster_path().to_owned();
     let users_path = cluster_path
         .parent()
         .unwrap_or(Path::new("."))
@@ -113,7 +113,7 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Result<u8> {
             ));
         }
     }
-    let interactive = !cli.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let interactive = !ctx.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let answers = if interactive {
         ask(args).map_err(|e| {
             Error::usage(
@@ -121,7 +121,7 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Result<u8> {
                 Some("pass --yes and flags instead"),
             )
         })?
-    } else if cli.yes {
+    } else if ctx.yes {
         from_flags(args)
     } else {
         return Err(Error::usage(
@@ -151,7 +151,7 @@ pub fn run(cli: &Cli, args: &InitArgs) -> Result<u8> {
         "wrote the cluster definition; assessing it"
     );
     let report = assess::assess(&cluster, Vec::new(), FailOn::At(Severity::High), false);
-    super::assess::print(cli.format(), &report, &cluster)?;
+    crate::cmd::output::print_assessment(ctx, &report, &cluster)?;
     Ok(exit::OK)
 }
 

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::{json, Map, Value};
 
-use crate::cli::Cli;
-use crate::config::cluster::{Cluster, GatewayKind, ServiceManager};
+use crate::cmd::context::Context;
+use crate::config::cluster::{Cluster, ServiceManager};
 use crate::error::{exit, Result};
 use crate::provision::desired::KEYS_DIR;
 use crate::render::Renderer;
@@ -136,8 +136,8 @@ pub fn inventory(cluster: &Cluster, node_binary: Option<&PathBuf>) -> Result<Val
         hostvars.insert(node.host.clone(), Value::Object(vars));
     }
     let mut gateways = Vec::new();
-    if c.gateway.kind != GatewayKind::External {
-        for (i, host) in c.gateway.hosts.iter().enumerate() {
+    if let Some(m) = cluster.gateway.managed() {
+        for (i, host) in m.hosts.iter().enumerate() {
             let ctx = serde_json::to_value(renderer.gateway_context(host, i)).unwrap_or_default();
             match hostvars.get_mut(host) {
                 Some(Value::Object(vars)) => merge(vars, ctx),
@@ -158,12 +158,12 @@ pub fn inventory(cluster: &Cluster, node_binary: Option<&PathBuf>) -> Result<Val
     }))
 }
 
-pub fn run(cli: &Cli, args: &InventoryArgs) -> Result<u8> {
+pub fn run(ctx: &Context, args: &InventoryArgs) -> Result<u8> {
     let value = if args.host.is_some() {
         json!({})
     } else {
-        let cluster = Cluster::load(&cli.cluster)?;
-        inventory(&cluster, args.node_binary.as_ref())?
+        let cluster = ctx.cluster()?;
+        inventory(cluster, args.node_binary.as_ref())?
     };
     use std::io::Write;
     let mut out = std::io::stdout().lock();

@@ -7,23 +7,27 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::cli::{Cli, Format};
-use crate::cmd::users::{accepted, push_change, ChangeReport, PushArgs};
+use crate::cmd::cli::Format;
+use crate::cmd::cli::PushArgs;
+use crate::cmd::context::Context;
+use crate::cmd::output::human_titled;
 use crate::config::cluster::Cluster;
 use crate::config::users::parse_authorized_key;
 use crate::config::users_edit::UsersDoc;
 use crate::error::{exit, Error, Result};
 use crate::keys::secrets::HOST_KEY_FILE;
 use crate::keys::secrets::{
-    host_key_file, host_key_slots, keys_dir, unix_now, Secrets, CERT_SUFFIX, NEXT_SUFFIX,
-    PRESENTING_NEXT, RETIRED_DIR,
+    host_key_file, keys_dir, unix_now, Secrets, CERT_SUFFIX, NEXT_SUFFIX, PRESENTING_NEXT,
 };
 use crate::keys::KeyKind;
-use crate::net::bracket;
-use crate::provision::desired::HOST_KEY_ITEMS;
-use crate::provision::{self, Options};
+use crate::provision::push::{accepted, fingerprint_of_line, push_change, ChangeReport, Push};
+use crate::provision::rotate::{
+    describe, load_pending, login_through_gateway, next_keys, nodes_presenting_new_keys, rename,
+    retire_current, save_pending, PendingUserRotation,
+};
+use crate::provision::{self, Options, Scope};
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -100,17 +104,17 @@ pub struct RotateHostArgs {
     pub accept_new_host_keys: bool,
 }
 
-pub fn run(cli: &Cli, command: &KeysCommand) -> Result<u8> {
-    let cluster = Cluster::load(&cli.cluster)?;
+pub fn run(ctx: &Context, command: &KeysCommand) -> Result<u8> {
+    let cluster = ctx.cluster()?;
     match command {
-        KeysCommand::Init => init(cli, &cluster),
-        KeysCommand::KnownHosts(args) => known_hosts(cli, &cluster, args),
-        KeysCommand::Rotate(RotateCommand::User(args)) => rotate_user(cli, &cluster, args),
-        KeysCommand::Rotate(RotateCommand::Host(args)) => rotate_host(cli, &cluster, args),
+        KeysCommand::Init => init(ctx, cluster),
+        KeysCommand::KnownHosts(args) => known_hosts(ctx, cluster, args),
+        KeysCommand::Rotate(RotateCommand::User(args)) => rotate_user(ctx, cluster, args),
+        KeysCommand::Rotate(RotateCommand::Host(args)) => rotate_host(ctx, cluster, args),
     }
 }
 
-fn init(cli: &Cli, cluster: &Cluster) -> Result<u8> {
+fn init(ctx: &Context, cluster: &Cluster) -> Result<u8> {
     let secrets = Secrets::load_or_create(cluster, true)?;
     let made: Vec<String> = secrets
         .generated
@@ -129,7 +133,7 @@ fn init(cli: &Cli, cluster: &Cluster) -> Result<u8> {
         "host_key_fingerprints": secrets.fingerprints(),
         "host_ca_fingerprint": secrets.ca_fingerprint(),
     });
-    crate::cmd::print_report(cli.format(), &report, |_| {
+    ctx.print(&report, |_| {
         let mut s = String::new();
         for line in &made {
             s += &format!("{line}\n");
@@ -162,7 +166,7 @@ pub fn patterns(cluster: &Cluster) -> Vec<String> {
         }
     };
     for name in cluster.host_names() {
-        if !node_hosts.contains(&&name) || c.gateway.hosts.contains(&name) {
+        if !node_hosts.contains(&&name) || cluster.gateway.addresses().contains(&name) {
             push(pattern(&name, c.gateway.port));
         }
     }
@@ -181,7 +185,7 @@ struct KnownHosts {
 }
 
 /// known_hosts lines are an artifact: printed raw, unless `--format json` is asked for.
-fn known_hosts(cli: &Cli, cluster: &Cluster, args: &KnownHostsArgs) -> Result<u8> {
+fn known_hosts(ctx: &Context, cluster: &Cluster, args: &KnownHostsArgs) -> Result<u8> {
     let secrets = Secrets::load_or_create(cluster, false)?;
     if secrets.pending {
         return Err(Error::usage(
@@ -222,12 +226,9 @@ fn known_hosts(cli: &Cli, cluster: &Cluster, args: &KnownHostsArgs) -> Result<u8
         host_keys,
         lines,
     };
-    let format = if cli.format == Some(Format::Json) {
-        Format::Json
-    } else {
-        Format::Human
-    };
-    crate::cmd::print_report(format, &report, |r| {
+    // Lines to paste by default, even into a pipe: JSON only when asked.
+    let json = ctx.format_asked() == Some(Format::Json);
+    ctx.print_as(json, &report, |r| {
         let mut s = String::new();
         for l in &r.lines {
             s += &format!("{l}\n");
@@ -235,32 +236,6 @@ fn known_hosts(cli: &Cli, cluster: &Cluster, args: &KnownHostsArgs) -> Result<u8
         s
     })?;
     Ok(exit::OK)
-}
-
-/// A user key rotation waiting for its --finish.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct PendingUserRotation {
-    /// Fingerprints of the keys to retire.
-    retire: Vec<String>,
-    /// The key that replaces them.
-    new: String,
-    /// Unix seconds when the grace runs out.
-    not_before: u64,
-}
-
-type Pending = std::collections::BTreeMap<String, PendingUserRotation>;
-
-const USER_ROTATIONS: &str = "user-rotations.json";
-
-fn load_pending(cluster: &Cluster) -> Result<Pending> {
-    crate::files::read_record(&keys_dir(cluster).join(USER_ROTATIONS), "a rotation record")
-}
-
-fn save_pending(cluster: &Cluster, pending: &Pending) -> Result<()> {
-    let dir = keys_dir(cluster);
-    crate::keys::secrets::ensure_dir(&dir)?;
-    let text = serde_json::to_string_pretty(pending).expect("serializes");
-    crate::files::write_atomically(&dir.join(USER_ROTATIONS), text.as_bytes(), 0o600)
 }
 
 /// `30s`, `10m`, `12h`, `7d`.
@@ -325,7 +300,7 @@ struct UserRotation {
 }
 
 fn print_rotation(
-    cli: &Cli,
+    ctx: &Context,
     user: &str,
     steps: Vec<ChangeReport>,
     notes: Vec<String>,
@@ -342,10 +317,10 @@ fn print_rotation(
         notes,
         ok,
     };
-    crate::cmd::print_report(cli.format(), &report, |r| {
+    ctx.print(&report, |r| {
         let mut s = String::new();
         for step in &r.steps {
-            s += &crate::cmd::users::human(step);
+            s += &crate::cmd::output::change(step);
         }
         for n in &r.notes {
             s += &format!("{n}\n");
@@ -355,7 +330,7 @@ fn print_rotation(
     Ok(code)
 }
 
-fn rotate_user(cli: &Cli, cluster: &Cluster, args: &RotateUserArgs) -> Result<u8> {
+fn rotate_user(ctx: &Context, cluster: &Cluster, args: &RotateUserArgs) -> Result<u8> {
     let mut pending = load_pending(cluster)?;
     if args.finish {
         let Some(rotation) = pending.get(&args.name).cloned() else {
@@ -375,24 +350,24 @@ fn rotate_user(cli: &Cli, cluster: &Cluster, args: &RotateUserArgs) -> Result<u8
                 Some("wait, or add --force to retire the old key now"),
             ));
         }
-        let step = retire(cli, cluster, &args.name, &rotation.retire, &args.push)?;
+        let step = retire(ctx, cluster, &args.name, &rotation.retire, &args.push)?;
         if step.ok() {
             pending.remove(&args.name);
             save_pending(cluster, &pending)?;
         }
-        return print_rotation(cli, &args.name, vec![step], Vec::new());
+        return print_rotation(ctx, &args.name, vec![step], Vec::new());
     }
     let path = args
         .key
         .as_ref()
         .expect("clap requires --key without --finish");
     let (line, private) = read_new_key(path)?;
-    let new_fp = crate::cmd::users::fingerprint_of_line(&line);
+    let new_fp = fingerprint_of_line(&line);
     let mut doc = UsersDoc::load(&cluster.users)?;
     let old: Vec<String> = doc
         .keys(&args.name)?
         .iter()
-        .map(|l| crate::cmd::users::fingerprint_of_line(l))
+        .map(|l| fingerprint_of_line(l))
         .filter(|fp| *fp != new_fp)
         .collect();
     let grace = match &args.grace {
@@ -403,28 +378,27 @@ fn rotate_user(cli: &Cli, cluster: &Cluster, args: &RotateUserArgs) -> Result<u8
     doc.add_key(&args.name, &line)?;
     doc.save()?;
     let mut notes = Vec::new();
-    let first = push_change(
-        cli,
+    let first = ctx.block_on(push_change(
         cluster,
         format!("user `{}`: new key {new_fp} added", args.name),
-        &args.push,
+        to_push(ctx, &args.push),
         accepted(&args.name, std::slice::from_ref(&line), true),
         Vec::new(),
         Vec::new(),
-    )?;
+    ))??;
     if !first.ok() {
         notes.push("the old key(s) stay: fix what is reported and run the rotation again".into());
-        return print_rotation(cli, &args.name, vec![first], notes);
+        return print_rotation(ctx, &args.name, vec![first], notes);
     }
     if let (Some(key), false) = (&private, args.push.no_push) {
-        login_through_gateway(cluster, &args.name, key)?;
+        ctx.block_on(login_through_gateway(cluster, &args.name, key))??;
         notes.push(format!(
             "logged in through the gateway as `{}` with the new key",
             args.name
         ));
     }
     if old.is_empty() {
-        return print_rotation(cli, &args.name, vec![first], notes);
+        return print_rotation(ctx, &args.name, vec![first], notes);
     }
     if grace > WAIT_AT_MOST {
         let not_before = unix_now() + grace.as_secs();
@@ -443,20 +417,20 @@ fn rotate_user(cli: &Cli, cluster: &Cluster, args: &RotateUserArgs) -> Result<u8
             grace.as_secs(),
             args.name
         ));
-        return print_rotation(cli, &args.name, vec![first], notes);
+        return print_rotation(ctx, &args.name, vec![first], notes);
     }
     if !grace.is_zero() {
         eprintln!("keeping the old key(s) for {}s", grace.as_secs());
         std::thread::sleep(grace);
     }
-    let second = retire(cli, cluster, &args.name, &old, &args.push)?;
-    print_rotation(cli, &args.name, vec![first, second], notes)
+    let second = retire(ctx, cluster, &args.name, &old, &args.push)?;
+    print_rotation(ctx, &args.name, vec![first, second], notes)
 }
 
 /// The last step of a user rotation: the old keys leave users.toml and every node refuses
 /// them.
 fn retire(
-    cli: &Cli,
+    ctx: &Context,
     cluster: &Cluster,
     name: &str,
     fingerprints: &[String],
@@ -468,15 +442,15 @@ fn retire(
         let present = doc
             .keys(name)?
             .iter()
-            .any(|l| crate::cmd::users::fingerprint_of_line(l) == *fp);
+            .any(|l| fingerprint_of_line(l) == *fp);
         // A key already removed by hand has nothing left to retire.
         if present {
             removed.push(doc.remove_key(name, fp)?);
         }
     }
     doc.save()?;
-    push_change(
-        cli,
+    let push = to_push(ctx, push);
+    ctx.block_on(push_change(
         cluster,
         format!(
             "user `{name}`: old key(s) retired: {}",
@@ -486,136 +460,39 @@ fn retire(
         accepted(name, &removed, false),
         Vec::new(),
         Vec::new(),
-    )
+    ))?
 }
 
-/// Logs in through the first gateway (or the vip) with `key`, host key pinned.
-fn login_through_gateway(
-    cluster: &Cluster,
-    user: &str,
-    key: &russh::keys::PrivateKey,
-) -> Result<()> {
-    let c = &cluster.file;
-    let host = match (c.gateway.vip.as_str(), c.gateway.hosts.first()) {
-        ("", None) => return Ok(()),
-        ("", Some(h)) => h.as_str(),
-        (vip, _) => vip,
-    };
-    let addr = format!("{}:{}", bracket(host), c.gateway.port);
-    let fingerprint = Secrets::load_or_create(cluster, false)?.fingerprint();
-    let key = std::sync::Arc::new(key.clone());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime
-        .block_on(provision::gateway_login(&addr, user, key, &fingerprint))
-        .map(|_| ())
-        .map_err(|e| {
-            Error::Push(format!(
-                "no login through the gateway {addr} as `{user}` with the new key: {e}"
-            ))
-        })
-}
-
-/// The new keys of a rotation under way: `(kind, file name)` of every `.next` key.
-fn next_keys(dir: &Path) -> Vec<(KeyKind, String)> {
-    host_key_slots()
-        .into_iter()
-        .filter(|(_, next, name)| *next && dir.join(name).exists())
-        .map(|(kind, _, name)| (kind, name))
-        .collect()
-}
-
-/// Per node, whether it presents every new key of the rotation in the SSH handshake, as a
-/// plain key and as a certificate signed by the cluster's CA: `(node, None)` when it does,
-/// else why not.
-fn nodes_presenting_new_keys(
-    cluster: &Cluster,
-    secrets: &Secrets,
-) -> Result<Vec<(String, Option<String>)>> {
-    let wanted: Vec<(KeyKind, String)> = secrets
-        .host_keys
-        .iter()
-        .filter(|k| k.next)
-        .map(|k| (k.kind, k.fingerprint()))
-        .collect();
-    let ca = secrets.ca_fingerprint();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let nodes = cluster.node_addrs();
-    let scans = runtime.block_on(futures::future::join_all(nodes.iter().map(|n| async {
-        let addr = format!("{}:{}", bracket(&n.host), n.port);
-        let sock = crate::net::resolve(&addr, crate::timeouts::PROBE).await?;
-        crate::keyscan::scan(sock, true).await
-    })));
-    Ok(nodes
-        .iter()
-        .zip(scans)
-        .map(|(node, scan)| {
-            let problem = match scan {
-                Err(e) => Some(format!("not reached: {e}")),
-                Ok(seen) => {
-                    let lacking: Vec<&str> = wanted
-                        .iter()
-                        .filter(|(kind, fp)| {
-                            let key = seen.keys.contains(&(*kind, fp.clone()));
-                            let certificate = seen.certificates.iter().any(|c| {
-                                c.kind == *kind
-                                    && c.key_fingerprint == *fp
-                                    && c.ca_fingerprint == ca
-                            });
-                            !(key && certificate)
-                        })
-                        .map(|(kind, _)| kind.word())
-                        .collect();
-                    (!lacking.is_empty()).then(|| {
-                        format!(
-                            "presents the old {} key(s), not the new",
-                            lacking.join(", ")
-                        )
-                    })
-                }
-            };
-            (node.name.clone(), problem)
-        })
-        .collect())
-}
-
-fn describe(nodes: &[(String, Option<String>)]) -> String {
-    nodes
-        .iter()
-        .filter_map(|(n, p)| p.as_ref().map(|p| format!("{n} ({p})")))
-        .collect::<Vec<_>>()
-        .join("; ")
+fn to_push(ctx: &Context, args: &PushArgs) -> Push {
+    Push {
+        no_push: args.no_push,
+        accept_new_host_keys: args.accept_new_host_keys,
+        progress: ctx.progress(),
+    }
 }
 
 /// Pushes node.toml and the host key files, one node at a time.
 fn push_host_keys(
-    cli: &Cli,
+    ctx: &Context,
     cluster: &Cluster,
     args: &RotateHostArgs,
 ) -> Result<provision::Report> {
-    provision::provision(
+    ctx.block_on(provision::provision(
         cluster,
         &Options {
             accept_new_host_keys: args.accept_new_host_keys,
-            progress: cli.format() == Format::Human && cli.quiet == 0,
-            scope: Some(
-                std::iter::once("node.toml")
-                    .chain(HOST_KEY_ITEMS.iter().flatten().copied())
-                    .collect(),
-            ),
+            progress: ctx.progress(),
+            scope: Scope::HOST_KEYS,
             rolling: true,
             ..Options::everything()
         },
-    )
+    ))?
 }
 
 /// Phase 2, first half: every node presents the new keys (the old still held), and is seen
 /// doing so in the SSH handshake; otherwise nothing is retired (unless `--force`).
 fn present_new_keys(
-    cli: &Cli,
+    ctx: &Context,
     cluster: &Cluster,
     args: &RotateHostArgs,
     notes: &mut Vec<String>,
@@ -626,9 +503,9 @@ fn present_new_keys(
         b"phase 2 of `sftpha keys rotate host --finish` has begun: the new keys are presented\n",
         0o600,
     )?;
-    let report = push_host_keys(cli, cluster, args)?;
+    let report = push_host_keys(ctx, cluster, args)?;
     let secrets = Secrets::load_or_create(cluster, false)?;
-    let seen = nodes_presenting_new_keys(cluster, &secrets)?;
+    let seen = ctx.block_on(nodes_presenting_new_keys(cluster, &secrets))??;
     let lacking = seen.iter().filter(|(_, p)| p.is_some()).count();
     if lacking == 0 {
         notes.push(format!(
@@ -668,7 +545,7 @@ fn present_new_keys(
     Ok(report)
 }
 
-fn rotate_host(cli: &Cli, cluster: &Cluster, args: &RotateHostArgs) -> Result<u8> {
+fn rotate_host(ctx: &Context, cluster: &Cluster, args: &RotateHostArgs) -> Result<u8> {
     let dir = keys_dir(cluster);
     let current = dir.join(HOST_KEY_FILE);
     if !current.exists() {
@@ -690,7 +567,7 @@ fn rotate_host(cli: &Cli, cluster: &Cluster, args: &RotateHostArgs) -> Result<u8
             ));
         }
         // Nothing is retired before every node is seen presenting the new keys.
-        presenting = Some(present_new_keys(cli, cluster, args, &mut notes)?);
+        presenting = Some(present_new_keys(ctx, cluster, args, &mut notes)?);
         let names: Vec<String> = nexts.iter().map(|(kind, _)| host_key_file(*kind)).collect();
         retire_current(&dir, &names)?;
         for name in &names {
@@ -725,7 +602,7 @@ fn rotate_host(cli: &Cli, cluster: &Cluster, args: &RotateHostArgs) -> Result<u8
         }
         change = "phase 1: new host keys are installed beside the old ones (the old ones are still presented)".to_owned();
     }
-    let report = push_host_keys(cli, cluster, args)?;
+    let report = push_host_keys(ctx, cluster, args)?;
     if !args.finish && !args.now {
         // Which nodes took the new keys (each was checked to hold exactly the expected keys)
         // before anyone is told to publish them.
@@ -767,7 +644,7 @@ fn rotate_host(cli: &Cli, cluster: &Cluster, args: &RotateHostArgs) -> Result<u8
     if !report.ok {
         notes.push("not every node took it: fix what is reported, then `sftpha provision` brings the rest in line".to_owned());
     }
-    let code = crate::cmd::provision::exit_code(&report);
+    let code = report.exit_code();
     let report = HostRotation {
         change,
         host_key_fingerprints: report.host_key_fingerprints.clone(),
@@ -775,16 +652,16 @@ fn rotate_host(cli: &Cli, cluster: &Cluster, args: &RotateHostArgs) -> Result<u8
         push: report,
         notes,
     };
-    crate::cmd::print_report(cli.format(), &report, |r| {
+    ctx.print(&report, |r| {
         let mut s = format!("{}\n", r.change);
         s += &format!("host keys: {}\n", r.host_key_fingerprints.join(", "));
         for n in &r.notes {
             s += &format!("{n}\n");
         }
         if let Some(p) = &r.presenting {
-            s += &crate::cmd::provision::human_titled("push presenting the new keys", p);
+            s += &human_titled("push presenting the new keys", p);
         }
-        s + &crate::cmd::provision::human_titled("push of the host keys", &r.push)
+        s + &human_titled("push of the host keys", &r.push)
     })?;
     Ok(code)
 }
@@ -805,33 +682,4 @@ fn under_way() -> Error {
         "a host key rotation is under way",
         Some("finish it first: `sftpha keys rotate host --finish`"),
     )
-}
-
-/// Moves the keys in force named `names` (and their certificates and public keys) to
-/// keys/retired/.
-fn retire_current(dir: &Path, names: &[String]) -> Result<()> {
-    let retired = dir.join(RETIRED_DIR);
-    std::fs::create_dir_all(&retired).map_err(|source| Error::WriteFile {
-        path: retired.clone(),
-        source,
-    })?;
-    crate::keys::secrets::set_mode(&retired, 0o700)?;
-    let stamp = unix_now();
-    for name in names {
-        for suffix in ["", ".pub", CERT_SUFFIX] {
-            let from = format!("{name}{suffix}");
-            if dir.join(&from).exists() {
-                rename(dir, &from, &format!("{RETIRED_DIR}/{name}.{stamp}{suffix}"))?;
-            }
-        }
-    }
-    Ok(())
-}
-
-fn rename(dir: &Path, from: &str, to: &str) -> Result<()> {
-    let (from, to) = (dir.join(from), dir.join(to));
-    if !from.exists() {
-        return Ok(());
-    }
-    std::fs::rename(&from, &to).map_err(|source| Error::WriteFile { path: to, source })
 }

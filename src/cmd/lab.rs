@@ -7,7 +7,8 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use crate::cli::{Cli, Format};
+use crate::cmd::cli::Format;
+use crate::cmd::context::Context;
 use crate::error::{exit, Result};
 use crate::lab::{Lab, Up};
 use crate::wire::health::{GatewayHealth, NodeHealth};
@@ -48,15 +49,15 @@ pub struct DirArgs {
     pub dir: PathBuf,
 }
 
-pub fn run(cli: &Cli, command: &LabCommand) -> Result<u8> {
+pub fn run(ctx: &Context, command: &LabCommand) -> Result<u8> {
     match command {
-        LabCommand::Up(args) => up(cli, args),
-        LabCommand::Down(args) => down(cli, args),
-        LabCommand::Status(args) => status(cli, args),
+        LabCommand::Up(args) => up(ctx, args),
+        LabCommand::Down(args) => down(ctx, args),
+        LabCommand::Status(args) => status(ctx, args),
     }
 }
 
-fn up(cli: &Cli, args: &UpArgs) -> Result<u8> {
+fn up(ctx: &Context, args: &UpArgs) -> Result<u8> {
     let lab = Lab::for_up(&args.dir)?;
     let (file, note) = match lab.up(args.nodes as usize, args.port)? {
         Up::Started(f) => (f, "started".to_owned()),
@@ -64,7 +65,7 @@ fn up(cli: &Cli, args: &UpArgs) -> Result<u8> {
         Up::Repaired(f, what) => (f, format!("existed; repaired: {}", what.join(", "))),
     };
     let mut out = std::io::stdout().lock();
-    match cli.format() {
+    match ctx.format() {
         Format::Json => writeln!(out, "{}", serde_json::to_string(&file).expect("serializes"))?,
         Format::Human | Format::Markdown => {
             let port = crate::lab::port_of(&file.gateway.addr);
@@ -95,13 +96,13 @@ fn up(cli: &Cli, args: &UpArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
-fn down(cli: &Cli, args: &DirArgs) -> Result<u8> {
+fn down(ctx: &Context, args: &DirArgs) -> Result<u8> {
     let lab = match Lab::open(&args.dir) {
         Ok(lab) if lab.is_lab() => lab,
         // Nothing of ours there: nothing to stop, and nothing else is touched.
         _ => {
             let mut out = std::io::stdout().lock();
-            match cli.format() {
+            match ctx.format() {
                 Format::Json => writeln!(
                     out,
                     "{}",
@@ -114,7 +115,7 @@ fn down(cli: &Cli, args: &DirArgs) -> Result<u8> {
     };
     let stopped = lab.down()?;
     let mut out = std::io::stdout().lock();
-    match cli.format() {
+    match ctx.format() {
         Format::Json => writeln!(
             out,
             "{}",
@@ -145,12 +146,9 @@ struct ProcessRow {
     sessions: Option<i64>,
 }
 
-fn status(cli: &Cli, args: &DirArgs) -> Result<u8> {
+fn status(ctx: &Context, args: &DirArgs) -> Result<u8> {
     let lab = Lab::open(&args.dir)?;
     let file = lab.load()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let mut rows = Vec::new();
     let targets = std::iter::once(("gateway".to_owned(), file.gateway.health_url.clone())).chain(
         file.nodes
@@ -161,8 +159,8 @@ fn status(cli: &Cli, args: &DirArgs) -> Result<u8> {
         let pid = lab.running_pid(&name);
         let stopped = lab.stopped(&name);
         let health = match crate::config::gateway::parse_http_url(&url) {
-            Ok((addr, path)) => runtime
-                .block_on(crate::wire::http::get(addr, &path, Duration::from_secs(2)))
+            Ok((addr, path)) => ctx
+                .block_on(crate::wire::http::get(addr, &path, Duration::from_secs(2)))?
                 .ok(),
             Err(_) => None,
         };
@@ -198,7 +196,7 @@ fn status(cli: &Cli, args: &DirArgs) -> Result<u8> {
     }
     let ok = rows.iter().all(|r| r.healthy);
     let mut out = std::io::stdout().lock();
-    match cli.format() {
+    match ctx.format() {
         Format::Json => writeln!(
             out,
             "{}",

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use clap::CommandFactory;
 
-use crate::cli::Cli;
+use crate::cmd::cli::Cli;
 use crate::error::{exit, Result};
 
 #[derive(Debug, clap::Args)]

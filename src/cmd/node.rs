@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use crate::cli::{Cli, Format};
+use crate::cmd::cli::Format;
+use crate::cmd::context::Context;
 use crate::config::node::Node;
 use crate::config::users::Users;
 use crate::error::{exit, Error, Result};
@@ -40,18 +41,18 @@ pub struct CheckArgs {
     pub config: PathBuf,
 }
 
-pub fn run(cli: &Cli, command: &NodeCommand) -> Result<u8> {
+pub fn run(ctx: &Context, command: &NodeCommand) -> Result<u8> {
     match command {
-        NodeCommand::Run(args) => run_node(args),
-        NodeCommand::Check(args) => check(cli, args),
+        NodeCommand::Run(args) => run_node(ctx, args),
+        NodeCommand::Check(args) => check(ctx, args),
     }
 }
 
-fn run_node(args: &RunArgs) -> Result<u8> {
+fn run_node(ctx: &Context, args: &RunArgs) -> Result<u8> {
     let config = Node::load(&args.config)?;
     let name = config.file.name.clone();
     let ready_file = args.ready_file.clone();
-    super::serve(
+    ctx.serve(
         "sftpha-node",
         crate::node::run(config, move |ready| {
             let line = crate::wire::ready::ReadyLine::node(
@@ -60,12 +61,12 @@ fn run_node(args: &RunArgs) -> Result<u8> {
                 ready.health.to_string(),
             )
             .to_line();
-            crate::cmd::announce(&line, ready_file.as_deref());
+            Context::announce(&line, ready_file.as_deref());
         }),
     )
 }
 
-fn check(cli: &Cli, args: &CheckArgs) -> Result<u8> {
+fn check(ctx: &Context, args: &CheckArgs) -> Result<u8> {
     let config = Node::load(&args.config)?;
     let users = Users::load(&config.file.users)?;
     let identity = crate::node::Identity::load(&config)?;
@@ -91,7 +92,7 @@ fn check(cli: &Cli, args: &CheckArgs) -> Result<u8> {
         "proxy_protocol": config.file.proxy_protocol,
     });
     let mut out = std::io::stdout().lock();
-    match cli.format() {
+    match ctx.format() {
         Format::Json => writeln!(out, "{report}")?,
         Format::Human | Format::Markdown => {
             writeln!(out, "{} is valid", config.path.display())?;

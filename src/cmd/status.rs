@@ -4,13 +4,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::assess::render::table;
-use crate::cli::Cli;
-use crate::cmd::provision::wrap;
-use crate::config::cluster::Cluster;
+use crate::cmd::context::Context;
 use crate::error::{exit, Result};
 use crate::provision::short;
 use crate::provision::status::{status, StatusReport};
+use crate::text::{table, wrap};
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -20,10 +18,10 @@ pub struct StatusArgs {
     pub node_binary: Option<PathBuf>,
 }
 
-pub fn run(cli: &Cli, args: &StatusArgs) -> Result<u8> {
-    let cluster = Cluster::load(&cli.cluster)?;
-    let report = status(&cluster, args.node_binary.as_ref())?;
-    crate::cmd::print_report(cli.format(), &report, human)?;
+pub fn run(ctx: &Context, args: &StatusArgs) -> Result<u8> {
+    let cluster = ctx.cluster()?;
+    let report = ctx.block_on(status(cluster, args.node_binary.as_ref()))??;
+    ctx.print(&report, human)?;
     Ok(if report.ok {
         exit::OK
     } else if report.only_unreachable() {

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::cli::{Cli, Format};
+use crate::cmd::cli::Format;
+use crate::cmd::context::Context;
 use crate::error::{exit, Error, Result};
-use crate::failover::{self, report, Fault, FaultSlot, Plan};
+use crate::failover::{self, report, Fault, FaultSlot, LabInjector, Plan};
 use crate::lab::Lab;
 
 /// Runs a workload through the gateway, injects a fault on one node, measures detection and
@@ -51,11 +52,11 @@ pub struct TestFailoverArgs {
 const LAB_ONLY: &str = "this release runs test-failover against a lab only (`--lab DIR`): on provisioned hosts a fault must be undone even if sftpha itself dies mid-test, which needs an undo that runs on each host by itself (a dead-man timer), and this release has none";
 
 /// The checked plan: the lab, running, and the node and fault it can take.
-fn plan(cli: &Cli, args: &TestFailoverArgs) -> Result<Plan> {
+fn plan(ctx: &Context, args: &TestFailoverArgs) -> Result<Plan> {
     let Some(dir) = &args.lab else {
-        return Err(if cli.cluster.exists() {
+        return Err(if ctx.cluster_path().exists() {
             Error::usage(
-                format!("`{}`: {LAB_ONLY}", cli.cluster.display()),
+                format!("`{}`: {LAB_ONLY}", ctx.cluster_path().display()),
                 Some("start a lab with `sftpha lab up --dir DIR` and pass `--lab DIR`"),
             )
         } else {
@@ -115,6 +116,7 @@ fn plan(cli: &Cli, args: &TestFailoverArgs) -> Result<Plan> {
         check_writable(path)?;
     }
     Ok(Plan {
+        injector: Box::new(LabInjector::new(lab.clone())),
         lab,
         fault: args.fault,
         node: args.node.clone(),
@@ -159,15 +161,12 @@ async fn interrupted(
     }
 }
 
-pub fn run(cli: &Cli, args: &TestFailoverArgs) -> Result<u8> {
-    let plan = plan(cli, args)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+pub fn run(ctx: &Context, args: &TestFailoverArgs) -> Result<u8> {
+    let plan = plan(ctx, args)?;
     let slot = FaultSlot::default();
     // Whatever way this function is left, a fault in force is undone.
     let _guard = slot.guard();
-    let result = runtime.block_on(async {
+    let result = ctx.block_on(async {
         use tokio::signal::unix::{signal, SignalKind};
         let int = signal(SignalKind::interrupt())?;
         let term = signal(SignalKind::terminate())?;
@@ -176,7 +175,7 @@ pub fn run(cli: &Cli, args: &TestFailoverArgs) -> Result<u8> {
             outcome = failover::run(plan, slot.clone()) => outcome.map(Ok),
             signal = interrupted(int, term, hup) => Ok(Err(signal)),
         }
-    });
+    })?;
     let outcome = match result? {
         Ok(outcome) => outcome,
         Err(signal) => {
@@ -187,18 +186,16 @@ pub fn run(cli: &Cli, args: &TestFailoverArgs) -> Result<u8> {
                 Some(Err(e)) => vec![e],
                 None => vec!["nothing: no fault was in force".to_owned()],
             };
-            runtime.shutdown_timeout(Duration::from_secs(2));
             return Err(Error::Interrupted { signal, restored });
         }
     };
-    runtime.shutdown_timeout(Duration::from_secs(2));
     let code = if outcome.ok {
         exit::OK
     } else {
         exit::CHECK_FAILED
     };
     let mut out = std::io::stdout().lock();
-    match cli.format() {
+    match ctx.format() {
         Format::Json => writeln!(out, "{}", report::json(&outcome))?,
         Format::Human | Format::Markdown => write!(out, "{}", report::human(&outcome))?,
     }

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::cli::{Cli, Format};
-use crate::config::cluster::Cluster;
+use crate::cmd::context::Context;
+use crate::cmd::output::print_provision;
 use crate::error::Result;
-use crate::provision::{self, Options};
+use crate::provision::{self, Options, Scope};
 
 #[derive(Debug, Args)]
 pub struct UpgradeArgs {
@@ -27,22 +27,21 @@ pub struct UpgradeArgs {
     pub accept_new_host_keys: bool,
 }
 
-pub fn run(cli: &Cli, args: &UpgradeArgs) -> Result<u8> {
-    let cluster = Cluster::load(&cli.cluster)?;
-    let format = cli.format();
-    let report = provision::provision(
-        &cluster,
+pub fn run(ctx: &Context, args: &UpgradeArgs) -> Result<u8> {
+    let cluster = ctx.cluster()?;
+    let report = ctx.block_on(provision::provision(
+        cluster,
         &Options {
             only: args.only.clone(),
             dry_run: args.dry_run,
             accept_new_host_keys: args.accept_new_host_keys,
             node_binary: args.node_binary.clone(),
-            progress: format == Format::Human && cli.quiet == 0,
-            scope: Some(vec![crate::provision::BINARY_ITEM]),
+            progress: ctx.progress(),
+            scope: Scope::BINARY,
             rolling: true,
             create_keys: false,
             ..Options::everything()
         },
-    )?;
-    crate::cmd::provision::print(format, "upgrade", &report)
+    ))??;
+    print_provision(ctx, "upgrade", &report)
 }

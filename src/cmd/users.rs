@@ -5,14 +5,12 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use serde::Serialize;
 
-use crate::cli::{Cli, Format};
-use crate::config::cluster::Cluster;
-use crate::config::users::{fingerprint, parse_authorized_key};
+use crate::cmd::cli::PushArgs;
+use crate::cmd::context::Context;
 use crate::config::users_edit::{hash_password, read_key_file, NewUser, UsersDoc};
 use crate::error::{exit, Error, Result};
-use crate::provision::{self, KeyCheck, Options, Report};
+use crate::provision::push::{accepted, push_change, Push};
 
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
@@ -24,16 +22,6 @@ pub enum UsersCommand {
     List,
     /// Adds keys to a user or removes them by fingerprint; pushes to every node.
     SetKey(SetKeyArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct PushArgs {
-    /// Only edit users.toml; do not push (`sftpha provision` pushes it later).
-    #[arg(long)]
-    pub no_push: bool,
-    /// Record the SSH host keys of hosts not yet in the cluster's known_hosts.
-    #[arg(long)]
-    pub accept_new_host_keys: bool,
 }
 
 #[derive(Debug, Args)]
@@ -77,22 +65,11 @@ pub struct SetKeyArgs {
     pub push: PushArgs,
 }
 
-/// What a users or keys command did.
-#[derive(Debug, Serialize)]
-pub struct ChangeReport {
-    pub change: String,
-    pub users_file: String,
-    /// `None` when not pushed; `not_pushed` says why.
-    pub push: Option<Report>,
-    pub not_pushed: Option<String>,
-    pub notes: Vec<String>,
-}
-
-pub fn run(cli: &Cli, command: &UsersCommand) -> Result<u8> {
-    let cluster = Cluster::load(&cli.cluster)?;
+pub fn run(ctx: &Context, command: &UsersCommand) -> Result<u8> {
+    let cluster = ctx.cluster()?;
     let mut doc = UsersDoc::load(&cluster.users)?;
     let (change, push, checks, homes) = match command {
-        UsersCommand::List => return list(cli, &doc),
+        UsersCommand::List => return list(ctx, &doc),
         UsersCommand::Add(args) => {
             let mut keys = Vec::new();
             for file in &args.keys {
@@ -167,103 +144,26 @@ pub fn run(cli: &Cli, command: &UsersCommand) -> Result<u8> {
         }
     };
     doc.save()?;
-    let report = push_change(cli, &cluster, change, push, checks, homes, Vec::new())?;
-    crate::cmd::print_report(cli.format(), &report, human)?;
+    let push = Push {
+        no_push: push.no_push,
+        accept_new_host_keys: push.accept_new_host_keys,
+        progress: ctx.progress(),
+    };
+    let report = ctx.block_on(push_change(
+        cluster,
+        change,
+        push,
+        checks,
+        homes,
+        Vec::new(),
+    ))??;
+    ctx.print(&report, crate::cmd::output::change)?;
     Ok(report.exit_code())
 }
 
-/// The key checks that prove every node took the change.
-pub fn accepted(user: &str, lines: &[String], accepted: bool) -> Vec<KeyCheck> {
-    lines
-        .iter()
-        .filter_map(|l| parse_authorized_key(l).ok())
-        .map(|key| KeyCheck {
-            user: user.to_owned(),
-            key,
-            accepted,
-        })
-        .collect()
-}
-
-impl ChangeReport {
-    pub fn ok(&self) -> bool {
-        self.push.as_ref().is_none_or(|r| r.ok)
-    }
-
-    pub fn exit_code(&self) -> u8 {
-        match &self.push {
-            Some(report) => crate::cmd::provision::exit_code(report),
-            None => exit::OK,
-        }
-    }
-}
-
-/// Pushes users.toml (unless --no-push, or the cluster was never provisioned from here) and
-/// checks the keys on every node. Never makes the cluster's keys: that is `provision`'s job.
-pub fn push_change(
-    cli: &Cli,
-    cluster: &Cluster,
-    change: String,
-    push: &PushArgs,
-    key_checks: Vec<KeyCheck>,
-    homes: Vec<String>,
-    notes: Vec<String>,
-) -> Result<ChangeReport> {
-    let keys = crate::keys::secrets::keys_dir(cluster);
-    let (report, not_pushed) = if push.no_push {
-        (
-            None,
-            Some("not pushed (--no-push): `sftpha provision` or the next push sends it".to_owned()),
-        )
-    } else if !keys.join(crate::keys::secrets::HOST_KEY_FILE).exists() {
-        (
-            None,
-            Some(format!(
-                "not pushed: the cluster was never provisioned from here (no keys in {}); `sftpha provision` installs everything, this users.toml included",
-                keys.display()
-            )),
-        )
-    } else {
-        let report = provision::provision(
-            cluster,
-            &Options {
-                accept_new_host_keys: push.accept_new_host_keys,
-                progress: cli.format() == Format::Human && cli.quiet == 0,
-                scope: Some(vec!["users.toml"]),
-                create_keys: false,
-                key_checks,
-                homes,
-                ..Options::everything()
-            },
-        )?;
-        (Some(report), None)
-    };
-    Ok(ChangeReport {
-        change,
-        users_file: cluster.users.display().to_string(),
-        push: report,
-        not_pushed,
-        notes,
-    })
-}
-
-pub fn human(r: &ChangeReport) -> String {
-    let mut s = format!("{}: {}\n", r.users_file, r.change);
-    for n in &r.notes {
-        s += &format!("{n}\n");
-    }
-    if let Some(why) = &r.not_pushed {
-        s += &format!("{why}\n");
-    }
-    if let Some(report) = &r.push {
-        s += &crate::cmd::provision::human_titled("push of users.toml", report);
-    }
-    s
-}
-
-fn list(cli: &Cli, doc: &UsersDoc) -> Result<u8> {
+fn list(ctx: &Context, doc: &UsersDoc) -> Result<u8> {
     let users = doc.list()?;
-    crate::cmd::print_report(cli.format(), &users, |users| {
+    ctx.print(&users, |users| {
         let mut s = String::new();
         for u in users {
             s += &format!(
@@ -306,11 +206,4 @@ fn read_password(user: &str) -> Result<String> {
         }
         Ok(password)
     }
-}
-
-/// `SHA256:...` of a key line, for messages.
-pub fn fingerprint_of_line(line: &str) -> String {
-    parse_authorized_key(line)
-        .map(|k| fingerprint(&k))
-        .unwrap_or_else(|_| "?".into())
 }

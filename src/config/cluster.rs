@@ -340,9 +340,14 @@ pub struct GatewaySettings {
     /// The builtin gateway's /healthz port.
     #[serde(default = "default_gateway_health_port")]
     pub health_port: u16,
-    /// keepalived virtual IP, when hosts has two or more.
-    #[serde(default)]
-    pub vip: String,
+    /// keepalived virtual IP, when hosts has two or more (`""` is none, as `init` writes it).
+    /// Read the typed [`Cluster::gateway`] instead.
+    #[serde(
+        default,
+        deserialize_with = "vip_or_empty",
+        serialize_with = "vip_as_text"
+    )]
+    pub vip: Option<IpAddr>,
     #[serde(default = "crate::config::gateway::default_balance")]
     pub balance: crate::config::gateway::Balance,
     #[serde(default = "crate::config::gateway::default_interval")]
@@ -368,6 +373,127 @@ pub struct GatewaySettings {
     /// a dead node, if you know it better than its health settings above tell.
     #[serde(default)]
     pub failover_seconds: Option<u64>,
+}
+
+fn vip_or_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<IpAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "`{text}` is not an IP address (leave it \"\" for none)"
+        ))
+    })
+}
+
+fn vip_as_text<S: serde::Serializer>(vip: &Option<IpAddr>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&vip.map(|v| v.to_string()).unwrap_or_default())
+}
+
+/// The gateway tier as loaded: what kind, and only the fields that kind has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gateway {
+    /// `sftpha gateway run` on the gateway hosts.
+    Builtin(ManagedGateway),
+    /// HAProxy on the gateway hosts, configured by sftpha.
+    Haproxy(ManagedGateway),
+    /// A balancer sftpha does not manage (cloud load balancer, appliance).
+    External(ExternalGateway),
+}
+
+/// Gateway hosts sftpha installs and configures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedGateway {
+    /// At least one.
+    pub hosts: Vec<String>,
+    /// keepalived's virtual IP: moved to a live gateway host when one fails.
+    pub vip: Option<IpAddr>,
+}
+
+/// A balancer sftpha only knows about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalGateway {
+    /// The names clients reach it by (may be empty).
+    pub names: Vec<String>,
+    /// How long it takes to stop sending new sessions to a dead node, if stated.
+    pub failover_seconds: Option<u64>,
+}
+
+impl Gateway {
+    fn from_settings(g: &GatewaySettings) -> Gateway {
+        let managed = || ManagedGateway {
+            hosts: g.hosts.clone(),
+            vip: g.vip,
+        };
+        match g.kind {
+            GatewayKind::Builtin => Gateway::Builtin(managed()),
+            GatewayKind::Haproxy => Gateway::Haproxy(managed()),
+            GatewayKind::External => Gateway::External(ExternalGateway {
+                names: g.hosts.clone(),
+                failover_seconds: g.failover_seconds,
+            }),
+        }
+    }
+
+    pub fn kind(&self) -> GatewayKind {
+        match self {
+            Gateway::Builtin(_) => GatewayKind::Builtin,
+            Gateway::Haproxy(_) => GatewayKind::Haproxy,
+            Gateway::External(_) => GatewayKind::External,
+        }
+    }
+
+    /// The hosts sftpha installs a balancer on; `None` for an external balancer.
+    pub fn managed(&self) -> Option<&ManagedGateway> {
+        match self {
+            Gateway::Builtin(m) | Gateway::Haproxy(m) => Some(m),
+            Gateway::External(_) => None,
+        }
+    }
+
+    /// The managed gateway hosts (none for an external balancer).
+    pub fn hosts(&self) -> &[String] {
+        self.managed().map(|m| m.hosts.as_slice()).unwrap_or(&[])
+    }
+
+    pub fn vip(&self) -> Option<IpAddr> {
+        self.managed().and_then(|m| m.vip)
+    }
+
+    /// No single gateway host whose loss stops the service: an external balancer (its own
+    /// affair), or two or more hosts sharing a vip.
+    pub fn redundant(&self) -> bool {
+        match self {
+            Gateway::External(_) => true,
+            Gateway::Builtin(m) | Gateway::Haproxy(m) => m.hosts.len() >= 2 && m.vip.is_some(),
+        }
+    }
+
+    /// Every address of the gateway tier a client may use: the managed hosts and the vip, or
+    /// an external balancer's names.
+    pub fn addresses(&self) -> Vec<String> {
+        match self {
+            Gateway::External(e) => e.names.clone(),
+            Gateway::Builtin(m) | Gateway::Haproxy(m) => {
+                let vip = m.vip.map(|v| v.to_string());
+                m.hosts.iter().cloned().chain(vip).collect()
+            }
+        }
+    }
+
+    /// Where a client reaches the cluster through the gateway tier: the vip, else the first
+    /// gateway host, else the first name of an external balancer.
+    pub fn entry(&self) -> Option<String> {
+        match self {
+            Gateway::External(e) => e.names.first().cloned(),
+            Gateway::Builtin(m) | Gateway::Haproxy(m) => m
+                .vip
+                .map(|v| v.to_string())
+                .or_else(|| m.hosts.first().cloned()),
+        }
+    }
 }
 
 /// Availability of single components, in percent, for the estimate (see README).
@@ -510,6 +636,8 @@ fn default_manual_recovery() -> u64 {
 #[derive(Debug, Clone)]
 pub struct Cluster {
     pub file: ClusterFile,
+    /// `[gateway]` typed: read this, not `file.gateway.kind`, `hosts` or `vip`.
+    pub gateway: Gateway,
     pub path: PathBuf,
     /// users.toml, absolute.
     pub users: PathBuf,
@@ -536,6 +664,7 @@ impl Cluster {
         validate(path, &file)?;
         let base = path.parent().unwrap_or(Path::new("."));
         Ok(Cluster {
+            gateway: Gateway::from_settings(&file.gateway),
             users: absolute(base, &file.users),
             known_hosts: absolute(base, &file.ssh.known_hosts),
             path: path.to_owned(),
@@ -566,12 +695,12 @@ impl Cluster {
     pub fn host_names(&self) -> Vec<String> {
         let c = &self.file;
         let mut names: Vec<String> = Vec::new();
-        let vip = (!c.gateway.vip.is_empty()).then_some(&c.gateway.vip);
+        let vip = self.gateway.vip().map(|v| v.to_string());
         let all = c
             .keys
             .host_names
             .iter()
-            .chain(vip)
+            .chain(vip.as_ref())
             .chain(&c.gateway.hosts)
             .chain(c.nodes.iter().map(|n| &n.host));
         for name in all {
@@ -860,19 +989,11 @@ fn validate(path: &Path, file: &ClusterFile) -> Result<()> {
             format!("`{}` is the same port as `gateway.port`", g.port),
         ));
     }
-    if !g.vip.is_empty() {
-        if g.vip.parse::<IpAddr>().is_err() {
-            return Err(invalid(
-                "gateway.vip",
-                format!("`{}` is not an IP address", g.vip),
-            ));
-        }
-        if g.kind == GatewayKind::External {
-            return Err(invalid(
+    if g.vip.is_some() && g.kind == GatewayKind::External {
+        return Err(invalid(
                 "gateway.vip",
                 "an external balancer brings its own address; keepalived runs only with `builtin` or `haproxy`".into(),
             ));
-        }
     }
     if g.health_interval_ms < 100 {
         return Err(invalid(
@@ -949,31 +1070,7 @@ fn normal_host(host: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    pub const EXAMPLE: &str = r#"
-name = "acme-sftp"
-[objectives]
-rto_seconds = 30
-rpo_seconds = 0
-peak_sessions = 200
-availability_percent = 99.95
-[storage]
-path = "/srv/sftpha"
-[[nodes]]
-name = "n1"
-host = "198.18.0.11"
-zone = "a"
-[[nodes]]
-name = "n2"
-host = "198.18.0.12"
-zone = "b"
-[gateway]
-hosts = ["198.18.0.10"]
-"#;
-
-    fn parse(text: &str) -> Result<Cluster> {
-        Cluster::parse(Path::new("/x/cluster.toml"), text)
-    }
+    use crate::config::fixture::{edit, parse, CLUSTER};
 
     fn error(text: &str) -> String {
         parse(text).unwrap_err().to_string()
@@ -981,45 +1078,46 @@ hosts = ["198.18.0.10"]
 
     #[test]
     fn example_parses_with_defaults() {
-        let c = parse(EXAMPLE).unwrap();
+        let c = parse(CLUSTER).unwrap();
         assert_eq!(c.users, Path::new("/x/users.toml"));
         assert_eq!(c.known_hosts, Path::new("/x/known_hosts"));
         assert_eq!(c.file.node.port, 2222);
         assert_eq!(c.node_addrs()[1].health_port, 9022);
-        assert_eq!(c.zones().len(), 2);
+        assert_eq!(c.zones().len(), 3);
         assert_eq!(c.health_timeout_ms(), 1000);
     }
 
     #[test]
     fn errors_name_the_key() {
-        let dup = EXAMPLE.replace("name = \"n2\"", "name = \"n1\"");
+        let dup = edit(CLUSTER, "name = \"n2\"", "name = \"n1\"");
         assert!(error(&dup).contains("key `nodes[1].name`: `n1` is also the name of nodes[0]"));
-        let same_host = EXAMPLE.replace("198.18.0.12", "198.18.0.11");
+        let same_host = edit(CLUSTER, "198.18.0.12", "198.18.0.11");
         assert!(
             error(&same_host).contains("nodes[1].port"),
             "{}",
             error(&same_host)
         );
-        let typo = EXAMPLE.replace("rto_seconds", "rto_secs");
+        let typo = edit(CLUSTER, "rto_seconds", "rto_secs");
         assert!(error(&typo).contains("unknown field `rto_secs`"));
         assert!(error(&typo).contains("line 4"), "{}", error(&typo));
-        let clash = EXAMPLE.replace("\"198.18.0.10\"", "\"198.18.0.11\"");
+        let clash = edit(CLUSTER, "\"198.18.0.21\"", "\"198.18.0.11\"");
         assert!(error(&clash).contains("gateway.port"), "{}", error(&clash));
-        let avail = EXAMPLE.replace("99.95", "100");
+        let avail = edit(CLUSTER, "99.95", "100");
         assert!(error(&avail).contains("objectives.availability_percent"));
-        let repl = EXAMPLE.replace("path = \"/srv/sftpha\"", "path = \"/srv\"\nreplicas = 2");
+        let repl = edit(CLUSTER, "replication = \"sync\"\n", "");
         assert!(error(&repl).contains("storage.replication"));
-        let vip = EXAMPLE.replace("hosts = [", "vip = \"nope\"\nhosts = [");
+        let vip = edit(CLUSTER, "\"198.18.0.20\"", "\"nope\"");
         assert!(error(&vip).contains("gateway.vip"));
-        let relative = EXAMPLE.replace("/srv/sftpha", "srv");
+        let relative = edit(CLUSTER, "/srv/sftpha", "srv");
         assert!(error(&relative).contains("storage.path"));
-        let host = EXAMPLE.replace("198.18.0.12", "bad host");
+        let host = edit(CLUSTER, "198.18.0.12", "bad host");
         assert!(error(&host).contains("nodes[1].host"));
     }
 
     #[test]
     fn several_nodes_on_one_host_need_their_own_ports() {
-        let text = EXAMPLE.replace(
+        let text = edit(
+            CLUSTER,
             "host = \"198.18.0.12\"",
             "host = \"198.18.0.11\"\nport = 2223\nhealth_port = 9023",
         );

@@ -7,3 +7,6 @@ pub mod gateway;
 pub mod node;
 pub mod users;
 pub mod users_edit;
+
+#[cfg(test)]
+pub mod fixture;

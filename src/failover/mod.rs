@@ -9,7 +9,7 @@
 //! it is injected, and whoever ends the run (the run's own restore, the command when SIGINT
 //! or SIGTERM arrives, or a [`FaultGuard`] dropped on any other way out) undoes it, once.
 
-pub mod client;
+pub mod fault;
 pub mod report;
 
 use std::collections::HashMap;
@@ -22,9 +22,11 @@ use russh::keys::PrivateKey;
 use sha2::{Digest, Sha256};
 
 use crate::config::gateway::parse_http_url;
-use crate::error::{Error, Result};
+use crate::error::{FailoverError, LabError, Result};
 use crate::lab::Lab;
+use crate::ssh::sftp as client;
 use crate::wire::health::{self, GatewayHealth, NodeHealth};
+pub use fault::{Fault, Injected, Injector, LabInjector};
 
 /// How long the restored node has to be healthy and in rotation again.
 const RESTORE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -33,74 +35,9 @@ const DETECT_POLL: Duration = Duration::from_millis(25);
 /// Logins through the gateway tried while waiting for the restored node to get one.
 const RESTORE_LOGINS: usize = 30;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Fault {
-    /// SIGKILL the node process.
-    Kill,
-    /// SIGSTOP it (the kernel still accepts TCP); SIGCONT when restoring.
-    Freeze,
-    /// Cut the host off the network (needs separate hosts: a provisioned cluster).
-    Partition,
-    /// SIGTERM: the node drains gracefully.
-    Drain,
-}
-
-impl Fault {
-    pub fn name(self) -> &'static str {
-        match self {
-            Fault::Kill => "kill",
-            Fault::Freeze => "freeze",
-            Fault::Partition => "partition",
-            Fault::Drain => "drain",
-        }
-    }
-}
-
-/// A fault in force on one lab node.
-#[derive(Debug, Clone)]
-pub struct Injected {
-    dir: std::path::PathBuf,
-    node: String,
-    fault: Fault,
-    pid: u32,
-}
-
-impl Injected {
-    /// Undoes the fault (blocking): resumes a frozen node, starts a killed or drained one
-    /// again on its ports (lab.json follows its new pid). Says what it did.
-    fn undo(&self) -> Result<String> {
-        let lab = Lab::open(&self.dir)?;
-        let node = &self.node;
-        match self.fault {
-            Fault::Freeze => {
-                lab.signal(node, rustix::process::Signal::CONT)?;
-                Ok(format!("{node} resumed (SIGCONT to pid {})", self.pid))
-            }
-            Fault::Kill | Fault::Drain => {
-                // A draining node exits by itself; wait for that before starting it again.
-                let deadline = Instant::now() + RESTORE_TIMEOUT;
-                while lab.running_pid(node).is_some() && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                if let Some(pid) = lab.running_pid(node) {
-                    return Err(Error::Lab(format!(
-                        "{node} (pid {pid}) still runs {}s after the fault",
-                        RESTORE_TIMEOUT.as_secs()
-                    )));
-                }
-                let ready = lab.start(node)?;
-                lab.write_lab_file()?;
-                Ok(format!("{node} started again (pid {})", ready.pid))
-            }
-            Fault::Partition => unreachable!("refused before the run"),
-        }
-    }
-}
-
 enum SlotState {
     Empty,
-    InForce(Injected),
+    InForce(Box<dyn Injected>),
     /// What undoing it did, or why it failed.
     Undone(std::result::Result<String, String>),
 }
@@ -116,7 +53,7 @@ impl Default for FaultSlot {
 }
 
 impl FaultSlot {
-    fn set(&self, injected: Injected) {
+    fn set(&self, injected: Box<dyn Injected>) {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = SlotState::InForce(injected);
     }
 
@@ -127,7 +64,7 @@ impl FaultSlot {
         if let SlotState::InForce(injected) = &*state {
             let done = injected
                 .undo()
-                .map_err(|e| format!("could not restore {}: {e}", injected.node));
+                .map_err(|e| format!("could not restore {}: {e}", injected.node()));
             *state = SlotState::Undone(done);
         }
         match &*state {
@@ -164,6 +101,8 @@ impl Drop for FaultGuard {
 /// A validated plan of one run.
 pub struct Plan {
     pub lab: Lab,
+    /// Where the fault is injected (the lab's processes; hosts over SSH to come).
+    pub injector: Box<dyn Injector>,
     pub fault: Fault,
     pub node: Option<String>,
     pub clients: usize,
@@ -270,12 +209,23 @@ struct Target {
 }
 
 fn addr(text: &str) -> Result<SocketAddr> {
-    text.parse()
-        .map_err(|_| Error::Lab(format!("`{text}` in lab.json is not an address")))
+    text.parse().map_err(|_| {
+        LabError::BadLabFile {
+            value: text.to_owned(),
+            what: "an address",
+        }
+        .into()
+    })
 }
 
 fn url(text: &str) -> Result<(SocketAddr, String)> {
-    parse_http_url(text).map_err(Error::Lab)
+    parse_http_url(text).map_err(|_| {
+        LabError::BadLabFile {
+            value: text.to_owned(),
+            what: "a health URL",
+        }
+        .into()
+    })
 }
 
 /// A `/healthz` body (node or gateway) with its status code, or nothing when none came.
@@ -347,16 +297,12 @@ pub async fn run(plan: Plan, slot: FaultSlot) -> Result<Outcome> {
         &target.fingerprint,
     )
     .await
-    .map_err(|e| {
-        Error::Lab(format!(
-            "could not log in through the gateway to set up: {e}"
-        ))
-    })?;
+    .map_err(|e| FailoverError::SetupLogin(Box::new(e)))?;
     for i in 0..plan.clients {
         setup
             .mkdir_all(&format!("{run_dir}/c{i}"))
             .await
-            .map_err(|e| Error::Lab(format!("could not make the workload's folders: {e}")))?;
+            .map_err(|e| FailoverError::SetupFolders(e.to_string()))?;
     }
     setup.close().await;
 
@@ -388,31 +334,22 @@ pub async fn run(plan: Plan, slot: FaultSlot) -> Result<Outcome> {
         .iter()
         .position(|(n, ..)| *n == node)
         .expect("node exists");
-    let signal = match plan.fault {
-        Fault::Kill => rustix::process::Signal::KILL,
-        Fault::Freeze => rustix::process::Signal::STOP,
-        Fault::Drain => rustix::process::Signal::TERM,
-        Fault::Partition => unreachable!("refused above"),
-    };
     let fault_instant = Instant::now();
     fault_at_ms.store(run_start.elapsed().as_millis() as u64, Relaxed);
-    let injected = plan.lab.signal(&node, signal);
+    let injected = plan.injector.inject(&node, plan.fault);
+    let detail = match &injected {
+        Ok(injected) => format!("{} on {node} ({})", plan.fault.name(), injected.what()),
+        Err(e) => e.to_string(),
+    };
     // In the slot before the next await, so no way out of the run leaves it in force.
-    if let Ok(pid) = &injected {
-        slot.set(Injected {
-            dir: plan.lab.dir.clone(),
-            node: node.clone(),
-            fault: plan.fault,
-            pid: *pid,
-        });
+    let ok = injected.is_ok();
+    if let Ok(injected) = injected {
+        slot.set(injected);
     }
     checks.push(Check {
         name: "fault.injected".into(),
-        ok: injected.is_ok(),
-        detail: match &injected {
-            Ok(pid) => format!("{} on {node} (pid {pid})", plan.fault.name()),
-            Err(e) => e.to_string(),
-        },
+        ok,
+        detail,
     });
     // 3. Detection: the gateway takes the node out of rotation.
     let detect_deadline = run_start + plan.duration;
@@ -603,7 +540,7 @@ async fn preflight(target: &Target) -> Vec<Check> {
         .map(|(n, a, _)| (n.as_str(), *a))
         .chain([("gateway", target.gateway)])
     {
-        match crate::keyscan::scan(addr, false).await {
+        match crate::ssh::keyscan::scan(addr, false).await {
             Ok(seen) => {
                 let mut seen = seen.fingerprints();
                 seen.sort();
@@ -770,9 +707,9 @@ async fn restore(slot: &FaultSlot, target: &Target, node: &str, index: usize) ->
         tokio::task::spawn_blocking(move || slot.undo())
     };
     let action = match undo.await {
-        Ok(Some(done)) => done.map_err(Error::Lab),
-        Ok(None) => Err(Error::Lab("no fault was in force".into())),
-        Err(e) => Err(Error::Lab(e.to_string())),
+        Ok(Some(done)) => done.map_err(FailoverError::Restore),
+        Ok(None) => Err(FailoverError::NoFault),
+        Err(e) => Err(FailoverError::Restore(e.to_string())),
     };
     let action = match action {
         Ok(a) => a,

@@ -8,7 +8,7 @@ use russh::keys::ssh_key::private::{EcdsaKeypair, Ed25519Keypair, RsaKeypair};
 use russh::keys::ssh_key::LineEnding;
 use russh::keys::{Algorithm, EcdsaCurve, PrivateKey};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, KeyError, Result};
 use crate::files::write_atomically;
 
 /// The RSA size `ssh-keygen` has made by default since OpenSSH 8.8.
@@ -48,11 +48,11 @@ impl KeyKind {
 
 /// A fresh key of `kind`, in memory only.
 pub fn random(kind: KeyKind, comment: &str) -> Result<PrivateKey> {
-    let no_key = |e: russh::keys::ssh_key::Error| Error::Lab(format!("cannot make a key: {e}"));
+    let no_key = |e| Error::Key(KeyError::Generate(e));
     let mut key = match kind {
         KeyKind::Ed25519 => {
             let mut seed = [0u8; 32];
-            getrandom::fill(&mut seed).map_err(|e| Error::Lab(format!("no randomness: {e}")))?;
+            getrandom::fill(&mut seed).map_err(|e| KeyError::Randomness(e.to_string()))?;
             let key = PrivateKey::from(Ed25519Keypair::from_seed(&seed));
             seed.fill(0);
             key
@@ -72,7 +72,7 @@ pub fn random(kind: KeyKind, comment: &str) -> Result<PrivateKey> {
 /// Makes a fresh key of `kind` in OpenSSH format: `path` (0600) and `path.pub`.
 pub fn generate(kind: KeyKind, path: &Path, comment: &str) -> Result<PrivateKey> {
     let key = random(kind, comment)?;
-    let encode = |e: russh::keys::ssh_key::Error| Error::Lab(format!("key: {e}"));
+    let encode = |e| Error::Key(KeyError::Encode(e));
     let private = key.to_openssh(LineEnding::LF).map_err(encode)?;
     write_atomically(path, private.as_bytes(), 0o600)?;
     let public = key.public_key().to_openssh().map_err(encode)?;

@@ -60,9 +60,27 @@ pub enum Effect {
 /// Decides a change's effect from the old and the new content.
 pub type Judge = fn(&[u8], &[u8]) -> Effect;
 
+/// What a managed file is: what a narrower command ([`super::Scope`]) selects by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Item {
+    /// The sftpha binary.
+    Binary,
+    NodeToml,
+    UsersToml,
+    /// A host key slot: the private key, its certificate or its public half.
+    HostKey,
+    /// The probe key's public half (the node lets `assess --probe` in with it).
+    ProbeKey,
+    SystemdUnit,
+    GatewayToml,
+    HaproxyCfg,
+    KeepalivedConf,
+}
+
 /// One file a host must hold.
 #[derive(Debug, Clone)]
 pub struct Managed {
+    pub kind: Item,
     /// Short name for reports: `binary`, `node.toml`, `host key`, ...
     pub item: String,
     pub path: PathBuf,
@@ -101,6 +119,7 @@ pub struct HostSpec {
 }
 
 fn file(
+    kind: Item,
     item: &str,
     path: PathBuf,
     content: Arc<Vec<u8>>,
@@ -108,6 +127,7 @@ fn file(
     affects: Vec<(Service, Effect)>,
 ) -> Managed {
     Managed {
+        kind,
         item: item.to_owned(),
         sha256: sha256_hex(&content),
         path,
@@ -142,7 +162,7 @@ fn text(s: String) -> Arc<Vec<u8>> {
 /// The report names of the host key files, per slot of [`crate::keys::secrets::host_key_slots`]
 /// (the keys in force, ed25519, ecdsa, rsa, then a rotation's next keys): private key,
 /// certificate, public key.
-pub const HOST_KEY_ITEMS: [[&str; 3]; 6] = [
+const HOST_KEY_ITEMS: [[&str; 3]; 6] = [
     ["host key", "host key certificate", "host key (public)"],
     [
         "ecdsa host key",
@@ -194,9 +214,17 @@ fn host_key_files(
             ),
             None => Default::default(),
         };
-        let mut private = file(key_item, config(slot), private_bytes, 0o600, reload.clone());
+        let mut private = file(
+            Item::HostKey,
+            key_item,
+            config(slot),
+            private_bytes,
+            0o600,
+            reload.clone(),
+        );
         private.owned = true;
         let certificate = file(
+            Item::HostKey,
             cert_item,
             config(&format!("{slot}{CERT_SUFFIX}")),
             cert_bytes,
@@ -204,6 +232,7 @@ fn host_key_files(
             reload.clone(),
         );
         let public = file(
+            Item::HostKey,
             public_item,
             config(&format!("{slot}.pub")),
             public_bytes,
@@ -250,7 +279,8 @@ pub fn desired(
     let probe_pub = public(&secrets.probe_key)?;
     let binary_file = |affects: Vec<(Service, Effect)>| {
         let mut f = file(
-            super::BINARY_ITEM,
+            Item::Binary,
+            "binary",
             c.node.install_dir.join("bin/sftpha"),
             binary.clone(),
             0o755,
@@ -265,6 +295,7 @@ pub fn desired(
         let restart = vec![(Service::Node, Effect::Restart)];
         let mut files = vec![binary_file(restart.clone())];
         files.push(file(
+            Item::NodeToml,
             "node.toml",
             config("node.toml"),
             text(renderer.node_toml(&node)?),
@@ -273,6 +304,7 @@ pub fn desired(
         ));
         files.last_mut().expect("just pushed").judge = Some(judge_node_toml);
         let mut users_file = file(
+            Item::UsersToml,
             "users.toml",
             config("users.toml"),
             users.clone(),
@@ -283,6 +315,7 @@ pub fn desired(
         files.push(users_file);
         files.extend(host_key_files(cluster, secrets, &public)?);
         files.push(file(
+            Item::ProbeKey,
             "probe key",
             config(PROBE_KEY_FILE),
             probe_pub.clone(),
@@ -290,6 +323,7 @@ pub fn desired(
             vec![(Service::Node, Effect::Reload)],
         ));
         let mut unit = file(
+            Item::SystemdUnit,
             "systemd unit",
             PathBuf::from(UNIT_DIR).join("sftpha-node.service"),
             text(renderer.node_unit()?),
@@ -308,16 +342,16 @@ pub fn desired(
         });
     }
 
-    let g = &c.gateway;
-    if g.kind != GatewayKind::External {
-        for (index, host) in g.hosts.iter().enumerate() {
+    if let Some(m) = cluster.gateway.managed() {
+        for (index, host) in m.hosts.iter().enumerate() {
             let mut files = Vec::new();
             let mut services = Vec::new();
-            match g.kind {
+            match cluster.gateway.kind() {
                 GatewayKind::Builtin => {
                     let restart = vec![(Service::Gateway, Effect::Restart)];
                     files.push(binary_file(restart.clone()));
                     files.push(file(
+                        Item::GatewayToml,
                         "gateway.toml",
                         config("gateway.toml"),
                         text(renderer.gateway_toml(host, index)?),
@@ -325,6 +359,7 @@ pub fn desired(
                         restart.clone(),
                     ));
                     let mut unit = file(
+                        Item::SystemdUnit,
                         "systemd unit",
                         PathBuf::from(UNIT_DIR).join("sftpha-gateway.service"),
                         text(renderer.gateway_unit()?),
@@ -337,6 +372,7 @@ pub fn desired(
                 }
                 GatewayKind::Haproxy => {
                     let mut cfg = file(
+                        Item::HaproxyCfg,
                         "haproxy.cfg",
                         PathBuf::from(HAPROXY_CFG),
                         text(renderer.haproxy_cfg()?),
@@ -351,6 +387,7 @@ pub fn desired(
             }
             if let Some(conf) = renderer.keepalived_conf(index)? {
                 let mut conf = file(
+                    Item::KeepalivedConf,
                     "keepalived.conf",
                     PathBuf::from(KEEPALIVED_CONF),
                     text(conf),

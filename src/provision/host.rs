@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::desired::{Effect, HostSpec, Managed, Service};
 use crate::config::cluster::{Cluster, ServiceManager};
-use crate::remote::{quote, Remote, RemoteError};
+use crate::ssh::remote::{quote, Remote, RemoteError};
 
 /// One managed file as found on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]

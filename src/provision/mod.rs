@@ -13,6 +13,8 @@
 pub mod desired;
 pub mod host;
 pub mod installed;
+pub mod push;
+pub mod rotate;
 pub mod status;
 
 use std::collections::BTreeMap;
@@ -22,16 +24,31 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::config::cluster::{Cluster, GatewayKind, NodeAddr};
+use crate::config::cluster::{Cluster, NodeAddr};
 use crate::error::{Error, Result};
 use crate::net::bracket;
-use crate::remote::{Access, Remote};
+use crate::ssh::remote::{Access, Remote};
+use crate::ssh::sftp::ClientError;
 use crate::wire::health::{self, GatewayHealth, NodeHealth};
-use desired::{HostSpec, Secrets, Service};
+use desired::{HostSpec, Item, Secrets, Service};
 use host::{FileAction, FileChange, HostPlan, ServiceAction, ServiceChange};
 
-/// The report name of the sftpha binary among a host's files.
-pub const BINARY_ITEM: &str = "binary";
+/// What a run touches: everything (`provision`), or only some files of the node hosts and
+/// only the node service (`users`, `keys rotate`, `upgrade`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Everything,
+    Nodes(&'static [Item]),
+}
+
+impl Scope {
+    /// users.toml (`users`, `keys rotate user`).
+    pub const USERS: Scope = Scope::Nodes(&[Item::UsersToml]);
+    /// The binary (`upgrade`).
+    pub const BINARY: Scope = Scope::Nodes(&[Item::Binary]);
+    /// node.toml and the host keys (`keys rotate host`).
+    pub const HOST_KEYS: Scope = Scope::Nodes(&[Item::NodeToml, Item::HostKey]);
+}
 
 /// How long a node may take to answer /healthz with the expected state after a (re)start.
 const HEALTHY_WITHIN: Duration = Duration::from_secs(20);
@@ -44,9 +61,7 @@ pub struct Options {
     pub node_binary: Option<PathBuf>,
     /// Show a progress line per host on stderr.
     pub progress: bool,
-    /// Only these managed items (by name: `users.toml`, `binary`, ...) on node hosts, and
-    /// only the node service (`users`, `keys`, `upgrade`); `None`: everything (`provision`).
-    pub scope: Option<Vec<&'static str>>,
+    pub scope: Scope,
     /// One host at a time, each healthy before the next; the first failure stops the rest.
     pub rolling: bool,
     /// Make the cluster's missing keys beside cluster.toml (`provision`, `keys rotate host`);
@@ -77,7 +92,7 @@ impl Options {
             accept_new_host_keys: false,
             node_binary: None,
             progress: false,
-            scope: None,
+            scope: Scope::Everything,
             rolling: false,
             create_keys: true,
             key_checks: Vec::new(),
@@ -87,12 +102,12 @@ impl Options {
 }
 
 /// Narrows specs to `items` on node hosts and to the node service.
-fn narrow(specs: Vec<HostSpec>, items: &[&str]) -> Vec<HostSpec> {
+fn narrow(specs: Vec<HostSpec>, items: &[Item]) -> Vec<HostSpec> {
     specs
         .into_iter()
         .filter(|s| s.node.is_some())
         .map(|mut s| {
-            s.files.retain(|f| items.contains(&f.item.as_str()));
+            s.files.retain(|f| items.contains(&f.kind));
             for f in &mut s.files {
                 f.affects.retain(|(service, _)| *service == Service::Node);
             }
@@ -175,6 +190,19 @@ pub struct Check {
 }
 
 impl Report {
+    /// 0 when all went well; 3 when every failure is a host that could not be reached or
+    /// logged into over SSH; 4 when anything else failed (hosts may also be unreachable).
+    pub fn exit_code(&self) -> u8 {
+        use crate::error::exit;
+        if self.ok {
+            exit::OK
+        } else if self.only_unreachable() {
+            exit::UNREACHABLE
+        } else {
+            exit::PROVISION_FAILED
+        }
+    }
+
     /// Every failure is a host that could not be reached or logged into (or a check left
     /// with no node to run on): what exit code 3 means.
     pub fn only_unreachable(&self) -> bool {
@@ -231,14 +259,18 @@ fn load_binary(path: Option<&PathBuf>) -> Result<Arc<Vec<u8>>> {
 /// Checks that every `--only` name is a node, gateway (`gw1`) or host of the cluster.
 fn check_only(cluster: &Cluster, only: &[String]) -> Result<()> {
     let c = &cluster.file;
-    let gateway_names = (1..=c.gateway.hosts.len()).map(|i| format!("gw{i}"));
+    let gateway_names = (1..=cluster.gateway.hosts().len()).map(|i| format!("gw{i}"));
     let known: Vec<String> = c
         .nodes
         .iter()
         .map(|n| n.name.clone())
         .chain(gateway_names)
         .collect();
-    let hosts = c.nodes.iter().map(|n| &n.host).chain(&c.gateway.hosts);
+    let hosts = c
+        .nodes
+        .iter()
+        .map(|n| &n.host)
+        .chain(cluster.gateway.hosts());
     let hosts: Vec<&String> = hosts.collect();
     match only
         .iter()
@@ -497,8 +529,8 @@ struct Expected {
 }
 
 fn expected_for(spec: &HostSpec, secrets: &Secrets) -> Result<Expected> {
-    let file = |item: &str| spec.files.iter().find(|f| f.item == item);
-    let config_checksum = match file("node.toml") {
+    let file = |kind: Item| spec.files.iter().find(|f| f.kind == kind);
+    let config_checksum = match file(Item::NodeToml) {
         Some(f) => Some(
             crate::config::node::Node::parse(&f.path, &String::from_utf8_lossy(&f.content))?
                 .checksum,
@@ -507,7 +539,7 @@ fn expected_for(spec: &HostSpec, secrets: &Secrets) -> Result<Expected> {
     };
     Ok(Expected {
         config_checksum,
-        users_checksum: file("users.toml").map(|f| f.sha256.clone()),
+        users_checksum: file(Item::UsersToml).map(|f| f.sha256.clone()),
         fingerprints: secrets.on_disk().map(|k| k.fingerprint()).collect(),
     })
 }
@@ -609,7 +641,7 @@ async fn wait_healthy(node: &NodeAddr, expected: &Expected) -> std::result::Resu
 }
 
 /// Runs `sftpha provision`.
-pub fn provision(cluster: &Cluster, options: &Options) -> Result<Report> {
+pub async fn provision(cluster: &Cluster, options: &Options) -> Result<Report> {
     let started = Instant::now();
     // Everything that can be wrong locally is found before a key is generated.
     check_only(cluster, &options.only)?;
@@ -621,27 +653,23 @@ pub fn provision(cluster: &Cluster, options: &Options) -> Result<Report> {
         desired::desired(cluster, &renderer, &secrets, binary)?,
         &options.only,
     );
-    if let Some(items) = &options.scope {
+    if let Scope::Nodes(items) = options.scope {
         specs = narrow(specs, items);
     }
     // Which hosts get the binary, and which binary: recorded once they are done.
     let binary_sha = specs
         .iter()
         .flat_map(|s| &s.files)
-        .find(|f| f.item == BINARY_ITEM)
+        .find(|f| f.kind == Item::Binary)
         .map(|f| f.sha256.clone());
     let binary_hosts: Vec<String> = specs
         .iter()
-        .filter(|s| s.files.iter().any(|f| f.item == BINARY_ITEM))
+        .filter(|s| s.files.iter().any(|f| f.kind == Item::Binary))
         .map(|s| s.host.clone())
         .collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .worker_threads(2)
-        .build()?;
     let progress = Progress::new(&specs, options.progress);
     let custom_binary = options.node_binary.is_some();
-    let (hosts, checks) = runtime.block_on(async {
+    let (hosts, checks) = async {
         let planned = futures::future::join_all(
             specs
                 .into_iter()
@@ -718,7 +746,8 @@ pub fn provision(cluster: &Cluster, options: &Options) -> Result<Report> {
         .await;
         check_keys(&secrets, &verified_nodes, &options.key_checks, &mut checks).await;
         (reports, checks)
-    });
+    }
+    .await;
     let ok = hosts.iter().all(|h| h.result != Outcome::Failed) && checks.iter().all(|c| c.ok);
     if let (Some(sha), false) = (&binary_sha, options.dry_run) {
         let done: Vec<String> = hosts
@@ -905,8 +934,8 @@ async fn verify(
         checks.push(check);
     }
     let g = &cluster.file.gateway;
-    if g.kind != GatewayKind::External && !nodes.is_empty() {
-        for (i, gw) in g.hosts.iter().enumerate() {
+    if !nodes.is_empty() {
+        for (i, gw) in cluster.gateway.hosts().iter().enumerate() {
             let Some(report) = reports
                 .iter_mut()
                 .find(|r| r.host == *gw && r.roles.iter().any(|role| role.starts_with("gateway")))
@@ -938,7 +967,7 @@ async fn verify(
                         blocked: false,
                         check: format!("login through gateway gw{} ({addr})", i + 1),
                         ok: false,
-                        detail: e,
+                        detail: e.to_string(),
                     }
                 }
             };
@@ -960,11 +989,9 @@ async fn check_keys(
         let mut wrong = Vec::new();
         for node in nodes {
             let answer = match resolve(&sftp_addr(&node.host, node.port)).await {
-                Ok(sock) => {
-                    crate::failover::client::key_accepted(sock, &kc.user, &kc.key, &fingerprint)
-                        .await
-                        .map_err(|e| e.to_string())
-                }
+                Ok(sock) => crate::ssh::sftp::key_accepted(sock, &kc.user, &kc.key, &fingerprint)
+                    .await
+                    .map_err(|e| e.to_string()),
                 Err(e) => Err(e),
             };
             match answer {
@@ -1012,24 +1039,23 @@ pub async fn gateway_login(
     user: &str,
     key: Arc<russh::keys::PrivateKey>,
     fingerprint: &str,
-) -> std::result::Result<Duration, String> {
+) -> std::result::Result<Duration, ClientError> {
     let started = Instant::now();
-    let sock = resolve(addr).await?;
+    let sock = resolve(addr).await.map_err(ClientError::Unreachable)?;
     // The gateway may need a health interval or two to see freshly started nodes.
     let deadline = Instant::now() + HEALTHY_WITHIN;
     loop {
         let attempt = async {
-            let session = crate::failover::client::login(sock, user, key.clone(), fingerprint)
-                .await
-                .map_err(|e| e.to_string())?;
-            let listed = session.list(".").await.map_err(|e| e.to_string());
+            let session = crate::ssh::sftp::login(sock, user, key.clone(), fingerprint).await?;
+            let listed = session.list(".").await;
             session.close().await;
             listed.map(|_| ())
         };
         match attempt.await {
             Ok(()) => return Ok(started.elapsed()),
             Err(e) if Instant::now() > deadline => return Err(e),
-            Err(e) if e.contains("host key") => return Err(e),
+            // A host key that differs will not change by waiting.
+            Err(e @ ClientError::HostKey { .. }) => return Err(e),
             Err(_) => tokio::time::sleep(Duration::from_millis(300)).await,
         }
     }
@@ -1040,8 +1066,8 @@ async fn probe_login(
     sock: std::net::SocketAddr,
     key: &Arc<russh::keys::PrivateKey>,
     fingerprint: &str,
-) -> std::result::Result<crate::failover::client::Session, crate::failover::client::ClientError> {
-    crate::failover::client::login(
+) -> std::result::Result<crate::ssh::sftp::Session, crate::ssh::sftp::ClientError> {
+    crate::ssh::sftp::login(
         sock,
         crate::config::users::PROBE_USER,
         key.clone(),

@@ -10,9 +10,9 @@ use serde::Serialize;
 use super::desired::{self, HostSpec, Secrets};
 use super::host::{self, FileAction};
 use super::{gateway_health, health_problem, Expected};
-use crate::config::cluster::{Cluster, GatewayKind};
+use crate::config::cluster::{Cluster, Gateway};
 use crate::error::{Error, Result};
-use crate::remote::Access;
+use crate::ssh::remote::Access;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeStatus {
@@ -85,7 +85,7 @@ pub struct StatusReport {
 type Drift = std::result::Result<Vec<String>, (String, bool)>;
 
 async fn drift_of(cluster: &Cluster, access: &Access, spec: &HostSpec) -> Drift {
-    let failed = |e: crate::remote::RemoteError| (e.to_string(), e.is_unreachable());
+    let failed = |e: crate::ssh::remote::RemoteError| (e.to_string(), e.is_unreachable());
     let remote = access.connect(&spec.host).await.map_err(failed)?;
     let facts = host::read_facts(&remote, cluster, spec).await;
     remote.close().await;
@@ -144,7 +144,10 @@ fn key_set_problem(what: &str, seen: &[String], expected: &[String]) -> Option<S
     Some(format!("{what} {}", parts.join(" and ")))
 }
 
-pub fn status(cluster: &Cluster, node_binary: Option<&std::path::PathBuf>) -> Result<StatusReport> {
+pub async fn status(
+    cluster: &Cluster,
+    node_binary: Option<&std::path::PathBuf>,
+) -> Result<StatusReport> {
     let started = Instant::now();
     let keys = cluster.dir().join(desired::KEYS_DIR);
     if !keys.join(crate::keys::secrets::HOST_KEY_FILE).exists() {
@@ -168,7 +171,7 @@ pub fn status(cluster: &Cluster, node_binary: Option<&std::path::PathBuf>) -> Re
                 for f in spec
                     .files
                     .iter_mut()
-                    .filter(|f| f.item == super::BINARY_ITEM)
+                    .filter(|f| f.kind == super::desired::Item::Binary)
                 {
                     f.sha256 = sha.clone();
                 }
@@ -176,18 +179,15 @@ pub fn status(cluster: &Cluster, node_binary: Option<&std::path::PathBuf>) -> Re
         }
     }
     let access = Access::new(cluster, false, false)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .worker_threads(2)
-        .build()?;
     let fingerprint = secrets.fingerprint();
     let expected_keys = secrets.presented();
-    let (drifts, observed) = runtime.block_on(async {
+    let (drifts, observed) = async {
         let drifts =
             futures::future::join_all(specs.iter().map(|spec| drift_of(cluster, &access, spec)));
         let observed = crate::assess::probe::observe(cluster);
         tokio::join!(drifts, observed)
-    });
+    }
+    .await;
     let drift_for = |host: &str| -> Drift {
         specs
             .iter()
@@ -258,8 +258,8 @@ pub fn status(cluster: &Cluster, node_binary: Option<&std::path::PathBuf>) -> Re
 
     let g = &cluster.file.gateway;
     let mut gateways = Vec::new();
-    if g.kind != GatewayKind::External {
-        for (i, gw) in g.hosts.iter().enumerate() {
+    if let Some(m) = cluster.gateway.managed() {
+        for (i, gw) in m.hosts.iter().enumerate() {
             let seen = observed.gateways.get(i);
             let mut problems = Vec::new();
             let keys = seen.map(|s| s.host_keys.clone());
@@ -277,9 +277,9 @@ pub fn status(cluster: &Cluster, node_binary: Option<&std::path::PathBuf>) -> Re
                 None => (false, Vec::new()),
             };
             let mut healthy = reachable && problems.is_empty();
-            if g.kind == GatewayKind::Builtin {
+            if let Gateway::Builtin(_) = cluster.gateway {
                 let addr = format!("{}:{}", crate::net::bracket(gw), g.health_port);
-                match runtime.block_on(gateway_health(&addr)) {
+                match gateway_health(&addr).await {
                     Ok((200, _)) => {}
                     Ok((code, body)) => {
                         healthy = false;
@@ -301,7 +301,7 @@ pub fn status(cluster: &Cluster, node_binary: Option<&std::path::PathBuf>) -> Re
             gateways.push(GatewayStatus {
                 name: format!("gw{}", i + 1),
                 host: gw.clone(),
-                kind: g.kind.as_str().to_owned(),
+                kind: cluster.gateway.kind().as_str().to_owned(),
                 reachable,
                 healthy,
                 host_key_fingerprint: presented.first().cloned(),

@@ -3,8 +3,6 @@
 //! refused), key authentication from `ssh.identity` or the ssh-agent, a time limit on every
 //! step, commands run with their exit status and output, files written from stdin.
 
-pub mod known_hosts;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,8 +10,8 @@ use russh::client::{self, AuthResult};
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use russh::ChannelMsg;
 
+use super::known_hosts::{KnownHosts, Verdict};
 use crate::config::cluster::Cluster;
-use known_hosts::{KnownHosts, Verdict};
 
 /// Why a host could not be used. The message is what the operator reads.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::cmd;
 
@@ -117,4 +117,15 @@ impl Cli {
             Format::Json
         })
     }
+}
+
+/// How a users or keys command pushes users.toml.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Only edit users.toml; do not push (`sftpha provision` pushes it later).
+    #[arg(long)]
+    pub no_push: bool,
+    /// Record the SSH host keys of hosts not yet in the cluster's known_hosts.
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
 }

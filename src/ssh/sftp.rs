@@ -53,6 +53,9 @@ pub enum ClientError {
     Sftp(#[from] russh_sftp::client::error::Error),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The address could not be resolved or reached.
+    #[error("{0}")]
+    Unreachable(String),
 }
 
 pub struct Session {
