@@ -110,14 +110,75 @@ pub struct FloodReport {
 
 /// Wrong passwords for `user` from `sources` addresses, `per_source` connections each, every
 /// connection trying until the node closes it, then connecting again; for `duration`, at
-/// most `max_attempts` in all. Runs on its own threads; `stop` ends it early.
+/// most `max_attempts` in all. Runs on its own threads; `stop` ends it early. Started with
+/// `PasswordFlood::builder(target, "bob").sources(300).per_source(1).duration(d).max_attempts(n).start()`.
 pub struct PasswordFlood {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<FloodReport>>,
 }
 
+/// The shape of a [`PasswordFlood`]; defaults: 1 source, 1 connection each, 10 s, 100 guesses.
+#[must_use = "a builder does nothing until `start()`"]
+pub struct PasswordFloodBuilder {
+    target: SocketAddr,
+    user: String,
+    sources: usize,
+    per_source: usize,
+    duration: Duration,
+    max_attempts: u64,
+}
+
+impl PasswordFloodBuilder {
+    /// Attacker addresses (`attacker(0..sources)`).
+    pub fn sources(mut self, sources: usize) -> Self {
+        self.sources = sources;
+        self
+    }
+
+    /// Connections from each address.
+    pub fn per_source(mut self, per_source: usize) -> Self {
+        self.per_source = per_source;
+        self
+    }
+
+    /// How long the flood goes on at most.
+    pub fn duration(mut self, duration: Duration) -> Self {
+        self.duration = duration;
+        self
+    }
+
+    /// Wrong passwords sent at most, over every connection.
+    pub fn max_attempts(mut self, max_attempts: u64) -> Self {
+        self.max_attempts = max_attempts;
+        self
+    }
+
+    pub fn start(self) -> PasswordFlood {
+        PasswordFlood::launch(
+            self.target,
+            &self.user,
+            self.sources,
+            self.per_source,
+            self.duration,
+            self.max_attempts,
+        )
+    }
+}
+
 impl PasswordFlood {
-    pub fn start(
+    /// Wrong passwords for `user` sent to `target`; see [`PasswordFloodBuilder`].
+    pub fn builder(target: SocketAddr, user: &str) -> PasswordFloodBuilder {
+        PasswordFloodBuilder {
+            target,
+            user: user.to_owned(),
+            sources: 1,
+            per_source: 1,
+            duration: Duration::from_secs(10),
+            max_attempts: 100,
+        }
+    }
+
+    fn launch(
         target: SocketAddr,
         user: &str,
         sources: usize,
@@ -359,14 +420,73 @@ pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -
 }
 
 /// Sockets from `sources` addresses, `per_source` each, that send an SSH banner and then
-/// nothing; each one the node closes connects again after `delay`, for `duration`.
+/// nothing; each one the node closes connects again after `delay`, for `duration`. Started
+/// with `ChurnFlood::builder(target).sources(15).per_source(20).delay(d).duration(d).start()`.
 pub struct ChurnFlood {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<u64>>,
 }
 
+/// The shape of a [`ChurnFlood`]; defaults: 1 source, 1 socket each, reconnect after 1 s,
+/// for 10 s.
+#[must_use = "a builder does nothing until `start()`"]
+pub struct ChurnFloodBuilder {
+    target: SocketAddr,
+    sources: usize,
+    per_source: usize,
+    delay: Duration,
+    duration: Duration,
+}
+
+impl ChurnFloodBuilder {
+    /// Attacker addresses (`attacker(0..sources)`).
+    pub fn sources(mut self, sources: usize) -> Self {
+        self.sources = sources;
+        self
+    }
+
+    /// Sockets from each address (at most 2,000 in all).
+    pub fn per_source(mut self, per_source: usize) -> Self {
+        self.per_source = per_source;
+        self
+    }
+
+    /// The pause before a socket the node closed connects again.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    /// How long the flood goes on at most.
+    pub fn duration(mut self, duration: Duration) -> Self {
+        self.duration = duration;
+        self
+    }
+
+    pub fn start(self) -> ChurnFlood {
+        ChurnFlood::launch(
+            self.target,
+            self.sources,
+            self.per_source,
+            self.delay,
+            self.duration,
+        )
+    }
+}
+
 impl ChurnFlood {
-    pub fn start(
+    /// Banner-only sockets sent to `target`; see [`ChurnFloodBuilder`].
+    pub fn builder(target: SocketAddr) -> ChurnFloodBuilder {
+        ChurnFloodBuilder {
+            target,
+            sources: 1,
+            per_source: 1,
+            delay: Duration::from_secs(1),
+            duration: Duration::from_secs(10),
+        }
+    }
+
+    fn launch(
         target: SocketAddr,
         sources: usize,
         per_source: usize,

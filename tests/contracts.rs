@@ -3,9 +3,10 @@
 //! when hosts cannot be reached, and commands that only push never make the cluster's keys.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-use serde_json::Value;
+use assert_cmd::assert::OutputAssertExt;
+use predicates::prelude::*;
 
 use crate::harness::*;
 
@@ -40,17 +41,14 @@ impl Offline {
         self.path().join(format!("{name}.pub"))
     }
 
-    /// `sftpha -c cluster.toml ARGS`, stdout a pipe (not a terminal).
-    fn run(&self, args: &[&str]) -> Output {
-        run(Command::new(BIN)
+    /// `sftpha -c cluster.toml ARGS`, stdout a pipe (not a terminal), run and captured.
+    fn run(&self, args: &[&str]) -> assert_cmd::assert::Assert {
+        sftpha()
             .arg("-c")
             .arg(self.path().join("cluster.toml"))
-            .args(args))
+            .args(args)
+            .assert()
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// With `--format json`, an error is JSON on stdout (and text on stderr), for mistakes
@@ -71,55 +69,120 @@ fn errors_are_json_on_stdout_with_format_json() {
             "read_file",
         ),
     ] {
-        let out = run(Command::new(BIN).args(args));
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let json: Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{args:?}: no JSON ({e}): {}", text(&out.stdout)));
-        assert_eq!(json["error"]["kind"], kind, "{json}");
+        let out = sftpha()
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("error"));
+        let json = json_of(&out);
+        assert_eq!(json["error"]["kind"], kind, "{args:?}: {json}");
         assert!(
             json["error"]["message"].as_str().unwrap().len() > 5,
             "{json}"
         );
         assert!(json["error"].get("hint").is_some(), "{json}");
-        assert!(text(&out.stderr).contains("error"), "{args:?}");
+        // One JSON document, on one line.
+        assert_eq!(stdout_of(&out).lines().count(), 1, "{args:?}");
     }
-    let out = run(Command::new(BIN).arg("test-failover"));
-    assert_eq!(out.status.code(), Some(2));
-    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    // The message is the error without its `error: ` prefix; our own hints come along.
+    let out = sftpha()
+        .args(["--format", "json", "--frobnicate"])
+        .assert()
+        .code(2);
+    let message = json_of(&out)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.starts_with("unexpected argument '--frobnicate'"),
+        "{message}"
+    );
+    let out = sftpha()
+        .args([
+            "--format=json",
+            "-c",
+            "/nonexistent/cluster.toml",
+            "users",
+            "list",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "error: could not read `/nonexistent/cluster.toml`",
+        ));
+    let e = &json_of(&out)["error"];
+    assert_eq!(e["kind"], "read_file", "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/cluster.toml"),
+        "{e}"
+    );
+    // Without --format json stdout stays empty.
+    sftpha()
+        .arg("test-failover")
+        .assert()
+        .code(2)
+        .stdout(predicate::str::is_empty());
     // `lab down` on a folder that does not exist: JSON too.
-    let out = run_ok(Command::new(BIN).args([
-        "--format",
-        "json",
-        "lab",
-        "down",
-        "--dir",
-        "/nonexistent/sftpha-lab",
-    ]));
-    let json: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("no JSON ({e}): {}", text(&out.stdout)));
+    let out = sftpha()
+        .args([
+            "--format",
+            "json",
+            "lab",
+            "down",
+            "--dir",
+            "/nonexistent/sftpha-lab",
+        ])
+        .assert()
+        .success();
+    let json = json_of(&out);
     assert_eq!(json["lab"], false);
     assert_eq!(json["stopped"], serde_json::json!([]));
 }
 
-/// A reader that goes away (`| head -1`) is no error: exit 0, no panic.
+/// A reader that goes away (`| head -1`) is no error: exit 0, no panic, no error, for every
+/// command that prints a result with no host to reach.
 #[test]
 fn a_closed_stdout_is_success() {
-    for args in [&["completions", "bash"][..], &["man"][..]] {
+    let healthy = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/assess/healthy.toml");
+    let healthy = healthy.to_str().unwrap();
+    let f = Fixture::new();
+    f.write_users();
+    let node = f.path().join("n1.toml");
+    std::fs::write(&node, f.node_toml("n1")).unwrap();
+    let node = node.to_str().unwrap();
+    // The healthy design next to the fixture's users.toml.
+    let cluster = f.path().join("cluster.toml");
+    std::fs::copy(healthy, &cluster).unwrap();
+    let cluster = cluster.to_str().unwrap();
+    let cases: [&[&str]; 11] = [
+        &["completions", "bash"],
+        &["man"],
+        &["--help"],
+        &["--version"],
+        &["-c", healthy, "inventory", "--list"],
+        &["-c", healthy, "--format", "json", "assess"],
+        &["-c", healthy, "--format", "markdown", "assess"],
+        &["--format", "human", "node", "check", "--config", node],
+        &["--format", "json", "node", "check", "--config", node],
+        &["-c", cluster, "--format", "json", "users", "list"],
+        &["-c", cluster, "--format", "human", "users", "list"],
+    ];
+    for args in cases {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
-        let out = Command::new(BIN)
+        Command::new(BIN)
             .args(args)
             .stdout(Stdio::from(writer))
             .stderr(Stdio::piped())
             .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-        assert!(!text(&out.stderr).contains("panicked"), "{args:?}");
+            .unwrap()
+            .assert()
+            .code(0)
+            .stderr(predicate::str::contains("panicked").not())
+            .stderr(predicate::str::contains("error").not());
     }
 }
 
@@ -128,22 +191,16 @@ fn a_closed_stdout_is_success() {
 #[test]
 fn known_hosts_lines_are_raw_and_name_every_key_type() {
     let site = Offline::new();
-    run_ok(
-        Command::new(BIN)
-            .arg("-c")
-            .arg(site.path().join("cluster.toml"))
-            .args(["keys", "init"]),
-    );
-    let out = site.run(&["keys", "known-hosts", "--ca"]);
-    assert!(out.status.success());
-    let ca = text(&out.stdout);
+    site.run(&["keys", "init"]).success();
+    let out = site.run(&["keys", "known-hosts", "--ca"]).success();
+    let ca = stdout_of(&out);
     assert_eq!(ca.lines().count(), 1, "{ca}");
     assert!(
         ca.starts_with("@cert-authority ") && ca.contains("[198.18.250.21]:2222"),
         "{ca}"
     );
-    let out = site.run(&["keys", "known-hosts", "--plain"]);
-    let plain = text(&out.stdout);
+    let out = site.run(&["keys", "known-hosts", "--plain"]).success();
+    let plain = stdout_of(&out);
     let kinds: Vec<&str> = plain
         .lines()
         .map(|l| l.split_whitespace().nth(1).unwrap())
@@ -153,8 +210,10 @@ fn known_hosts_lines_are_raw_and_name_every_key_type() {
         ["ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"],
         "{plain}"
     );
-    let out = site.run(&["--format", "json", "keys", "known-hosts"]);
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = site
+        .run(&["--format", "json", "keys", "known-hosts"])
+        .success();
+    let json = json_of(&out);
     assert_eq!(json["lines"].as_array().unwrap().len(), 4, "{json}");
 
     // A cluster from before ECDSA and RSA keys: the ed25519 key is kept byte for byte and
@@ -167,15 +226,12 @@ fn known_hosts_lines_are_raw_and_name_every_key_type() {
             std::fs::remove_file(entry.path()).unwrap();
         }
     }
-    let out = site.run(&["keys", "known-hosts", "--plain"]);
-    assert_eq!(text(&out.stdout).lines().count(), 1);
-    assert!(
-        text(&out.stderr).contains("keys init"),
-        "{}",
-        text(&out.stderr)
-    );
-    let out = site.run(&["--format", "human", "keys", "init"]);
-    let made = text(&out.stdout);
+    site.run(&["keys", "known-hosts", "--plain"])
+        .success()
+        .stdout(predicate::function(|s: &str| s.lines().count() == 1))
+        .stderr(predicate::str::contains("keys init"));
+    let out = site.run(&["--format", "human", "keys", "init"]).success();
+    let made = stdout_of(&out);
     assert!(
         made.contains("ssh_host_ecdsa_key") && made.contains("ssh_host_rsa_key"),
         "{made}"
@@ -184,8 +240,9 @@ fn known_hosts_lines_are_raw_and_name_every_key_type() {
         std::fs::read(keys.join("ssh_host_ed25519_key")).unwrap(),
         ed25519
     );
-    let out = site.run(&["keys", "known-hosts", "--plain"]);
-    assert_eq!(text(&out.stdout).lines().count(), 3);
+    site.run(&["keys", "known-hosts", "--plain"])
+        .success()
+        .stdout(predicate::function(|s: &str| s.lines().count() == 3));
 }
 
 /// `users add` never makes the cluster's keys (a cluster never provisioned is edited and not
@@ -196,9 +253,10 @@ fn users_commands_make_no_keys_and_unreachable_hosts_exit_3() {
     let site = Offline::new();
     let bob = site.key("bob");
     let bob = bob.to_str().unwrap();
-    let out = site.run(&["--format", "human", "users", "add", "bob", "--key", bob]);
-    let said = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{said}{}", text(&out.stderr));
+    let out = site
+        .run(&["--format", "human", "users", "add", "bob", "--key", bob])
+        .code(0);
+    let said = stdout_of(&out);
     assert!(
         said.contains("not pushed") && said.contains("never provisioned"),
         "{said}"
@@ -209,18 +267,19 @@ fn users_commands_make_no_keys_and_unreachable_hosts_exit_3() {
     );
 
     let users = std::fs::read_to_string(site.path().join("users.toml")).unwrap();
-    let out = site.run(&[
-        "users",
-        "add",
-        "carol",
-        "--key",
-        bob,
-        "--permissions",
-        "list,reed",
-        "--no-push",
-    ]);
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let out = site
+        .run(&[
+            "users",
+            "add",
+            "carol",
+            "--key",
+            bob,
+            "--permissions",
+            "list,reed",
+            "--no-push",
+        ])
+        .code(2);
+    let err = stderr_of(&out);
     assert!(
         err.contains("--permissions")
             && err.contains("`reed`")
@@ -236,25 +295,21 @@ fn users_commands_make_no_keys_and_unreachable_hosts_exit_3() {
         users
     );
 
-    run_ok(
-        Command::new(BIN)
-            .arg("-c")
-            .arg(site.path().join("cluster.toml"))
-            .args(["keys", "init"]),
-    );
+    site.run(&["keys", "init"]).success();
     keygen(&site.path().join("dave"), "ed25519");
     let dave = site.key("dave");
-    let out = site.run(&[
-        "--format",
-        "human",
-        "users",
-        "add",
-        "dave",
-        "--key",
-        dave.to_str().unwrap(),
-    ]);
-    let said = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(3), "{said}{}", text(&out.stderr));
+    let out = site
+        .run(&[
+            "--format",
+            "human",
+            "users",
+            "add",
+            "dave",
+            "--key",
+            dave.to_str().unwrap(),
+        ])
+        .code(3);
+    let said = stdout_of(&out);
     assert!(
         said.contains("push of users.toml: cluster offline"),
         "{said}"
@@ -264,9 +319,8 @@ fn users_commands_make_no_keys_and_unreachable_hosts_exit_3() {
         "{said}"
     );
 
-    let out = site.run(&["--format", "json", "status"]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
-    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = site.run(&["--format", "json", "status"]).code(3);
+    let status = json_of(&out);
     assert!(status["nodes"]
         .as_array()
         .unwrap()

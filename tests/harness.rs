@@ -11,6 +11,32 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sftpha");
 
+/// `sftpha` as an `assert_cmd` command (the binary cargo built for these tests, as `BIN`):
+/// `sftpha().args([...]).assert().code(2).stderr(...)`.
+pub fn sftpha() -> assert_cmd::Command {
+    assert_cmd::cargo::cargo_bin_cmd!("sftpha")
+}
+
+/// What an assertion captured, as text.
+pub fn stdout_of(assert: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&assert.get_output().stdout).into_owned()
+}
+
+pub fn stderr_of(assert: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
+}
+
+/// stdout of an assertion as JSON; panics with both streams if it is not.
+pub fn json_of(assert: &assert_cmd::assert::Assert) -> serde_json::Value {
+    serde_json::from_slice(&assert.get_output().stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            stdout_of(assert),
+            stderr_of(assert)
+        )
+    })
+}
+
 /// Panics unless `program` is on PATH (CI installs every client; see .ci/run).
 pub fn require(program: &str) {
     let found = std::env::var_os("PATH")
@@ -201,10 +227,18 @@ impl Fixture {
     }
 
     pub fn start_named(&self, name: &str) -> NodeProc {
+        self.node(name).spawn()
+    }
+
+    /// Writes users.toml and `NAME.toml` and returns a builder for node `name` on them, with
+    /// the fixture's host keys; set what else differs (a wrapper) and `spawn()` it.
+    pub fn node(&self, name: &str) -> NodeBuilder {
         self.write_users();
         let config = self.path().join(format!("{name}.toml"));
         std::fs::write(&config, self.node_toml(name)).unwrap();
-        NodeProc::spawn(&config, self.path(), name, self.host_keys.clone())
+        NodeProc::builder(&config, self.path())
+            .name(name)
+            .host_keys(self.host_keys.clone())
     }
 }
 
@@ -248,20 +282,49 @@ fn write_known_hosts(path: &Path, port: u16, host_keys: &[PathBuf]) {
     std::fs::write(path, lines).unwrap();
 }
 
-impl NodeProc {
-    pub fn spawn(config: &Path, dir: &Path, name: &str, host_keys: Vec<PathBuf>) -> NodeProc {
-        Self::spawn_with(config, dir, name, host_keys, &[])
+/// How to start a node: `NodeProc::builder(config, dir).name("n1").host_keys(keys).spawn()`.
+/// `config` is its node.toml; `dir` gets its log (`NAME.log`), the known_hosts file pinning
+/// `host_keys` on its port (`known_hosts_NAME`), and holds its audit log (`audit-NAME.jsonl`).
+#[must_use = "a builder does nothing until `spawn()`"]
+pub struct NodeBuilder {
+    config: PathBuf,
+    dir: PathBuf,
+    name: String,
+    host_keys: Vec<PathBuf>,
+    wrapper: Vec<String>,
+}
+
+impl NodeBuilder {
+    /// The node's name (default `n1`): names its log, known_hosts and audit files in `dir`.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = name.to_owned();
+        self
     }
 
-    /// Starts the node through `wrapper` (e.g. `prlimit --nofile=1024:1024 --`), which must
-    /// exec it, so the process is still the node.
-    pub fn spawn_with(
-        config: &Path,
-        dir: &Path,
-        name: &str,
-        host_keys: Vec<PathBuf>,
-        wrapper: &[&str],
-    ) -> NodeProc {
+    /// The private host key files the node serves (default none); clients get a known_hosts
+    /// file with their public halves.
+    pub fn host_keys(mut self, host_keys: Vec<PathBuf>) -> Self {
+        self.host_keys = host_keys;
+        self
+    }
+
+    /// Starts the node through `wrapper` (e.g. `["prlimit", "--nofile=1024:1024", "--"]`),
+    /// which must exec it, so the process is still the node.
+    pub fn wrapper(mut self, wrapper: &[&str]) -> Self {
+        self.wrapper = wrapper.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// Starts `sftpha node run` and waits (up to 20 s) for its ready line.
+    pub fn spawn(self) -> NodeProc {
+        let NodeBuilder {
+            config,
+            dir,
+            name,
+            host_keys,
+            wrapper,
+        } = self;
+        let (config, dir, name) = (config.as_path(), dir.as_path(), name.as_str());
         let log = dir.join(format!("{name}.log"));
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {
@@ -314,6 +377,19 @@ impl NodeProc {
             },
             health,
             audit: dir.join(format!("audit-{name}.jsonl")),
+        }
+    }
+}
+
+impl NodeProc {
+    /// A node started from `config`, with its files in `dir`; see [`NodeBuilder`].
+    pub fn builder(config: &Path, dir: &Path) -> NodeBuilder {
+        NodeBuilder {
+            config: config.to_owned(),
+            dir: dir.to_owned(),
+            name: "n1".to_owned(),
+            host_keys: Vec::new(),
+            wrapper: Vec::new(),
         }
     }
 

@@ -34,7 +34,10 @@ fn users_add_set_key_remove_on_every_node() {
     let hosts = FakeHosts::new(4, true);
     let addr = |i: usize| hosts.hosts[i].addr.to_string();
     let nodes: Vec<String> = (0..3).map(addr).collect();
-    let site = Site::new(&hosts, &nodes, &addr(3), true);
+    let site = Site::builder(&hosts)
+        .nodes(&nodes)
+        .gateway(&addr(3))
+        .build();
     let (code, report) = site.json(&["provision"]);
     assert_eq!(code, 0, "{report:#}");
     let users = site.path().join("users.toml");
@@ -252,7 +255,10 @@ fn rotations_and_upgrade_cost_no_login() {
     let addr = |i: usize| hosts.hosts[i].addr.to_string();
     let nodes: Vec<String> = (0..2).map(addr).collect();
     let gateway = addr(2);
-    let site = Site::new(&hosts, &nodes, &gateway, true);
+    let site = Site::builder(&hosts)
+        .nodes(&nodes)
+        .gateway(&gateway)
+        .build();
     let (code, report) = site.json(&["provision"]);
     assert_eq!(code, 0, "{report:#}");
 
@@ -406,7 +412,10 @@ fn host_key_rotation_is_not_finished_while_a_node_is_unseen() {
     let hosts = FakeHosts::new(2, true);
     let addr = |i: usize| hosts.hosts[i].addr.to_string();
     let nodes: Vec<String> = (0..2).map(addr).collect();
-    let site = Site::new(&hosts, &nodes, &addr(0), true);
+    let site = Site::builder(&hosts)
+        .nodes(&nodes)
+        .gateway(&addr(0))
+        .build();
     let (code, report) = site.json(&["provision"]);
     assert_eq!(code, 0, "{report:#}");
     let (code, report) = site.json(&["keys", "rotate", "host"]);

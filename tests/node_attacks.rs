@@ -51,7 +51,12 @@ fn password_guesses_are_counted_before_they_are_verified() {
     let (_f, node, _) = node_with_password_user("");
     let before = node.metric("password_checks_total");
     // 100 guesses at once from one address, each on a connection of its own.
-    let flood = PasswordFlood::start(node.sftp, "bob", 1, 100, Duration::from_secs(15), 100);
+    let flood = PasswordFlood::builder(node.sftp, "bob")
+        .sources(1)
+        .per_source(100)
+        .duration(Duration::from_secs(15))
+        .max_attempts(100)
+        .start();
     let report = flood.finish();
     wait_until("guesses answered", Duration::from_secs(15), || {
         node.metric("password_checks_waiting") == 0.0
@@ -73,9 +78,19 @@ fn password_floods_cost_bounded_memory_and_never_lock_out_a_login() {
 
     // 20 connections x 5 wrong passwords from one address, then 300 addresses guessing for
     // 20 s (at most 6,000 guesses): legitimate logins from elsewhere go on meanwhile.
-    let one = PasswordFlood::start(node.sftp, "bob", 1, 20, Duration::from_secs(10), 100);
+    let one = PasswordFlood::builder(node.sftp, "bob")
+        .sources(1)
+        .per_source(20)
+        .duration(Duration::from_secs(10))
+        .max_attempts(100)
+        .start();
     let one = one.finish();
-    let flood = PasswordFlood::start(node.sftp, "bob", 300, 1, Duration::from_secs(20), 6000);
+    let flood = PasswordFlood::builder(node.sftp, "bob")
+        .sources(300)
+        .per_source(1)
+        .duration(Duration::from_secs(20))
+        .max_attempts(6000)
+        .start();
     // Steady state: every attacking address has had its first guess.
     std::thread::sleep(Duration::from_secs(4));
     let key_worst = slowest("key login", 8, Duration::from_millis(200), |i| {
@@ -189,13 +204,12 @@ fn strangers_that_reconnect_at_once_never_lock_out_a_login() {
     // 300 sockets from 15 addresses (20 each, as many as a source may hold), each sending an
     // SSH banner and nothing else, and connecting again 1 s after the node closes it: the
     // flood is always young, so it never waits its turn to be evicted.
-    let flood = ChurnFlood::start(
-        node.sftp,
-        15,
-        20,
-        Duration::from_secs(1),
-        Duration::from_secs(25),
-    );
+    let flood = ChurnFlood::builder(node.sftp)
+        .sources(15)
+        .per_source(20)
+        .delay(Duration::from_secs(1))
+        .duration(Duration::from_secs(25))
+        .start();
     std::thread::sleep(Duration::from_secs(4));
     let key_worst = slowest("key login", 12, Duration::from_millis(300), |i| {
         key_login(&node, alice, legit(10 + i as u8))
@@ -268,16 +282,10 @@ fn one_connection_cannot_hold_more_than_its_share() {
     }
     // A node with 4,096 descriptors: small enough to find where it stops (its budget is
     // 4,032, a user's share a quarter of that).
-    f.write_users();
-    let config = f.path().join("n1.toml");
-    std::fs::write(&config, f.node_toml("n1")).unwrap();
-    let node = NodeProc::spawn_with(
-        &config,
-        f.path(),
-        "n1",
-        f.host_keys.clone(),
-        &["prlimit", "--nofile=4096:4096", "--"],
-    );
+    let node = f
+        .node("n1")
+        .wrapper(&["prlimit", "--nofile=4096:4096", "--"])
+        .spawn();
     let hog = |user: &str, n: u8| {
         let (child, line) = spawn_holding(&mut node.paramiko_cmd(
             "sessions",

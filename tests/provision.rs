@@ -15,9 +15,54 @@ pub struct Site {
     pub dir: tempfile::TempDir,
 }
 
+/// How to make a [`Site`]: `Site::builder(&hosts).nodes(&nodes).gateway(&addr).build()`.
+#[must_use = "a builder does nothing until `build()`"]
+pub struct SiteBuilder<'a> {
+    hosts: &'a FakeHosts,
+    nodes: Vec<String>,
+    gateway: Option<String>,
+    trust_hosts: bool,
+}
+
+impl SiteBuilder<'_> {
+    /// The node hosts' addresses (n1, n2, ... in this order); at least one.
+    pub fn nodes(mut self, nodes: &[String]) -> Self {
+        self.nodes = nodes.to_vec();
+        self
+    }
+
+    /// The builtin gateway's host (required).
+    pub fn gateway(mut self, gateway: &str) -> Self {
+        self.gateway = Some(gateway.to_owned());
+        self
+    }
+
+    /// Whether the site's known_hosts already vouches for every fake host (default yes); with
+    /// `false` it starts with none, so `provision` must refuse the hosts or be told to accept.
+    pub fn trust_hosts(mut self, trust_hosts: bool) -> Self {
+        self.trust_hosts = trust_hosts;
+        self
+    }
+
+    pub fn build(self) -> Site {
+        assert!(!self.nodes.is_empty(), "a site needs nodes");
+        let gateway = self.gateway.expect("a site needs a gateway host");
+        Site::make(self.hosts, &self.nodes, &gateway, self.trust_hosts)
+    }
+}
+
 impl Site {
-    /// `nodes` are host addresses; `gateway` the builtin gateway's host.
-    pub fn new(hosts: &FakeHosts, nodes: &[String], gateway: &str, trust_hosts: bool) -> Site {
+    /// A cluster definition on `hosts`; see [`SiteBuilder`].
+    pub fn builder(hosts: &FakeHosts) -> SiteBuilder<'_> {
+        SiteBuilder {
+            hosts,
+            nodes: Vec::new(),
+            gateway: None,
+            trust_hosts: true,
+        }
+    }
+
+    fn make(hosts: &FakeHosts, nodes: &[String], gateway: &str, trust_hosts: bool) -> Site {
         let dir = tempfile::Builder::new()
             .prefix("sftpha-site-")
             .tempdir()
@@ -184,7 +229,11 @@ fn provision_from_nothing_then_idempotent_with_reload_and_drift() {
     let hosts = FakeHosts::new(4, true);
     let addr = |i: usize| hosts.hosts[i].addr.to_string();
     let nodes: Vec<String> = (0..3).map(addr).collect();
-    let site = Site::new(&hosts, &nodes, &addr(3), false);
+    let site = Site::builder(&hosts)
+        .nodes(&nodes)
+        .gateway(&addr(3))
+        .trust_hosts(false)
+        .build();
 
     // Hosts nobody has vouched for are refused; nothing is written anywhere. Every failure is
     // a host not logged into: exit 3.
@@ -386,7 +435,10 @@ fn unreachable_host_fails_alone_and_unshared_storage_is_detected() {
         let a = addr(0);
         a.rsplit_once('.').unwrap().0.to_owned()
     });
-    let site = Site::new(&hosts, &[addr(0), addr(1), nowhere.clone()], &addr(0), true);
+    let site = Site::builder(&hosts)
+        .nodes(&[addr(0), addr(1), nowhere.clone()])
+        .gateway(&addr(0))
+        .build();
     let (code, report) = site.json(&["provision"]);
     assert_eq!(code, 4, "{report:#}");
     let lost = host_by(&report, &nowhere);
@@ -462,7 +514,10 @@ fn unreachable_host_fails_alone_and_unshared_storage_is_detected() {
 fn the_playbook_produces_the_same_state() {
     let hosts = FakeHosts::new(3, true);
     let addr = |i: usize| hosts.hosts[i].addr.to_string();
-    let site = Site::new(&hosts, &[addr(0), addr(1)], &addr(2), true);
+    let site = Site::builder(&hosts)
+        .nodes(&[addr(0), addr(1)])
+        .gateway(&addr(2))
+        .build();
     let playbook = || site.playbook();
     let out = playbook();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -516,7 +571,10 @@ fn bench_provision() {
     for n in [3usize, 10] {
         let hosts = FakeHosts::new(n, true);
         let nodes: Vec<String> = hosts.hosts.iter().map(|h| h.addr.to_string()).collect();
-        let site = Site::new(&hosts, &nodes, &nodes[0], true);
+        let site = Site::builder(&hosts)
+            .nodes(&nodes)
+            .gateway(&nodes[0])
+            .build();
         let fresh = time(&mut || site.sftpha(&["provision"]));
         let again = time(&mut || site.sftpha(&["provision"]));
         let status = time(&mut || site.sftpha(&["status"]));
@@ -526,7 +584,10 @@ fn bench_provision() {
     }
     let hosts = FakeHosts::new(3, true);
     let nodes: Vec<String> = hosts.hosts.iter().map(|h| h.addr.to_string()).collect();
-    let site = Site::new(&hosts, &nodes, &nodes[0], true);
+    let site = Site::builder(&hosts)
+        .nodes(&nodes)
+        .gateway(&nodes[0])
+        .build();
     let mut playbook = || site.playbook();
     let fresh = time(&mut playbook);
     let again = time(&mut playbook);
@@ -584,7 +645,10 @@ fn haproxy_gateway_and_ssh_agent() {
     require("ssh-add");
     let hosts = FakeHosts::new(3, true);
     let addr = |i: usize| hosts.hosts[i].addr.to_string();
-    let site = Site::new(&hosts, &[addr(0), addr(1)], &addr(2), true);
+    let site = Site::builder(&hosts)
+        .nodes(&[addr(0), addr(1)])
+        .gateway(&addr(2))
+        .build();
     let toml = std::fs::read_to_string(site.cluster())
         .unwrap()
         .replace("kind = \"builtin\"", "kind = \"haproxy\"")
