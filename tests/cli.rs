@@ -368,8 +368,6 @@ fn bad_config_files_name_the_file_key_and_line() {
 /// A value of the wrong type is named by its key too, as the README promises ("Unknown keys
 /// and bad values are errors that name the file, the line and the key").
 #[test]
-#[ignore = "product bug: a value of the wrong type names the file and line but not the key \
-            (`invalid type: string \"many\", expected usize (line 7, column 16)`)"]
 fn bad_values_name_their_key() {
     let (f, node_check, users_list) = config_site();
     let dir = f.path();
@@ -905,8 +903,6 @@ fn users_edit_a_local_users_toml() {
 /// The comments at the head of users.toml (what `init` writes: what the file is, an example
 /// user) stay at its head when users are added.
 #[test]
-#[ignore = "product bug: `users add` on a users.toml holding only comments puts the new user \
-            above them, so init's header and commented example end up below the users"]
 fn users_add_keeps_the_header_comments_on_top() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = dir.path().join("cluster.toml");

@@ -142,8 +142,8 @@ fn errors_are_json_on_stdout_with_format_json() {
     assert_eq!(json["stopped"], serde_json::json!([]));
 }
 
-/// A reader that goes away (`| head -1`) is no error: exit 0, no panic, no error, for every
-/// command that prints a result with no host to reach.
+/// A reader that goes away (`| head -1`) is no error: no panic, no error, and the exit code
+/// the command would have had (0 for these, 1 for a failing assessment).
 #[test]
 fn a_closed_stdout_is_success() {
     let healthy = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/assess/healthy.toml");
@@ -183,6 +183,25 @@ fn a_closed_stdout_is_success() {
             .code(0)
             .stderr(predicate::str::contains("panicked").not())
             .stderr(predicate::str::contains("error").not());
+    }
+    // The verdict still decides: a failing design fails with its reader gone, as a CI gate
+    // `sftpha assess | head` under pipefail must.
+    let failing =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/assess/single_nas.toml");
+    for format in ["json", "human", "markdown"] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        Command::new(BIN)
+            .arg("-c")
+            .arg(&failing)
+            .args(["--format", format, "assess"])
+            .stdout(Stdio::from(writer))
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap()
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("panicked").not());
     }
 }
 

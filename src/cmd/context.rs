@@ -109,17 +109,22 @@ impl Context {
         report: &T,
         human: impl FnOnce(&T) -> String,
     ) -> Result<()> {
+        let text = match json {
+            true => serde_json::to_string_pretty(report).expect("reports serialize") + "\n",
+            false => human(report),
+        };
+        self.print_text(&text)
+    }
+
+    /// Writes `text` on stdout as it is. A reader that stopped early (`| head`) is no error,
+    /// and the command's verdict still decides the exit code: `assess | head` under
+    /// pipefail fails a failing design.
+    pub fn print_text(&self, text: &str) -> Result<()> {
         let mut out = std::io::stdout().lock();
-        match json {
-            true => writeln!(
-                out,
-                "{}",
-                serde_json::to_string_pretty(report).expect("reports serialize")
-            )?,
-            _ => write!(out, "{}", human(report))?,
+        match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => Ok(other?),
         }
-        out.flush()?;
-        Ok(())
     }
 
     /// Prints a server's ready line on stdout and, if asked, writes it to a file atomically.

@@ -165,13 +165,7 @@ pub fn run(ctx: &Context, args: &InventoryArgs) -> Result<u8> {
         let cluster = ctx.cluster()?;
         inventory(cluster, args.node_binary.as_ref())?
     };
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "{}",
-        serde_json::to_string_pretty(&value).expect("inventory serializes")
-    )?;
-    out.flush()?;
+    // JSON whatever `--format`: Ansible reads it.
+    ctx.print_as(true, &value, |_| String::new())?;
     Ok(exit::OK)
 }

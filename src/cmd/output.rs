@@ -122,17 +122,10 @@ pub fn change(r: &ChangeReport) -> String {
 
 /// An assessment in the command's format, markdown included (`assess`, `init`).
 pub fn print_assessment(ctx: &Context, report: &assess::Report, cluster: &Cluster) -> Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match ctx.format() {
-        Format::Json => writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(report).expect("report serializes")
-        )?,
-        Format::Human => write!(out, "{}", assess::render::human(report))?,
-        Format::Markdown => write!(out, "{}", assess::render::markdown(report, cluster))?,
-    }
-    out.flush()?;
-    Ok(())
+    let text = match ctx.format() {
+        Format::Json => serde_json::to_string_pretty(report).expect("report serializes") + "\n",
+        Format::Human => assess::render::human(report),
+        Format::Markdown => assess::render::markdown(report, cluster),
+    };
+    ctx.print_text(&text)
 }

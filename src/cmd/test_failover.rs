@@ -1,6 +1,5 @@
 //! `sftpha test-failover`: the failover smoke test for CI.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -194,12 +193,10 @@ pub fn run(ctx: &Context, args: &TestFailoverArgs) -> Result<u8> {
     } else {
         exit::CHECK_FAILED
     };
-    let mut out = std::io::stdout().lock();
-    match ctx.format() {
-        Format::Json => writeln!(out, "{}", report::json(&outcome))?,
-        Format::Human | Format::Markdown => write!(out, "{}", report::human(&outcome))?,
-    }
-    out.flush()?;
+    ctx.print_text(&match ctx.format() {
+        Format::Json => format!("{}\n", report::json(&outcome)),
+        Format::Human | Format::Markdown => report::human(&outcome),
+    })?;
     if let Some(path) = &args.junit {
         // The report is printed already: a failed write loses nothing.
         if let Err(source) = std::fs::write(path, report::junit(&outcome)) {

@@ -234,6 +234,14 @@ impl UsersDoc {
         match self.doc.get_mut("users") {
             Some(Item::ArrayOfTables(t)) => t.push(table),
             None => {
+                // The first user: comments with no table yet (init's header) are the
+                // document's trailing text, printed after every table; keep them on top.
+                let trailing = self.doc.trailing().as_str().unwrap_or("").to_owned();
+                if !trailing.trim().is_empty() {
+                    let gap = if trailing.ends_with("\n\n") { "" } else { "\n" };
+                    table.decor_mut().set_prefix(format!("{trailing}{gap}"));
+                    self.doc.set_trailing("");
+                }
                 let mut t = ArrayOfTables::new();
                 t.push(table);
                 self.doc.insert("users", Item::ArrayOfTables(t));
@@ -256,7 +264,44 @@ impl UsersDoc {
             .get_mut("users")
             .and_then(Item::as_array_of_tables_mut)
         {
+            let first = t.get(0).and_then(|u| u.get("name")).and_then(Item::as_str) == Some(name);
+            // The comments above the first user are the file's header as much as that
+            // user's: they stay, above the next user or at the end of an empty file.
+            let header = match (first, t.get(0)) {
+                (true, Some(u)) => u
+                    .decor()
+                    .prefix()
+                    .and_then(|p| p.as_str())
+                    .map(str::to_owned),
+                _ => None,
+            };
             t.retain(|u| u.get("name").and_then(Item::as_str) != Some(name));
+            if let Some(header) = header.filter(|h| !h.trim().is_empty()) {
+                match t.get_mut(0) {
+                    Some(next) => {
+                        let own = next
+                            .decor()
+                            .prefix()
+                            .and_then(|p| p.as_str())
+                            .unwrap_or("")
+                            .to_owned();
+                        next.decor_mut().set_prefix(format!("{header}{own}"));
+                    }
+                    None => {
+                        let header = header.trim_end_matches('\n').to_owned() + "\n";
+                        self.doc.set_trailing(header);
+                    }
+                }
+            }
+        }
+        if self
+            .doc
+            .get("users")
+            .and_then(Item::as_array_of_tables)
+            .is_some_and(|t| t.is_empty())
+        {
+            // No `[[users]]` left to print the header after.
+            self.doc.remove("users");
         }
         self.check()
     }
