@@ -1,7 +1,7 @@
 //! Errors in two tiers. The domain modules return their own typed errors, whose variants
 //! carry data, not sentences: [`KeyError`] (making and encoding keys), [`LabError`] (the lab's
-//! processes), [`FailoverError`] (the failover test), and `ssh::remote::RemoteError` and
-//! `ssh::sftp::ClientError` (SSH out). [`Error`] is what a command returns: every domain error
+//! processes), [`FailoverError`] (the failover test), [`ClientError`] (our SFTP client) and
+//! `ssh::remote::RemoteError` (commands on hosts, reported per host). [`Error`] is what a command returns: every domain error
 //! converts into it, and it alone maps errors to the documented exit codes, to the `kind`
 //! of JSON output and to a hint, in one place.
 
@@ -116,7 +116,7 @@ pub enum Error {
         addr: String,
         user: String,
         #[source]
-        source: Box<crate::ssh::sftp::ClientError>,
+        source: Box<ClientError>,
     },
 
     /// A step that would be unsafe in the cluster's present state was not taken; `code` says
@@ -265,11 +265,31 @@ pub enum LabError {
 #[derive(Debug, thiserror::Error)]
 pub enum FailoverError {
     #[error("could not log in through the gateway to set up: {0}")]
-    SetupLogin(Box<crate::ssh::sftp::ClientError>),
+    SetupLogin(Box<ClientError>),
     #[error("could not make the workload's folders: {0}")]
     SetupFolders(String),
     #[error("no fault was in force")]
     NoFault,
     #[error("the fault could not be undone: {0}")]
     Restore(String),
+}
+
+/// An SFTP login or operation of our client (test-failover, provision's checks) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("timed out")]
+    Timeout,
+    #[error("host key {seen} is not the cluster's {expected}")]
+    HostKey { seen: String, expected: String },
+    #[error("authentication refused")]
+    AuthRefused,
+    #[error("ssh: {0}")]
+    Ssh(#[from] russh::Error),
+    #[error("sftp: {0}")]
+    Sftp(#[from] russh_sftp::client::error::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The address could not be resolved or reached.
+    #[error("{0}")]
+    Unreachable(String),
 }

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::keys::secrets::CERT_SUFFIX;
 
 /// The templates shipped in the binary, by file name.
-pub const BUILTIN: [(&str, &str); 6] = [
+pub const BUILTIN: [(&str, &str); 7] = [
     ("node.toml.j2", include_str!("../templates/node.toml.j2")),
     (
         "sftpha-node.service.j2",
@@ -38,6 +38,7 @@ pub const BUILTIN: [(&str, &str); 6] = [
         "keepalived.conf.j2",
         include_str!("../templates/keepalived.conf.j2"),
     ),
+    ("service.sh.j2", include_str!("../templates/service.sh.j2")),
 ];
 
 /// The public key of the probe login (`sftpha-probe`), relative to `config_dir`.
@@ -152,6 +153,18 @@ impl<'c> Renderer<'c> {
             paths => minijinja::Value::from_serialize(&paths),
             nodes => nodes,
         }
+    }
+
+    /// The shell that brings a node or gateway service to `action` (`ensure`, `restart`,
+    /// `reload`), under systemd or detached with a pidfile: the script the playbook runs too.
+    pub fn service_script(&self, service: &str, action: &str, use_systemd: bool) -> Result<String> {
+        let ctx = context! {
+            service => service,
+            action => action,
+            use_systemd => use_systemd,
+            ..self.base()
+        };
+        self.render("service.sh.j2", ctx)
     }
 
     /// node.toml for one node.

@@ -68,16 +68,34 @@ pub fn hold_idle(target: SocketAddr, sources: usize, per_source: usize) -> IdleS
         }
         held
     });
-    // The node closes the sockets it refuses or evicts at once: count what it kept.
-    std::thread::sleep(Duration::from_millis(300));
-    let mut kept = Vec::new();
-    let mut refused = 0;
-    for s in held {
+    // The node closes the sockets it refuses or evicts as soon as its accept loop gets to
+    // them: count what it kept once the count has held still for two seconds (at most 20 s),
+    // so a machine busy with other tests cannot make the count a race.
+    for s in &held {
         s.set_nonblocking(true).unwrap();
-        let mut byte = [0u8; 1];
-        match std::io::Read::read(&mut &s, &mut byte) {
-            Ok(0) => refused += 1,
-            _ => kept.push(s),
+    }
+    let mut kept = held;
+    let mut refused = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut still_since = std::time::Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let before = kept.len();
+        kept.retain(|s| {
+            let mut byte = [0u8; 1];
+            match std::io::Read::read(&mut &*s, &mut byte) {
+                Ok(0) => {
+                    refused += 1;
+                    false
+                }
+                _ => true,
+            }
+        });
+        if kept.len() != before {
+            still_since = std::time::Instant::now();
+        }
+        if still_since.elapsed() >= Duration::from_secs(2) || std::time::Instant::now() > deadline {
+            break;
         }
     }
     IdleSockets {

@@ -9,6 +9,7 @@ mod fuzz_regressions;
 mod harness;
 mod keys;
 mod lab_failover;
+mod layers;
 mod node_attacks;
 mod node_clients;
 mod node_ops;

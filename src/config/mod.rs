@@ -7,6 +7,7 @@ pub mod gateway;
 pub mod node;
 pub mod users;
 pub mod users_edit;
+mod validate;
 
 #[cfg(test)]
 pub mod fixture;

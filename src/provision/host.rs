@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::desired::{Effect, HostSpec, Managed, Service};
 use crate::config::cluster::{Cluster, ServiceManager};
+use crate::render::Renderer;
 use crate::ssh::remote::{quote, Remote, RemoteError};
 
 /// One managed file as found on the host.
@@ -455,8 +456,41 @@ pub fn stop_limit(cluster: &Cluster) -> Duration {
     Duration::from_secs(cluster.file.node.drain_timeout_seconds + 15)
 }
 
-/// The command that brings `service` to `action`.
+/// The command that brings `service` to `action`. The node's and the gateway's come from
+/// templates/service.sh.j2, the script the playbook runs; HAProxy's and keepalived's are
+/// written here (the playbook reloads HAProxy itself and leaves keepalived to `provision`).
 pub fn service_script(
+    cluster: &Cluster,
+    renderer: &Renderer<'_>,
+    spec: &HostSpec,
+    service: Service,
+    action: ServiceAction,
+    systemd: bool,
+    units_changed: bool,
+) -> crate::error::Result<Option<String>> {
+    let word = match action {
+        ServiceAction::Unchanged => return Ok(None),
+        ServiceAction::Start => "ensure",
+        ServiceAction::Restart => "restart",
+        ServiceAction::Reload => "reload",
+    };
+    if matches!(service, Service::Node | Service::Gateway) {
+        return renderer
+            .service_script(service.name(), word, systemd)
+            .map(Some);
+    }
+    Ok(other_service_script(
+        cluster,
+        spec,
+        service,
+        action,
+        systemd,
+        units_changed,
+    ))
+}
+
+/// HAProxy's and keepalived's start, restart and reload.
+fn other_service_script(
     cluster: &Cluster,
     spec: &HostSpec,
     service: Service,
@@ -464,9 +498,6 @@ pub fn service_script(
     systemd: bool,
     units_changed: bool,
 ) -> Option<String> {
-    if action == ServiceAction::Unchanged {
-        return None;
-    }
     let unit = service.unit();
     if systemd {
         let reload = if units_changed {

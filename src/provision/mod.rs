@@ -1,37 +1,47 @@
 //! `sftpha provision` and `sftpha status`: every host made (or checked to be) exactly what
 //! cluster.toml, users.toml and the templates say.
 //!
-//! Plan first: connect to every host at once and read what is there (one command per host:
-//! checksums, modes, owners, service state). Then apply, hosts in parallel: write what
-//! differs, start what is stopped, reload what only needs a reload; restarts of nodes that
-//! are serving run one node at a time, each healthy again before the next, so the cluster
-//! keeps serving. Then verify from the outside, as a client would: every node healthy with
-//! the expected config, users and host key; the storage really shared (a file written
+//! A pipeline of values. The desired state ([`desired`]): what every host must hold, found
+//! locally, narrowed to a command's [`Scope`] and `--only`. The [`ClusterPlan`]: every host
+//! connected at once and read (one command per host: checksums, modes, owners, service
+//! state) and compared with it; `--dry-run` prints it and stops. Apply: hosts in parallel
+//! write what differs, start what is stopped, reload what only needs a reload; restarts of
+//! serving nodes run one node at a time, each healthy again before the next, so the cluster
+//! keeps serving. Verify ([`verify`]), from the outside as a client would: every node healthy
+//! with the expected config, users and host keys; the storage really shared (a file written
 //! through one node read back through every other, over SFTP); a login through every
-//! gateway.
+//! gateway. The planning is pure and unit-tested without hosts (`tests.rs`).
 
 pub mod desired;
 pub mod host;
 pub mod installed;
+mod progress;
 pub mod push;
+mod report;
 pub mod rotate;
 pub mod status;
+#[cfg(test)]
+mod tests;
+mod verify;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 use crate::config::cluster::{Cluster, NodeAddr};
 use crate::error::{Error, Result};
 use crate::net::bracket;
+use crate::render::Renderer;
 use crate::ssh::remote::{Access, Remote};
 use crate::ssh::sftp::ClientError;
 use crate::wire::health::{self, GatewayHealth, NodeHealth};
 use desired::{HostSpec, Item, Secrets, Service};
-use host::{FileAction, FileChange, HostPlan, ServiceAction, ServiceChange};
+use host::{HostPlan, ServiceAction};
+use progress::Progress;
+pub use report::*;
+use verify::*;
+pub use verify::{gateway_login, short, storage_shared};
 
 /// What a run touches: everything (`provision`), or only some files of the node hosts and
 /// only the node service (`users`, `keys rotate`, `upgrade`).
@@ -117,127 +127,6 @@ fn narrow(specs: Vec<HostSpec>, items: &[Item]) -> Vec<HostSpec> {
         .collect()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// Dry run: what would happen.
-    Planned,
-    Unchanged,
-    Changed,
-    Failed,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct HostReport {
-    pub host: String,
-    pub roles: Vec<String>,
-    /// Every managed file and what was (or would be) done to it.
-    pub files: Vec<FileChange>,
-    pub services: Vec<ServiceChange>,
-    pub result: Outcome,
-    pub error: Option<String>,
-    /// The host failed because it could not be reached or logged into over SSH (exit 3 when
-    /// every failure is of this kind).
-    pub unreachable: bool,
-    pub elapsed_ms: u64,
-}
-
-impl HostReport {
-    /// The changed items, for the table: `node.toml (change), node (restart)`.
-    pub fn changed_items(&self) -> Vec<String> {
-        let files = self
-            .files
-            .iter()
-            .filter(|f| f.action != FileAction::Unchanged)
-            .map(|f| format!("{} ({})", f.item, action_name(f.action)));
-        let services = self
-            .services
-            .iter()
-            .filter(|s| s.action != ServiceAction::Unchanged)
-            .map(|s| format!("{} ({})", s.service.name(), service_action_name(s.action)));
-        files.chain(services).collect()
-    }
-}
-
-pub fn action_name(a: FileAction) -> &'static str {
-    match a {
-        FileAction::Create => "create",
-        FileAction::Change => "change",
-        FileAction::Mode => "mode",
-        FileAction::Remove => "remove",
-        FileAction::Unchanged => "unchanged",
-    }
-}
-
-pub fn service_action_name(a: ServiceAction) -> &'static str {
-    match a {
-        ServiceAction::Start => "start",
-        ServiceAction::Restart => "restart",
-        ServiceAction::Reload => "reload",
-        ServiceAction::Unchanged => "unchanged",
-    }
-}
-
-/// One verification, as reported.
-#[derive(Debug, Clone, Serialize)]
-pub struct Check {
-    pub check: String,
-    pub ok: bool,
-    pub detail: String,
-    /// Failed only because no node was reachable to run it on.
-    #[serde(skip)]
-    pub blocked: bool,
-}
-
-impl Report {
-    /// 0 when all went well; 3 when every failure is a host that could not be reached or
-    /// logged into over SSH; 4 when anything else failed (hosts may also be unreachable).
-    pub fn exit_code(&self) -> u8 {
-        use crate::error::exit;
-        if self.ok {
-            exit::OK
-        } else if self.only_unreachable() {
-            exit::UNREACHABLE
-        } else {
-            exit::PROVISION_FAILED
-        }
-    }
-
-    /// Every failure is a host that could not be reached or logged into (or a check left
-    /// with no node to run on): what exit code 3 means.
-    pub fn only_unreachable(&self) -> bool {
-        let failed: Vec<&HostReport> = self
-            .hosts
-            .iter()
-            .filter(|h| h.result == Outcome::Failed)
-            .collect();
-        !failed.is_empty()
-            && failed.iter().all(|h| h.unreachable)
-            && self.checks.iter().all(|c| c.ok || c.blocked)
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub cluster: String,
-    pub dry_run: bool,
-    /// Empty in a dry run before the first real run (the key does not exist yet).
-    pub host_key_fingerprint: String,
-    /// Every host key the nodes hold, the presented one first (two during a rotation).
-    pub host_key_fingerprints: Vec<String>,
-    /// Keys this run generated beside cluster.toml (back them up).
-    pub generated_keys: Vec<String>,
-    /// Host keys a real run with `--accept-new-host-keys` would record in known_hosts (a
-    /// dry run records nothing).
-    pub would_record: Vec<String>,
-    /// Host certificates this run issued or renewed.
-    pub issued_certificates: Vec<String>,
-    pub hosts: Vec<HostReport>,
-    pub checks: Vec<Check>,
-    pub ok: bool,
-    pub elapsed_ms: u64,
-}
-
 fn load_binary(path: Option<&PathBuf>) -> Result<Arc<Vec<u8>>> {
     let path = match path {
         Some(p) => p.clone(),
@@ -298,46 +187,6 @@ fn select(specs: Vec<HostSpec>, only: &[String]) -> Vec<HostSpec> {
         .into_iter()
         .filter(|s| only.iter().any(|name| matches(s, name)))
         .collect()
-}
-
-/// Progress lines on stderr, one per host (nothing when not wanted or not a terminal).
-struct Progress {
-    bars: Vec<indicatif::ProgressBar>,
-    _multi: Option<indicatif::MultiProgress>,
-}
-
-impl Progress {
-    fn new(hosts: &[HostSpec], enabled: bool) -> Progress {
-        use std::io::IsTerminal;
-        if !enabled || !std::io::stderr().is_terminal() {
-            return Progress {
-                bars: hosts
-                    .iter()
-                    .map(|_| indicatif::ProgressBar::hidden())
-                    .collect(),
-                _multi: None,
-            };
-        }
-        let multi = indicatif::MultiProgress::new();
-        let width = hosts.iter().map(|h| h.host.len()).max().unwrap_or(0);
-        let style = indicatif::ProgressStyle::with_template("{spinner} {prefix} {wide_msg}")
-            .expect("valid template");
-        let bars = hosts
-            .iter()
-            .map(|h| {
-                let bar = multi.add(indicatif::ProgressBar::new_spinner());
-                bar.set_style(style.clone());
-                bar.set_prefix(format!("{:width$}", h.host));
-                bar.enable_steady_tick(Duration::from_millis(120));
-                bar.set_message("connecting");
-                bar
-            })
-            .collect();
-        Progress {
-            bars,
-            _multi: Some(multi),
-        }
-    }
 }
 
 /// A host after planning: connected and read, or failed.
@@ -408,6 +257,7 @@ fn failed_report(p: &Planned, error: String) -> HostReport {
 /// for the rolling phase.
 async fn apply_host(
     cluster: &Cluster,
+    renderer: &Renderer<'_>,
     remote: &Remote,
     spec: &HostSpec,
     plan: &HostPlan,
@@ -464,12 +314,15 @@ async fn apply_host(
         }
         if let Some(script) = host::service_script(
             cluster,
+            renderer,
             spec,
             change.service,
             change.action,
             plan.systemd,
             units_changed,
-        ) {
+        )
+        .map_err(|e| e.to_string())?
+        {
             bar.set_message(format!(
                 "{} {}",
                 service_action_name(change.action),
@@ -519,274 +372,260 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
-/// What a node's /healthz must say once provisioned; a narrower command (users, keys,
-/// upgrade) checks only what it changed, and always the host keys.
-struct Expected {
-    config_checksum: Option<String>,
-    users_checksum: Option<String>,
-    /// Every host key, in the order presented.
-    fingerprints: Vec<String>,
-}
-
-fn expected_for(spec: &HostSpec, secrets: &Secrets) -> Result<Expected> {
-    let file = |kind: Item| spec.files.iter().find(|f| f.kind == kind);
-    let config_checksum = match file(Item::NodeToml) {
-        Some(f) => Some(
-            crate::config::node::Node::parse(&f.path, &String::from_utf8_lossy(&f.content))?
-                .checksum,
-        ),
-        None => None,
-    };
-    Ok(Expected {
-        config_checksum,
-        users_checksum: file(Item::UsersToml).map(|f| f.sha256.clone()),
-        fingerprints: secrets.on_disk().map(|k| k.fingerprint()).collect(),
-    })
-}
-
-fn health_addr(node: &NodeAddr) -> String {
-    format!("{}:{}", bracket(&node.host), node.health_port)
-}
-
-fn sftp_addr(host: &str, port: u16) -> String {
-    format!("{}:{}", bracket(host), port)
-}
-
-/// A node's `/healthz`: status and body.
-async fn health(addr: &str) -> std::result::Result<(u16, NodeHealth), String> {
-    health::fetch_at::<NodeHealth>(addr, Duration::from_secs(3))
-        .await
-        .map(|a| (a.code, a.body))
-}
-
-/// A builtin gateway's `/healthz`: status and body.
-async fn gateway_health(addr: &str) -> std::result::Result<(u16, GatewayHealth), String> {
-    health::fetch_at::<GatewayHealth>(addr, Duration::from_secs(3))
-        .await
-        .map(|a| (a.code, a.body))
-}
-
-/// What is wrong with a node's health against what it must be; `None` when all is right.
-fn health_problem(code: u16, body: &NodeHealth, expected: &Expected) -> Option<String> {
-    if code != 200 {
-        return Some(format!("/healthz is {code} ({})", body.status));
-    }
-    let field = |k: &str| match k {
-        "config_checksum" => body.config_checksum.clone(),
-        "users_checksum" => body.users_checksum.clone(),
-        _ => String::new(),
-    };
-    if let Some(want) = expected
-        .config_checksum
-        .as_ref()
-        .filter(|w| **w != field("config_checksum"))
-    {
-        return Some(format!(
-            "runs config {} but node.toml renders to {}",
-            short(&field("config_checksum")),
-            short(want)
-        ));
-    }
-    if let Some(want) = expected
-        .users_checksum
-        .as_ref()
-        .filter(|w| **w != field("users_checksum"))
-    {
-        return Some(format!(
-            "serves users {} but users.toml is {}",
-            short(&field("users_checksum")),
-            short(want)
-        ));
-    }
-    let keys: Vec<&str> = body
-        .host_key_fingerprints
-        .iter()
-        .map(String::as_str)
-        .collect();
-    if keys != expected.fingerprints {
-        return Some(format!(
-            "holds host keys {} instead of the cluster's {}",
-            keys.join(", "),
-            expected.fingerprints.join(", ")
-        ));
-    }
-    None
-}
-
-pub fn short(s: &str) -> &str {
-    &s[..s.len().min(12)]
-}
-
-/// Waits until the node is healthy with the expected state.
-async fn wait_healthy(node: &NodeAddr, expected: &Expected) -> std::result::Result<(), String> {
-    let deadline = Instant::now() + HEALTHY_WITHIN;
-    let addr = health_addr(node);
-    loop {
-        let problem = match health(&addr).await {
-            Ok((code, body)) => match health_problem(code, &body, expected) {
-                None => return Ok(()),
-                Some(p) => p,
-            },
-            Err(e) => e,
-        };
-        if Instant::now() > deadline {
-            return Err(format!(
-                "node {} not healthy within {}s: {problem}",
-                node.name,
-                HEALTHY_WITHIN.as_secs()
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-}
-
-/// Runs `sftpha provision`.
+/// Runs `sftpha provision` (and the narrower pushes of `users`, `keys`, `upgrade`): the
+/// desired state, the cluster plan, then (unless a dry run) apply and verify.
 pub async fn provision(cluster: &Cluster, options: &Options) -> Result<Report> {
-    let started = Instant::now();
-    // Everything that can be wrong locally is found before a key is generated.
-    check_only(cluster, &options.only)?;
-    let access = Access::new(cluster, options.accept_new_host_keys, !options.dry_run)?;
-    let binary = load_binary(options.node_binary.as_ref())?;
-    let renderer = crate::render::Renderer::new(cluster)?;
-    let secrets = Secrets::load_or_create(cluster, options.create_keys && !options.dry_run)?;
-    let mut specs = select(
-        desired::desired(cluster, &renderer, &secrets, binary)?,
-        &options.only,
-    );
-    if let Scope::Nodes(items) = options.scope {
-        specs = narrow(specs, items);
+    let plan = ClusterPlan::new(cluster, options).await?;
+    if options.dry_run {
+        Ok(plan.into_report().await)
+    } else {
+        plan.apply().await
     }
-    // Which hosts get the binary, and which binary: recorded once they are done.
-    let binary_sha = specs
-        .iter()
-        .flat_map(|s| &s.files)
-        .find(|f| f.kind == Item::Binary)
-        .map(|f| f.sha256.clone());
-    let binary_hosts: Vec<String> = specs
-        .iter()
-        .filter(|s| s.files.iter().any(|f| f.kind == Item::Binary))
-        .map(|s| s.host.clone())
-        .collect();
-    let progress = Progress::new(&specs, options.progress);
-    let custom_binary = options.node_binary.is_some();
-    let (hosts, checks) = async {
-        let planned = futures::future::join_all(
-            specs
+}
+
+/// What every host must hold, found locally before any host is contacted.
+struct Desired {
+    specs: Vec<HostSpec>,
+    secrets: Secrets,
+    /// The binary's checksum and the hosts that get it: recorded once they are done.
+    binary: Option<(String, Vec<String>)>,
+}
+
+impl Desired {
+    fn new(cluster: &Cluster, options: &Options, renderer: &Renderer) -> Result<Desired> {
+        let binary = load_binary(options.node_binary.as_ref())?;
+        let secrets = Secrets::load_or_create(cluster, options.create_keys && !options.dry_run)?;
+        let mut specs = select(
+            desired::desired(cluster, renderer, &secrets, binary)?,
+            &options.only,
+        );
+        if let Scope::Nodes(items) = options.scope {
+            specs = narrow(specs, items);
+        }
+        let binary_sha = specs
+            .iter()
+            .flat_map(|s| &s.files)
+            .find(|f| f.kind == Item::Binary)
+            .map(|f| f.sha256.clone());
+        let binary_hosts: Vec<String> = specs
+            .iter()
+            .filter(|s| s.files.iter().any(|f| f.kind == Item::Binary))
+            .map(|s| s.host.clone())
+            .collect();
+        Ok(Desired {
+            specs,
+            secrets,
+            binary: binary_sha.map(|sha| (sha, binary_hosts)),
+        })
+    }
+}
+
+/// The cluster plan: every host connected, read (one command each) and compared with what it
+/// must hold. A dry run reports it ([`ClusterPlan::into_report`]); a real run applies it
+/// ([`ClusterPlan::apply`]), which verifies the cluster from outside at the end.
+pub struct ClusterPlan<'c> {
+    cluster: &'c Cluster,
+    options: &'c Options,
+    renderer: Renderer<'c>,
+    access: Access,
+    secrets: Secrets,
+    binary: Option<(String, Vec<String>)>,
+    /// Per host, in the order of cluster.toml: connected with its plan, or why not.
+    hosts: Vec<Planned>,
+    /// Checks across hosts found while planning (one uid for the service user).
+    checks: Vec<Check>,
+    progress: Progress,
+    started: Instant,
+}
+
+impl<'c> ClusterPlan<'c> {
+    /// Everything that can be wrong locally is found before a key is generated or a host
+    /// contacted; then every host is planned at once.
+    pub async fn new(cluster: &'c Cluster, options: &'c Options) -> Result<ClusterPlan<'c>> {
+        let started = Instant::now();
+        check_only(cluster, &options.only)?;
+        let renderer = Renderer::new(cluster)?;
+        let access = Access::new(cluster, options.accept_new_host_keys, !options.dry_run)?;
+        let desired = Desired::new(cluster, options, &renderer)?;
+        let progress = Progress::new(&desired.specs, options.progress);
+        let custom_binary = options.node_binary.is_some();
+        let hosts = futures::future::join_all(
+            desired
+                .specs
                 .into_iter()
                 .zip(&progress.bars)
                 .map(|(spec, bar)| plan_host(cluster, &access, spec, custom_binary, bar)),
         )
         .await;
         let mut checks = Vec::new();
-        uid_check(cluster, &planned, &mut checks);
-        if options.dry_run {
-            let mut reports = Vec::new();
-            for (p, bar) in planned.into_iter().zip(&progress.bars) {
-                bar.finish_and_clear();
-                reports.push(match p.state {
-                    Ok((remote, plan)) => {
-                        remote.close().await;
-                        HostReport {
-                            host: p.spec.host.clone(),
-                            roles: p.spec.roles.clone(),
-                            result: if plan.is_unchanged() {
-                                Outcome::Unchanged
-                            } else {
-                                Outcome::Planned
-                            },
-                            files: plan.files,
-                            services: plan.services,
-                            error: None,
-                            unreachable: false,
-                            elapsed_ms: p.started.elapsed().as_millis() as u64,
-                        }
+        uid_check(cluster, &hosts, &mut checks);
+        Ok(ClusterPlan {
+            cluster,
+            options,
+            renderer,
+            access,
+            secrets: desired.secrets,
+            binary: desired.binary,
+            hosts,
+            checks,
+            progress,
+            started,
+        })
+    }
+
+    /// The plan as a report: what would change on every host; nothing is changed.
+    pub async fn into_report(mut self) -> Report {
+        let mut reports = Vec::new();
+        let hosts = std::mem::take(&mut self.hosts);
+        for (p, bar) in hosts.into_iter().zip(&self.progress.bars) {
+            bar.finish_and_clear();
+            reports.push(match p.state {
+                Ok((remote, ref plan)) => {
+                    remote.close().await;
+                    HostReport {
+                        host: p.spec.host.clone(),
+                        roles: p.spec.roles.clone(),
+                        result: if plan.is_unchanged() {
+                            Outcome::Unchanged
+                        } else {
+                            Outcome::Planned
+                        },
+                        files: plan.files.clone(),
+                        services: plan.services.clone(),
+                        error: None,
+                        unreachable: false,
+                        elapsed_ms: p.started.elapsed().as_millis() as u64,
                     }
-                    Err(ref e) => failed_report(&p, e.clone()),
-                });
-            }
-            return (reports, checks);
+                }
+                Err(ref e) => failed_report(&p, e.clone()),
+            });
         }
-        let uid_ok = checks.iter().all(|c| c.ok);
+        let checks = self.checks.clone();
+        self.report(reports, checks)
+    }
+
+    /// Applies the plan (hosts in parallel, or one at a time when rolling; restarts of
+    /// serving nodes one at a time, each healthy before the next), then verifies.
+    pub async fn apply(mut self) -> Result<Report> {
+        let cluster = self.cluster;
+        let options = self.options;
+        let uid_ok = self.checks.iter().all(|c| c.ok);
+        let planned = std::mem::take(&mut self.hosts);
         let mut reports = Vec::new();
         let mut verified_nodes = Vec::new();
-        if options.rolling {
-            // One host at a time: write, reload or restart, healthy; stop at the first failure.
-            let mut stopped: Option<String> = None;
-            for (p, bar) in planned.into_iter().zip(&progress.bars) {
-                let result = match &stopped {
-                    Some(host) => Err(format!("not changed: stopped after {host} failed")),
-                    None => apply_planned(cluster, &p, bar, uid_ok, &options.homes).await,
-                };
-                let report = settle(cluster, &secrets, p, result, bar, &mut verified_nodes).await;
-                if report.result == Outcome::Failed && stopped.is_none() {
-                    stopped = Some(report.host.clone());
+        {
+            let (renderer, secrets, bars) = (&self.renderer, &self.secrets, &self.progress.bars);
+            if options.rolling {
+                // One host at a time: write, reload or restart, healthy; stop at the first
+                // failure.
+                let mut stopped: Option<String> = None;
+                for (p, bar) in planned.into_iter().zip(bars) {
+                    let result = match &stopped {
+                        Some(host) => Err(format!("not changed: stopped after {host} failed")),
+                        None => {
+                            apply_planned(cluster, renderer, &p, bar, uid_ok, &options.homes).await
+                        }
+                    };
+                    let report = settle(
+                        cluster,
+                        renderer,
+                        secrets,
+                        p,
+                        result,
+                        bar,
+                        &mut verified_nodes,
+                    )
+                    .await;
+                    if report.result == Outcome::Failed && stopped.is_none() {
+                        stopped = Some(report.host.clone());
+                    }
+                    reports.push(report);
                 }
-                reports.push(report);
-            }
-        } else {
-            let results = futures::future::join_all(
-                planned
-                    .iter()
-                    .zip(&progress.bars)
-                    .map(|(p, bar)| apply_planned(cluster, p, bar, uid_ok, &options.homes)),
-            )
-            .await;
-            // Rolling restarts: serving nodes one at a time, each healthy before the next.
-            for ((p, result), bar) in planned.into_iter().zip(results).zip(&progress.bars) {
-                reports.push(settle(cluster, &secrets, p, result, bar, &mut verified_nodes).await);
+            } else {
+                let results =
+                    futures::future::join_all(planned.iter().zip(bars).map(|(p, bar)| {
+                        apply_planned(cluster, renderer, p, bar, uid_ok, &options.homes)
+                    }))
+                    .await;
+                // Rolling restarts: serving nodes one at a time, each healthy before the next.
+                for ((p, result), bar) in planned.into_iter().zip(results).zip(bars) {
+                    reports.push(
+                        settle(
+                            cluster,
+                            renderer,
+                            secrets,
+                            p,
+                            result,
+                            bar,
+                            &mut verified_nodes,
+                        )
+                        .await,
+                    );
+                }
             }
         }
+        let mut checks = std::mem::take(&mut self.checks);
         verify(
             cluster,
-            &secrets,
+            &self.secrets,
             &verified_nodes,
             &mut reports,
             &mut checks,
         )
         .await;
-        check_keys(&secrets, &verified_nodes, &options.key_checks, &mut checks).await;
-        (reports, checks)
+        check_keys(
+            &self.secrets,
+            &verified_nodes,
+            &options.key_checks,
+            &mut checks,
+        )
+        .await;
+        if let Some((sha, binary_hosts)) = &self.binary {
+            let done: Vec<String> = reports
+                .iter()
+                .filter(|h| h.result != Outcome::Failed && binary_hosts.contains(&h.host))
+                .map(|h| h.host.clone())
+                .collect();
+            installed::Installed::record_binary(cluster, &done, sha)?;
+        }
+        Ok(self.report(reports, checks))
     }
-    .await;
-    let ok = hosts.iter().all(|h| h.result != Outcome::Failed) && checks.iter().all(|c| c.ok);
-    if let (Some(sha), false) = (&binary_sha, options.dry_run) {
-        let done: Vec<String> = hosts
-            .iter()
-            .filter(|h| h.result != Outcome::Failed && binary_hosts.contains(&h.host))
-            .map(|h| h.host.clone())
-            .collect();
-        installed::Installed::record_binary(cluster, &done, sha)?;
+
+    fn report(&self, hosts: Vec<HostReport>, checks: Vec<Check>) -> Report {
+        let secrets = &self.secrets;
+        let ok = hosts.iter().all(|h| h.result != Outcome::Failed) && checks.iter().all(|c| c.ok);
+        Report {
+            cluster: self.cluster.file.name.clone(),
+            dry_run: self.options.dry_run,
+            host_key_fingerprint: if secrets.pending {
+                String::new()
+            } else {
+                secrets.fingerprint()
+            },
+            host_key_fingerprints: secrets.on_disk().map(|k| k.fingerprint()).collect(),
+            would_record: self.access.would_record(),
+            generated_keys: secrets
+                .generated
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            issued_certificates: secrets
+                .issued
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            hosts,
+            checks,
+            ok,
+            elapsed_ms: self.started.elapsed().as_millis() as u64,
+        }
     }
-    Ok(Report {
-        cluster: cluster.file.name.clone(),
-        dry_run: options.dry_run,
-        host_key_fingerprint: if secrets.pending {
-            String::new()
-        } else {
-            secrets.fingerprint()
-        },
-        host_key_fingerprints: secrets.on_disk().map(|k| k.fingerprint()).collect(),
-        would_record: access.would_record(),
-        generated_keys: secrets
-            .generated
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect(),
-        issued_certificates: secrets
-            .issued
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect(),
-        hosts,
-        checks,
-        ok,
-        elapsed_ms: started.elapsed().as_millis() as u64,
-    })
 }
 
 /// Applies one planned host (nothing when planning failed or the uids differ).
 async fn apply_planned(
     cluster: &Cluster,
+    renderer: &Renderer<'_>,
     p: &Planned,
     bar: &indicatif::ProgressBar,
     uid_ok: bool,
@@ -796,7 +635,9 @@ async fn apply_planned(
         Ok(_) if !uid_ok => Err(
             "not changed: the service user's uid differs between hosts (see the checks)".to_owned(),
         ),
-        Ok((remote, plan)) => apply_host(cluster, remote, &p.spec, plan, homes, bar).await,
+        Ok((remote, plan)) => {
+            apply_host(cluster, renderer, remote, &p.spec, plan, homes, bar).await
+        }
         Err(e) => Err(e.clone()),
     };
     bar.set_message(match &result {
@@ -811,6 +652,7 @@ async fn apply_planned(
 /// waits for the node to be healthy with the expected state, and reports.
 async fn settle(
     cluster: &Cluster,
+    renderer: &Renderer<'_>,
     secrets: &Secrets,
     p: Planned,
     result: std::result::Result<bool, String>,
@@ -823,22 +665,27 @@ async fn settle(
             bar.set_message("restarting node");
             let script = host::service_script(
                 cluster,
+                renderer,
                 &p.spec,
                 Service::Node,
                 ServiceAction::Restart,
                 plan.systemd,
                 plan.units_changed(&p.spec),
-            )
-            .expect("a restart has a script");
-            if let Err(e) = run(
-                remote,
-                "restarting the node",
-                &script,
-                None,
-                Some(host::stop_limit(cluster)),
-            )
-            .await
-            {
+            );
+            let restarted = async {
+                let script = script
+                    .map_err(|e| e.to_string())?
+                    .expect("a restart has a script");
+                run(
+                    remote,
+                    "restarting the node",
+                    &script,
+                    None,
+                    Some(host::stop_limit(cluster)),
+                )
+                .await
+            };
+            if let Err(e) = restarted.await {
                 error = Some(e);
             }
         }
@@ -880,284 +727,4 @@ async fn settle(
         }
         Err(_) => unreachable!("a failed plan is reported above"),
     }
-}
-
-/// The service user must have one uid everywhere, or files written through one node are
-/// someone else's on the next.
-fn uid_check(cluster: &Cluster, planned: &[Planned], checks: &mut Vec<Check>) {
-    let Some(user) = &cluster.file.node.service_user else {
-        return;
-    };
-    let mut by_uid: BTreeMap<u32, Vec<&str>> = BTreeMap::new();
-    for p in planned.iter().filter(|p| p.state.is_ok()) {
-        if let Some(uid) = p.uid {
-            by_uid.entry(uid).or_default().push(&p.spec.host);
-        }
-    }
-    let ok = by_uid.len() <= 1;
-    let detail = by_uid
-        .iter()
-        .map(|(uid, hosts)| format!("uid {uid} on {}", hosts.join(", ")))
-        .collect::<Vec<_>>()
-        .join("; ");
-    checks.push(Check {
-        blocked: false,
-        check: format!("service user `{user}` has one uid"),
-        ok,
-        detail: if ok {
-            detail
-        } else {
-            format!("{detail}: files written through one node would belong to another user on the next; give `{user}` the same uid everywhere")
-        },
-    });
-}
-
-/// The checks after applying: storage shared between the healthy nodes, a login through
-/// every gateway.
-async fn verify(
-    cluster: &Cluster,
-    secrets: &Secrets,
-    nodes: &[NodeAddr],
-    reports: &mut [HostReport],
-    checks: &mut Vec<Check>,
-) {
-    let fingerprint = secrets.fingerprint();
-    let key = secrets.probe_key.clone();
-    if nodes.len() >= 2 {
-        let (check, missing) = storage_shared(nodes, key.clone(), &fingerprint).await;
-        for node in nodes.iter().filter(|n| missing.contains(&n.name)) {
-            if let Some(r) = reports.iter_mut().find(|r| r.host == node.host) {
-                r.result = Outcome::Failed;
-                r.error.get_or_insert_with(|| check.detail.clone());
-            }
-        }
-        checks.push(check);
-    }
-    let g = &cluster.file.gateway;
-    if !nodes.is_empty() {
-        for (i, gw) in cluster.gateway.hosts().iter().enumerate() {
-            let Some(report) = reports
-                .iter_mut()
-                .find(|r| r.host == *gw && r.roles.iter().any(|role| role.starts_with("gateway")))
-            else {
-                continue; // not provisioned in this run (--only)
-            };
-            if report.result == Outcome::Failed {
-                continue;
-            }
-            let addr = sftp_addr(gw, g.port);
-            let check = match gateway_login(
-                &addr,
-                crate::config::users::PROBE_USER,
-                key.clone(),
-                &fingerprint,
-            )
-            .await
-            {
-                Ok(took) => Check {
-                    blocked: false,
-                    check: format!("login through gateway gw{} ({addr})", i + 1),
-                    ok: true,
-                    detail: format!("logged in and listed the home in {} ms", took.as_millis()),
-                },
-                Err(e) => {
-                    report.result = Outcome::Failed;
-                    report.error = Some(format!("no login through the gateway: {e}"));
-                    Check {
-                        blocked: false,
-                        check: format!("login through gateway gw{} ({addr})", i + 1),
-                        ok: false,
-                        detail: e.to_string(),
-                    }
-                }
-            };
-            checks.push(check);
-        }
-    }
-}
-
-/// Asks every healthy node whether it accepts each key for its user, as a client's key
-/// query would; one check per key.
-async fn check_keys(
-    secrets: &Secrets,
-    nodes: &[NodeAddr],
-    key_checks: &[KeyCheck],
-    checks: &mut Vec<Check>,
-) {
-    let fingerprint = secrets.fingerprint();
-    for kc in key_checks {
-        let mut wrong = Vec::new();
-        for node in nodes {
-            let answer = match resolve(&sftp_addr(&node.host, node.port)).await {
-                Ok(sock) => crate::ssh::sftp::key_accepted(sock, &kc.user, &kc.key, &fingerprint)
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e),
-            };
-            match answer {
-                Ok(a) if a == kc.accepted => {}
-                Ok(a) => wrong.push(format!(
-                    "{} {}",
-                    node.name,
-                    if a { "still accepts it" } else { "refuses it" }
-                )),
-                Err(e) => wrong.push(format!("{}: {e}", node.name)),
-            }
-        }
-        let verb = if kc.accepted { "accept" } else { "refuse" };
-        let fp = crate::config::users::fingerprint(&kc.key);
-        checks.push(Check {
-            blocked: nodes.is_empty(),
-            check: format!("every node {verb}s {fp} for `{}`", kc.user),
-            ok: wrong.is_empty() && !nodes.is_empty(),
-            detail: if nodes.is_empty() {
-                "no healthy node to ask".to_owned()
-            } else if wrong.is_empty() {
-                format!(
-                    "asked {} directly: all {verb}",
-                    nodes
-                        .iter()
-                        .map(|n| n.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            } else {
-                wrong.join("; ")
-            },
-        });
-    }
-}
-
-async fn resolve(addr: &str) -> std::result::Result<std::net::SocketAddr, String> {
-    crate::net::resolve(addr, crate::timeouts::PROBE).await
-}
-
-/// Logs in through a gateway as `user` and lists the home, host key pinned; retried while
-/// the gateway may still be learning which nodes are up.
-pub async fn gateway_login(
-    addr: &str,
-    user: &str,
-    key: Arc<russh::keys::PrivateKey>,
-    fingerprint: &str,
-) -> std::result::Result<Duration, ClientError> {
-    let started = Instant::now();
-    let sock = resolve(addr).await.map_err(ClientError::Unreachable)?;
-    // The gateway may need a health interval or two to see freshly started nodes.
-    let deadline = Instant::now() + HEALTHY_WITHIN;
-    loop {
-        let attempt = async {
-            let session = crate::ssh::sftp::login(sock, user, key.clone(), fingerprint).await?;
-            let listed = session.list(".").await;
-            session.close().await;
-            listed.map(|_| ())
-        };
-        match attempt.await {
-            Ok(()) => return Ok(started.elapsed()),
-            Err(e) if Instant::now() > deadline => return Err(e),
-            // A host key that differs will not change by waiting.
-            Err(e @ ClientError::HostKey { .. }) => return Err(e),
-            Err(_) => tokio::time::sleep(Duration::from_millis(300)).await,
-        }
-    }
-}
-
-/// Logs in as the probe user, the host key pinned to the cluster's.
-async fn probe_login(
-    sock: std::net::SocketAddr,
-    key: &Arc<russh::keys::PrivateKey>,
-    fingerprint: &str,
-) -> std::result::Result<crate::ssh::sftp::Session, crate::ssh::sftp::ClientError> {
-    crate::ssh::sftp::login(
-        sock,
-        crate::config::users::PROBE_USER,
-        key.clone(),
-        fingerprint,
-    )
-    .await
-}
-
-/// Writes a token through the first node and reads it back through every other, over SFTP.
-/// Returns the check and the nodes that did not see the file.
-pub async fn storage_shared(
-    nodes: &[NodeAddr],
-    key: Arc<russh::keys::PrivateKey>,
-    fingerprint: &str,
-) -> (Check, Vec<String>) {
-    let name = format!("verify-{:016x}", rand_u64());
-    let token = format!("sftpha storage check {name}\n");
-    let first = &nodes[0];
-    let result: std::result::Result<Vec<String>, String> = async {
-        let sock = resolve(&sftp_addr(&first.host, first.port)).await?;
-        let writer = probe_login(sock, &key, fingerprint).await.map_err(|e| {
-            format!(
-                "cannot log into {} as {}: {e}",
-                first.name,
-                crate::config::users::PROBE_USER
-            )
-        })?;
-        writer
-            .upload(&name, token.as_bytes())
-            .await
-            .map_err(|e| format!("cannot write through {}: {e}", first.name))?;
-        let mut missing = Vec::new();
-        for other in &nodes[1..] {
-            let seen = async {
-                let sock = resolve(&sftp_addr(&other.host, other.port)).await?;
-                let reader = probe_login(sock, &key, fingerprint)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let data = reader.download(&name).await.map_err(|e| e.to_string());
-                reader.close().await;
-                data
-            }
-            .await;
-            match seen {
-                Ok(data) if data == token.as_bytes() => {}
-                Ok(_) | Err(_) => missing.push(other.name.clone()),
-            }
-        }
-        let _ = writer.remove(&name).await;
-        writer.close().await;
-        Ok(missing)
-    }
-    .await;
-    let check = "storage shared by every node".to_owned();
-    match result {
-        Ok(missing) if missing.is_empty() => (Check {
-            blocked: false,
-            check,
-            ok: true,
-            detail: format!(
-                "a file written through {} was read back through {}",
-                first.name,
-                nodes[1..]
-                    .iter()
-                    .map(|n| n.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        }, Vec::new()),
-        Ok(missing) => (Check {
-            blocked: false,
-            check,
-            ok: false,
-            detail: format!(
-                "the storage is not shared: a file written through {} is not visible through {} (is the shared storage mounted at the storage path there?)",
-                first.name,
-                missing.join(", ")
-            ),
-        }, missing),
-        Err(e) => (Check {
-            blocked: false,
-            check,
-            ok: false,
-            detail: e,
-        }, Vec::new()),
-    }
-}
-
-fn rand_u64() -> u64 {
-    let mut b = [0u8; 8];
-    let _ = getrandom::fill(&mut b);
-    u64::from_le_bytes(b)
 }

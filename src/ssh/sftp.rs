@@ -39,24 +39,7 @@ impl client::Handler for Pinned {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("timed out")]
-    Timeout,
-    #[error("host key {seen} is not the cluster's {expected}")]
-    HostKey { seen: String, expected: String },
-    #[error("authentication refused")]
-    AuthRefused,
-    #[error("ssh: {0}")]
-    Ssh(#[from] russh::Error),
-    #[error("sftp: {0}")]
-    Sftp(#[from] russh_sftp::client::error::Error),
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    /// The address could not be resolved or reached.
-    #[error("{0}")]
-    Unreachable(String),
-}
+pub use crate::error::ClientError;
 
 pub struct Session {
     handle: client::Handle<Pinned>,
