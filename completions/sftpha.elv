@@ -18,9 +18,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
     }
     var completions = [
         &'sftpha'= {
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
@@ -68,9 +68,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand --vip 'keepalived virtual IP for two or more gateway hosts ("" for none)'
             cand --ssh-user 'User sftpha logs into the hosts as'
             cand --identity 'Private key for logging into the hosts'
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand --force 'Overwrite cluster.toml and users.toml if they exist'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
@@ -84,9 +84,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         }
         &'sftpha;assess'= {
             cand --fail-on 'The lowest severity that fails the assessment (exit 1)'
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand --probe 'Also check the live hosts: every node answers, the same host key everywhere, the storage really shared, the same config and users, clocks, free space'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
@@ -101,9 +101,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         &'sftpha;provision'= {
             cand --only 'Only these nodes, gateways (gw1, gw2, ...) or hosts, comma-separated'
             cand --node-binary 'The sftpha binary to install on the hosts (default: this one)'
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand --dry-run 'Print what would change on every host (create / change / unchanged) and stop'
             cand --accept-new-host-keys 'Record the host keys of hosts not yet in the cluster''s known_hosts (check the printed fingerprints). A key that CHANGED is refused all the same'
             cand -v 'More log output (-v: debug, -vv: trace)'
@@ -117,9 +117,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand --version 'Print version'
         }
         &'sftpha;users'= {
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
@@ -139,9 +139,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand --key 'OpenSSH public key file (one key per line); repeat for more'
             cand --home 'Home below the storage (default: the name)'
             cand --permissions 'Rights, comma-separated: list, read, write, delete, mkdir, rename (default: all)'
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand --password 'Ask for a password (a prompt on a terminal, else one line from stdin); stored as an argon2id hash, never shown'
             cand --no-push 'Only edit users.toml; do not push (`sftpha provision` pushes it later)'
             cand --accept-new-host-keys 'Record the SSH host keys of hosts not yet in the cluster''s known_hosts'
@@ -156,9 +156,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand --version 'Print version'
         }
         &'sftpha;users;remove'= {
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand --no-push 'Only edit users.toml; do not push (`sftpha provision` pushes it later)'
             cand --accept-new-host-keys 'Record the SSH host keys of hosts not yet in the cluster''s known_hosts'
             cand -v 'More log output (-v: debug, -vv: trace)'
@@ -172,9 +172,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand --version 'Print version'
         }
         &'sftpha;users;list'= {
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
@@ -188,9 +188,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         &'sftpha;users;set-key'= {
             cand --key 'Public key file to add (one key per line); repeat for more'
             cand --remove-key 'Fingerprint (`SHA256:...`, as `users list` shows) of a key to remove; repeat for more'
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand --no-push 'Only edit users.toml; do not push (`sftpha provision` pushes it later)'
             cand --accept-new-host-keys 'Record the SSH host keys of hosts not yet in the cluster''s known_hosts'
             cand -v 'More log output (-v: debug, -vv: trace)'
@@ -221,9 +221,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         &'sftpha;users;help;help'= {
         }
         &'sftpha;keys'= {
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
@@ -235,13 +235,13 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand --version 'Print version'
             cand init 'Makes the cluster''s missing keys beside cluster.toml (host key, host CA, probe key) and issues or renews host certificates; what `provision` does first'
             cand known-hosts 'Prints the known_hosts lines clients add: the host CA (`@cert-authority`, added once, survives every rotation) and the host keys for clients that pin plain keys'
-            cand rotate 'rotate'
+            cand rotate 'Key rotations with no failed login: a user''s key, or the cluster''s host keys'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sftpha;keys;init'= {
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
@@ -253,9 +253,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand --version 'Print version'
         }
         &'sftpha;keys;known-hosts'= {
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand --plain 'Only the plain host key lines (no `@cert-authority`)'
             cand --ca 'Only the `@cert-authority` line'
             cand -v 'More log output (-v: debug, -vv: trace)'
@@ -269,9 +269,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand --version 'Print version'
         }
         &'sftpha;keys;rotate'= {
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
@@ -287,10 +287,10 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         }
         &'sftpha;keys;rotate;user'= {
             cand --key 'The new key: a public key file, or a private key file (then a login through the gateway with it is checked before the old key goes)'
-            cand --grace 'Keep the old key(s) this long (`30s`, `10m`, `12h`, `7d`); up to 10 minutes the command waits, longer ones end with `--finish`'
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand --grace 'Keep the old key(s) this long (`30s`, `10m`, `12h`, `7d`; a plain number is seconds); up to 10 minutes the command waits, longer ones end with `--finish`'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand --finish 'Retire the old key(s) of a rotation started with a long --grace'
             cand --force 'With --finish: retire before the grace has run out'
             cand --no-push 'Only edit users.toml; do not push (`sftpha provision` pushes it later)'
@@ -306,9 +306,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand --version 'Print version'
         }
         &'sftpha;keys;rotate;host'= {
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand --finish 'Phase 2: present the new keys, then retire the old ones, which is refused unless every node is seen presenting the new keys (and their certificates) in the SSH handshake'
             cand --force 'With --finish: retire the old keys even though some nodes were not seen presenting the new ones (clients that pin plain keys and reach those nodes are refused)'
             cand --now 'Both phases at once: for clusters whose clients all trust the host CA (clients that pin the plain key would see a changed key)'
@@ -337,7 +337,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         &'sftpha;keys;help'= {
             cand init 'Makes the cluster''s missing keys beside cluster.toml (host key, host CA, probe key) and issues or renews host certificates; what `provision` does first'
             cand known-hosts 'Prints the known_hosts lines clients add: the host CA (`@cert-authority`, added once, survives every rotation) and the host keys for clients that pin plain keys'
-            cand rotate 'rotate'
+            cand rotate 'Key rotations with no failed login: a user''s key, or the cluster''s host keys'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sftpha;keys;help;init'= {
@@ -357,9 +357,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         &'sftpha;upgrade'= {
             cand --node-binary 'The sftpha binary to install (default: this one)'
             cand --only 'Only these nodes or hosts, comma-separated'
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand --dry-run 'Print which nodes would get the binary and stop'
             cand --accept-new-host-keys 'Record the SSH host keys of hosts not yet in the cluster''s known_hosts'
             cand -v 'More log output (-v: debug, -vv: trace)'
@@ -374,9 +374,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         }
         &'sftpha;status'= {
             cand --node-binary 'The sftpha binary the hosts should run (default: what `provision` or `upgrade` last installed on each host, else this one)'
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
@@ -390,9 +390,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         &'sftpha;inventory'= {
             cand --host 'Variables of one host (all are in `--list`''s `_meta`, so this prints `{}`)'
             cand --node-binary 'The sftpha binary the playbook installs (default: this one)'
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand --list 'Print the whole inventory (what Ansible asks for)'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
@@ -405,9 +405,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand --version 'Print version'
         }
         &'sftpha;node'= {
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
@@ -424,9 +424,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         &'sftpha;node;run'= {
             cand --config 'The node''s configuration file'
             cand --ready-file 'Also write the ready line to this file (atomically) once the node accepts connections'
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
@@ -439,9 +439,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         }
         &'sftpha;node;check'= {
             cand --config 'The node''s configuration file'
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
@@ -464,9 +464,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         &'sftpha;node;help;help'= {
         }
         &'sftpha;gateway'= {
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
@@ -482,9 +482,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         &'sftpha;gateway;run'= {
             cand --config 'The gateway''s configuration file'
             cand --ready-file 'Also write the ready line to this file (atomically) once the gateway accepts connections'
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
@@ -504,9 +504,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         &'sftpha;gateway;help;help'= {
         }
         &'sftpha;lab'= {
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
@@ -525,9 +525,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand --nodes 'Number of nodes'
             cand --dir 'The lab''s directory (keys, configs, storage, logs, pidfiles)'
             cand --port 'Gateway port on 127.0.0.1 (0: any free port)'
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
@@ -540,9 +540,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         }
         &'sftpha;lab;down'= {
             cand --dir 'The lab''s directory'
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
@@ -555,9 +555,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         }
         &'sftpha;lab;status'= {
             cand --dir 'The lab''s directory'
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
@@ -587,14 +587,14 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand --fault 'The fault to inject'
             cand --node 'The node to fault (default: the one with the most sessions)'
             cand --clients 'Concurrent SFTP clients'
-            cand --duration 'Seconds the workload runs; the fault comes a third of the way in'
+            cand --duration 'How long the workload runs (`15`, `15s`, `2m`; 3 s to 1 h); the fault comes a third of the way in'
             cand --file-kib 'Size of every uploaded file, in KiB'
             cand --rto-ms 'RTO objective in milliseconds (default: 30000, the cluster.toml default)'
             cand --max-failed-logins 'Failed logins tolerated'
             cand --junit 'Also write the result as JUnit XML'
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
@@ -606,9 +606,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand --version 'Print version'
         }
         &'sftpha;completions'= {
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
@@ -620,9 +620,9 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand --version 'Print version'
         }
         &'sftpha;man'= {
-            cand -c 'The cluster definition'
-            cand --cluster 'The cluster definition'
-            cand --format 'Output format of results (human on a terminal)'
+            cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
+            cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
@@ -673,7 +673,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         &'sftpha;help;keys'= {
             cand init 'Makes the cluster''s missing keys beside cluster.toml (host key, host CA, probe key) and issues or renews host certificates; what `provision` does first'
             cand known-hosts 'Prints the known_hosts lines clients add: the host CA (`@cert-authority`, added once, survives every rotation) and the host keys for clients that pin plain keys'
-            cand rotate 'rotate'
+            cand rotate 'Key rotations with no failed login: a user''s key, or the cluster''s host keys'
         }
         &'sftpha;help;keys;init'= {
         }

@@ -24,8 +24,8 @@ function __fish_sftpha_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c sftpha -n "__fish_sftpha_needs_command" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_needs_command" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_needs_command" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_needs_command" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_needs_command" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
@@ -81,8 +81,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l gateway-hosts -d 
 complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l vip -d 'keepalived virtual IP for two or more gateway hosts ("" for none)' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l ssh-user -d 'User sftpha logs into the hosts as' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l identity -d 'Private key for logging into the hosts' -r
-complete -c sftpha -n "__fish_sftpha_using_subcommand init" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l force -d 'Overwrite cluster.toml and users.toml if they exist'
@@ -95,8 +95,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand assess" -l fail-on -d 'The
 medium\t''
 low\t''
 never\t''"
-complete -c sftpha -n "__fish_sftpha_using_subcommand assess" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand assess" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand assess" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand assess" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand assess" -l probe -d 'Also check the live hosts: every node answers, the same host key everywhere, the storage really shared, the same config and users, clocks, free space'
@@ -107,8 +107,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand assess" -s h -l help -d 'P
 complete -c sftpha -n "__fish_sftpha_using_subcommand assess" -s V -l version -d 'Print version'
 complete -c sftpha -n "__fish_sftpha_using_subcommand provision" -l only -d 'Only these nodes, gateways (gw1, gw2, ...) or hosts, comma-separated' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand provision" -l node-binary -d 'The sftpha binary to install on the hosts (default: this one)' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand provision" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand provision" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand provision" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand provision" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand provision" -l dry-run -d 'Print what would change on every host (create / change / unchanged) and stop'
@@ -118,8 +118,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand provision" -s q -l quiet -
 complete -c sftpha -n "__fish_sftpha_using_subcommand provision" -l yes -d 'Never prompt; take the default answer'
 complete -c sftpha -n "__fish_sftpha_using_subcommand provision" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sftpha -n "__fish_sftpha_using_subcommand provision" -s V -l version -d 'Print version'
-complete -c sftpha -n "__fish_sftpha_using_subcommand users; and not __fish_seen_subcommand_from add remove list set-key help" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand users; and not __fish_seen_subcommand_from add remove list set-key help" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand users; and not __fish_seen_subcommand_from add remove list set-key help" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand users; and not __fish_seen_subcommand_from add remove list set-key help" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand users; and not __fish_seen_subcommand_from add remove list set-key help" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
@@ -135,8 +135,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand users; and not __fish_seen
 complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from add" -l key -d 'OpenSSH public key file (one key per line); repeat for more' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from add" -l home -d 'Home below the storage (default: the name)' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from add" -l permissions -d 'Rights, comma-separated: list, read, write, delete, mkdir, rename (default: all)' -r
-complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from add" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from add" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from add" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from add" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from add" -l password -d 'Ask for a password (a prompt on a terminal, else one line from stdin); stored as an argon2id hash, never shown'
@@ -147,8 +147,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_sub
 complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from add" -l yes -d 'Never prompt; take the default answer'
 complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
-complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from remove" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from remove" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from remove" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from remove" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from remove" -l no-push -d 'Only edit users.toml; do not push (`sftpha provision` pushes it later)'
@@ -158,8 +158,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_sub
 complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from remove" -l yes -d 'Never prompt; take the default answer'
 complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
-complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from list" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from list" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from list" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from list" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
@@ -169,8 +169,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_sub
 complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from set-key" -l key -d 'Public key file to add (one key per line); repeat for more' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from set-key" -l remove-key -d 'Fingerprint (`SHA256:...`, as `users list` shows) of a key to remove; repeat for more' -r
-complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from set-key" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from set-key" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from set-key" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from set-key" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from set-key" -l no-push -d 'Only edit users.toml; do not push (`sftpha provision` pushes it later)'
@@ -185,8 +185,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_sub
 complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "list" -d 'Lists the users with their keys\' fingerprints'
 complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "set-key" -d 'Adds keys to a user or removes them by fingerprint; pushes to every node'
 complete -c sftpha -n "__fish_sftpha_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and not __fish_seen_subcommand_from init known-hosts rotate help" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and not __fish_seen_subcommand_from init known-hosts rotate help" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and not __fish_seen_subcommand_from init known-hosts rotate help" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and not __fish_seen_subcommand_from init known-hosts rotate help" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and not __fish_seen_subcommand_from init known-hosts rotate help" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
@@ -196,10 +196,10 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and not __fish_seen_
 complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and not __fish_seen_subcommand_from init known-hosts rotate help" -s V -l version -d 'Print version'
 complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and not __fish_seen_subcommand_from init known-hosts rotate help" -f -a "init" -d 'Makes the cluster\'s missing keys beside cluster.toml (host key, host CA, probe key) and issues or renews host certificates; what `provision` does first'
 complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and not __fish_seen_subcommand_from init known-hosts rotate help" -f -a "known-hosts" -d 'Prints the known_hosts lines clients add: the host CA (`@cert-authority`, added once, survives every rotation) and the host keys for clients that pin plain keys'
-complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and not __fish_seen_subcommand_from init known-hosts rotate help" -f -a "rotate"
+complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and not __fish_seen_subcommand_from init known-hosts rotate help" -f -a "rotate" -d 'Key rotations with no failed login: a user\'s key, or the cluster\'s host keys'
 complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and not __fish_seen_subcommand_from init known-hosts rotate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from init" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from init" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from init" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from init" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from init" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
@@ -207,8 +207,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subc
 complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from init" -l yes -d 'Never prompt; take the default answer'
 complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from init" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from init" -s V -l version -d 'Print version'
-complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from known-hosts" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from known-hosts" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from known-hosts" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from known-hosts" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from known-hosts" -l plain -d 'Only the plain host key lines (no `@cert-authority`)'
@@ -218,8 +218,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subc
 complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from known-hosts" -l yes -d 'Never prompt; take the default answer'
 complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from known-hosts" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from known-hosts" -s V -l version -d 'Print version'
-complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from rotate" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from rotate" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from rotate" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from rotate" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from rotate" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
@@ -232,12 +232,12 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subc
 complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from rotate" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "init" -d 'Makes the cluster\'s missing keys beside cluster.toml (host key, host CA, probe key) and issues or renews host certificates; what `provision` does first'
 complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "known-hosts" -d 'Prints the known_hosts lines clients add: the host CA (`@cert-authority`, added once, survives every rotation) and the host keys for clients that pin plain keys'
-complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "rotate"
+complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "rotate" -d 'Key rotations with no failed login: a user\'s key, or the cluster\'s host keys'
 complete -c sftpha -n "__fish_sftpha_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand upgrade" -l node-binary -d 'The sftpha binary to install (default: this one)' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand upgrade" -l only -d 'Only these nodes or hosts, comma-separated' -r
-complete -c sftpha -n "__fish_sftpha_using_subcommand upgrade" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand upgrade" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand upgrade" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand upgrade" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand upgrade" -l dry-run -d 'Print which nodes would get the binary and stop'
@@ -248,8 +248,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand upgrade" -l yes -d 'Never 
 complete -c sftpha -n "__fish_sftpha_using_subcommand upgrade" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sftpha -n "__fish_sftpha_using_subcommand upgrade" -s V -l version -d 'Print version'
 complete -c sftpha -n "__fish_sftpha_using_subcommand status" -l node-binary -d 'The sftpha binary the hosts should run (default: what `provision` or `upgrade` last installed on each host, else this one)' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand status" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand status" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand status" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand status" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand status" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
@@ -259,8 +259,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand status" -s h -l help -d 'P
 complete -c sftpha -n "__fish_sftpha_using_subcommand status" -s V -l version -d 'Print version'
 complete -c sftpha -n "__fish_sftpha_using_subcommand inventory" -l host -d 'Variables of one host (all are in `--list`\'s `_meta`, so this prints `{}`)' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand inventory" -l node-binary -d 'The sftpha binary the playbook installs (default: this one)' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand inventory" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand inventory" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand inventory" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand inventory" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand inventory" -l list -d 'Print the whole inventory (what Ansible asks for)'
@@ -269,8 +269,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand inventory" -s q -l quiet -
 complete -c sftpha -n "__fish_sftpha_using_subcommand inventory" -l yes -d 'Never prompt; take the default answer'
 complete -c sftpha -n "__fish_sftpha_using_subcommand inventory" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sftpha -n "__fish_sftpha_using_subcommand inventory" -s V -l version -d 'Print version'
-complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_subcommand_from run check help" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_subcommand_from run check help" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_subcommand_from run check help" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_subcommand_from run check help" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_subcommand_from run check help" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
@@ -283,8 +283,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and not __fish_seen_subcommand_from run check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from run" -l config -d 'The node\'s configuration file' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from run" -l ready-file -d 'Also write the ready line to this file (atomically) once the node accepts connections' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from run" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from run" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from run" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from run" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from run" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
@@ -293,8 +293,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subc
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from run" -s V -l version -d 'Print version'
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from check" -l config -d 'The node\'s configuration file' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from check" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from check" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from check" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from check" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from check" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
@@ -305,8 +305,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subc
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from help" -f -a "run" -d 'Runs the SFTP server in the foreground; logs go to stderr'
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validates node.toml, users.toml and the host keys, and prints what the node would serve'
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
@@ -318,8 +318,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_se
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -l config -d 'The gateway\'s configuration file' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -l ready-file -d 'Also write the ready line to this file (atomically) once the gateway accepts connections' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
@@ -329,8 +329,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_s
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -s V -l version -d 'Print version'
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from help" -f -a "run" -d 'Runs the gateway in the foreground; logs go to stderr'
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
@@ -345,8 +345,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_s
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -l nodes -d 'Number of nodes' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -l dir -d 'The lab\'s directory (keys, configs, storage, logs, pidfiles)' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -l port -d 'Gateway port on 127.0.0.1 (0: any free port)' -r
-complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
@@ -355,8 +355,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subco
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from up" -s V -l version -d 'Print version'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from down" -l dir -d 'The lab\'s directory' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from down" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from down" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from down" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from down" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from down" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
@@ -365,8 +365,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subco
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from down" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from down" -s V -l version -d 'Print version'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from status" -l dir -d 'The lab\'s directory' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from status" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from status" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from status" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from status" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from status" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
@@ -385,13 +385,13 @@ partition\t'Cut the host off the network (needs separate hosts: a provisioned cl
 drain\t'SIGTERM: the node drains gracefully'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l node -d 'The node to fault (default: the one with the most sessions)' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l clients -d 'Concurrent SFTP clients' -r
-complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l duration -d 'Seconds the workload runs; the fault comes a third of the way in' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l duration -d 'How long the workload runs (`15`, `15s`, `2m`; 3 s to 1 h); the fault comes a third of the way in' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l file-kib -d 'Size of every uploaded file, in KiB' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l rto-ms -d 'RTO objective in milliseconds (default: 30000, the cluster.toml default)' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l max-failed-logins -d 'Failed logins tolerated' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l junit -d 'Also write the result as JUnit XML' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
@@ -399,8 +399,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -s q -l qui
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l yes -d 'Never prompt; take the default answer'
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -s V -l version -d 'Print version'
-complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
@@ -408,8 +408,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -s q -l quiet
 complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -l yes -d 'Never prompt; take the default answer'
 complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sftpha -n "__fish_sftpha_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c sftpha -n "__fish_sftpha_using_subcommand man" -s c -l cluster -d 'The cluster definition' -r -F
-complete -c sftpha -n "__fish_sftpha_using_subcommand man" -l format -d 'Output format of results (human on a terminal)' -r -f -a "human\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand man" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand man" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand man" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
@@ -438,7 +438,7 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subc
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "set-key" -d 'Adds keys to a user or removes them by fingerprint; pushes to every node'
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "init" -d 'Makes the cluster\'s missing keys beside cluster.toml (host key, host CA, probe key) and issues or renews host certificates; what `provision` does first'
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "known-hosts" -d 'Prints the known_hosts lines clients add: the host CA (`@cert-authority`, added once, survives every rotation) and the host keys for clients that pin plain keys'
-complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "rotate"
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "rotate" -d 'Key rotations with no failed login: a user\'s key, or the cluster\'s host keys'
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from node" -f -a "run" -d 'Runs the SFTP server in the foreground; logs go to stderr'
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from node" -f -a "check" -d 'Validates node.toml, users.toml and the host keys, and prints what the node would serve'
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from gateway" -f -a "run" -d 'Runs the gateway in the foreground; logs go to stderr'

@@ -41,6 +41,14 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// cluster.toml is not where `-c` (or SFTPHA_CLUSTER, or the default) says.
+    #[error("could not read `{}`: {source}", path.display())]
+    NoCluster {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
     #[error("could not write `{}`: {source}", path.display())]
     WriteFile {
         path: PathBuf,
@@ -148,6 +156,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config { .. } | Error::HostKey { .. } | Error::ReadFile { .. } => exit::USAGE,
+            Error::NoCluster { .. } => exit::USAGE,
             Error::Bind { .. } | Error::Storage { .. } | Error::Usage { .. } => exit::USAGE,
             Error::LabStart { .. } => exit::USAGE,
             Error::WriteFile { .. } | Error::Io(_) | Error::Lab(_) => exit::CHECK_FAILED,
@@ -162,7 +171,7 @@ impl Error {
     /// The `kind` of the error in JSON output: stable, snake_case.
     pub fn kind(&self) -> &'static str {
         match self {
-            Error::ReadFile { .. } => "read_file",
+            Error::ReadFile { .. } | Error::NoCluster { .. } => "read_file",
             Error::WriteFile { .. } => "write_file",
             Error::Config { .. } => "config",
             Error::Bind { .. } => "bind",
@@ -191,6 +200,9 @@ impl Error {
                 "host keys are OpenSSH private key files, e.g. made with `ssh-keygen -t ed25519 -N '' -f FILE`".into(),
             ),
             Error::Bind { .. } => Some("is another process using the port?".into()),
+            Error::NoCluster { .. } => Some(
+                "`sftpha init` writes a cluster.toml (and users.toml) there; or point -c, or SFTPHA_CLUSTER, at yours".into(),
+            ),
             Error::Usage { hint, .. } => hint.clone(),
             Error::Refused { hint, .. } => Some(hint.clone()),
             Error::LabStart { cause, log, .. } if cause.contains("could not listen") => Some(format!(

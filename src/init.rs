@@ -34,6 +34,32 @@ pub struct Answers {
     pub identity: String,
 }
 
+impl Answers {
+    /// The addresses that are still the defaults' placeholders (in 198.18.0.0/15, the range
+    /// RFC 2544 keeps for tests: no real host has one), by the key they stand in.
+    pub fn placeholders(&self) -> Vec<String> {
+        let placeholder = |h: &str| {
+            h.parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| ip.octets()[0] == 198 && (ip.octets()[1] & 0xfe) == 18)
+        };
+        let mut out = Vec::new();
+        for (i, h) in self.nodes.iter().enumerate() {
+            if placeholder(h) {
+                out.push(format!("nodes[{i}].host = {h}"));
+            }
+        }
+        for (i, h) in self.gateway_hosts.iter().enumerate() {
+            if placeholder(h) {
+                out.push(format!("gateway.hosts[{i}] = {h}"));
+            }
+        }
+        if placeholder(&self.vip) {
+            out.push(format!("gateway.vip = {}", self.vip));
+        }
+        out
+    }
+}
+
 impl Default for Answers {
     fn default() -> Self {
         let impact = Impact::High;
@@ -234,6 +260,24 @@ mod tests {
         assert_eq!(c.gateway.vip(), Some("198.18.0.20".parse().unwrap()));
         crate::config::users::Users::parse(std::path::Path::new("/x/users.toml"), &users_toml())
             .unwrap();
+    }
+
+    #[test]
+    fn placeholders_are_the_test_range_only() {
+        let defaults = Answers::default();
+        assert_eq!(
+            defaults.placeholders().len(),
+            6,
+            "{:?}",
+            defaults.placeholders()
+        );
+        let mine = Answers {
+            nodes: vec!["10.0.1.11".into(), "sftp2.example.com".into()],
+            gateway_hosts: vec!["198.19.0.1".into()],
+            vip: String::new(),
+            ..Answers::default()
+        };
+        assert_eq!(mine.placeholders(), ["gateway.hosts[0] = 198.19.0.1"]);
     }
 
     #[test]

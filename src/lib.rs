@@ -4,7 +4,7 @@
 //! Layers, bottom first; a module uses its own layer or below, never above, and no two
 //! modules use each other (`tests/layers.rs` checks it):
 //!
-//! 1. base: [`error`], [`files`], [`checksum`], [`net`], [`text`], [`timeouts`]
+//! 1. base: [`error`], [`files`], [`checksum`], [`date`], [`net`], [`text`], [`timeouts`]
 //! 2. [`config`]: the operator's files, typed and validated once loaded
 //! 3. [`keys`] and [`wire`]: key material; PROXY, HTTP, health bodies, metrics
 //! 4. [`ssh`]: SSH out (commands on hosts, known_hosts, the SFTP client, keyscan)
@@ -18,6 +18,7 @@
 
 // base
 pub mod checksum;
+pub mod date;
 pub mod error;
 pub mod files;
 pub mod net;

@@ -117,8 +117,13 @@ fn init_logging(verbose: u8, quiet: u8) {
     use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(std::io::stderr().is_terminal() && !no_color())
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
+}
+
+/// `NO_COLOR` set to anything but empty turns colours off (https://no-color.org).
+fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }

@@ -104,7 +104,7 @@ fn one_node_is_a_single_point_of_failure() {
     assert_eq!(r["verdict"], "fail");
     assert!(has(&r, "spof.node", "nodes"));
     assert!(has(&r, "capacity.n_minus_1", "nodes"));
-    assert!(has(&r, "rto.breached", "node_down"));
+    assert!(has(&r, "rto.breached.node_down", "node_down"));
     assert_eq!(
         disruption(&r, "node_down")["estimated_rto_seconds"],
         14400.0
@@ -127,7 +127,7 @@ fn two_nodes_in_one_zone_share_its_fate() {
     let out = assess(&fixture("two_nodes_one_zone"), &[]);
     let r = json(&out);
     assert!(has(&r, "spof.zone", "nodes"));
-    assert!(has(&r, "rto.breached", "zone_down"));
+    assert!(has(&r, "rto.breached.zone_down", "zone_down"));
     assert!(!has(&r, "spof.node", "nodes"));
     assert_eq!(disruption(&r, "node_down")["status"], "met");
     assert_eq!(out.status.code(), Some(1));
@@ -138,7 +138,7 @@ fn two_gateways_without_a_vip_are_still_a_single_point_of_failure() {
     let out = assess(&fixture("two_gateways_no_vip"), &[]);
     let r = json(&out);
     assert!(has(&r, "spof.gateway", "gateway"));
-    assert!(has(&r, "rto.breached", "gateway_down"));
+    assert!(has(&r, "rto.breached.gateway_down", "gateway_down"));
     let f = r["findings"]
         .as_array()
         .unwrap()
@@ -156,7 +156,7 @@ fn two_gateways_without_a_vip_are_still_a_single_point_of_failure() {
 fn a_single_nas_breaches_rto_and_rpo_for_storage_loss() {
     let r = json(&assess(&fixture("single_nas"), &[]));
     assert!(has(&r, "spof.storage", "storage"));
-    assert!(has(&r, "rpo.breached", "storage_down"));
+    assert!(has(&r, "rpo.breached.storage_down", "storage_down"));
     let s = disruption(&r, "storage_down");
     assert!(s["estimated_rpo_seconds"].is_null(), "no backup: unbounded");
     assert_eq!(s["status"], "breached");
@@ -168,7 +168,7 @@ fn async_replication_lagging_past_the_rpo_is_breached() {
     let s = disruption(&r, "storage_down");
     assert_eq!(s["estimated_rpo_seconds"], 300.0);
     assert_eq!(s["target_rpo_seconds"], 60);
-    assert!(has(&r, "rpo.breached", "storage_down"));
+    assert!(has(&r, "rpo.breached.storage_down", "storage_down"));
     assert!(!has(&r, "spof.storage", "storage"));
 }
 

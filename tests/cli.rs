@@ -1103,3 +1103,172 @@ fn a_reader_that_stops_early_is_no_error() {
         assert!(stderr.contains("status 0"), "{args}: {stderr}");
     }
 }
+
+/// Every command's `--help` ends with examples (completions: where each shell's file goes);
+/// the global options sit under their own heading; `keys rotate` says what it is.
+#[test]
+fn help_teaches_by_example() {
+    for command in COMMANDS {
+        let out = sftpha().args([command, "--help"]).assert().success();
+        let text = stdout_of(&out);
+        let wanted = if command == "completions" {
+            "Where the file goes:"
+        } else {
+            "Examples:"
+        };
+        assert!(text.contains(wanted), "{command} --help:\n{text}");
+        if command != "completions" && command != "man" {
+            assert!(
+                text.contains(&format!("sftpha {command}"))
+                    || text.contains(&format!("sftpha -c prod/cluster.toml {command}")),
+                "{command}'s examples run it:\n{text}"
+            );
+        }
+    }
+    let out = sftpha().args(["assess", "--help"]).assert().success();
+    let text = stdout_of(&out);
+    let global = text.find("Global options:").expect("a heading of its own");
+    assert!(text[global..].contains("--cluster") && text[global..].contains("--format"));
+    assert!(!text[..global].contains("--cluster"), "{text}");
+    let out = sftpha().args(["keys", "--help"]).assert().success();
+    assert!(
+        stdout_of(&out).contains("rotate       Key rotations with no failed login"),
+        "{}",
+        stdout_of(&out)
+    );
+}
+
+/// Day zero: a missing cluster.toml says how to make one; SFTPHA_CLUSTER is the default `-c`;
+/// `init` names its placeholders and prints the next commands on stderr (stdout stays the
+/// report), and `-q` keeps it quiet.
+#[test]
+fn day_zero_is_guided() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sftpha()
+        .current_dir(dir.path())
+        .env_remove("SFTPHA_CLUSTER")
+        .arg("assess")
+        .assert()
+        .code(2);
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("could not read `cluster.toml`") && err.contains("hint: `sftpha init` writes"),
+        "{err}"
+    );
+
+    let cluster = dir.path().join("site/cluster.toml");
+    let out = sftpha()
+        .args(["--yes", "--format", "json", "-c"])
+        .arg(&cluster)
+        .args(["init", "--nodes", "10.0.1.11,10.0.1.12,10.0.1.13"])
+        .assert()
+        .success();
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("placeholders: gateway.hosts[0] = 198.18.0.21") && !err.contains("nodes[0]"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "sftpha -c {} provision --dry-run",
+            cluster.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        json_of(&out)["verdict"],
+        "pass",
+        "stdout is the report alone"
+    );
+
+    // SFTPHA_CLUSTER points every command at it.
+    let out = sftpha()
+        .current_dir(dir.path())
+        .env("SFTPHA_CLUSTER", &cluster)
+        .args(["--format", "json", "users", "list"])
+        .assert()
+        .success();
+    assert_eq!(json_of(&out), serde_json::json!([]));
+
+    let quiet = dir.path().join("quiet/cluster.toml");
+    let out = sftpha()
+        .args(["--yes", "-q", "--format", "json", "-c"])
+        .arg(&quiet)
+        .arg("init")
+        .assert()
+        .success();
+    assert!(!stderr_of(&out).contains("next:"), "{}", stderr_of(&out));
+}
+
+/// Durations take units wherever they are asked for; a plain number stays seconds.
+#[test]
+fn durations_take_units() {
+    let stderr_with = |value: &str| {
+        let out = sftpha()
+            .args([
+                "test-failover",
+                "--lab",
+                "/nonexistent",
+                "--duration",
+                value,
+            ])
+            .assert()
+            .code(2);
+        stderr_of(&out)
+    };
+    for (value, error) in [
+        ("2s", "outside 3s..1h"),
+        ("2h", "outside 3s..1h"),
+        ("8x", "is not a duration"),
+    ] {
+        let err = stderr_with(value);
+        assert!(err.contains(error), "{value}: {err}");
+    }
+    // Accepted: the run then stops at the missing lab, not at the flag.
+    for value in ["8", "8s", "1m"] {
+        let err = stderr_with(value);
+        assert!(
+            err.contains("--lab: `/nonexistent` is not a folder") && !err.contains("duration"),
+            "{value}: {err}"
+        );
+    }
+}
+
+/// On an 80-column terminal the tables fit it (their widest columns wrap); in a pipe they
+/// are whole, so a file or a snapshot never depends on a terminal.
+#[test]
+fn tables_fit_the_terminal() {
+    require("script");
+    let fixture = assess_fixture("single_nas");
+    let command = format!(
+        "stty cols 80 rows 50; NO_COLOR=1 {} -c {} --format human assess",
+        BIN,
+        fixture.display()
+    );
+    let out = StdCommand::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let table_lines: Vec<&str> = text
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| l.starts_with(['│', '┌', '├', '└']))
+        .collect();
+    assert!(table_lines.len() > 10, "{text}");
+    for line in &table_lines {
+        assert!(line.chars().count() <= 80, "wider than 80:\n{line}\n{text}");
+    }
+    let piped = sftpha()
+        .arg("-c")
+        .arg(&fixture)
+        .args(["--format", "human", "assess"])
+        .assert()
+        .code(1);
+    assert!(
+        stdout_of(&piped)
+            .lines()
+            .any(|l| l.starts_with('│') && l.chars().count() > 80),
+        "a pipe gets whole tables"
+    );
+}

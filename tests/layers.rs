@@ -9,7 +9,9 @@ use std::path::Path;
 const LAYERS: [(&str, &[&str]); 7] = [
     (
         "base",
-        &["checksum", "error", "files", "net", "text", "timeouts"],
+        &[
+            "checksum", "date", "error", "files", "net", "text", "timeouts",
+        ],
     ),
     ("config", &["config"]),
     ("keys and wire", &["keys", "wire"]),

@@ -204,14 +204,14 @@ pub(super) fn objective_findings(
     for d in disruptions {
         if d.estimated_rto_seconds > d.target_rto_seconds as f64 {
             out.push(Finding {
-                id: "rto.breached",
+                id: d.kind.rto_finding(),
                 severity: Severity::High,
                 component: d.kind.as_str().into(),
                 title: format!(
-                    "{}: recovery takes {} s, the objective is {} s",
+                    "{}: recovery takes {}, the objective is {}",
                     d.kind.as_str(),
-                    d.estimated_rto_seconds,
-                    d.target_rto_seconds
+                    crate::text::human_duration(d.estimated_rto_seconds),
+                    crate::text::human_duration(d.target_rto_seconds as f64)
                 ),
                 detail: d.basis.clone(),
                 recommendation: rto_advice(d.kind),
@@ -222,14 +222,21 @@ pub(super) fn objective_findings(
             .is_some_and(|r| r <= d.target_rpo_seconds as f64);
         if !rpo_ok {
             let loss = match d.estimated_rpo_seconds {
-                Some(r) => format!("up to {r} s of completed uploads lost"),
+                Some(r) => format!(
+                    "up to {} of completed uploads lost",
+                    crate::text::human_duration(r)
+                ),
                 None => "no bound on the loss of completed uploads".into(),
             };
             out.push(Finding {
-                id: "rpo.breached",
+                id: d.kind.rpo_finding(),
                 severity: Severity::High,
                 component: d.kind.as_str().into(),
-                title: format!("{}: {loss}, the objective is {} s", d.kind.as_str(), d.target_rpo_seconds),
+                title: format!(
+                    "{}: {loss}, the objective is {}",
+                    d.kind.as_str(),
+                    crate::text::human_duration(d.target_rpo_seconds as f64)
+                ),
                 detail: d.basis.clone(),
                 recommendation: "keep a synchronous replica of the storage (RPO 0), or back it up at least every `objectives.rpo_seconds` and set `storage.backup_interval_seconds`".into(),
             });

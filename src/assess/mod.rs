@@ -100,6 +100,29 @@ impl DisruptionKind {
             DisruptionKind::ZoneDown => "zone_down",
         }
     }
+
+    /// The id of the finding "this disruption misses the RTO": one per disruption, so an
+    /// accepted risk names exactly one.
+    pub fn rto_finding(self) -> &'static str {
+        match self {
+            DisruptionKind::NodeDown => "rto.breached.node_down",
+            DisruptionKind::NodeHung => "rto.breached.node_hung",
+            DisruptionKind::GatewayDown => "rto.breached.gateway_down",
+            DisruptionKind::StorageDown => "rto.breached.storage_down",
+            DisruptionKind::ZoneDown => "rto.breached.zone_down",
+        }
+    }
+
+    /// The id of the finding "this disruption misses the RPO".
+    pub fn rpo_finding(self) -> &'static str {
+        match self {
+            DisruptionKind::NodeDown => "rpo.breached.node_down",
+            DisruptionKind::NodeHung => "rpo.breached.node_hung",
+            DisruptionKind::GatewayDown => "rpo.breached.gateway_down",
+            DisruptionKind::StorageDown => "rpo.breached.storage_down",
+            DisruptionKind::ZoneDown => "rpo.breached.zone_down",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -174,10 +197,51 @@ pub struct Report {
     pub assumptions: Vec<String>,
     /// Whether the live hosts were checked (`--probe`).
     pub probed: bool,
+    /// Every `[[accepted_risks]]` of cluster.toml and what became of it.
+    pub accepted_risks: Vec<RiskStatus>,
 }
 
-/// Assesses the design; `extra` are findings from elsewhere (the live probe).
-pub fn assess(cluster: &Cluster, extra: Vec<Finding>, fail_on: FailOn, probed: bool) -> Report {
+/// An accepted risk as this assessment found it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RiskStatus {
+    pub id: String,
+    pub reason: String,
+    pub expires: crate::date::Date,
+    pub status: RiskState,
+    /// The findings it accepts while in force, left out of `findings` and of the verdict.
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RiskState {
+    /// Accepted until `expires`: the finding does not count.
+    InForce,
+    /// Past `expires`: the finding counts again.
+    Expired,
+    /// No such finding: fixed, or the id is wrong; remove the entry.
+    Unused,
+}
+
+impl RiskState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskState::InForce => "in force",
+            RiskState::Expired => "expired",
+            RiskState::Unused => "unused",
+        }
+    }
+}
+
+/// Assesses the design; `extra` are findings from elsewhere (the live probe); `today` decides
+/// which accepted risks are in force.
+pub fn assess(
+    cluster: &Cluster,
+    extra: Vec<Finding>,
+    fail_on: FailOn,
+    probed: bool,
+    today: crate::date::Date,
+) -> Report {
     let model = Model::new(cluster);
     let disruptions: Vec<Disruption> = DisruptionKind::ALL
         .iter()
@@ -196,6 +260,25 @@ pub fn assess(cluster: &Cluster, extra: Vec<Finding>, fail_on: FailOn, probed: b
             .then(a.id.cmp(b.id))
             .then(a.component.cmp(&b.component))
     });
+    let mut accepted_risks = Vec::new();
+    for risk in &cluster.file.accepted_risks {
+        let (status, accepted) = if !findings.iter().any(|f| f.id == risk.id) {
+            (RiskState::Unused, Vec::new())
+        } else if today > risk.expires {
+            (RiskState::Expired, Vec::new())
+        } else {
+            let (accepted, rest) = findings.into_iter().partition(|f| f.id == risk.id);
+            findings = rest;
+            (RiskState::InForce, accepted)
+        };
+        accepted_risks.push(RiskStatus {
+            id: risk.id.clone(),
+            reason: risk.reason.clone(),
+            expires: risk.expires,
+            status,
+            findings: accepted,
+        });
+    }
     let verdict = if findings.iter().any(|f| fail_on.fails(f.severity)) {
         "fail"
     } else {
@@ -213,6 +296,7 @@ pub fn assess(cluster: &Cluster, extra: Vec<Finding>, fail_on: FailOn, probed: b
         availability,
         capacity,
         probed,
+        accepted_risks,
     }
 }
 

@@ -150,6 +150,25 @@ fn capacity_line(report: &Report) -> String {
     line
 }
 
+/// `spof.gateway: in force until 2027-03-31 (medium: the one gateway host ...): why`.
+fn risk_line(r: &super::RiskStatus) -> String {
+    let what = match r.findings.first() {
+        Some(f) => format!(" ({}: {})", f.severity.as_str(), f.title),
+        None => String::new(),
+    };
+    let state = match r.status {
+        super::RiskState::InForce => format!("accepted until {}{what}", r.expires),
+        super::RiskState::Expired => format!(
+            "EXPIRED on {}: the finding counts again; renew the acceptance or fix it",
+            r.expires
+        ),
+        super::RiskState::Unused => {
+            "no such finding (fixed, or a wrong id): remove the entry".to_string()
+        }
+    };
+    format!("{}: {state}; reason: {}", r.id, r.reason)
+}
+
 /// Tables for a terminal.
 pub fn human(report: &Report) -> String {
     let mut out = String::new();
@@ -183,6 +202,12 @@ pub fn human(report: &Report) -> String {
                 f.detail,
                 f.recommendation
             );
+        }
+    }
+    if !report.accepted_risks.is_empty() {
+        let _ = writeln!(out, "\naccepted risks:");
+        for r in &report.accepted_risks {
+            let _ = writeln!(out, "  {}", risk_line(r));
         }
     }
     let _ = writeln!(
@@ -358,6 +383,13 @@ pub fn markdown(report: &Report, cluster: &Cluster) -> String {
                 f.recommendation
             );
         }
+    }
+    if !report.accepted_risks.is_empty() {
+        let _ = writeln!(out, "## Accepted risks\n");
+        for r in &report.accepted_risks {
+            let _ = writeln!(out, "- {}", risk_line(r));
+        }
+        out += "\n";
     }
     let _ = writeln!(
         out,

@@ -8,12 +8,18 @@ use super::*;
 /// synchronous replica).
 use crate::config::fixture::{cluster, CLUSTER as GOOD};
 
+/// The day the assessments are made on (accepted risks expire against it).
+fn today() -> crate::date::Date {
+    crate::date::Date::parse("2026-11-30").unwrap()
+}
+
 fn report(text: &str) -> Report {
     assess(
         &cluster(text),
         Vec::new(),
         FailOn::At(Severity::High),
         false,
+        today(),
     )
 }
 
@@ -83,7 +89,7 @@ fn spofs_are_found() {
     assert!(one_zone
         .findings
         .iter()
-        .any(|f| f.id == "rto.breached" && f.component == "zone_down"));
+        .any(|f| f.id == "rto.breached.zone_down" && f.component == "zone_down"));
 
     let resumable = GOOD.replace(
         "[storage]",
@@ -97,6 +103,7 @@ fn spofs_are_found() {
         vec![],
         FailOn::At(Severity::Low),
         false,
+        today(),
     );
     assert_eq!(strict.verdict, "fail");
 }
@@ -159,7 +166,7 @@ fn node_rto_follows_the_gateway_settings() {
     assert!(r
         .findings
         .iter()
-        .any(|f| f.id == "rto.breached" && f.component == "node_hung"));
+        .any(|f| f.id == "rto.breached.node_hung" && f.component == "node_hung"));
 
     // One node: back when restored by hand.
     let r = report(&nodes(1));
@@ -214,7 +221,7 @@ fn storage_rpo_is_zero_for_sync_the_lag_for_async_and_the_backup_for_one_copy() 
     assert!(lagging
         .findings
         .iter()
-        .any(|f| f.id == "rpo.breached" && f.component == "storage_down"));
+        .any(|f| f.id == "rpo.breached.storage_down" && f.component == "storage_down"));
 
     let nas = GOOD.replace(
         "replicas = 2\nreplication = \"sync\"",
@@ -354,7 +361,7 @@ fn capacity_edges() {
 
 #[test]
 fn fail_on_never_always_passes() {
-    let r = assess(&cluster(&nodes(1)), vec![], FailOn::Never, false);
+    let r = assess(&cluster(&nodes(1)), vec![], FailOn::Never, false, today());
     assert_eq!(r.verdict, "pass");
     assert!(!r.findings.is_empty());
 }
@@ -366,4 +373,70 @@ fn findings_are_ordered_by_severity() {
     let mut sorted = severities.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(severities, sorted);
+}
+
+/// An accepted risk takes its finding out of the verdict until it expires, and every report
+/// lists it; an expired one counts again; one that matches nothing says so.
+#[test]
+fn accepted_risks_hold_until_they_expire() {
+    let one_gateway = GOOD.replace(
+        "hosts = [\"198.18.0.21\", \"198.18.0.22\"]\nvip = \"198.18.0.20\"",
+        "hosts = [\"198.18.0.21\"]",
+    );
+    assert_eq!(report(&one_gateway).verdict, "fail");
+    let accepted = |expires: &str| {
+        format!(
+            "{one_gateway}\n[[accepted_risks]]\nid = \"spof.gateway\"\nreason = \"CHG-1234: second gateway arrives in March\"\nexpires = \"{expires}\"\n[[accepted_risks]]\nid = \"rto.breached.gateway_down\"\nreason = \"CHG-1234\"\nexpires = \"2027-03-31\"\n[[accepted_risks]]\nid = \"availability.breached\"\nreason = \"CHG-1234\"\nexpires = \"2027-03-31\"\n[[accepted_risks]]\nid = \"spof.node\"\nreason = \"old\"\nexpires = \"2027-01-01\"\n"
+        )
+    };
+    let r = report(&accepted("2026-11-30"));
+    assert_eq!(r.verdict, "pass", "{:?}", ids(&r));
+    assert!(!ids(&r).contains(&"spof.gateway"));
+    let risk = &r.accepted_risks[0];
+    assert_eq!(risk.status, RiskState::InForce);
+    assert_eq!(risk.findings[0].id, "spof.gateway");
+    assert_eq!(r.accepted_risks[1].status, RiskState::InForce);
+    assert_eq!(r.accepted_risks[3].status, RiskState::Unused);
+    let text = render::human(&r);
+    assert!(
+        text.contains("spof.gateway: accepted until 2026-11-30 (high:")
+            && text.contains("CHG-1234")
+            && text.contains("spof.node: no such finding"),
+        "{text}"
+    );
+
+    let r = report(&accepted("2026-11-29"));
+    assert_eq!(r.verdict, "fail");
+    assert!(ids(&r).contains(&"spof.gateway"));
+    assert_eq!(r.accepted_risks[0].status, RiskState::Expired);
+    assert!(render::human(&r).contains("EXPIRED on 2026-11-29"));
+
+    for (from, to, key) in [
+        (
+            "id = \"spof.gateway\"",
+            "id = \"Spof Gateway\"",
+            "accepted_risks[0].id",
+        ),
+        (
+            "reason = \"CHG-1234: second gateway arrives in March\"",
+            "reason = \" \"",
+            "accepted_risks[0].reason",
+        ),
+        (
+            "expires = \"2027-01-01\"",
+            "expires = \"31.03.2027\"",
+            "YYYY-MM-DD",
+        ),
+        (
+            "id = \"spof.node\"",
+            "id = \"spof.gateway\"",
+            "is also accepted_risks[0]",
+        ),
+    ] {
+        let text = crate::config::fixture::edit(&accepted("2027-03-31"), from, to);
+        let e = crate::config::fixture::parse(&text)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(key), "{to}: {e}");
+    }
 }

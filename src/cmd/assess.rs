@@ -46,7 +46,13 @@ pub fn run(ctx: &Context, args: &AssessArgs) -> Result<u8> {
     } else {
         Vec::new()
     };
-    let report = assess::assess(cluster, extra, args.fail_on.into(), args.probe);
+    let report = assess::assess(
+        cluster,
+        extra,
+        args.fail_on.into(),
+        args.probe,
+        crate::date::Date::today(),
+    );
     print_assessment(ctx, &report, cluster)?;
     Ok(if report.verdict == "pass" {
         exit::OK

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::cmd::cli::{Cli, Format};
 use crate::config::cluster::Cluster;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 pub struct Context {
     format: Format,
@@ -57,6 +57,11 @@ impl Context {
         self.format == Format::Human && self.quiet == 0
     }
 
+    /// Guidance on stderr (next steps, notes): not with `-q`.
+    pub fn chatty(&self) -> bool {
+        self.quiet == 0
+    }
+
     /// `-c PATH` as given.
     pub fn cluster_path(&self) -> &Path {
         &self.cluster_path
@@ -67,7 +72,12 @@ impl Context {
         if let Some(c) = self.cluster.get() {
             return Ok(c);
         }
-        let loaded = Cluster::load(&self.cluster_path)?;
+        let loaded = Cluster::load(&self.cluster_path).map_err(|e| match e {
+            Error::ReadFile { path, source } if source.kind() == std::io::ErrorKind::NotFound => {
+                Error::NoCluster { path, source }
+            }
+            e => e,
+        })?;
         Ok(self.cluster.get_or_init(|| loaded))
     }
 

@@ -150,9 +150,46 @@ pub fn run(ctx: &Context, args: &InitArgs) -> Result<u8> {
         users = %users_path.display(),
         "wrote the cluster definition; assessing it"
     );
-    let report = assess::assess(&cluster, Vec::new(), FailOn::At(Severity::High), false);
+    let report = assess::assess(
+        &cluster,
+        Vec::new(),
+        FailOn::At(Severity::High),
+        false,
+        crate::date::Date::today(),
+    );
     crate::cmd::output::print_assessment(ctx, &report, &cluster)?;
+    if ctx.chatty() {
+        // On stderr: stdout is the assessment (JSON or Markdown may be piped to a file).
+        eprint!("{}", next_steps(&cluster_path, &answers));
+    }
     Ok(exit::OK)
+}
+
+/// What is still a placeholder, and the commands that take a new cluster.toml to a running,
+/// tested cluster.
+fn next_steps(cluster_path: &Path, answers: &init::Answers) -> String {
+    let c = match cluster_path == Path::new("cluster.toml") {
+        true => String::new(),
+        false => format!(" -c {}", cluster_path.display()),
+    };
+    let mut s = String::new();
+    let placeholders = answers.placeholders();
+    if !placeholders.is_empty() {
+        s += &format!(
+            "\nplaceholders: {} are addresses from 198.18.0.0/15 (kept for tests, no real host \
+             has one): put your hosts in {} before provisioning\n",
+            placeholders.join(", "),
+            cluster_path.display()
+        );
+    }
+    s += &format!(
+        "\nnext:\n  sftpha{c} users add NAME --key NAME.pub   who may log in\n  \
+         sftpha{c} keys init                      the cluster's host keys and CA (back up keys/)\n  \
+         sftpha{c} provision --dry-run            what would change on every host\n  \
+         sftpha{c} provision --accept-new-host-keys   install and start everything\n  \
+         sftpha lab up --dir /tmp/lab && sftpha test-failover --lab /tmp/lab   see a failover first\n"
+    );
+    s
 }
 
 fn write_new(path: &Path, text: &str, mode: u32) -> Result<()> {

@@ -37,6 +37,7 @@ pub enum KeysCommand {
     /// Prints the known_hosts lines clients add: the host CA (`@cert-authority`, added once,
     /// survives every rotation) and the host keys for clients that pin plain keys.
     KnownHosts(KnownHostsArgs),
+    /// Key rotations with no failed login: a user's key, or the cluster's host keys.
     #[command(subcommand)]
     Rotate(RotateCommand),
 }
@@ -71,7 +72,7 @@ pub struct RotateUserArgs {
     /// gateway with it is checked before the old key goes).
     #[arg(long, value_name = "FILE", required_unless_present = "finish")]
     pub key: Option<PathBuf>,
-    /// Keep the old key(s) this long (`30s`, `10m`, `12h`, `7d`); up to 10 minutes the
+    /// Keep the old key(s) this long (`30s`, `10m`, `12h`, `7d`; a plain number is seconds); up to 10 minutes the
     /// command waits, longer ones end with `--finish`.
     #[arg(long, value_name = "DURATION", conflicts_with = "finish")]
     pub grace: Option<String>,
@@ -238,28 +239,6 @@ fn known_hosts(ctx: &Context, cluster: &Cluster, args: &KnownHostsArgs) -> Resul
     Ok(exit::OK)
 }
 
-/// `30s`, `10m`, `12h`, `7d`.
-pub fn parse_duration(text: &str) -> Result<Duration> {
-    let bad = || {
-        Error::usage(
-            format!("--grace: `{text}` is not a duration"),
-            Some("use a number with s, m, h or d: `30s`, `10m`, `12h`, `7d`"),
-        )
-    };
-    let text = text.trim();
-    let split = text.len().checked_sub(1).ok_or_else(bad)?;
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let seconds = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => return Err(bad()),
-    };
-    Ok(Duration::from_secs(seconds))
-}
-
 /// Grace periods up to this long are waited out by the command itself.
 const WAIT_AT_MOST: Duration = Duration::from_secs(600);
 
@@ -371,7 +350,12 @@ fn rotate_user(ctx: &Context, cluster: &Cluster, args: &RotateUserArgs) -> Resul
         .filter(|fp| *fp != new_fp)
         .collect();
     let grace = match &args.grace {
-        Some(g) => parse_duration(g)?,
+        Some(g) => crate::text::parse_duration(g).map_err(|e| {
+            Error::usage(
+                format!("--grace: {e}"),
+                Some("e.g. `--grace 7d`: the old key stays a week"),
+            )
+        })?,
         None => Duration::ZERO,
     };
     // Step 1: the new key beside the old, on every node, checked.
@@ -412,15 +396,18 @@ fn rotate_user(ctx: &Context, cluster: &Cluster, args: &RotateUserArgs) -> Resul
         );
         save_pending(cluster, &pending)?;
         notes.push(format!(
-            "the old key(s) {} stay for {}s; then run `sftpha keys rotate user {} --finish`",
+            "the old key(s) {} stay for {}; then run `sftpha keys rotate user {} --finish`",
             old.join(", "),
-            grace.as_secs(),
+            crate::text::human_duration(grace.as_secs_f64()),
             args.name
         ));
         return print_rotation(ctx, &args.name, vec![first], notes);
     }
     if !grace.is_zero() {
-        eprintln!("keeping the old key(s) for {}s", grace.as_secs());
+        eprintln!(
+            "keeping the old key(s) for {}",
+            crate::text::human_duration(grace.as_secs_f64())
+        );
         std::thread::sleep(grace);
     }
     let second = retire(ctx, cluster, &args.name, &old, &args.push)?;

@@ -30,9 +30,10 @@ pub struct TestFailoverArgs {
     /// Concurrent SFTP clients.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=512))]
     pub clients: u16,
-    /// Seconds the workload runs; the fault comes a third of the way in.
-    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(3..=3600))]
-    pub duration: u64,
+    /// How long the workload runs (`15`, `15s`, `2m`; 3 s to 1 h); the fault comes a third of
+    /// the way in.
+    #[arg(long, default_value = "15s", value_parser = workload_duration, value_name = "DURATION")]
+    pub duration: Duration,
     /// Size of every uploaded file, in KiB.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1048576))]
     pub file_kib: u64,
@@ -120,7 +121,7 @@ fn plan(ctx: &Context, args: &TestFailoverArgs) -> Result<Plan> {
         fault: args.fault,
         node: args.node.clone(),
         clients: args.clients as usize,
-        duration: Duration::from_secs(args.duration),
+        duration: args.duration,
         file_size: (args.file_kib * 1024) as usize,
         rto: Duration::from_millis(args.rto_ms.unwrap_or(30_000)),
         max_failed_logins: args.max_failed_logins,
@@ -210,4 +211,13 @@ pub fn run(ctx: &Context, args: &TestFailoverArgs) -> Result<u8> {
         }
     }
     Ok(code)
+}
+
+/// `--duration`: a duration from 3 s to 1 h.
+fn workload_duration(text: &str) -> std::result::Result<Duration, String> {
+    let d = crate::text::parse_duration(text)?;
+    if !(Duration::from_secs(3)..=Duration::from_secs(3600)).contains(&d) {
+        return Err(format!("`{text}` is outside 3s..1h"));
+    }
+    Ok(d)
 }

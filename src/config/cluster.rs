@@ -36,6 +36,22 @@ pub struct ClusterFile {
     pub recovery: Recovery,
     #[serde(default)]
     pub keys: KeySettings,
+    /// Findings the business has accepted for a while: `assess` lists them and does not fail
+    /// on them until they expire.
+    #[serde(default)]
+    pub accepted_risks: Vec<AcceptedRisk>,
+}
+
+/// `[[accepted_risks]]`: a finding accepted, why, and until when.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptedRisk {
+    /// The finding's id, as `assess` prints it (`spof.gateway`, `rto.breached.zone_down`).
+    pub id: String,
+    /// Why, in the words of whoever accepted it (a ticket, a decision).
+    pub reason: String,
+    /// The last day it is accepted (UTC); from the next day the finding counts again.
+    pub expires: crate::date::Date,
 }
 
 /// The cluster's host identity as clients see it.

@@ -319,6 +319,36 @@ pub(super) fn cluster(path: &Path, file: &ClusterFile) -> Result<()> {
             ));
         }
     }
+    let mut ids = HashMap::new();
+    for (i, risk) in file.accepted_risks.iter().enumerate() {
+        let key = |k: &str| format!("accepted_risks[{i}].{k}");
+        let id_ok = !risk.id.is_empty()
+            && risk
+                .id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_'));
+        if !id_ok {
+            return Err(invalid(
+                &key("id"),
+                format!(
+                    "`{}` is not a finding id: copy it from `sftpha assess` (e.g. `spof.gateway`)",
+                    risk.id
+                ),
+            ));
+        }
+        if risk.reason.trim().is_empty() {
+            return Err(invalid(
+                &key("reason"),
+                "say why the risk is accepted (a decision, a ticket)".into(),
+            ));
+        }
+        if let Some(first) = ids.insert(risk.id.as_str(), i) {
+            return Err(invalid(
+                &key("id"),
+                format!("`{}` is also accepted_risks[{first}]", risk.id),
+            ));
+        }
+    }
     Ok(())
 }
 

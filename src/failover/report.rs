@@ -52,8 +52,9 @@ pub fn human(o: &Outcome) -> String {
     );
     let _ = writeln!(
         out,
-        "  uploads       {} completed, {} bytes verified through other nodes",
-        ob.uploads_completed, ob.bytes_verified
+        "  uploads       {} completed, {} verified through other nodes",
+        ob.uploads_completed,
+        crate::text::human_bytes(ob.bytes_verified)
     );
     let _ = writeln!(
         out,

@@ -291,7 +291,7 @@ async fn apply_host(
         bar.set_message(format!(
             "writing {} ({})",
             f.item,
-            human_bytes(f.content.len() as u64)
+            crate::text::human_bytes(f.content.len() as u64)
         ));
         // Large files get time for their size at a slow 2 MB/s, on top of the usual limit.
         let limit = Duration::from_secs(cluster.file.ssh.timeout_seconds)
@@ -360,16 +360,6 @@ async fn run(
         return Err(format!("{what} failed: {}", out.complaint()));
     }
     Ok(())
-}
-
-fn human_bytes(n: u64) -> String {
-    if n >= 1 << 20 {
-        format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64)
-    } else if n >= 1 << 10 {
-        format!("{:.1} KiB", n as f64 / 1024.0)
-    } else {
-        format!("{n} B")
-    }
 }
 
 /// Runs `sftpha provision` (and the narrower pushes of `users`, `keys`, `upgrade`): the
