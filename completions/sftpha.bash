@@ -1564,7 +1564,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__man)
-            opts="-c -v -q -h -V --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --list --cluster --format --verbose --quiet --yes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

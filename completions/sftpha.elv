@@ -623,6 +623,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand -c 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
             cand --cluster 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)'
             cand --format 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)'
+            cand --list 'List every page''s command, one per line (what `scripts/gen` writes to man/)'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'

@@ -412,6 +412,7 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand man" -s c -l cluster -d 'T
 complete -c sftpha -n "__fish_sftpha_using_subcommand man" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
+complete -c sftpha -n "__fish_sftpha_using_subcommand man" -l list -d 'List every page\'s command, one per line (what `scripts/gen` writes to man/)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand man" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand man" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand man" -l yes -d 'Never prompt; take the default answer'

@@ -194,7 +194,7 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Config { .. } => {
-                Some("fix the file and run again; `sftpha man` documents every key".into())
+                Some("fix the file and run again; the README's section on this file lists every key, its default and what it does".into())
             }
             Error::HostKey { .. } => Some(
                 "host keys are OpenSSH private key files, e.g. made with `ssh-keygen -t ed25519 -N '' -f FILE`".into(),

@@ -119,7 +119,7 @@ pub fn cluster_toml(a: &Answers) -> String {
         out,
         r#"# cluster.toml: the desired state of the SFTP cluster `{name}`, written by `sftpha init`.
 # Keep it in git. `sftpha assess` judges it, `sftpha provision` builds it.
-# Every key is documented in `sftpha man` and the README.
+# Every key is described in the comments below and in the README.
 
 name = "{name}"
 users = "users.toml"                  # who may log in, relative to this file

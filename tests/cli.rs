@@ -73,6 +73,45 @@ fn generated_files_are_current() {
         "{} is stale: run scripts/gen",
         path.display()
     );
+    // One page per command, every one current, none left over from a command that is gone.
+    let listed = sftpha().args(["man", "--list"]).assert().success();
+    let mut expected = vec!["sftpha.1".to_owned()];
+    for command in stdout_of(&listed).lines() {
+        let file = format!("sftpha-{}.1", command.replace(' ', "-"));
+        let page = sftpha()
+            .arg("man")
+            .args(command.split(' '))
+            .assert()
+            .success();
+        let path = root.join("man").join(&file);
+        assert!(
+            std::fs::read(&path).unwrap_or_default() == page.get_output().stdout,
+            "{} is stale or missing: run scripts/gen",
+            path.display()
+        );
+        expected.push(file);
+    }
+    assert!(expected.len() > 20, "{expected:?}");
+    let mut present: Vec<String> = std::fs::read_dir(root.join("man"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    present.sort();
+    expected.sort();
+    assert_eq!(present, expected, "man/ holds exactly the generated pages");
+    let page = sftpha().args(["man", "users", "add"]).assert().success();
+    assert!(
+        stdout_of(&page).contains(".TH sftpha-users-add 1"),
+        "{}",
+        stdout_of(&page)
+    );
+    sftpha()
+        .args(["man", "users", "frob"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "`sftpha users frob` is not a command",
+        ));
 }
 
 /// `--help` (and `help`) on stdout, exit 0: every command and the exit codes; `-h` is the
@@ -271,7 +310,7 @@ fn assert_config_error(args: &[&std::ffi::OsStr], path: &Path, key: &str, line: 
                 "{what}: {e}"
             );
             assert!(
-                e["hint"].as_str().unwrap().contains("sftpha man"),
+                e["hint"].as_str().unwrap().contains("lists every key"),
                 "{what}: {e}"
             );
         } else {

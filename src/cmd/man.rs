@@ -1,27 +1,77 @@
-//! `sftpha man`: the man page, rendered from the clap tree.
+//! `sftpha man [COMMAND...]`: the man pages, rendered from the clap tree: sftpha(1), and one
+//! page per command (`sftpha man users add` is sftpha-users-add(1)), which sftpha(1) refers to.
 
 use std::io::Write;
 
 use clap::CommandFactory;
 
 use crate::cmd::cli::Cli;
-use crate::error::{exit, Result};
+use crate::error::{exit, Error, Result};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The command whose page to print (`users add`); none: sftpha(1).
+    #[arg(value_name = "COMMAND")]
+    pub command: Vec<String>,
+    /// List every page's command, one per line (what `scripts/gen` writes to man/).
+    #[arg(long, conflicts_with = "command")]
+    pub list: bool,
+}
 
-pub fn run(_args: &Args) -> Result<u8> {
+pub fn run(args: &Args) -> Result<u8> {
     let mut out = std::io::stdout().lock();
-    out.write_all(&render())?;
+    if args.list {
+        for path in pages() {
+            writeln!(out, "{}", path.join(" "))?;
+        }
+    } else {
+        out.write_all(&render(&args.command)?)?;
+    }
     out.flush()?;
     Ok(exit::OK)
 }
 
-/// The man page in roff, as `sftpha man` prints it.
-pub fn render() -> Vec<u8> {
+/// The command tree with globals propagated and names set as the pages show them.
+fn tree() -> clap::Command {
+    let mut cli = Cli::command();
+    cli.build();
+    cli
+}
+
+/// Every command path that has a page of its own (`["users", "add"]`), in tree order.
+pub fn pages() -> Vec<Vec<String>> {
+    fn walk(cmd: &clap::Command, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            path.push(sub.get_name().to_owned());
+            out.push(path.clone());
+            walk(sub, path, out);
+            path.pop();
+        }
+    }
     let mut out = Vec::new();
-    clap_mangen::Man::new(Cli::command())
+    walk(&tree(), &mut Vec::new(), &mut out);
+    out
+}
+
+/// The page of `path` in roff (sftpha(1) for an empty path).
+pub fn render(path: &[String]) -> Result<Vec<u8>> {
+    let mut cmd = tree();
+    for (depth, name) in path.iter().enumerate() {
+        let found = cmd.find_subcommand(name).cloned().ok_or_else(|| {
+            Error::usage(
+                format!("`sftpha {}` is not a command", path[..=depth].join(" ")),
+                Some("`sftpha man --list` lists every page"),
+            )
+        })?;
+        cmd = found;
+    }
+    if !path.is_empty() {
+        let title = format!("sftpha-{}", path.join("-"));
+        cmd = cmd.name(title);
+    }
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd)
         .render(&mut out)
         .expect("rendering to memory cannot fail");
-    out
+    Ok(out)
 }
