@@ -1311,3 +1311,53 @@ fn tables_fit_the_terminal() {
         "a pipe gets whole tables"
     );
 }
+
+/// A users change in JSON is data (action, user, fingerprints), the sentence beside it.
+#[test]
+fn users_changes_are_data_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = dir.path().join("cluster.toml");
+    sftpha()
+        .args(["--yes", "-q", "-c"])
+        .arg(&cluster)
+        .arg("init")
+        .assert()
+        .success();
+    keygen(&dir.path().join("alice"), "ed25519");
+    let fp = {
+        let out = StdCommand::new("ssh-keygen")
+            .args(["-l", "-E", "sha256", "-f"])
+            .arg(dir.path().join("alice.pub"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_owned()
+    };
+    let users = |args: &[&str]| {
+        let out = sftpha()
+            .arg("-c")
+            .arg(&cluster)
+            .args(["--format", "json", "users"])
+            .args(args)
+            .arg("--no-push")
+            .assert()
+            .success();
+        json_of(&out)
+    };
+    let key = dir.path().join("alice.pub");
+    let added = users(&["add", "alice", "--key", key.to_str().unwrap()]);
+    assert_eq!(added["action"], "add_user", "{added}");
+    assert_eq!(added["user"], "alice");
+    assert_eq!(added["keys_added"], serde_json::json!([fp]));
+    assert_eq!(added["keys_removed"], serde_json::json!([]));
+    assert!(added["change"]
+        .as_str()
+        .unwrap()
+        .contains("added user `alice`"));
+    let removed = users(&["remove", "alice"]);
+    assert_eq!(removed["action"], "remove_user");
+    assert_eq!(removed["keys_removed"], serde_json::json!([fp]));
+}

@@ -42,6 +42,13 @@ impl TestLab {
         );
         let info: serde_json::Value =
             serde_json::from_slice(&out.stdout).expect("lab up prints JSON");
+        assert_eq!(info["outcome"], "started", "{info}");
+        assert!(
+            info["connect"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("sftp -P ") && c.ends_with("@127.0.0.1")),
+            "{info}"
+        );
         TestLab {
             _dir: dir,
             path,

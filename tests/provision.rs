@@ -267,6 +267,16 @@ fn provision_from_nothing_then_idempotent_with_reload_and_drift() {
         !site.path().join("known_hosts").exists(),
         "a dry run wrote known_hosts"
     );
+    // -v says what runs on each host and what each file needs; no file content is logged.
+    let out = site.sftpha(&["-v", "provision", "--dry-run", "--accept-new-host-keys"]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("reading the host's state")
+            && log.contains("item=node.toml")
+            && log.contains("action=create"),
+        "{log}"
+    );
+    assert!(!log.contains("PRIVATE KEY"), "{log}");
 
     // Accepted once (recorded in the cluster's known_hosts), then provisioned from nothing.
     let (code, report) = site.json(&["provision", "--accept-new-host-keys"]);

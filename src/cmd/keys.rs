@@ -22,7 +22,9 @@ use crate::keys::secrets::{
     host_key_file, keys_dir, unix_now, Secrets, CERT_SUFFIX, NEXT_SUFFIX, PRESENTING_NEXT,
 };
 use crate::keys::KeyKind;
-use crate::provision::push::{accepted, fingerprint_of_line, push_change, ChangeReport, Push};
+use crate::provision::push::{
+    accepted, fingerprint_of_line, push_change, Action, Change, ChangeReport, Push,
+};
 use crate::provision::rotate::{
     describe, load_pending, login_through_gateway, next_keys, nodes_presenting_new_keys, rename,
     retire_current, save_pending, PendingUserRotation,
@@ -364,7 +366,11 @@ fn rotate_user(ctx: &Context, cluster: &Cluster, args: &RotateUserArgs) -> Resul
     let mut notes = Vec::new();
     let first = ctx.block_on(push_change(
         cluster,
-        format!("user `{}`: new key {new_fp} added", args.name),
+        Change {
+            action: Action::AddKey,
+            user: args.name.clone(),
+            summary: format!("user `{}`: new key {new_fp} added", args.name),
+        },
         to_push(ctx, &args.push),
         accepted(&args.name, std::slice::from_ref(&line), true),
         Vec::new(),
@@ -439,10 +445,14 @@ fn retire(
     let push = to_push(ctx, push);
     ctx.block_on(push_change(
         cluster,
-        format!(
-            "user `{name}`: old key(s) retired: {}",
-            fingerprints.join(", ")
-        ),
+        Change {
+            action: Action::RetireKeys,
+            user: name.to_owned(),
+            summary: format!(
+                "user `{name}`: old key(s) retired: {}",
+                fingerprints.join(", ")
+            ),
+        },
         push,
         accepted(name, &removed, false),
         Vec::new(),

@@ -59,16 +59,36 @@ pub fn run(ctx: &Context, command: &LabCommand) -> Result<u8> {
 
 fn up(ctx: &Context, args: &UpArgs) -> Result<u8> {
     let lab = Lab::for_up(&args.dir)?;
-    let (file, note) = match lab.up(args.nodes as usize, args.port)? {
-        Up::Started(f) => (f, "started".to_owned()),
-        Up::AlreadyRunning(f) => (f, "already running: nothing started".to_owned()),
-        Up::Repaired(f, what) => (f, format!("existed; repaired: {}", what.join(", "))),
+    let (file, outcome, repaired) = match lab.up(args.nodes as usize, args.port)? {
+        Up::Started(f) => (f, "started", Vec::new()),
+        Up::AlreadyRunning(f) => (f, "already_running", Vec::new()),
+        Up::Repaired(f, what) => (f, "repaired", what),
     };
+    let note = match outcome {
+        "started" => "started".to_owned(),
+        "already_running" => "already running: nothing started".to_owned(),
+        _ => format!("existed; repaired: {}", repaired.join(", ")),
+    };
+    let connect = format!(
+        "sftp -P {} -i {} -o UserKnownHostsFile={} {}@127.0.0.1",
+        crate::lab::port_of(&file.gateway.addr),
+        file.identity.display(),
+        file.known_hosts.display(),
+        file.user
+    );
     let mut out = std::io::stdout().lock();
     match ctx.format() {
-        Format::Json => writeln!(out, "{}", serde_json::to_string(&file).expect("serializes"))?,
+        Format::Json => {
+            // lab.json's fields, and what this `up` did and how to connect.
+            let mut value = serde_json::to_value(&file).expect("serializes");
+            if let Some(map) = value.as_object_mut() {
+                map.insert("outcome".into(), outcome.into());
+                map.insert("repaired".into(), repaired.clone().into());
+                map.insert("connect".into(), connect.clone().into());
+            }
+            writeln!(out, "{value}")?
+        }
         Format::Human | Format::Markdown => {
-            let port = crate::lab::port_of(&file.gateway.addr);
             writeln!(out, "lab in {} {note}", file.dir.display())?;
             writeln!(
                 out,
@@ -83,13 +103,7 @@ fn up(ctx: &Context, args: &UpArgs) -> Result<u8> {
                 writeln!(out, "  host key  {fp}")?;
             }
             writeln!(out, "connect:")?;
-            writeln!(
-                out,
-                "  sftp -P {port} -i {} -o UserKnownHostsFile={} {}@127.0.0.1",
-                file.identity.display(),
-                file.known_hosts.display(),
-                file.user
-            )?;
+            writeln!(out, "  {connect}")?;
             writeln!(out, "stop: sftpha lab down --dir {}", file.dir.display())?;
         }
     }

@@ -116,6 +116,7 @@ fn plan(ctx: &Context, args: &TestFailoverArgs) -> Result<Plan> {
         check_writable(path)?;
     }
     Ok(Plan {
+        progress: ctx.progress(),
         injector: Box::new(LabInjector::new(lab.clone())),
         lab,
         fault: args.fault,

@@ -10,7 +10,7 @@ use crate::cmd::cli::PushArgs;
 use crate::cmd::context::Context;
 use crate::config::users_edit::{hash_password, read_key_file, NewUser, UsersDoc};
 use crate::error::{exit, Error, Result};
-use crate::provision::push::{accepted, push_change, Push};
+use crate::provision::push::{accepted, push_change, Action, Change, Push};
 
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
@@ -90,7 +90,11 @@ pub fn run(ctx: &Context, command: &UsersCommand) -> Result<u8> {
             })?;
             let home = args.home.clone().unwrap_or_else(|| args.name.clone());
             (
-                format!("added user `{}` (home {home})", args.name),
+                Change {
+                    action: Action::AddUser,
+                    user: args.name.clone(),
+                    summary: format!("added user `{}` (home {home})", args.name),
+                },
                 &args.push,
                 checks,
                 vec![home],
@@ -100,10 +104,14 @@ pub fn run(ctx: &Context, command: &UsersCommand) -> Result<u8> {
             let keys = doc.keys(&args.name)?;
             doc.remove(&args.name)?;
             (
-                format!(
-                    "removed user `{}` (the home on the storage is kept)",
-                    args.name
-                ),
+                Change {
+                    action: Action::RemoveUser,
+                    user: args.name.clone(),
+                    summary: format!(
+                        "removed user `{}` (the home on the storage is kept)",
+                        args.name
+                    ),
+                },
                 &args.push,
                 accepted(&args.name, &keys, false),
                 Vec::new(),
@@ -131,12 +139,16 @@ pub fn run(ctx: &Context, command: &UsersCommand) -> Result<u8> {
             let mut checks = accepted(&args.name, &added, true);
             checks.extend(accepted(&args.name, &removed, false));
             (
-                format!(
-                    "user `{}`: {} key(s) added, {} removed",
-                    args.name,
-                    added.len(),
-                    removed.len()
-                ),
+                Change {
+                    action: Action::SetKeys,
+                    user: args.name.clone(),
+                    summary: format!(
+                        "user `{}`: {} key(s) added, {} removed",
+                        args.name,
+                        added.len(),
+                        removed.len()
+                    ),
+                },
                 &args.push,
                 checks,
                 Vec::new(),

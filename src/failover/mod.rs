@@ -102,6 +102,8 @@ impl Drop for FaultGuard {
 
 /// A validated plan of one run.
 pub struct Plan {
+    /// Show the phases on stderr (a terminal only).
+    pub progress: bool,
     pub lab: Lab,
     /// Where the fault is injected (the lab's processes; hosts over SSH to come).
     pub injector: Box<dyn Injector>,
@@ -273,8 +275,10 @@ pub async fn run(plan: Plan, slot: FaultSlot) -> Result<Outcome> {
     };
     let mut checks = Vec::new();
     let mut observed = Observed::default();
+    let phase = Phase::new(plan.progress);
 
     // 1. Preflight.
+    phase.say("preflight: every node healthy, the gateway up, the host keys as pinned");
     let preflight = preflight(&target).await;
     let preflight_ok = preflight.iter().all(|c| c.ok);
     checks.extend(preflight);
@@ -313,6 +317,7 @@ pub async fn run(plan: Plan, slot: FaultSlot) -> Result<Outcome> {
     let stop = Arc::new(AtomicBool::new(false));
     let run_start = Instant::now();
     let target = Arc::new(target);
+    let ticker = phase.workload(tally.clone(), run_start, plan.duration, fault_at_ms.clone());
     let mut workers = Vec::new();
     for i in 0..plan.clients {
         workers.push(tokio::spawn(worker(
@@ -371,6 +376,9 @@ pub async fn run(plan: Plan, slot: FaultSlot) -> Result<Outcome> {
     for w in workers {
         let _ = w.await;
     }
+    if let Some(t) = ticker {
+        t.abort();
+    }
     let fault_ms = fault_at_ms.load(Relaxed);
     observed.recovery_ms = tally
         .first_login_after_fault_ms
@@ -379,6 +387,9 @@ pub async fn run(plan: Plan, slot: FaultSlot) -> Result<Outcome> {
         .map(|ms| ms.saturating_sub(fault_ms));
 
     // 4. Restore the node and see it take sessions again.
+    phase.say(&format!(
+        "restoring {node} and waiting for it to take sessions"
+    ));
     checks.push(restore(&slot, &target, &node, node_index).await);
 
     // 5. Verify every completed upload through nodes other than the one that wrote it.
@@ -388,6 +399,10 @@ pub async fn run(plan: Plan, slot: FaultSlot) -> Result<Outcome> {
         .unwrap_or_else(|e| e.into_inner())
         .clone();
     observed.uploads_completed = uploads.len() as u64;
+    phase.say(&format!(
+        "verifying {} uploads through other nodes",
+        uploads.len()
+    ));
     verify(
         &target,
         &run_dir,
@@ -399,6 +414,7 @@ pub async fn run(plan: Plan, slot: FaultSlot) -> Result<Outcome> {
     )
     .await;
     cleanup(&target, &run_dir).await;
+    phase.done();
 
     observed.logins_total = tally.logins.load(Relaxed);
     observed.failed_logins = tally.failed_logins.load(Relaxed);
@@ -659,4 +675,64 @@ async fn restore(slot: &FaultSlot, target: &Target, node: &str, index: usize) ->
         }
     }
     Check { name: "restore".into(), ok: false, detail: format!("{action} and healthy, but {RESTORE_LOGINS} logins through the gateway never reached it") }
+}
+
+/// The run's phases on stderr, as a spinner with a line that changes (a terminal only).
+struct Phase(indicatif::ProgressBar);
+
+impl Phase {
+    fn new(enabled: bool) -> Phase {
+        use std::io::IsTerminal;
+        if !enabled || !std::io::stderr().is_terminal() {
+            return Phase(indicatif::ProgressBar::hidden());
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} test-failover: {wide_msg}")
+                .expect("valid template"),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Phase(bar)
+    }
+
+    fn say(&self, message: &str) {
+        self.0.set_message(message.to_owned());
+    }
+
+    /// During the workload: elapsed of total, logins, uploads and failures, live; whether
+    /// the fault is in.
+    fn workload(
+        &self,
+        tally: Arc<Tally>,
+        start: Instant,
+        total: Duration,
+        fault_at_ms: Arc<AtomicU64>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        if self.0.is_hidden() {
+            return None;
+        }
+        let bar = self.0.clone();
+        Some(tokio::spawn(async move {
+            loop {
+                let uploads = tally.uploads.lock().map(|u| u.len()).unwrap_or(0);
+                let fault = match fault_at_ms.load(Relaxed) {
+                    u64::MAX => "fault at 1/3".to_owned(),
+                    ms => format!("fault in since {:.1} s", ms as f64 / 1000.0),
+                };
+                bar.set_message(format!(
+                    "workload {:.0}/{:.0} s, {fault}: {} logins ({} failed), {uploads} uploads, {} failed operations",
+                    start.elapsed().as_secs_f64().min(total.as_secs_f64()),
+                    total.as_secs_f64(),
+                    tally.logins.load(Relaxed),
+                    tally.failed_logins.load(Relaxed),
+                    tally.ops_failed.load(Relaxed),
+                ));
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }))
+    }
+
+    fn done(&self) {
+        self.0.finish_and_clear();
+    }
 }

@@ -228,7 +228,15 @@ async fn plan_host(
             remote.close().await;
             return Err(problems.join("; "));
         }
-        Ok((remote, host::plan(cluster, &spec, &facts)))
+        let plan = host::plan(cluster, &spec, &facts);
+        // -v: every file compared and what it needs; every service and what it gets.
+        for f in &plan.files {
+            tracing::debug!(host = %spec.host, item = %f.item, path = %f.path, action = %action_name(f.action), "compared");
+        }
+        for s in &plan.services {
+            tracing::debug!(host = %spec.host, service = %s.service.name(), action = %service_action_name(s.action), "service");
+        }
+        Ok((remote, plan))
     }
     .await;
     Planned {

@@ -19,12 +19,41 @@ pub struct Push {
 /// What a users or keys command did.
 #[derive(Debug, Serialize)]
 pub struct ChangeReport {
+    /// What was done, as data.
+    pub action: Action,
+    pub user: String,
+    /// Fingerprints of the keys that now log in, and of those that no longer do.
+    pub keys_added: Vec<String>,
+    pub keys_removed: Vec<String>,
+    /// The same in a sentence, for people.
     pub change: String,
     pub users_file: String,
     /// `None` when not pushed; `not_pushed` says why.
     pub push: Option<Report>,
     pub not_pushed: Option<String>,
     pub notes: Vec<String>,
+}
+
+/// What a users or keys command changes in users.toml.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    AddUser,
+    RemoveUser,
+    /// `users set-key`: keys added and/or removed.
+    SetKeys,
+    /// `keys rotate user`, step 1: the new key beside the old.
+    AddKey,
+    /// `keys rotate user`, last step: the old keys out.
+    RetireKeys,
+}
+
+/// A change to push: what, whose, and the sentence that says it.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub action: Action,
+    pub user: String,
+    pub summary: String,
 }
 
 /// The key checks that prove every node took the change.
@@ -57,12 +86,20 @@ impl ChangeReport {
 /// checks the keys on every node. Never makes the cluster's keys: that is `provision`'s job.
 pub async fn push_change(
     cluster: &Cluster,
-    change: String,
+    change: Change,
     push: Push,
     key_checks: Vec<KeyCheck>,
     homes: Vec<String>,
     notes: Vec<String>,
 ) -> Result<ChangeReport> {
+    let fingerprints = |accepted: bool| -> Vec<String> {
+        key_checks
+            .iter()
+            .filter(|c| c.accepted == accepted)
+            .map(|c| fingerprint(&c.key))
+            .collect()
+    };
+    let (keys_added, keys_removed) = (fingerprints(true), fingerprints(false));
     let keys = crate::keys::secrets::keys_dir(cluster);
     let (report, not_pushed) = if push.no_push {
         (
@@ -94,7 +131,11 @@ pub async fn push_change(
         (Some(report), None)
     };
     Ok(ChangeReport {
-        change,
+        action: change.action,
+        user: change.user,
+        keys_added,
+        keys_removed,
+        change: change.summary,
         users_file: cluster.users.display().to_string(),
         push: report,
         not_pushed,

@@ -415,11 +415,26 @@ impl Remote {
         limit: Option<Duration>,
     ) -> Result<Output, RemoteError> {
         let limit = limit.unwrap_or(self.timeout);
+        // -v: what runs where; -vv: the whole script (it holds no secret: file contents go
+        // on stdin, which is never logged).
+        tracing::debug!(host = %self.addr, stdin_bytes = stdin.map_or(0, <[u8]>::len), "{what}");
+        tracing::trace!(host = %self.addr, "script:\n{command}");
+        let started = std::time::Instant::now();
         match tokio::time::timeout(limit, self.exec_inner(command, stdin)).await {
-            Ok(result) => result.map_err(|e| RemoteError::Ssh {
-                addr: self.addr.clone(),
-                message: format!("{what}: {e}"),
-            }),
+            Ok(result) => {
+                if let Ok(out) = &result {
+                    tracing::debug!(
+                        host = %self.addr,
+                        status = out.status,
+                        took_ms = started.elapsed().as_millis() as u64,
+                        "{what}: done"
+                    );
+                }
+                result.map_err(|e| RemoteError::Ssh {
+                    addr: self.addr.clone(),
+                    message: format!("{what}: {e}"),
+                })
+            }
             Err(_) => Err(RemoteError::Timeout {
                 addr: self.addr.clone(),
                 what: what.to_owned(),
