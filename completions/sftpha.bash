@@ -1800,7 +1800,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__test__subcmd__failover)
-            opts="-c -v -q -h -V --lab --fault --node --clients --duration --file-kib --rto-ms --max-failed-logins --junit --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --lab --fault --node --clients --duration --file-kib --rto --rto-ms --max-failed-logins --junit --cluster --format --verbose --quiet --yes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1827,6 +1827,10 @@ _sftpha() {
                     return 0
                     ;;
                 --file-kib)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rto)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

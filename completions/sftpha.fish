@@ -53,8 +53,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l impact -d 'Impact
 high\t''
 moderate\t''
 low\t''"
-complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l rto -d 'Longest tolerable outage for new sessions, in seconds' -r
-complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l rpo -d 'Longest tolerable loss of completed uploads, in seconds' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l rto -d 'Longest tolerable outage for new sessions (`60`, `60s`, `5m`; a number is seconds)' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l rpo -d 'Longest tolerable loss of completed uploads (`0`, `15m`, `1d`; a number is seconds)' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l availability -d 'Availability objective in percent, e.g. 99.95' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l peak-sessions -d 'Concurrent SFTP sessions at peak' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l peak-throughput -d 'Aggregate transfer rate at peak, in Mbit/s' -r
@@ -387,7 +387,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l node -d 
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l clients -d 'Concurrent SFTP clients' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l duration -d 'How long the workload runs (`15`, `15s`, `2m`; 3 s to 1 h); the fault comes a third of the way in' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l file-kib -d 'Size of every uploaded file, in KiB' -r
-complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l rto-ms -d 'RTO objective in milliseconds (default: 30000, the cluster.toml default)' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l rto -d 'RTO objective (`30s`, `2m`; a number is seconds; default 30 s, the cluster.toml default)' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l rto-ms -d 'RTO objective in milliseconds (the older spelling of --rto)' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l max-failed-logins -d 'Failed logins tolerated' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l junit -d 'Also write the result as JUnit XML' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F

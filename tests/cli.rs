@@ -1263,9 +1263,22 @@ fn durations_take_units() {
         let err = stderr_with(value);
         assert!(err.contains(error), "{value}: {err}");
     }
+    let out = sftpha()
+        .args(["--yes", "--format", "json", "-q", "-c"])
+        .arg(tempfile::tempdir().unwrap().path().join("c.toml"))
+        .args(["init", "--rto", "5m", "--rpo", "0"])
+        .assert()
+        .success();
+    let text = stdout_of(&out);
+    assert!(text.contains("\"target_rto_seconds\": 300"), "{text}");
     // Accepted: the run then stops at the missing lab, not at the flag.
     for value in ["8", "8s", "1m"] {
         let err = stderr_with(value);
+        let rto = sftpha()
+            .args(["test-failover", "--lab", "/nonexistent", "--rto", value])
+            .assert()
+            .code(2);
+        assert!(stderr_of(&rto).contains("--lab:"), "{}", stderr_of(&rto));
         assert!(
             err.contains("--lab: `/nonexistent` is not a folder") && !err.contains("duration"),
             "{value}: {err}"

@@ -21,11 +21,11 @@ pub struct InitArgs {
     /// Impact of downtime; sets the default objectives.
     #[arg(long, value_enum)]
     pub impact: Option<ImpactArg>,
-    /// Longest tolerable outage for new sessions, in seconds.
-    #[arg(long, value_name = "SECONDS")]
+    /// Longest tolerable outage for new sessions (`60`, `60s`, `5m`; a number is seconds).
+    #[arg(long, value_name = "DURATION", value_parser = seconds)]
     pub rto: Option<u64>,
-    /// Longest tolerable loss of completed uploads, in seconds.
-    #[arg(long, value_name = "SECONDS")]
+    /// Longest tolerable loss of completed uploads (`0`, `15m`, `1d`; a number is seconds).
+    #[arg(long, value_name = "DURATION", value_parser = seconds)]
     pub rpo: Option<u64>,
     /// Availability objective in percent, e.g. 99.95.
     #[arg(long, value_name = "PERCENT")]
@@ -477,4 +477,9 @@ fn ask(args: &InitArgs) -> std::io::Result<Answers> {
         a.identity = input("Its private key", a.identity)?;
     }
     Ok(a)
+}
+
+/// A duration flag as whole seconds.
+fn seconds(text: &str) -> std::result::Result<u64, String> {
+    crate::text::parse_duration(text).map(|d| d.as_secs())
 }

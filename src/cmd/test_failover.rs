@@ -37,8 +37,12 @@ pub struct TestFailoverArgs {
     /// Size of every uploaded file, in KiB.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1048576))]
     pub file_kib: u64,
-    /// RTO objective in milliseconds (default: 30000, the cluster.toml default).
-    #[arg(long)]
+    /// RTO objective (`30s`, `2m`; a number is seconds; default 30 s, the cluster.toml
+    /// default).
+    #[arg(long, value_name = "DURATION", value_parser = crate::text::parse_duration, conflicts_with = "rto_ms")]
+    pub rto: Option<Duration>,
+    /// RTO objective in milliseconds (the older spelling of --rto).
+    #[arg(long, value_name = "MS", hide = true)]
     pub rto_ms: Option<u64>,
     /// Failed logins tolerated.
     #[arg(long, default_value_t = 0)]
@@ -124,7 +128,10 @@ fn plan(ctx: &Context, args: &TestFailoverArgs) -> Result<Plan> {
         clients: args.clients as usize,
         duration: args.duration,
         file_size: (args.file_kib * 1024) as usize,
-        rto: Duration::from_millis(args.rto_ms.unwrap_or(30_000)),
+        rto: args
+            .rto
+            .or(args.rto_ms.map(Duration::from_millis))
+            .unwrap_or(Duration::from_secs(30)),
         max_failed_logins: args.max_failed_logins,
     })
 }
