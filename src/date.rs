@@ -56,6 +56,13 @@ impl Date {
     }
 }
 
+/// A Unix time as RFC 3339 in UTC: `2026-11-30T07:03:02Z`.
+pub fn rfc3339(unix_seconds: u64) -> String {
+    let day = Date::from_days((unix_seconds / 86_400) as i64);
+    let s = unix_seconds % 86_400;
+    format!("{day}T{:02}:{:02}:{:02}Z", s / 3600, s % 3600 / 60, s % 60)
+}
+
 fn days_in_month(year: i32, month: u8) -> u8 {
     match month {
         2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
@@ -110,5 +117,6 @@ mod tests {
         assert_eq!(Date::from_days(19_722).to_string(), "2023-12-31");
         assert_eq!(Date::from_days(20_787).to_string(), "2026-11-30");
         assert!(Date::parse("2026-12-01").unwrap() > Date::from_days(20_787));
+        assert_eq!(super::rfc3339(1_796_022_182), "2026-11-30T07:03:02Z");
     }
 }

@@ -125,6 +125,24 @@ pub fn human_duration(seconds: f64) -> String {
     parts.join(" ")
 }
 
+/// Serializes an `f64` rounded to `D` decimals: JSON carries what the number means
+/// (`262.98` minutes), not float noise (`262.98000000000138`).
+pub fn rounded<const D: i32, S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    let f = 10f64.powi(D);
+    s.serialize_f64((v * f).round() / f)
+}
+
+/// [`rounded`] for an optional number.
+pub fn rounded_opt<const D: i32, S: serde::Serializer>(
+    v: &Option<f64>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => rounded::<D, S>(v, s),
+        None => s.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_duration;

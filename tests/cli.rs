@@ -695,6 +695,16 @@ fn assess_exit_code_follows_the_objectives_and_json_has_the_documented_shape() {
             "availability.{key}: {r}"
         );
     }
+    // Numbers say what they mean, without float noise.
+    for (key, decimals) in [
+        ("estimated_percent", 6),
+        ("downtime_minutes_per_year", 1),
+        ("nines", 2),
+    ] {
+        let text = r["availability"][key].to_string();
+        let shown = text.split('.').nth(1).map_or(0, str::len);
+        assert!(shown <= decimals, "availability.{key} = {text}");
+    }
     assert!(r["capacity"]["peak_sessions"].is_number(), "{r}");
     assert!(
         r["capacity"]["sessions_with_one_node_down"].is_number(),

@@ -135,9 +135,11 @@ pub enum Status {
 #[derive(Debug, Clone, Serialize)]
 pub struct Disruption {
     pub kind: DisruptionKind,
+    #[serde(serialize_with = "crate::text::rounded::<1, _>")]
     pub estimated_rto_seconds: f64,
     pub target_rto_seconds: u64,
     /// `null` when nothing bounds the loss (no replica, no backup).
+    #[serde(serialize_with = "crate::text::rounded_opt::<1, _>")]
     pub estimated_rpo_seconds: Option<f64>,
     pub target_rpo_seconds: u64,
     pub status: Status,
@@ -148,16 +150,21 @@ pub struct Disruption {
 #[derive(Debug, Clone, Serialize)]
 pub struct AvailabilityPart {
     pub component: String,
+    #[serde(serialize_with = "crate::text::rounded::<6, _>")]
     pub percent: f64,
     pub basis: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Availability {
+    #[serde(serialize_with = "crate::text::rounded::<6, _>")]
     pub estimated_percent: f64,
     pub target_percent: f64,
+    #[serde(serialize_with = "crate::text::rounded::<1, _>")]
     pub downtime_minutes_per_year: f64,
+    #[serde(serialize_with = "crate::text::rounded::<1, _>")]
     pub target_downtime_minutes_per_year: f64,
+    #[serde(serialize_with = "crate::text::rounded::<2, _>")]
     pub nines: f64,
     pub status: Status,
     pub parts: Vec<AvailabilityPart>,

@@ -142,7 +142,8 @@ pub fn retire_current(dir: &Path, names: &[String]) -> Result<()> {
         source,
     })?;
     crate::keys::secrets::set_mode(&retired, 0o700)?;
-    let stamp = unix_now();
+    // When it was retired, as people read dates (RFC 3339, UTC).
+    let stamp = crate::date::rfc3339(unix_now());
     for name in names {
         for suffix in ["", ".pub", CERT_SUFFIX] {
             let from = format!("{name}{suffix}");
