@@ -987,6 +987,43 @@ fn assess_probe_finds_mismatched_host_keys_unshared_storage_and_dead_nodes() {
         !ids.iter().any(|(id, _)| live.contains(&id.as_str())),
         "the lab agrees with itself: {ids:?}"
     );
+    // The evidence behind it is in the report: every node and the gateway as seen.
+    let out = run(Command::new(BIN).arg("-c").arg(&cluster).args([
+        "--format",
+        "json",
+        "assess",
+        "--probe",
+        "--fail-on",
+        "never",
+    ]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let evidence = report["evidence"].as_array().unwrap();
+    let nodes: Vec<&serde_json::Value> = evidence.iter().filter(|e| e["role"] == "node").collect();
+    assert_eq!(nodes.len(), 2, "{report:#}");
+    for e in &nodes {
+        assert_eq!(e["reachable"], true, "{e}");
+        assert!(
+            e["version"].is_string() && e["storage_id"].is_string(),
+            "{e}"
+        );
+        assert_eq!(
+            e["host_keys"], nodes[0]["host_keys"],
+            "one host key set: {e}"
+        );
+    }
+    assert!(evidence
+        .iter()
+        .any(|e| e["role"] == "gateway" && e["reachable"] == true));
+    let human = run(Command::new(BIN).arg("-c").arg(&cluster).args([
+        "--format",
+        "human",
+        "assess",
+        "--probe",
+        "--fail-on",
+        "never",
+    ]));
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.contains("live hosts (--probe):"), "{text}");
 
     let stranger = Fixture::new();
     let node = stranger.start_named("n9");

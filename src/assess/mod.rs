@@ -206,6 +206,8 @@ pub struct Report {
     pub probed: bool,
     /// Every `[[accepted_risks]]` of cluster.toml and what became of it.
     pub accepted_risks: Vec<RiskStatus>,
+    /// With `--probe`: what was seen on every host (empty without).
+    pub evidence: Vec<probe::Evidence>,
 }
 
 /// An accepted risk as this assessment found it.
@@ -304,6 +306,7 @@ pub fn assess(
         capacity,
         probed,
         accepted_risks,
+        evidence: Vec::new(),
     }
 }
 

@@ -325,11 +325,74 @@ pub fn findings(cluster: &Cluster, obs: &Observations) -> Vec<Finding> {
     out
 }
 
-/// The probe as a whole: observe, then judge; `Duration` is how long observing took.
-pub async fn run(cluster: &Cluster) -> (Vec<Finding>, Duration) {
+/// What the probe saw on one host: the evidence behind its findings, shown in the report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Evidence {
+    /// A node's name, or a gateway address.
+    pub host: String,
+    pub role: &'static str,
+    pub reachable: bool,
+    pub version: Option<String>,
+    /// The host keys it presents, as SHA-256 fingerprints.
+    pub host_keys: Vec<String>,
+    pub config_checksum: Option<String>,
+    pub storage_id: Option<String>,
+    pub storage_free_bytes: Option<u64>,
+    /// Its clock minus ours, from the HTTP Date header.
+    pub clock_offset_ms: Option<i64>,
+    /// Why something could not be seen.
+    pub problem: Option<String>,
+}
+
+/// The observations as evidence rows, nodes first.
+pub fn evidence(obs: &Observations) -> Vec<Evidence> {
+    let mut out = Vec::new();
+    for n in &obs.nodes {
+        let body = n.health.as_ref().ok().map(|(_, b)| b);
+        let mut problems = Vec::new();
+        if let Err(e) = &n.health {
+            problems.push(format!("/healthz: {e}"));
+        }
+        if let Err(e) = &n.host_keys {
+            problems.push(format!("host keys: {e}"));
+        }
+        out.push(Evidence {
+            host: n.name.clone(),
+            role: "node",
+            reachable: n.health.is_ok() || n.host_keys.is_ok(),
+            version: body.map(|b| b.version.clone()),
+            host_keys: n.host_keys.clone().unwrap_or_default(),
+            config_checksum: body.map(|b| b.config_checksum.clone()),
+            storage_id: body.and_then(|b| b.storage_id.clone()),
+            storage_free_bytes: body.and_then(|b| b.storage_free_bytes),
+            clock_offset_ms: n.clock_offset_ms,
+            problem: (!problems.is_empty()).then(|| problems.join("; ")),
+        });
+    }
+    for g in &obs.gateways {
+        out.push(Evidence {
+            host: g.addr.clone(),
+            role: "gateway",
+            reachable: g.host_keys.is_ok(),
+            version: None,
+            host_keys: g.host_keys.clone().unwrap_or_default(),
+            config_checksum: None,
+            storage_id: None,
+            storage_free_bytes: None,
+            clock_offset_ms: None,
+            problem: g.host_keys.as_ref().err().cloned(),
+        });
+    }
+    out
+}
+
+/// The probe as a whole: observe, then judge; the evidence seen, and how long observing
+/// took.
+pub async fn run(cluster: &Cluster) -> (Vec<Finding>, Vec<Evidence>, Duration) {
     let started = std::time::Instant::now();
     let obs = observe(cluster).await;
-    (findings(cluster, &obs), started.elapsed())
+    let took = started.elapsed();
+    (findings(cluster, &obs), evidence(&obs), took)
 }
 
 #[cfg(test)]

@@ -150,6 +150,47 @@ fn capacity_line(report: &Report) -> String {
     line
 }
 
+/// What `--probe` saw, a row per host.
+fn evidence_rows(report: &Report) -> Vec<Vec<String>> {
+    let mut rows = vec![[
+        "host",
+        "role",
+        "version",
+        "host keys",
+        "storage",
+        "free",
+        "clock",
+        "problem",
+    ]
+    .map(String::from)
+    .to_vec()];
+    let dash = || "-".to_string();
+    for e in &report.evidence {
+        let short = |fp: &String| fp.chars().take(19).collect::<String>();
+        rows.push(vec![
+            e.host.clone(),
+            e.role.into(),
+            e.version.clone().unwrap_or_else(dash),
+            match e.host_keys.as_slice() {
+                [] => dash(),
+                keys => keys.iter().map(short).collect::<Vec<_>>().join(" "),
+            },
+            e.storage_id
+                .as_ref()
+                .map(|s| s.chars().take(12).collect())
+                .unwrap_or_else(dash),
+            e.storage_free_bytes
+                .map(crate::text::human_bytes)
+                .unwrap_or_else(dash),
+            e.clock_offset_ms
+                .map(|ms| format!("{ms:+} ms"))
+                .unwrap_or_else(dash),
+            e.problem.clone().unwrap_or_default(),
+        ]);
+    }
+    rows
+}
+
 /// `spof.gateway: in force until 2027-03-31 (medium: the one gateway host ...): why`.
 fn risk_line(r: &super::RiskStatus) -> String {
     let what = match r.findings.first() {
@@ -203,6 +244,13 @@ pub fn human(report: &Report) -> String {
                 f.recommendation
             );
         }
+    }
+    if !report.evidence.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nlive hosts (--probe):\n{}",
+            table(evidence_rows(report), false)
+        );
     }
     if !report.accepted_risks.is_empty() {
         let _ = writeln!(out, "\naccepted risks:");
@@ -383,6 +431,13 @@ pub fn markdown(report: &Report, cluster: &Cluster) -> String {
                 f.recommendation
             );
         }
+    }
+    if !report.evidence.is_empty() {
+        let _ = writeln!(
+            out,
+            "## Live hosts (--probe)\n\n{}\n",
+            table(evidence_rows(report), true)
+        );
     }
     if !report.accepted_risks.is_empty() {
         let _ = writeln!(out, "## Accepted risks\n");

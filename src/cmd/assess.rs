@@ -39,20 +39,21 @@ impl From<FailOnArg> for FailOn {
 
 pub fn run(ctx: &Context, args: &AssessArgs) -> Result<u8> {
     let cluster = ctx.cluster()?;
-    let extra = if args.probe {
-        let (findings, took) = ctx.block_on(assess::probe::run(cluster))?;
+    let (extra, evidence) = if args.probe {
+        let (findings, evidence, took) = ctx.block_on(assess::probe::run(cluster))?;
         tracing::debug!(?took, "probed the live hosts");
-        findings
+        (findings, evidence)
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
-    let report = assess::assess(
+    let mut report = assess::assess(
         cluster,
         extra,
         args.fail_on.into(),
         args.probe,
         crate::date::Date::today(),
     );
+    report.evidence = evidence;
     print_assessment(ctx, &report, cluster)?;
     Ok(if report.verdict == "pass" {
         exit::OK
