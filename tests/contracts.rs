@@ -346,3 +346,46 @@ fn users_commands_make_no_keys_and_unreachable_hosts_exit_3() {
         .iter()
         .all(|n| n["unreachable"] == true));
 }
+
+/// One JSON style: every command prints one pretty-printed document on stdout.
+#[test]
+fn json_is_one_pretty_document_everywhere() {
+    let healthy = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/assess/healthy.toml");
+    let f = Fixture::new();
+    f.write_users();
+    let node = f.path().join("n1.toml");
+    std::fs::write(&node, f.node_toml("n1")).unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let cases: Vec<Vec<String>> = vec![
+        vec!["-c".into(), healthy.display().to_string(), "assess".into()],
+        vec![
+            "node".into(),
+            "check".into(),
+            "--config".into(),
+            node.display().to_string(),
+        ],
+        vec![
+            "lab".into(),
+            "down".into(),
+            "--dir".into(),
+            empty.path().display().to_string(),
+        ],
+        vec![
+            "-c".into(),
+            healthy.display().to_string(),
+            "inventory".into(),
+            "--list".into(),
+        ],
+    ];
+    for args in cases {
+        let out = sftpha().args(["--format", "json"]).args(&args).assert();
+        let text = stdout_of(&out);
+        let value: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}\n{text}"));
+        assert!(value.is_object(), "{args:?}: {text}");
+        assert!(
+            text.lines().count() > 2 && text.starts_with("{\n"),
+            "{args:?} is not pretty-printed:\n{text}"
+        );
+    }
+}

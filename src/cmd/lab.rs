@@ -86,7 +86,7 @@ fn up(ctx: &Context, args: &UpArgs) -> Result<u8> {
                 map.insert("repaired".into(), repaired.clone().into());
                 map.insert("connect".into(), connect.clone().into());
             }
-            writeln!(out, "{value}")?
+            writeln!(out, "{value:#}")?
         }
         Format::Human | Format::Markdown => {
             writeln!(out, "lab in {} {note}", file.dir.display())?;
@@ -119,7 +119,7 @@ fn down(ctx: &Context, args: &DirArgs) -> Result<u8> {
             match ctx.format() {
                 Format::Json => writeln!(
                     out,
-                    "{}",
+                    "{:#}",
                     json!({"dir": args.dir, "lab": false, "stopped": []})
                 )?,
                 _ => writeln!(out, "no lab in {}", args.dir.display())?,
@@ -132,7 +132,7 @@ fn down(ctx: &Context, args: &DirArgs) -> Result<u8> {
     match ctx.format() {
         Format::Json => writeln!(
             out,
-            "{}",
+            "{:#}",
             json!({"dir": lab.dir, "lab": true, "stopped": stopped})
         )?,
         Format::Human | Format::Markdown if stopped.is_empty() => {
@@ -213,7 +213,7 @@ fn status(ctx: &Context, args: &DirArgs) -> Result<u8> {
     match ctx.format() {
         Format::Json => writeln!(
             out,
-            "{}",
+            "{:#}",
             json!({"dir": lab.dir, "ok": ok, "processes": rows})
         )?,
         Format::Human | Format::Markdown => {

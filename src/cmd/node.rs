@@ -93,7 +93,7 @@ fn check(ctx: &Context, args: &CheckArgs) -> Result<u8> {
     });
     let mut out = std::io::stdout().lock();
     match ctx.format() {
-        Format::Json => writeln!(out, "{report}")?,
+        Format::Json => writeln!(out, "{report:#}")?,
         Format::Human | Format::Markdown => {
             writeln!(out, "{} is valid", config.path.display())?;
             writeln!(out, "  node             {}", config.file.name)?;
