@@ -110,14 +110,7 @@ fn one_node_is_a_single_point_of_failure() {
         14400.0
     );
     let f = &r["findings"].as_array().unwrap()[0];
-    for key in [
-        "id",
-        "severity",
-        "component",
-        "title",
-        "detail",
-        "recommendation",
-    ] {
+    for key in FINDING_KEYS {
         assert!(f[key].is_string(), "finding without `{key}`: {f}");
     }
 }

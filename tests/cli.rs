@@ -662,14 +662,7 @@ fn assess_exit_code_follows_the_objectives_and_json_has_the_documented_shape() {
     let findings = r["findings"].as_array().unwrap();
     assert!(!findings.is_empty());
     for f in findings {
-        for key in [
-            "id",
-            "severity",
-            "component",
-            "title",
-            "detail",
-            "recommendation",
-        ] {
+        for key in FINDING_KEYS {
             assert!(
                 f[key].as_str().is_some_and(|s| !s.is_empty()),
                 "finding without `{key}`: {f}"
@@ -954,13 +947,7 @@ fn users_edit_a_local_users_toml() {
 #[test]
 fn users_add_keeps_the_header_comments_on_top() {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = dir.path().join("cluster.toml");
-    sftpha()
-        .args(["--yes", "-c"])
-        .arg(&cluster)
-        .arg("init")
-        .assert()
-        .success();
+    let cluster = init_in(dir.path());
     let users = dir.path().join("users.toml");
     let header = std::fs::read_to_string(&users).unwrap();
     assert!(
@@ -986,13 +973,7 @@ fn users_add_keeps_the_header_comments_on_top() {
 fn users_toml_with_password_hashes_is_not_world_readable() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let cluster = dir.path().join("cluster.toml");
-    sftpha()
-        .args(["--yes", "-c"])
-        .arg(&cluster)
-        .arg("init")
-        .assert()
-        .success();
+    let cluster = init_in(dir.path());
     let users = dir.path().join("users.toml");
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&users), 0o600);
@@ -1339,13 +1320,7 @@ fn tables_fit_the_terminal() {
 #[test]
 fn users_changes_are_data_in_json() {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = dir.path().join("cluster.toml");
-    sftpha()
-        .args(["--yes", "-q", "-c"])
-        .arg(&cluster)
-        .arg("init")
-        .assert()
-        .success();
+    let cluster = init_in(dir.path());
     keygen(&dir.path().join("alice"), "ed25519");
     let fp = {
         let out = StdCommand::new("ssh-keygen")

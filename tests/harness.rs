@@ -13,6 +13,29 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_sftpha");
 
 /// `sftpha` as an `assert_cmd` command (the binary cargo built for these tests, as `BIN`):
 /// `sftpha().args([...]).assert().code(2).stderr(...)`.
+/// The keys every finding of `assess` carries in JSON (DESIGN.md).
+pub const FINDING_KEYS: [&str; 6] = [
+    "id",
+    "severity",
+    "component",
+    "title",
+    "detail",
+    "recommendation",
+];
+
+/// Runs `sftpha --yes -q init` for `DIR/cluster.toml` (and users.toml beside it) and returns
+/// the cluster.toml's path.
+pub fn init_in(dir: &Path) -> PathBuf {
+    let cluster = dir.join("cluster.toml");
+    sftpha()
+        .args(["--yes", "-q", "-c"])
+        .arg(&cluster)
+        .arg("init")
+        .assert()
+        .success();
+    cluster
+}
+
 pub fn sftpha() -> assert_cmd::Command {
     assert_cmd::cargo::cargo_bin_cmd!("sftpha")
 }

@@ -180,3 +180,14 @@ pub struct PushArgs {
     #[arg(long)]
     pub accept_new_host_keys: bool,
 }
+
+impl PushArgs {
+    /// The push these flags ask for; progress lines when the command shows them.
+    pub fn push(&self, progress: bool) -> crate::provision::push::Push {
+        crate::provision::push::Push {
+            no_push: self.no_push,
+            accept_new_host_keys: self.accept_new_host_keys,
+            progress,
+        }
+    }
+}

@@ -23,7 +23,7 @@ use crate::keys::secrets::{
 };
 use crate::keys::KeyKind;
 use crate::provision::push::{
-    accepted, fingerprint_of_line, push_change, Action, Change, ChangeReport, Push,
+    accepted, fingerprint_of_line, push_change, Action, Change, ChangeReport,
 };
 use crate::provision::rotate::{
     describe, load_pending, login_through_gateway, next_keys, nodes_presenting_new_keys, rename,
@@ -371,7 +371,7 @@ fn rotate_user(ctx: &Context, cluster: &Cluster, args: &RotateUserArgs) -> Resul
             user: args.name.clone(),
             summary: format!("user `{}`: new key {new_fp} added", args.name),
         },
-        to_push(ctx, &args.push),
+        args.push.push(ctx.progress()),
         accepted(&args.name, std::slice::from_ref(&line), true),
         Vec::new(),
         Vec::new(),
@@ -442,7 +442,7 @@ fn retire(
         }
     }
     doc.save()?;
-    let push = to_push(ctx, push);
+    let push = push.push(ctx.progress());
     ctx.block_on(push_change(
         cluster,
         Change {
@@ -458,14 +458,6 @@ fn retire(
         Vec::new(),
         Vec::new(),
     ))?
-}
-
-fn to_push(ctx: &Context, args: &PushArgs) -> Push {
-    Push {
-        no_push: args.no_push,
-        accept_new_host_keys: args.accept_new_host_keys,
-        progress: ctx.progress(),
-    }
 }
 
 /// Pushes node.toml and the host key files, one node at a time.

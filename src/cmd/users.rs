@@ -10,7 +10,7 @@ use crate::cmd::cli::PushArgs;
 use crate::cmd::context::Context;
 use crate::config::users_edit::{hash_password, read_key_file, NewUser, UsersDoc};
 use crate::error::{exit, Error, Result};
-use crate::provision::push::{accepted, push_change, Action, Change, Push};
+use crate::provision::push::{accepted, push_change, Action, Change};
 
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
@@ -156,15 +156,10 @@ pub fn run(ctx: &Context, command: &UsersCommand) -> Result<u8> {
         }
     };
     doc.save()?;
-    let push = Push {
-        no_push: push.no_push,
-        accept_new_host_keys: push.accept_new_host_keys,
-        progress: ctx.progress(),
-    };
     let report = ctx.block_on(push_change(
         cluster,
         change,
-        push,
+        push.push(ctx.progress()),
         checks,
         homes,
         Vec::new(),

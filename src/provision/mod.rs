@@ -511,55 +511,33 @@ impl<'c> ClusterPlan<'c> {
         let planned = std::mem::take(&mut self.hosts);
         let mut reports = Vec::new();
         let mut verified_nodes = Vec::new();
-        {
-            let (renderer, secrets, bars) = (&self.renderer, &self.secrets, &self.progress.bars);
-            if options.rolling {
-                // One host at a time: write, reload or restart, healthy; stop at the first
-                // failure.
-                let mut stopped: Option<String> = None;
-                for (p, bar) in planned.into_iter().zip(bars) {
-                    let result = match &stopped {
-                        Some(host) => Err(format!("not changed: stopped after {host} failed")),
-                        None => {
-                            apply_planned(cluster, renderer, &p, bar, uid_ok, &options.homes).await
-                        }
-                    };
-                    let report = settle(
-                        cluster,
-                        renderer,
-                        secrets,
-                        p,
-                        result,
-                        bar,
-                        &mut verified_nodes,
-                    )
-                    .await;
-                    if report.result == Outcome::Failed && stopped.is_none() {
-                        stopped = Some(report.host.clone());
-                    }
-                    reports.push(report);
+        let bars = &self.progress.bars;
+        if options.rolling {
+            // One host at a time: write, reload or restart, healthy; stop at the first
+            // failure.
+            let mut stopped: Option<String> = None;
+            for (p, bar) in planned.into_iter().zip(bars) {
+                let result = match &stopped {
+                    Some(host) => Err(format!("not changed: stopped after {host} failed")),
+                    None => self.apply_planned(&p, bar, uid_ok).await,
+                };
+                let report = self.settle(p, result, bar, &mut verified_nodes).await;
+                if report.result == Outcome::Failed && stopped.is_none() {
+                    stopped = Some(report.host.clone());
                 }
-            } else {
-                let results =
-                    futures::future::join_all(planned.iter().zip(bars).map(|(p, bar)| {
-                        apply_planned(cluster, renderer, p, bar, uid_ok, &options.homes)
-                    }))
-                    .await;
-                // Rolling restarts: serving nodes one at a time, each healthy before the next.
-                for ((p, result), bar) in planned.into_iter().zip(results).zip(bars) {
-                    reports.push(
-                        settle(
-                            cluster,
-                            renderer,
-                            secrets,
-                            p,
-                            result,
-                            bar,
-                            &mut verified_nodes,
-                        )
-                        .await,
-                    );
-                }
+                reports.push(report);
+            }
+        } else {
+            let results = futures::future::join_all(
+                planned
+                    .iter()
+                    .zip(bars)
+                    .map(|(p, bar)| self.apply_planned(p, bar, uid_ok)),
+            )
+            .await;
+            // Rolling restarts: serving nodes one at a time, each healthy before the next.
+            for ((p, result), bar) in planned.into_iter().zip(results).zip(bars) {
+                reports.push(self.settle(p, result, bar, &mut verified_nodes).await);
             }
         }
         let mut checks = std::mem::take(&mut self.checks);
@@ -620,109 +598,110 @@ impl<'c> ClusterPlan<'c> {
     }
 }
 
-/// Applies one planned host (nothing when planning failed or the uids differ).
-async fn apply_planned(
-    cluster: &Cluster,
-    renderer: &Renderer<'_>,
-    p: &Planned,
-    bar: &indicatif::ProgressBar,
-    uid_ok: bool,
-    homes: &[String],
-) -> std::result::Result<bool, String> {
-    let result = match &p.state {
-        Ok(_) if !uid_ok => Err(
-            "not changed: the service user's uid differs between hosts (see the checks)".to_owned(),
-        ),
-        Ok((remote, plan)) => {
-            apply_host(cluster, renderer, remote, &p.spec, plan, homes, bar).await
-        }
-        Err(e) => Err(e.clone()),
-    };
-    bar.set_message(match &result {
-        Ok(true) => "waiting for its turn to restart".to_owned(),
-        Ok(false) => "applied".to_owned(),
-        Err(_) => "failed".to_owned(),
-    });
-    result
-}
-
-/// After a host's files are written: restarts its node if that was held back for its turn,
-/// waits for the node to be healthy with the expected state, and reports.
-async fn settle(
-    cluster: &Cluster,
-    renderer: &Renderer<'_>,
-    secrets: &Secrets,
-    p: Planned,
-    result: std::result::Result<bool, String>,
-    bar: &indicatif::ProgressBar,
-    verified_nodes: &mut Vec<NodeAddr>,
-) -> HostReport {
-    let mut error = result.as_ref().err().cloned();
-    if let (Ok((remote, plan)), Ok(rolling)) = (&p.state, &result) {
-        if *rolling {
-            bar.set_message("restarting node");
-            let script = host::service_script(
-                cluster,
-                renderer,
-                &p.spec,
-                Service::Node,
-                ServiceAction::Restart,
-                plan.systemd,
-                plan.units_changed(&p.spec),
-            );
-            let restarted = async {
-                let script = script
-                    .map_err(|e| e.to_string())?
-                    .expect("a restart has a script");
-                run(
-                    remote,
-                    "restarting the node",
-                    &script,
-                    None,
-                    Some(host::stop_limit(cluster)),
-                )
-                .await
-            };
-            if let Err(e) = restarted.await {
-                error = Some(e);
+impl ClusterPlan<'_> {
+    /// Applies one planned host (nothing when planning failed or the uids differ).
+    async fn apply_planned(
+        &self,
+        p: &Planned,
+        bar: &indicatif::ProgressBar,
+        uid_ok: bool,
+    ) -> std::result::Result<bool, String> {
+        let (cluster, renderer, homes) = (self.cluster, &self.renderer, &self.options.homes);
+        let result = match &p.state {
+            Ok(_) if !uid_ok => Err(
+                "not changed: the service user's uid differs between hosts (see the checks)"
+                    .to_owned(),
+            ),
+            Ok((remote, plan)) => {
+                apply_host(cluster, renderer, remote, &p.spec, plan, homes, bar).await
             }
-        }
-        if error.is_none() {
-            if let Some(node) = &p.spec.node {
-                bar.set_message("checking health");
-                match expected_for(&p.spec, secrets) {
-                    Ok(expected) => match wait_healthy(node, &expected).await {
-                        Ok(()) => verified_nodes.push(node.clone()),
-                        Err(e) => error = Some(e),
-                    },
-                    Err(e) => error = Some(e.to_string()),
+            Err(e) => Err(e.clone()),
+        };
+        bar.set_message(match &result {
+            Ok(true) => "waiting for its turn to restart".to_owned(),
+            Ok(false) => "applied".to_owned(),
+            Err(_) => "failed".to_owned(),
+        });
+        result
+    }
+
+    /// After a host's files are written: restarts its node if that was held back for its turn,
+    /// waits for the node to be healthy with the expected state, and reports.
+    async fn settle(
+        &self,
+        p: Planned,
+        result: std::result::Result<bool, String>,
+        bar: &indicatif::ProgressBar,
+        verified_nodes: &mut Vec<NodeAddr>,
+    ) -> HostReport {
+        let (cluster, renderer, secrets) = (self.cluster, &self.renderer, &self.secrets);
+        let mut error = result.as_ref().err().cloned();
+        if let (Ok((remote, plan)), Ok(rolling)) = (&p.state, &result) {
+            if *rolling {
+                bar.set_message("restarting node");
+                let script = host::service_script(
+                    cluster,
+                    renderer,
+                    &p.spec,
+                    Service::Node,
+                    ServiceAction::Restart,
+                    plan.systemd,
+                    plan.units_changed(&p.spec),
+                );
+                let restarted = async {
+                    let script = script
+                        .map_err(|e| e.to_string())?
+                        .expect("a restart has a script");
+                    run(
+                        remote,
+                        "restarting the node",
+                        &script,
+                        None,
+                        Some(host::stop_limit(cluster)),
+                    )
+                    .await
+                };
+                if let Err(e) = restarted.await {
+                    error = Some(e);
+                }
+            }
+            if error.is_none() {
+                if let Some(node) = &p.spec.node {
+                    bar.set_message("checking health");
+                    match expected_for(&p.spec, secrets) {
+                        Ok(expected) => match wait_healthy(node, &expected).await {
+                            Ok(()) => verified_nodes.push(node.clone()),
+                            Err(e) => error = Some(e),
+                        },
+                        Err(e) => error = Some(e.to_string()),
+                    }
                 }
             }
         }
-    }
-    bar.finish_and_clear();
-    if let Err(e) = &p.state {
-        return failed_report(&p, e.clone());
-    }
-    match p.state {
-        Ok((remote, plan)) => {
-            remote.close().await;
-            let changed = !plan.is_unchanged();
-            HostReport {
-                host: p.spec.host.clone(),
-                roles: p.spec.roles.clone(),
-                files: plan.files,
-                services: plan.services,
-                result: match (&error, changed) {
-                    (Some(_), _) => Outcome::Failed,
-                    (None, true) => Outcome::Changed,
-                    (None, false) => Outcome::Unchanged,
-                },
-                error,
-                unreachable: false,
-                elapsed_ms: p.started.elapsed().as_millis() as u64,
-            }
+        bar.finish_and_clear();
+        if let Err(e) = &p.state {
+            return failed_report(&p, e.clone());
         }
-        Err(_) => unreachable!("a failed plan is reported above"),
+        match p.state {
+            Ok((remote, plan)) => {
+                remote.close().await;
+                let changed = !plan.is_unchanged();
+                HostReport {
+                    host: p.spec.host.clone(),
+                    roles: p.spec.roles.clone(),
+                    files: plan.files,
+                    services: plan.services,
+                    result: match (&error, changed) {
+                        (Some(_), _) => Outcome::Failed,
+                        (None, true) => Outcome::Changed,
+                        (None, false) => Outcome::Unchanged,
+                    },
+                    error,
+                    unreachable: false,
+                    elapsed_ms: p.started.elapsed().as_millis() as u64,
+                }
+            }
+            Err(_) => unreachable!("a failed plan is reported above"),
+        }
     }
 }

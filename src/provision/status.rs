@@ -233,21 +233,14 @@ pub async fn status(
                 (Vec::new(), unreachable)
             }
         };
-        let text = |k: &str| {
-            body.map(|b| match k {
-                "version" => b.version.clone(),
-                "config_checksum" => b.config_checksum.clone(),
-                _ => b.host_key_fingerprint.clone().unwrap_or_default(),
-            })
-        };
         nodes.push(NodeStatus {
             name: node.name.clone(),
             host: node.host.clone(),
             reachable,
             healthy,
-            version: text("version"),
-            config_checksum: text("config_checksum"),
-            host_key_fingerprint: text("host_key_fingerprint"),
+            version: body.map(|b| b.version.clone()),
+            config_checksum: body.map(|b| b.config_checksum.clone()),
+            host_key_fingerprint: body.map(|b| b.host_key_fingerprint.clone().unwrap_or_default()),
             presented_host_keys: seen.host_keys.clone().unwrap_or_default(),
             sessions: body.map(|b| b.sessions.max(0) as u64),
             drift,
