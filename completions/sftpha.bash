@@ -290,7 +290,7 @@ _sftpha() {
 
     case "${cmd}" in
         sftpha)
-            opts="-c -v -q -h -V --cluster --format --verbose --quiet --yes --help --version init assess provision users keys upgrade status inventory node gateway lab test-failover completions man help"
+            opts="-c -v -q -h -V --cluster --format --verbose --quiet --color --yes --help --version init assess provision users keys upgrade status inventory node gateway lab test-failover completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -308,6 +308,10 @@ _sftpha() {
                     COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -316,7 +320,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__assess)
-            opts="-c -v -q -h -V --probe --fail-on --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --probe --fail-on --cluster --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -338,6 +342,10 @@ _sftpha() {
                     COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -346,22 +354,14 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__completions)
-            opts="-c -v -q -h -V --cluster --format --verbose --quiet --yes --help --version bash elvish fish powershell zsh"
+            opts="-v -q -h -V --verbose --quiet --color --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --cluster)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -372,22 +372,14 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__gateway)
-            opts="-c -v -q -h -V --cluster --format --verbose --quiet --yes --help --version run help"
+            opts="-v -q -h -V --verbose --quiet --color --help --version run help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --cluster)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -440,7 +432,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__gateway__subcmd__run)
-            opts="-c -v -q -h -V --config --ready-file --cluster --format --verbose --quiet --yes --help --version"
+            opts="-v -q -h -V --config --ready-file --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -454,16 +446,8 @@ _sftpha() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --cluster)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -908,7 +892,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__init)
-            opts="-c -v -q -h -V --name --impact --rto --rpo --availability --peak-sessions --peak-throughput --max-sessions --nodes --zones --storage-kind --storage-path --replicas --replication --replication-lag --backup-interval --gateway-kind --gateway-hosts --vip --ssh-user --identity --force --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --name --impact --rto --rpo --availability --peak-sessions --peak-throughput --max-sessions --nodes --zones --storage-kind --storage-path --replicas --replication --replication-lag --backup-interval --gateway-kind --gateway-hosts --vip --ssh-user --identity --force --cluster --format --yes --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1010,6 +994,10 @@ _sftpha() {
                     COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1018,7 +1006,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__inventory)
-            opts="-c -v -q -h -V --list --host --node-binary --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --list --host --node-binary --cluster --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1040,8 +1028,8 @@ _sftpha() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1052,7 +1040,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__keys)
-            opts="-c -v -q -h -V --cluster --format --verbose --quiet --yes --help --version init known-hosts rotate help"
+            opts="-c -v -q -h -V --cluster --format --verbose --quiet --color --help --version init known-hosts rotate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1067,7 +1055,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1176,7 +1168,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__keys__subcmd__init)
-            opts="-c -v -q -h -V --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --cluster --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1191,7 +1183,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1202,7 +1198,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__keys__subcmd__known__subcmd__hosts)
-            opts="-c -v -q -h -V --plain --ca --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --plain --ca --cluster --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1217,7 +1213,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1228,22 +1228,14 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__keys__subcmd__rotate)
-            opts="-c -v -q -h -V --cluster --format --verbose --quiet --yes --help --version user host help"
+            opts="-v -q -h -V --verbose --quiet --color --help --version user host help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --cluster)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1310,7 +1302,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__keys__subcmd__rotate__subcmd__host)
-            opts="-c -v -q -h -V --finish --force --now --accept-new-host-keys --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --finish --force --now --accept-new-host-keys --cluster --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1325,7 +1317,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1336,7 +1332,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__keys__subcmd__rotate__subcmd__user)
-            opts="-c -v -q -h -V --key --grace --finish --force --no-push --accept-new-host-keys --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --key --grace --finish --force --no-push --accept-new-host-keys --cluster --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1359,7 +1355,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1370,22 +1370,14 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__lab)
-            opts="-c -v -q -h -V --cluster --format --verbose --quiet --yes --help --version up down status help"
+            opts="-v -q -h -V --verbose --quiet --color --help --version up down status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --cluster)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1396,7 +1388,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__lab__subcmd__down)
-            opts="-c -v -q -h -V --dir --cluster --format --verbose --quiet --yes --help --version"
+            opts="-v -q -h -V --dir --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1406,16 +1398,12 @@ _sftpha() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --cluster)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1496,7 +1484,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__lab__subcmd__status)
-            opts="-c -v -q -h -V --dir --cluster --format --verbose --quiet --yes --help --version"
+            opts="-v -q -h -V --dir --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1506,16 +1494,12 @@ _sftpha() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --cluster)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1526,7 +1510,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__lab__subcmd__up)
-            opts="-c -v -q -h -V --nodes --dir --port --cluster --format --verbose --quiet --yes --help --version"
+            opts="-v -q -h -V --nodes --dir --port --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1544,16 +1528,12 @@ _sftpha() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --cluster)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1564,22 +1544,14 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__man)
-            opts="-c -v -q -h -V --list --cluster --format --verbose --quiet --yes --help --version"
+            opts="-v -q -h -V --list --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --cluster)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1590,22 +1562,14 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__node)
-            opts="-c -v -q -h -V --cluster --format --verbose --quiet --yes --help --version run check help"
+            opts="-v -q -h -V --verbose --quiet --color --help --version run check help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --cluster)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1616,7 +1580,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__node__subcmd__check)
-            opts="-c -v -q -h -V --config --cluster --format --verbose --quiet --yes --help --version"
+            opts="-v -q -h -V --config --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1626,16 +1590,12 @@ _sftpha() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --cluster)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1702,7 +1662,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__node__subcmd__run)
-            opts="-c -v -q -h -V --config --ready-file --cluster --format --verbose --quiet --yes --help --version"
+            opts="-v -q -h -V --config --ready-file --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1716,16 +1676,8 @@ _sftpha() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --cluster)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1736,7 +1688,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__provision)
-            opts="-c -v -q -h -V --only --dry-run --accept-new-host-keys --node-binary --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --only --dry-run --accept-new-host-keys --node-binary --cluster --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1759,7 +1711,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1770,7 +1726,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__status)
-            opts="-c -v -q -h -V --node-binary --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --node-binary --cluster --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1789,7 +1745,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1800,7 +1760,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__test__subcmd__failover)
-            opts="-c -v -q -h -V --lab --fault --node --clients --duration --file-kib --rto --rto-ms --max-failed-logins --junit --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --lab --fault --node --clients --duration --file-kib --rto --rto-ms --max-failed-logins --junit --cluster --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1855,7 +1815,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1866,7 +1830,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__upgrade)
-            opts="-c -v -q -h -V --node-binary --only --dry-run --accept-new-host-keys --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --node-binary --only --dry-run --accept-new-host-keys --cluster --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1889,7 +1853,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1900,7 +1868,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__users)
-            opts="-c -v -q -h -V --cluster --format --verbose --quiet --yes --help --version add remove list set-key help"
+            opts="-c -v -q -h -V --cluster --format --verbose --quiet --color --help --version add remove list set-key help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1915,7 +1883,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1926,7 +1898,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__users__subcmd__add)
-            opts="-c -v -q -h -V --key --password --home --permissions --no-push --accept-new-host-keys --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --key --password --home --permissions --no-push --accept-new-host-keys --cluster --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1953,7 +1925,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -2048,7 +2024,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__users__subcmd__list)
-            opts="-c -v -q -h -V --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --cluster --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2063,7 +2039,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -2074,7 +2054,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__users__subcmd__remove)
-            opts="-c -v -q -h -V --no-push --accept-new-host-keys --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --no-push --accept-new-host-keys --cluster --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2089,7 +2069,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -2100,7 +2084,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__users__subcmd__set__subcmd__key)
-            opts="-c -v -q -h -V --key --remove-key --no-push --accept-new-host-keys --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --key --remove-key --no-push --accept-new-host-keys --cluster --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2123,7 +2107,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -758,8 +758,8 @@ fn users_edit_a_local_users_toml() {
     };
     let list = || {
         let out = users()
-            .args(["--format", "json"])
             .arg("list")
+            .args(["--format", "json"])
             .assert()
             .code(0);
         json_of(&out)
@@ -1155,17 +1155,90 @@ fn help_teaches_by_example() {
             );
         }
     }
-    let out = sftpha().args(["assess", "--help"]).assert().success();
-    let text = stdout_of(&out);
-    let global = text.find("Global options:").expect("a heading of its own");
-    assert!(text[global..].contains("--cluster") && text[global..].contains("--format"));
-    assert!(!text[..global].contains("--cluster"), "{text}");
     let out = sftpha().args(["keys", "--help"]).assert().success();
     assert!(
         stdout_of(&out).contains("rotate       Key rotations with no failed login"),
         "{}",
         stdout_of(&out)
     );
+}
+
+/// Each command's `--help` shows the options it acts on and no other: `-c` where a cluster is
+/// read, `--format` where a report is printed (markdown only on assess and init), `--yes`
+/// where a question is asked (`users` and `keys` take `-c` and `--format` for all their
+/// subcommands); `-v`, `-q` and `--color` everywhere under their own heading. Given before the
+/// command they still work, and after it they win.
+#[test]
+fn options_show_only_where_they_act() {
+    let out = sftpha().args(["man", "--list"]).assert().success();
+    let pages = stdout_of(&out);
+    let takes_cluster = |c: &str| {
+        ["init", "assess", "provision", "status", "upgrade", "inventory", "test-failover"]
+            .contains(&c)
+            || ["users", "keys"].contains(&c.split(' ').next().unwrap()) && c != "keys rotate"
+    };
+    let takes_format = |c: &str| {
+        (takes_cluster(c) && c != "inventory")
+            || ["lab up", "lab down", "lab status", "node check"].contains(&c)
+    };
+    let mut checked = 0;
+    for command in pages.lines() {
+        let mut args: Vec<&str> = command.split(' ').collect();
+        args.push("--help");
+        let text = stdout_of(&sftpha().args(&args).assert().success());
+        let global = text.find("Global options:").expect("a heading of its own");
+        let (own, global) = text.split_at(global);
+        for flag in ["--verbose", "--quiet", "--color"] {
+            assert!(global.contains(flag), "{command}: {flag} not shown:\n{text}");
+        }
+        for (flag, wanted) in [
+            ("--cluster", takes_cluster(command)),
+            ("--format", takes_format(command)),
+            ("--yes", command == "init"),
+            ("markdown", command == "init" || command == "assess"),
+        ] {
+            assert_eq!(text.contains(flag), wanted, "{command}: {flag}:\n{own}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 29, "{checked} pages");
+
+    let site = tempfile::tempdir().unwrap();
+    let cluster = init_in(site.path());
+    let name = |args: &[&std::ffi::OsStr], env: Option<&Path>| {
+        let mut cmd = sftpha();
+        cmd.current_dir(site.path()).env_remove("SFTPHA_CLUSTER");
+        if let Some(env) = env {
+            cmd.env("SFTPHA_CLUSTER", env);
+        }
+        let out = cmd.args(args).assert();
+        let code = out.get_output().status.code();
+        (code, String::from_utf8_lossy(&out.get_output().stderr).into_owned())
+    };
+    let missing = site.path().join("missing.toml");
+    let (c, m) = (cluster.as_os_str(), missing.as_os_str());
+    let assess = std::ffi::OsStr::new("assess");
+    let flag = std::ffi::OsStr::new("-c");
+    // Before the command, after it (after wins), and SFTPHA_CLUSTER below both.
+    assert_eq!(name(&[flag, c, assess], None).0, Some(0));
+    assert_eq!(name(&[assess, flag, c], None).0, Some(0));
+    assert_eq!(name(&[flag, m, assess, flag, c], None).0, Some(0));
+    assert_eq!(name(&[assess], Some(&cluster)).0, Some(0));
+    assert_eq!(name(&[flag, c, assess], Some(&missing)).0, Some(0));
+    let (code, err) = name(&[flag, c, assess, flag, m], None);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("missing.toml"), "{err}");
+    // A command that takes no -c refuses it after its name and ignores it before.
+    sftpha()
+        .args(["lab", "status", "-c", "x.toml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unexpected argument '-c'"));
+    sftpha()
+        .args(["status", "--format", "markdown"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("[possible values: human, json]"));
 }
 
 /// Day zero: a missing cluster.toml says how to make one; SFTPHA_CLUSTER is the default `-c`;

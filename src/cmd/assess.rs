@@ -16,6 +16,8 @@ pub struct AssessArgs {
     /// The lowest severity that fails the assessment (exit 1).
     #[arg(long, value_enum, default_value = "high", value_name = "SEVERITY")]
     pub fail_on: FailOnArg,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::ReportCommon,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -81,6 +81,10 @@ pub struct InitArgs {
     /// Overwrite cluster.toml and users.toml if they exist.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::ReportCommon,
+    #[command(flatten)]
+    pub yes: crate::cmd::cli::YesOpt,
 }
 
 macro_rules! value_enum_of {

@@ -31,11 +31,19 @@ use crate::provision::rotate::{
 };
 use crate::provision::{self, Options, Scope};
 
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    pub command: KeysCommand,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::Common,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Makes the cluster's missing keys beside cluster.toml (host key, host CA, probe key)
     /// and issues or renews host certificates; what `provision` does first.
-    Init,
+    Init(crate::cmd::cli::Common),
     /// Prints the known_hosts lines clients add: the host CA (`@cert-authority`, added once,
     /// survives every rotation) and the host keys for clients that pin plain keys.
     KnownHosts(KnownHostsArgs),
@@ -52,6 +60,8 @@ pub struct KnownHostsArgs {
     /// Only the `@cert-authority` line.
     #[arg(long)]
     pub ca: bool,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::Common,
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,6 +96,8 @@ pub struct RotateUserArgs {
     pub force: bool,
     #[command(flatten)]
     pub push: PushArgs,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::Common,
 }
 
 #[derive(Debug, Args)]
@@ -105,12 +117,15 @@ pub struct RotateHostArgs {
     /// Record the SSH host keys of hosts not yet in the cluster's known_hosts.
     #[arg(long)]
     pub accept_new_host_keys: bool,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::Common,
 }
 
-pub fn run(ctx: &Context, command: &KeysCommand) -> Result<u8> {
+pub fn run(ctx: &Context, args: &KeysArgs) -> Result<u8> {
+    let command = &args.command;
     let cluster = ctx.cluster()?;
     match command {
-        KeysCommand::Init => init(ctx, cluster),
+        KeysCommand::Init(_) => init(ctx, cluster),
         KeysCommand::KnownHosts(args) => known_hosts(ctx, cluster, args),
         KeysCommand::Rotate(RotateCommand::User(args)) => rotate_user(ctx, cluster, args),
         KeysCommand::Rotate(RotateCommand::Host(args)) => rotate_host(ctx, cluster, args),

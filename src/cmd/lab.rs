@@ -40,6 +40,8 @@ pub struct UpArgs {
     /// Gateway port on 127.0.0.1 (0: any free port).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
+    #[command(flatten)]
+    pub format: crate::cmd::cli::FormatOpt,
 }
 
 #[derive(Debug, Args)]
@@ -47,6 +49,8 @@ pub struct DirArgs {
     /// The lab's directory.
     #[arg(long, default_value = "sftpha-lab", value_name = "DIR")]
     pub dir: PathBuf,
+    #[command(flatten)]
+    pub format: crate::cmd::cli::FormatOpt,
 }
 
 pub fn run(ctx: &Context, command: &LabCommand) -> Result<u8> {

@@ -39,6 +39,8 @@ pub struct CheckArgs {
     /// The node's configuration file.
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
+    #[command(flatten)]
+    pub format: crate::cmd::cli::FormatOpt,
 }
 
 pub fn run(ctx: &Context, command: &NodeCommand) -> Result<u8> {

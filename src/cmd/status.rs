@@ -16,6 +16,8 @@ pub struct StatusArgs {
     /// installed on each host, else this one).
     #[arg(long, value_name = "PATH")]
     pub node_binary: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::Common,
 }
 
 pub fn run(ctx: &Context, args: &StatusArgs) -> Result<u8> {

@@ -50,6 +50,8 @@ pub struct TestFailoverArgs {
     /// Also write the result as JUnit XML.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::Common,
 }
 
 /// Why this release runs test-failover against a lab only, said where it is refused.

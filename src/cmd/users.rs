@@ -12,6 +12,14 @@ use crate::config::users_edit::{hash_password, read_key_file, NewUser, UsersDoc}
 use crate::error::{exit, Error, Result};
 use crate::provision::push::{accepted, push_change, Action, Change};
 
+#[derive(Debug, Args)]
+pub struct UsersArgs {
+    #[command(subcommand)]
+    pub command: UsersCommand,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::Common,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
     /// Adds a user: public keys (and/or a password), home, rights; pushes to every node.
@@ -19,7 +27,7 @@ pub enum UsersCommand {
     /// Removes a user from every node (their files on the storage are kept).
     Remove(RemoveArgs),
     /// Lists the users with their keys' fingerprints.
-    List,
+    List(crate::cmd::cli::Common),
     /// Adds keys to a user or removes them by fingerprint; pushes to every node.
     SetKey(SetKeyArgs),
 }
@@ -43,6 +51,8 @@ pub struct AddArgs {
     pub permissions: Option<Vec<String>>,
     #[command(flatten)]
     pub push: PushArgs,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::Common,
 }
 
 #[derive(Debug, Args)]
@@ -50,6 +60,8 @@ pub struct RemoveArgs {
     pub name: String,
     #[command(flatten)]
     pub push: PushArgs,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::Common,
 }
 
 #[derive(Debug, Args)]
@@ -63,13 +75,16 @@ pub struct SetKeyArgs {
     pub remove: Vec<String>,
     #[command(flatten)]
     pub push: PushArgs,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::Common,
 }
 
-pub fn run(ctx: &Context, command: &UsersCommand) -> Result<u8> {
+pub fn run(ctx: &Context, args: &UsersArgs) -> Result<u8> {
+    let command = &args.command;
     let cluster = ctx.cluster()?;
     let mut doc = UsersDoc::load(&cluster.users)?;
     let (change, push, checks, homes) = match command {
-        UsersCommand::List => return list(ctx, &doc),
+        UsersCommand::List(_) => return list(ctx, &doc),
         UsersCommand::Add(args) => {
             let mut keys = Vec::new();
             for file in &args.keys {
