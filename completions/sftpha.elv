@@ -44,7 +44,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand lab 'A whole cluster on 127.0.0.1: nodes, gateway, shared storage, a demo user'
             cand test-failover 'Failover smoke test: workload, fault, detection and recovery measured, data verified'
             cand completions 'Prints shell completions'
-            cand man 'Prints the man page (roff)'
+            cand man 'Prints a man page (roff): sftpha(1), a command''s, or a file format''s'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sftpha;init'= {
@@ -618,7 +618,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand lab 'A whole cluster on 127.0.0.1: nodes, gateway, shared storage, a demo user'
             cand test-failover 'Failover smoke test: workload, fault, detection and recovery measured, data verified'
             cand completions 'Prints shell completions'
-            cand man 'Prints the man page (roff)'
+            cand man 'Prints a man page (roff): sftpha(1), a command''s, or a file format''s'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sftpha;help;init'= {

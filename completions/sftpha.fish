@@ -49,7 +49,7 @@ complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "gateway" -d 'The bund
 complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "lab" -d 'A whole cluster on 127.0.0.1: nodes, gateway, shared storage, a demo user'
 complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "test-failover" -d 'Failover smoke test: workload, fault, detection and recovery measured, data verified'
 complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "completions" -d 'Prints shell completions'
-complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "man" -d 'Prints the man page (roff)'
+complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "man" -d 'Prints a man page (roff): sftpha(1), a command\'s, or a file format\'s'
 complete -c sftpha -n "__fish_sftpha_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l name -d 'Name of the cluster' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l impact -d 'Impact of downtime; sets the default objectives' -r -f -a "critical\t''
@@ -435,7 +435,7 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from init assess provision users keys upgrade status inventory node gateway lab test-failover completions man help" -f -a "lab" -d 'A whole cluster on 127.0.0.1: nodes, gateway, shared storage, a demo user'
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from init assess provision users keys upgrade status inventory node gateway lab test-failover completions man help" -f -a "test-failover" -d 'Failover smoke test: workload, fault, detection and recovery measured, data verified'
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from init assess provision users keys upgrade status inventory node gateway lab test-failover completions man help" -f -a "completions" -d 'Prints shell completions'
-complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from init assess provision users keys upgrade status inventory node gateway lab test-failover completions man help" -f -a "man" -d 'Prints the man page (roff)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from init assess provision users keys upgrade status inventory node gateway lab test-failover completions man help" -f -a "man" -d 'Prints a man page (roff): sftpha(1), a command\'s, or a file format\'s'
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and not __fish_seen_subcommand_from init assess provision users keys upgrade status inventory node gateway lab test-failover completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "add" -d 'Adds a user: public keys (and/or a password), home, rights; pushes to every node'
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "remove" -d 'Removes a user from every node (their files on the storage are kept)'

@@ -84,7 +84,11 @@ pub fn toml_key_at(text: &str, at: usize) -> Option<String> {
     // The table it is in: the last header above, with `[[array]]` entries counted.
     let mut table: Option<String> = None;
     let mut counts: std::collections::HashMap<String, usize> = Default::default();
-    for header in text[..start].lines().map(str::trim) {
+    // A header may carry a comment (`[storage]   # the shared storage`), as `init` writes them.
+    for header in text[..start]
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+    {
         if let Some(name) = header.strip_prefix("[[").and_then(|h| h.strip_suffix("]]")) {
             let name = name.trim().to_owned();
             let n = counts.entry(name.clone()).or_insert(0);
@@ -130,5 +134,11 @@ mod tests {
         );
         assert_eq!(toml_key_at(text, at("  1,")), None);
         assert_eq!(toml_key_at(text, at("[gateway]")), None);
+        // Headers with comments, as `init` writes them.
+        let text = "[storage]          # shared\nreplicas = \"two\"\n";
+        assert_eq!(
+            toml_key_at(text, text.find("\"two\"").unwrap()).as_deref(),
+            Some("storage.replicas")
+        );
     }
 }

@@ -77,7 +77,8 @@ fn generated_files_are_current() {
     let listed = sftpha().args(["man", "--list"]).assert().success();
     let mut expected = vec!["sftpha.1".to_owned()];
     for command in stdout_of(&listed).lines() {
-        let file = format!("sftpha-{}.1", command.replace(' ', "-"));
+        let section = if command.ends_with(".toml") { 5 } else { 1 };
+        let file = format!("sftpha-{}.{section}", command.replace(' ', "-"));
         let page = sftpha()
             .arg("man")
             .args(command.split(' '))
@@ -309,10 +310,34 @@ fn assert_config_error(args: &[&std::ffi::OsStr], path: &Path, key: &str, line: 
                     && message.contains(&format!("line {line}")),
                 "{what}: {e}"
             );
-            assert!(
-                e["hint"].as_str().unwrap().contains("lists every key"),
-                "{what}: {e}"
-            );
+            // The hint names the reference page of the file's format, and that page has the key.
+            let hint = e["hint"].as_str().unwrap();
+            let page = hint
+                .split("`sftpha man ")
+                .nth(1)
+                .and_then(|rest| rest.split('`').next())
+                .unwrap_or_else(|| panic!("{what}: no page in the hint: {hint}"));
+            let mut plain = String::new();
+            for part in key.split('[') {
+                match part.split_once(']') {
+                    Some((_index, rest)) => plain += &format!("[]{rest}"),
+                    None => plain += part,
+                }
+            }
+            let text = stdout_of(&sftpha().args(["man", page]).assert().success());
+            if message.contains("unknown field") {
+                assert!(hint.contains("documents every key"), "{what}: {hint}");
+            } else {
+                assert!(
+                    hint.contains(&format!("documents `{plain}`")),
+                    "{what}: {hint}"
+                );
+                let leaf = key.rsplit('.').next().unwrap();
+                assert!(
+                    text.contains(&format!(".B {leaf}\n")),
+                    "{what}: {page} lacks {leaf}"
+                );
+            }
         } else {
             assert!(out.get_output().stdout.is_empty(), "{what}");
         }
@@ -1173,8 +1198,16 @@ fn options_show_only_where_they_act() {
     let out = sftpha().args(["man", "--list"]).assert().success();
     let pages = stdout_of(&out);
     let takes_cluster = |c: &str| {
-        ["init", "assess", "provision", "status", "upgrade", "inventory", "test-failover"]
-            .contains(&c)
+        [
+            "init",
+            "assess",
+            "provision",
+            "status",
+            "upgrade",
+            "inventory",
+            "test-failover",
+        ]
+        .contains(&c)
             || ["users", "keys"].contains(&c.split(' ').next().unwrap()) && c != "keys rotate"
     };
     let takes_format = |c: &str| {
@@ -1182,14 +1215,17 @@ fn options_show_only_where_they_act() {
             || ["lab up", "lab down", "lab status", "node check"].contains(&c)
     };
     let mut checked = 0;
-    for command in pages.lines() {
+    for command in pages.lines().filter(|p| !p.ends_with(".toml")) {
         let mut args: Vec<&str> = command.split(' ').collect();
         args.push("--help");
         let text = stdout_of(&sftpha().args(&args).assert().success());
         let global = text.find("Global options:").expect("a heading of its own");
         let (own, global) = text.split_at(global);
         for flag in ["--verbose", "--quiet", "--color"] {
-            assert!(global.contains(flag), "{command}: {flag} not shown:\n{text}");
+            assert!(
+                global.contains(flag),
+                "{command}: {flag} not shown:\n{text}"
+            );
         }
         for (flag, wanted) in [
             ("--cluster", takes_cluster(command)),
@@ -1213,7 +1249,10 @@ fn options_show_only_where_they_act() {
         }
         let out = cmd.args(args).assert();
         let code = out.get_output().status.code();
-        (code, String::from_utf8_lossy(&out.get_output().stderr).into_owned())
+        (
+            code,
+            String::from_utf8_lossy(&out.get_output().stderr).into_owned(),
+        )
     };
     let missing = site.path().join("missing.toml");
     let (c, m) = (cluster.as_os_str(), missing.as_os_str());

@@ -42,7 +42,8 @@ impl From<FailOnArg> for FailOn {
 pub fn run(ctx: &Context, args: &AssessArgs) -> Result<u8> {
     let cluster = ctx.cluster()?;
     let (extra, evidence) = if args.probe {
-        let (findings, evidence, took) = ctx.block_on(assess::probe::run(cluster))?;
+        let (findings, evidence, took) =
+            ctx.block_on(assess::probe::run(cluster, ctx.progress()))?;
         tracing::debug!(?took, "probed the live hosts");
         (findings, evidence)
     } else {

@@ -16,12 +16,18 @@ use crate::cmd;
     name = "sftpha",
     version,
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    after_long_help = "Files: every key of cluster.toml, node.toml, gateway.toml and users.toml, with its type,\ndefault and meaning, is in sftpha-cluster.toml(5), sftpha-node.toml(5), sftpha-gateway.toml(5)\nand sftpha-users.toml(5): `sftpha man cluster.toml | man -l -`."
 )]
 pub struct Cli {
     /// The cluster definition, for the commands that read one (they take `-c` after their
     /// name too, and `$SFTPHA_CLUSTER`).
-    #[arg(short = 'c', long, value_name = "PATH", help_heading = "Global options")]
+    #[arg(
+        short = 'c',
+        long,
+        value_name = "PATH",
+        help_heading = "Global options"
+    )]
     pub cluster: Option<PathBuf>,
 
     /// Output format, for the commands that print a report (they take `--format` after their
@@ -159,9 +165,9 @@ pub enum Command {
         after_help = "Where the file goes:\n  bash    sftpha completions bash > ~/.local/share/bash-completion/completions/sftpha\n  zsh     sftpha completions zsh > ~/.zfunc/_sftpha   (with fpath+=~/.zfunc before compinit)\n  fish    sftpha completions fish > ~/.config/fish/completions/sftpha.fish\n  elvish  sftpha completions elvish >> ~/.config/elvish/rc.elv"
     )]
     Completions(cmd::completions::Args),
-    /// Prints the man page (roff).
+    /// Prints a man page (roff): sftpha(1), a command's, or a file format's.
     #[command(
-        after_help = "Examples:\n  sftpha man > /usr/local/share/man/man1/sftpha.1 && man sftpha"
+        after_help = "Examples:\n  sftpha man > /usr/local/share/man/man1/sftpha.1 && man sftpha\n  sftpha man users add | man -l -\n  sftpha man cluster.toml | man -l -              every key of cluster.toml\n  sftpha man --list"
     )]
     Man(cmd::man::Args),
 }
@@ -304,7 +310,7 @@ fn color(choice: ColorChoice) -> bool {
         ColorChoice::Never => false,
         ColorChoice::Auto => {
             std::io::stderr().is_terminal()
-                && !std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
     }
 }

@@ -1,16 +1,20 @@
-//! `sftpha man [COMMAND...]`: the man pages, rendered from the clap tree: sftpha(1), and one
-//! page per command (`sftpha man users add` is sftpha-users-add(1)), which sftpha(1) refers to.
+//! `sftpha man [COMMAND...|FILE]`: the man pages, rendered from the clap tree: sftpha(1), and one
+//! page per command (`sftpha man users add` is sftpha-users-add(1)), which sftpha(1) refers to;
+//! and one per file format, rendered from the structs that parse it (`sftpha man cluster.toml`
+//! is sftpha-cluster.toml(5)).
 
 use std::io::Write;
 
 use clap::CommandFactory;
 
 use crate::cmd::cli::Cli;
+use crate::config::reference::FileFormat;
 use crate::error::{exit, Error, Result};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The command whose page to print (`users add`); none: sftpha(1).
+    /// The command whose page to print (`users add`), or a file format (`cluster.toml`,
+    /// `node.toml`, `gateway.toml`, `users.toml`); none: sftpha(1).
     #[arg(value_name = "COMMAND")]
     pub command: Vec<String>,
     /// List every page's command, one per line (what `scripts/gen` writes to man/).
@@ -23,6 +27,14 @@ pub fn run(args: &Args) -> Result<u8> {
     if args.list {
         for path in pages() {
             writeln!(out, "{}", path.join(" "))?;
+        }
+        for format in FileFormat::ALL {
+            writeln!(out, "{}", format.file())?;
+        }
+    } else if let [file] = args.command.as_slice() {
+        match FileFormat::from_file(file) {
+            Some(format) => out.write_all(format.roff().as_bytes())?,
+            None => out.write_all(&render(&args.command)?)?,
         }
     } else {
         out.write_all(&render(&args.command)?)?;

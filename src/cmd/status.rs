@@ -22,7 +22,7 @@ pub struct StatusArgs {
 
 pub fn run(ctx: &Context, args: &StatusArgs) -> Result<u8> {
     let cluster = ctx.cluster()?;
-    let report = ctx.block_on(status(cluster, args.node_binary.as_ref()))??;
+    let report = ctx.block_on(status(cluster, args.node_binary.as_ref(), ctx.progress()))??;
     ctx.print(&report, human)?;
     Ok(if report.ok {
         exit::OK

@@ -144,9 +144,11 @@ fn key_set_problem(what: &str, seen: &[String], expected: &[String]) -> Option<S
     Some(format!("{what} {}", parts.join(" and ")))
 }
 
+/// The status of every host; a count of the hosts done on stderr with `progress`.
 pub async fn status(
     cluster: &Cluster,
     node_binary: Option<&std::path::PathBuf>,
+    progress: bool,
 ) -> Result<StatusReport> {
     let started = Instant::now();
     let keys = cluster.dir().join(desired::KEYS_DIR);
@@ -181,13 +183,19 @@ pub async fn status(
     let access = Access::new(cluster, false, false)?;
     let fingerprint = secrets.fingerprint();
     let expected_keys = secrets.presented();
+    let probe = crate::assess::probe::probes(cluster);
+    let done = crate::text::Counter::new("checking the hosts", specs.len() + probe, progress);
     let (drifts, observed) = async {
-        let drifts =
-            futures::future::join_all(specs.iter().map(|spec| drift_of(cluster, &access, spec)));
-        let observed = crate::assess::probe::observe(cluster);
+        let drifts = futures::future::join_all(specs.iter().map(|spec| async {
+            let drift = drift_of(cluster, &access, spec).await;
+            done.inc();
+            drift
+        }));
+        let observed = crate::assess::probe::observe(cluster, &done);
         tokio::join!(drifts, observed)
     }
     .await;
+    drop(done);
     let drift_for = |host: &str| -> Drift {
         specs
             .iter()
