@@ -1760,7 +1760,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__test__subcmd__failover)
-            opts="-c -v -q -h -V --lab --fault --node --clients --duration --file-kib --rto --rto-ms --max-failed-logins --junit --cluster --format --verbose --quiet --color --help --version"
+            opts="-c -v -q -h -V --lab --fault --node --clients --duration --file-kib --rto --rto-ms --max-failed-logins --undo-after --junit --cluster --format --yes --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1799,6 +1799,10 @@ _sftpha() {
                     return 0
                     ;;
                 --max-failed-logins)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --undo-after)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

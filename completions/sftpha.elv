@@ -558,7 +558,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         &'sftpha;lab;help;help'= {
         }
         &'sftpha;test-failover'= {
-            cand --lab 'The lab to test (see `sftpha lab up`); this release tests labs only'
+            cand --lab 'The lab to test (see `sftpha lab up`); without it, the cluster of `-c`'
             cand --fault 'The fault to inject'
             cand --node 'The node to fault (default: the one with the most sessions)'
             cand --clients 'Concurrent SFTP clients'
@@ -567,11 +567,13 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand --rto 'RTO objective (`30s`, `2m`; a number is seconds; default 30 s, the cluster.toml default)'
             cand --rto-ms 'RTO objective in milliseconds (the older spelling of --rto)'
             cand --max-failed-logins 'Failed logins tolerated'
+            cand --undo-after 'On a cluster: the fault''s host undoes it by itself this long after it was injected, even if test-failover dies or loses its SSH connection (default: --duration + 90 s)'
             cand --junit 'Also write the result as JUnit XML'
             cand -c 'The cluster definition'
             cand --cluster 'The cluster definition'
             cand --format 'Output format [default: human on a terminal, JSON otherwise]'
             cand --color 'Colours in log lines: auto (a terminal without `NO_COLOR`), always, never'
+            cand --yes 'Never prompt; take the default answer'
             cand -v 'More log output (-v: debug, -vv: trace)'
             cand --verbose 'More log output (-v: debug, -vv: trace)'
             cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'

@@ -384,7 +384,7 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subco
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "down" -d 'Stops every process of the lab (by pidfile; drains first). Safe to run twice'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "status" -d 'Health of every process of the lab (a process stopped by SIGSTOP is shown as such); exit 1 if any is not healthy'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l lab -d 'The lab to test (see `sftpha lab up`); this release tests labs only' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l lab -d 'The lab to test (see `sftpha lab up`); without it, the cluster of `-c`' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l fault -d 'The fault to inject' -r -f -a "kill\t'SIGKILL the node process'
 freeze\t'SIGSTOP it (the kernel still accepts TCP); SIGCONT when restoring'
 partition\t'Cut the host off the network (needs separate hosts: a provisioned cluster)'
@@ -396,6 +396,7 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l file-kib
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l rto -d 'RTO objective (`30s`, `2m`; a number is seconds; default 30 s, the cluster.toml default)' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l rto-ms -d 'RTO objective in milliseconds (the older spelling of --rto)' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l max-failed-logins -d 'Failed logins tolerated' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l undo-after -d 'On a cluster: the fault\'s host undoes it by itself this long after it was injected, even if test-failover dies or loses its SSH connection (default: --duration + 90 s)' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l junit -d 'Also write the result as JUnit XML' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -s c -l cluster -d 'The cluster definition' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l format -d 'Output format [default: human on a terminal, JSON otherwise]' -r -f -a "human\t''
@@ -403,6 +404,7 @@ json\t''"
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l color -d 'Colours in log lines: auto (a terminal without `NO_COLOR`), always, never' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l yes -d 'Never prompt; take the default answer'
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -s h -l help -d 'Print help (see more with \'--help\')'

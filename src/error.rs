@@ -297,6 +297,8 @@ pub enum FailoverError {
     NoFault,
     #[error("the fault could not be undone: {0}")]
     Restore(String),
+    #[error("the fault could not be injected: {0}")]
+    Inject(String),
 }
 
 /// An SFTP login or operation of our client (test-failover, provision's checks) failed.

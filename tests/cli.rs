@@ -1230,7 +1230,7 @@ fn options_show_only_where_they_act() {
         for (flag, wanted) in [
             ("--cluster", takes_cluster(command)),
             ("--format", takes_format(command)),
-            ("--yes", command == "init"),
+            ("--yes", command == "init" || command == "test-failover"),
             ("markdown", command == "init" || command == "assess"),
         ] {
             assert_eq!(text.contains(flag), wanted, "{command}: {flag}:\n{own}");
