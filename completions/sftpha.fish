@@ -75,8 +75,8 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l replicas -d 'Copi
 complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l replication -d 'How the copies are kept' -r -f -a "none\t''
 sync\t''
 async\t''"
-complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l replication-lag -d 'How far an asynchronous replica may be behind, in seconds' -r
-complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l backup-interval -d 'Seconds between backups of the storage (0: none)' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l replication-lag -d 'How far an asynchronous replica may be behind (`30s`, `5m`; a number is seconds)' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l backup-interval -d 'Time between backups of the storage (`1d`, `6h`; a number is seconds; 0: none)' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand init" -l gateway-kind -d 'The load balancer in front of the nodes' -r -f -a "builtin\t''
 haproxy\t''
 external\t''"
@@ -393,7 +393,7 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l node -d 
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l clients -d 'Concurrent SFTP clients' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l duration -d 'How long the workload runs (`15`, `15s`, `2m`; 3 s to 1 h); the fault comes a third of the way in' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l file-kib -d 'Size of every uploaded file, in KiB' -r
-complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l rto -d 'RTO objective (`30s`, `2m`; a number is seconds; default 30 s, the cluster.toml default)' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l rto -d 'RTO objective (`30s`, `2m`; a number is seconds; default: the cluster\'s objectives.rto_seconds, 30 s on a lab)' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l rto-ms -d 'RTO objective in milliseconds (the older spelling of --rto)' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l max-failed-logins -d 'Failed logins tolerated' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l undo-after -d 'On a cluster: the fault\'s host undoes it by itself this long after it was injected, even if test-failover dies or loses its SSH connection (default: --duration + 90 s)' -r

@@ -70,9 +70,27 @@ fn json_asked(args: impl Iterator<Item = String>) -> bool {
 /// The error as JSON on stdout (a failed write there is ignored: stderr has the error too).
 fn print_json_error(kind: &str, message: &str, hint: Option<&str>) {
     use std::io::Write;
-    let error = serde_json::json!({"error": {"kind": kind, "message": message, "hint": hint}});
+    // Pretty and in this key order, as every other JSON document sftpha prints.
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        kind: &'a str,
+        message: &'a str,
+        hint: Option<&'a str>,
+    }
+    #[derive(serde::Serialize)]
+    struct Document<'a> {
+        error: Body<'a>,
+    }
+    let error = Document {
+        error: Body {
+            kind,
+            message,
+            hint,
+        },
+    };
+    let text = serde_json::to_string_pretty(&error).expect("an error serializes");
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{error}");
+    let _ = writeln!(out, "{text}");
     let _ = out.flush();
 }
 

@@ -71,6 +71,11 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         .ok_or_else(bad)
 }
 
+/// The width to wrap text for: the terminal's, else 100 columns.
+pub fn output_width() -> usize {
+    terminal_width().unwrap_or(100)
+}
+
 /// The width of the terminal stdout is, if it is one (and not absurdly narrow).
 fn terminal_width() -> Option<usize> {
     use std::io::IsTerminal;

@@ -1180,6 +1180,32 @@ fn help_teaches_by_example() {
             );
         }
     }
+    // Every command below the top too, leaves included.
+    let pages = stdout_of(&sftpha().args(["man", "--list"]).assert().success());
+    for page in pages.lines().filter(|p| !p.ends_with(".toml")) {
+        let mut args: Vec<&str> = page.split(' ').collect();
+        args.push("--help");
+        let text = stdout_of(&sftpha().args(&args).assert().success());
+        let wanted = if page == "completions" {
+            "Where the file goes:"
+        } else {
+            "Examples:"
+        };
+        assert!(text.contains(wanted), "{page} --help:\n{text}");
+        if page != "completions" {
+            let first = page.split(' ').next().unwrap();
+            assert!(
+                text.contains(&format!("sftpha {first}"))
+                    || text.contains(&format!("sftpha -c prod/cluster.toml {first}")),
+                "{page}:\n{text}"
+            );
+        }
+    }
+    let top = stdout_of(&sftpha().arg("--help").assert().success());
+    assert!(
+        top.contains("Start here:") && top.contains("sftpha lab up"),
+        "{top}"
+    );
     let out = sftpha().args(["keys", "--help"]).assert().success();
     assert!(
         stdout_of(&out).contains("rotate       Key rotations with no failed login"),

@@ -58,6 +58,7 @@ pub async fn observe(cluster: &Cluster, done: &Counter) -> Observations {
     let nodes = cluster.node_addrs().into_iter().map(|n| async move {
         let sftp_addr = format!("{}:{}", bracket(&n.host), n.port);
         let health_addr = format!("{}:{}", bracket(&n.host), n.health_port);
+        tracing::debug!(node = %n.name, url = %format!("http://{health_addr}/healthz"), "fetching /healthz");
         let (health, host_keys) = tokio::join!(
             health::fetch_at::<NodeHealth>(&health_addr, timeouts::PROBE),
             host_keys_of(&sftp_addr)
@@ -101,9 +102,12 @@ async fn resolve(addr: &str) -> Result<SocketAddr, String> {
 /// Every host key `addr` presents (one handshake per key type, no login).
 pub async fn host_keys_of(addr: &str) -> Result<Vec<String>, String> {
     let sock = resolve(addr).await?;
-    crate::ssh::keyscan::scan(sock, false)
+    tracing::debug!(%addr, "scanning the host keys (one handshake per key type)");
+    let keys = crate::ssh::keyscan::scan(sock, false)
         .await
-        .map(|p| p.fingerprints())
+        .map(|p| p.fingerprints());
+    tracing::trace!(%addr, ?keys, "host keys seen");
+    keys
 }
 
 /// A set of host keys as one value, for grouping and messages.

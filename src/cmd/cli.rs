@@ -17,7 +17,8 @@ use crate::cmd;
     version,
     propagate_version = true,
     max_term_width = 100,
-    after_long_help = "Files: every key of cluster.toml, node.toml, gateway.toml and users.toml, with its type,\ndefault and meaning, is in sftpha-cluster.toml(5), sftpha-node.toml(5), sftpha-gateway.toml(5)\nand sftpha-users.toml(5): `sftpha man cluster.toml | man -l -`."
+    after_help = "Start here:\n  sftpha lab up --dir /tmp/lab          a whole cluster on 127.0.0.1, to try it\n  sftpha init                           the day-zero questions: cluster.toml and users.toml\n  sftpha assess                         the risk assessment of ./cluster.toml\n  sftpha COMMAND --help                 each command's options and examples",
+    after_long_help = "Start here:\n  sftpha lab up --dir /tmp/lab          a whole cluster on 127.0.0.1, to try it\n  sftpha init                           the day-zero questions: cluster.toml and users.toml\n  sftpha assess                         the risk assessment of ./cluster.toml\n  sftpha COMMAND --help                 each command's options and examples\n\nFiles: every key of cluster.toml, node.toml, gateway.toml and users.toml, with its type,\ndefault and meaning, is in sftpha-cluster.toml(5), sftpha-node.toml(5), sftpha-gateway.toml(5)\nand sftpha-users.toml(5): `sftpha man cluster.toml | man -l -`."
 )]
 pub struct Cli {
     /// The cluster definition, for the commands that read one (they take `-c` after their
@@ -162,7 +163,7 @@ pub enum Command {
     TestFailover(cmd::test_failover::TestFailoverArgs),
     /// Prints shell completions.
     #[command(
-        after_help = "Where the file goes:\n  bash    sftpha completions bash > ~/.local/share/bash-completion/completions/sftpha\n  zsh     sftpha completions zsh > ~/.zfunc/_sftpha   (with fpath+=~/.zfunc before compinit)\n  fish    sftpha completions fish > ~/.config/fish/completions/sftpha.fish\n  elvish  sftpha completions elvish >> ~/.config/elvish/rc.elv"
+        after_help = "Where the file goes:\n  bash    sftpha completions bash > ~/.local/share/bash-completion/completions/sftpha\n  zsh     sftpha completions zsh > ~/.zfunc/_sftpha   (with fpath+=~/.zfunc before compinit)\n  fish    sftpha completions fish > ~/.config/fish/completions/sftpha.fish\n  elvish  sftpha completions elvish >> ~/.config/elvish/rc.elv\n  powershell  sftpha completions powershell >> $PROFILE"
     )]
     Completions(cmd::completions::Args),
     /// Prints a man page (roff): sftpha(1), a command's, or a file format's.

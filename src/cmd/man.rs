@@ -23,6 +23,28 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<u8> {
+    let page = if args.list {
+        None
+    } else if let [file] = args.command.as_slice() {
+        match FileFormat::from_file(file) {
+            Some(format) => Some(format.roff().into_bytes()),
+            None if file.ends_with(".toml") => {
+                return Err(Error::usage(
+                    format!("`{file}` has no page"),
+                    Some("the file formats: cluster.toml, node.toml, gateway.toml, users.toml"),
+                ))
+            }
+            None => Some(render(&args.command)?),
+        }
+    } else {
+        Some(render(&args.command)?)
+    };
+    // On a terminal the page is shown as man shows it, not as roff.
+    if let Some(page) = &page {
+        if show_on_terminal(page) {
+            return Ok(exit::OK);
+        }
+    }
     let mut out = std::io::stdout().lock();
     if args.list {
         for path in pages() {
@@ -31,16 +53,31 @@ pub fn run(args: &Args) -> Result<u8> {
         for format in FileFormat::ALL {
             writeln!(out, "{}", format.file())?;
         }
-    } else if let [file] = args.command.as_slice() {
-        match FileFormat::from_file(file) {
-            Some(format) => out.write_all(format.roff().as_bytes())?,
-            None => out.write_all(&render(&args.command)?)?,
-        }
-    } else {
-        out.write_all(&render(&args.command)?)?;
+    } else if let Some(page) = page {
+        out.write_all(&page)?;
     }
     out.flush()?;
     Ok(exit::OK)
+}
+
+/// Shows `page` with `man -l -` when stdout is a terminal and man is there; false otherwise
+/// (then the roff is printed, for a file or a pipe).
+fn show_on_terminal(page: &[u8]) -> bool {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return false;
+    }
+    let child = std::process::Command::new("man")
+        .args(["-l", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        return false;
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(page);
+    }
+    child.wait().is_ok_and(|s| s.success())
 }
 
 /// The command tree with globals propagated and names set as the pages show them.

@@ -40,9 +40,9 @@ pub struct TestFailoverArgs {
     /// Size of every uploaded file, in KiB.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1048576))]
     pub file_kib: u64,
-    /// RTO objective (`30s`, `2m`; a number is seconds; default 30 s, the cluster.toml
-    /// default).
-    #[arg(long, value_name = "DURATION", value_parser = crate::text::parse_duration, conflicts_with = "rto_ms")]
+    /// RTO objective (`30s`, `2m`; a number is seconds; default: the cluster's
+    /// objectives.rto_seconds, 30 s on a lab).
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration, conflicts_with = "rto_ms")]
     pub rto: Option<Duration>,
     /// RTO objective in milliseconds (the older spelling of --rto).
     #[arg(long, value_name = "MS", hide = true)]
@@ -356,6 +356,15 @@ pub fn run(ctx: &Context, args: &TestFailoverArgs) -> Result<u8> {
         }
     }
     Ok(code)
+}
+
+/// `--rto`: more than nothing (no failover is instant).
+fn positive_duration(text: &str) -> std::result::Result<Duration, String> {
+    let d = crate::text::parse_duration(text)?;
+    if d.is_zero() {
+        return Err(format!("`{text}`: an RTO of zero can never be met; give the longest tolerable outage, e.g. `30s`"));
+    }
+    Ok(d)
 }
 
 /// `--undo-after`: 5 s to 2 h.

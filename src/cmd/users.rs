@@ -23,12 +23,24 @@ pub struct UsersArgs {
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
     /// Adds a user: public keys (and/or a password), home, rights; pushes to every node.
+    #[command(
+        after_help = "Examples:\n  sftpha users add bank --key bank.pub --home partners/bank --permissions list,read,write\n  sftpha users add lab --password < password.txt\n  sftpha users add bank --key bank.pub --no-push     edit users.toml only"
+    )]
     Add(AddArgs),
     /// Removes a user from every node (their files on the storage are kept).
+    #[command(
+        after_help = "Examples:\n  sftpha users remove bank\n  sftpha users remove bank --no-push"
+    )]
     Remove(RemoveArgs),
     /// Lists the users with their keys' fingerprints.
+    #[command(
+        after_help = "Examples:\n  sftpha users list\n  sftpha users list --format json | jq -r '.[].name'"
+    )]
     List(crate::cmd::cli::Common),
     /// Adds keys to a user or removes them by fingerprint; pushes to every node.
+    #[command(
+        after_help = "Examples:\n  sftpha users set-key bank --key new.pub\n  sftpha users set-key bank --remove-key SHA256:..."
+    )]
     SetKey(SetKeyArgs),
 }
 

@@ -172,7 +172,7 @@ impl Default for Objectives {
 #[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Ssh {
-    /// The user sftpha logs into every host as (root, or one with sudo without a password).
+    /// The user sftpha logs into every host as: root (sudo is not supported yet).
     #[serde(default = "default_ssh_user")]
     pub user: String,
     /// The hosts' SSH port.

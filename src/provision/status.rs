@@ -152,6 +152,18 @@ pub async fn status(
 ) -> Result<StatusReport> {
     let started = Instant::now();
     let keys = cluster.dir().join(desired::KEYS_DIR);
+    if cluster.dir().join("lab.json").exists() {
+        return Err(Error::usage(
+            format!(
+                "`{}` is a lab's: status is for clusters `sftpha provision` built",
+                cluster.path.display()
+            ),
+            Some(&format!(
+                "`sftpha lab status --dir {}` shows the lab's processes; `sftpha assess --probe` checks its live nodes",
+                cluster.dir().display()
+            )),
+        ));
+    }
     if !keys.join(crate::keys::secrets::HOST_KEY_FILE).exists() {
         return Err(Error::usage(
             format!(
