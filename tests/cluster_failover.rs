@@ -224,3 +224,84 @@ fn the_host_undoes_a_fault_when_test_failover_dies() {
         site.json(&["status"]).0 == 0
     });
 }
+
+/// Two builtin gateways sharing a vip (keepalived, provisioned): exactly one holds it, which
+/// `provision` and `status` say; an SFTP login through the vip works; when the holder's
+/// keepalived is gone the other takes the vip, and a vip held by no gateway fails `status`.
+#[test]
+fn a_vip_is_held_by_exactly_one_gateway() {
+    require("nft");
+    require("keepalived");
+    let hosts = FakeHosts::new(5, true);
+    let addr = |i: usize| hosts.hosts[i].addr.to_string();
+    let nodes: Vec<String> = (0..3).map(addr).collect();
+    let site = Site::builder(&hosts)
+        .nodes(&nodes)
+        .gateway(&addr(3))
+        .build();
+    let (g1, g2) = (addr(3), addr(4));
+    let vip = format!("{}.100", g1.rsplit_once('.').unwrap().0);
+    let toml = std::fs::read_to_string(site.cluster()).unwrap();
+    let toml = toml.replace(
+        &format!("hosts = [\"{g1}\"]"),
+        &format!("hosts = [\"{g1}\", \"{g2}\"]\nvip = \"{vip}\"\nadvert_interval_ms = 300"),
+    );
+    std::fs::write(site.cluster(), toml).unwrap();
+    let (code, report) = site.json(&["provision"]);
+    assert_eq!(code, 0, "{report:#}");
+    let vip_check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"].as_str().unwrap().contains("holds the vip"))
+        .unwrap_or_else(|| panic!("no vip check: {report:#}"));
+    assert_eq!(vip_check["ok"], true, "{vip_check}");
+    let (code, status) = site.json(&["status"]);
+    assert_eq!(code, 0, "{status:#}");
+    assert_eq!(status["vip"]["address"], vip.as_str());
+    let holders = status["vip"]["holders"].as_array().unwrap().clone();
+    assert_eq!(holders.len(), 1, "{status:#}");
+    // A client of the vip logs in (through whichever gateway holds it).
+    let out = site.sftp("alice", &vip, 2022, "ls\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The holder's keepalived stopped (its vip released): the other gateway takes the vip.
+    let holder = holders[0].as_str().unwrap().to_owned();
+    let (i, other) = if holder == g1 {
+        (3, g2.clone())
+    } else {
+        (4, g1.clone())
+    };
+    let pid = std::fs::read_to_string(
+        hosts.hosts[i]
+            .private_dir("/var/lib/sftpha")
+            .join("keepalived.pid"),
+    )
+    .unwrap();
+    hosts.ssh_ok(i, &format!("kill -TERM {}", pid.trim()));
+    eventually(
+        "the other gateway holds the vip",
+        Duration::from_secs(10),
+        || {
+            let (_, status) = site.json(&["status"]);
+            status["vip"]["holders"] == serde_json::json!([other])
+        },
+    );
+    // No keepalived anywhere: nobody holds the vip, and status fails.
+    let j = if i == 3 { 4 } else { 3 };
+    let pid = std::fs::read_to_string(
+        hosts.hosts[j]
+            .private_dir("/var/lib/sftpha")
+            .join("keepalived.pid"),
+    )
+    .unwrap();
+    hosts.ssh_ok(j, &format!("kill -TERM {}", pid.trim()));
+    eventually("nobody holds the vip", Duration::from_secs(10), || {
+        let (code, status) = site.json(&["status"]);
+        code == 1 && status["vip"]["holders"] == serde_json::json!([])
+    });
+}

@@ -139,6 +139,9 @@ pub fn human(r: &StatusReport) -> String {
         s += &table(rows, false);
         s += "\n";
     }
+    if let Some(vip) = &r.vip {
+        s += &format!("{}\n\n", vip.describe());
+    }
     if !listed.is_empty() {
         s += "problems:\n";
         let width = crate::text::output_width().saturating_sub(4);
