@@ -541,6 +541,15 @@ pub async fn run(plan: Plan, slot: FaultSlot) -> Result<Outcome> {
     ))
 }
 
+/// `9 ms` below a second, `1.2 s`, `2 min 30 s` above.
+fn short_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        crate::text::human_duration(d.as_secs_f64())
+    }
+}
+
 fn finish(
     fault: Fault,
     node: String,
@@ -558,7 +567,11 @@ fn finish(
             ok: observed.recovery_ms.is_some_and(|r| r <= rto_ms),
             detail: match observed.recovery_ms {
                 Some(r) => {
-                    format!("first good login {r} ms after the fault (objective {rto_ms} ms)")
+                    format!(
+                        "first good login {} after the fault (objective {})",
+                        short_duration(Duration::from_millis(r)),
+                        short_duration(plan.rto)
+                    )
                 }
                 None => "no login succeeded after the fault".into(),
             },
@@ -583,8 +596,9 @@ fn finish(
             name: "integrity".into(),
             ok: observed.corrupt_files == 0,
             detail: format!(
-                "{} corrupt files, {} bytes verified",
-                observed.corrupt_files, observed.bytes_verified
+                "{} corrupt files, {} verified",
+                observed.corrupt_files,
+                crate::text::human_bytes(observed.bytes_verified)
             ),
         });
         checks.push(Check {
