@@ -1760,7 +1760,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__test__subcmd__failover)
-            opts="-c -v -q -h -V --lab --fault --node --clients --duration --file-kib --rto --rto-ms --max-failed-logins --undo-after --junit --cluster --format --yes --verbose --quiet --color --help --version"
+            opts="-c -v -q -h -V --lab --fault --node --gateway --clients --duration --file-kib --rto --rto-ms --max-failed-logins --undo-after --junit --cluster --format --yes --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1771,10 +1771,14 @@ _sftpha() {
                     return 0
                     ;;
                 --fault)
-                    COMPREPLY=($(compgen -W "kill freeze partition drain" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "kill freeze partition drain gateway-kill gateway-partition" -- "${cur}"))
                     return 0
                     ;;
                 --node)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gateway)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

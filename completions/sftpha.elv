@@ -561,6 +561,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand --lab 'The lab to test (see `sftpha lab up`); without it, the cluster of `-c`'
             cand --fault 'The fault to inject'
             cand --node 'The node to fault (default: the one with the most sessions)'
+            cand --gateway 'With a gateway fault: the gateway host to fault (default: the vip holder, else the first gateway host)'
             cand --clients 'Concurrent SFTP clients'
             cand --duration 'How long the workload runs (`15`, `15s`, `2m`; 3 s to 1 h); the fault comes a third of the way in'
             cand --file-kib 'Size of every uploaded file, in KiB'

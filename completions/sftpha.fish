@@ -388,8 +388,11 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l lab -d '
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l fault -d 'The fault to inject' -r -f -a "kill\t'SIGKILL the node process'
 freeze\t'SIGSTOP it (the kernel still accepts TCP); SIGCONT when restoring'
 partition\t'Cut the host off the network (needs separate hosts: a provisioned cluster)'
-drain\t'SIGTERM: the node drains gracefully'"
+drain\t'SIGTERM: the node drains gracefully'
+gateway-kill\t'SIGKILL the gateway process (builtin or HAProxy) on the vip holder (a cluster only)'
+gateway-partition\t'Cut the vip holder\'s host off the network (a cluster only)'"
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l node -d 'The node to fault (default: the one with the most sessions)' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l gateway -d 'With a gateway fault: the gateway host to fault (default: the vip holder, else the first gateway host)' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l clients -d 'Concurrent SFTP clients' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l duration -d 'How long the workload runs (`15`, `15s`, `2m`; 3 s to 1 h); the fault comes a third of the way in' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand test-failover" -l file-kib -d 'Size of every uploaded file, in KiB' -r

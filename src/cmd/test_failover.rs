@@ -28,8 +28,12 @@ pub struct TestFailoverArgs {
     #[arg(long, value_enum, default_value = "kill")]
     pub fault: Fault,
     /// The node to fault (default: the one with the most sessions).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "gateway")]
     pub node: Option<String>,
+    /// With a gateway fault: the gateway host to fault (default: the vip holder, else the
+    /// first gateway host).
+    #[arg(long, value_name = "HOST")]
+    pub gateway: Option<String>,
     /// Concurrent SFTP clients.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=512))]
     pub clients: u16,
@@ -73,6 +77,12 @@ fn plan(ctx: &Context, args: &TestFailoverArgs) -> Result<Plan> {
         return Err(Error::usage(
             "--undo-after is for a provisioned cluster; on a lab the fault is undone by test-failover itself",
             Some("leave --undo-after out with --lab"),
+        ));
+    }
+    if args.fault.on_gateway() || args.gateway.is_some() {
+        return Err(Error::usage(
+            "gateway faults need a provisioned cluster with gateway hosts: a lab has one gateway and no vip",
+            Some("on a lab, use --fault kill, freeze or drain"),
         ));
     }
     if args.fault == Fault::Partition {
@@ -152,6 +162,33 @@ fn cluster_plan(ctx: &Context, args: &TestFailoverArgs) -> Result<Plan> {
             Some("run `sftpha provision` first, or test a lab with `--lab DIR`"),
         ));
     }
+    if args.fault.on_gateway() {
+        let hosts = cluster.gateway.hosts();
+        if hosts.is_empty() {
+            return Err(Error::usage(
+                format!("--fault {}: the cluster's gateway is not one sftpha runs (an external balancer)", args.fault.name()),
+                Some("gateway faults need [gateway] kind = \"builtin\" or \"haproxy\" with hosts"),
+            ));
+        }
+        if let Some(host) = &args.gateway {
+            if !hosts.contains(host) {
+                return Err(Error::usage(
+                    format!(
+                        "--gateway: `{host}` is not a gateway host of {}",
+                        ctx.cluster_path().display()
+                    ),
+                    Some(&format!("its gateway hosts: {}", hosts.join(", "))),
+                ));
+            }
+        }
+    } else if args.gateway.is_some() {
+        return Err(Error::usage(
+            "--gateway picks the target of a gateway fault",
+            Some(
+                "use --fault gateway-kill or gateway-partition with it, or --node for a node fault",
+            ),
+        ));
+    }
     let names: Vec<String> = cluster.file.nodes.iter().map(|n| n.name.clone()).collect();
     if let Some(node) = &args.node {
         if !names.contains(node) {
@@ -184,9 +221,24 @@ fn cluster_plan(ctx: &Context, args: &TestFailoverArgs) -> Result<Plan> {
     let window = args
         .undo_after
         .unwrap_or(args.duration + Duration::from_secs(90));
-    let start_node = node_start_script(cluster)?;
+    let start_node = start_script(cluster, "node")?;
+    let start_gateway = match cluster.gateway {
+        crate::config::cluster::Gateway::Haproxy(_) => {
+            format!(
+                "if [ -d /run/systemd/system ]; then systemctl start haproxy; else haproxy -D -f /etc/haproxy/haproxy.cfg -p {}; fi",
+                crate::ssh::remote::quote(&cluster.file.node.state_dir.join("haproxy.pid").display().to_string())
+            )
+        }
+        _ => start_script(cluster, "gateway")?,
+    };
     let injector = ctx.block_on(async {
-        failover::remote::RemoteInjector::new(cluster, access.clone(), window, start_node)
+        failover::remote::RemoteInjector::new(
+            cluster,
+            access.clone(),
+            window,
+            start_node,
+            start_gateway,
+        )
     })?;
     let under = Under::Cluster {
         cluster: Box::new(cluster.clone()),
@@ -210,7 +262,7 @@ impl TestFailoverArgs {
             injector,
             under,
             fault: self.fault,
-            node: self.node.clone(),
+            node: self.node.clone().or_else(|| self.gateway.clone()),
             clients: self.clients as usize,
             duration: self.duration,
             file_size: (self.file_kib * 1024) as usize,
@@ -223,12 +275,13 @@ impl TestFailoverArgs {
     }
 }
 
-/// The script that starts the node service on a host if it is not running, as `provision`
-/// does: systemd's unit or the detached process, or whichever the host has for `auto`.
-fn node_start_script(cluster: &crate::config::cluster::Cluster) -> Result<String> {
+/// The script that starts `service` (node or gateway) on a host if it is not running, as
+/// `provision` does: systemd's unit or the detached process, or whichever the host has for
+/// `auto`.
+fn start_script(cluster: &crate::config::cluster::Cluster, service: &str) -> Result<String> {
     use crate::config::cluster::ServiceManager;
     let renderer = crate::render::Renderer::new(cluster)?;
-    let script = |systemd| renderer.service_script("node", "ensure", systemd);
+    let script = |systemd| renderer.service_script(service, "ensure", systemd);
     Ok(match cluster.file.node.service_manager {
         ServiceManager::Systemd => script(true)?,
         ServiceManager::Detached => script(false)?,

@@ -18,6 +18,14 @@ pub enum Fault {
     Partition,
     /// SIGTERM: the node drains gracefully.
     Drain,
+    /// SIGKILL the gateway process (builtin or HAProxy) on the vip holder (a cluster only).
+    #[value(name = "gateway-kill")]
+    #[serde(rename = "gateway-kill")]
+    GatewayKill,
+    /// Cut the vip holder's host off the network (a cluster only).
+    #[value(name = "gateway-partition")]
+    #[serde(rename = "gateway-partition")]
+    GatewayPartition,
 }
 
 impl Fault {
@@ -27,7 +35,14 @@ impl Fault {
             Fault::Freeze => "freeze",
             Fault::Partition => "partition",
             Fault::Drain => "drain",
+            Fault::GatewayKill => "gateway-kill",
+            Fault::GatewayPartition => "gateway-partition",
         }
+    }
+
+    /// A fault on a gateway host rather than a node.
+    pub fn on_gateway(self) -> bool {
+        matches!(self, Fault::GatewayKill | Fault::GatewayPartition)
     }
 }
 
@@ -80,6 +95,12 @@ impl LabInjector {
             Fault::Kill => rustix::process::Signal::KILL,
             Fault::Freeze => rustix::process::Signal::STOP,
             Fault::Drain => rustix::process::Signal::TERM,
+            Fault::GatewayKill | Fault::GatewayPartition => {
+                return Err(Error::usage(
+                    "gateway faults need a cluster with gateway hosts; a lab has one gateway and no vip",
+                    Some("use kill, freeze or drain on a lab"),
+                ))
+            }
             Fault::Partition => {
                 return Err(Error::usage(
                     "`--fault partition` needs separate hosts; lab nodes share 127.0.0.1",
@@ -143,7 +164,7 @@ impl Injected for LabFault {
                 lab.write_lab_file()?;
                 Ok(format!("{node} started again (pid {})", ready.pid))
             }
-            Fault::Partition => unreachable!("never injected on a lab"),
+            _ => unreachable!("never injected on a lab"),
         }
     }
 }

@@ -426,15 +426,19 @@ pub async fn run(plan: Plan, slot: FaultSlot) -> Result<Outcome> {
         )));
     }
     tokio::time::sleep(plan.duration / 3).await;
+    // The vip holder before the fault: a gateway fault's default target, and what detection
+    // watches move.
+    let holder_before = vip_holders(&plan.under).await;
     let node = match &plan.node {
         Some(n) => n.clone(),
+        None if plan.fault.on_gateway() => holder_before
+            .as_ref()
+            .and_then(|h| h.first().cloned())
+            .or_else(|| first_gateway(&plan.under))
+            .unwrap_or_default(),
         None => busiest(&target).await,
     };
-    let node_index = target
-        .nodes
-        .iter()
-        .position(|(n, ..)| *n == node)
-        .expect("node exists");
+    let node_index = target.nodes.iter().position(|(n, ..)| *n == node);
     let fault_instant = Instant::now();
     fault_at_ms.store(run_start.elapsed().as_millis() as u64, Relaxed);
     // A run dropped during this await (SIGINT) leaves no fault behind on a cluster: the host's
@@ -458,9 +462,24 @@ pub async fn run(plan: Plan, slot: FaultSlot) -> Result<Outcome> {
         detail,
     });
     // 3. Detection: every gateway has taken the node out of rotation (not measured when
-    // the gateways' view is not observable).
+    // the gateways' view is not observable); for a gateway fault, the vip has moved to
+    // another gateway (not measured without a vip).
     let detect_deadline = run_start + plan.duration;
-    while !target.gateways.is_empty() && Instant::now() < detect_deadline {
+    while plan.fault.on_gateway() && holder_before.is_some() && Instant::now() < detect_deadline {
+        // Only the other gateways are asked: the faulted host may not answer at all.
+        let now = vip_holders_except(&plan.under, &node)
+            .await
+            .unwrap_or_default();
+        if !now.is_empty() {
+            observed.detect_ms = Some(fault_instant.elapsed().as_millis() as u64);
+            break;
+        }
+        tokio::time::sleep(DETECT_POLL).await;
+    }
+    while !plan.fault.on_gateway()
+        && !target.gateways.is_empty()
+        && Instant::now() < detect_deadline
+    {
         let mut all_out = true;
         for (_, health) in &target.gateways {
             let state = gateway_health(health)
@@ -497,7 +516,10 @@ pub async fn run(plan: Plan, slot: FaultSlot) -> Result<Outcome> {
     phase.say(&format!(
         "restoring {node} and waiting for it to take sessions"
     ));
-    checks.push(restore(&slot, &target, &node, node_index).await);
+    checks.push(match node_index {
+        Some(index) => restore(&slot, &target, &node, index).await,
+        None => restore_gateway(&slot, &plan.under, &node).await,
+    });
 
     // 5. Verify every completed upload through nodes other than the one that wrote it.
     let uploads = tally
@@ -720,6 +742,95 @@ async fn preflight(target: &Target) -> Vec<Check> {
         },
     });
     checks
+}
+
+/// Who holds the cluster's vip now (gateway hosts); `None` without a vip or on a lab.
+async fn vip_holders(under: &Under) -> Option<Vec<String>> {
+    vip_holders_except(under, "").await
+}
+
+/// [`vip_holders`] among the gateway hosts but `skip`.
+async fn vip_holders_except(under: &Under, skip: &str) -> Option<Vec<String>> {
+    let Under::Cluster { cluster, access } = under else {
+        return None;
+    };
+    let (managed, vip) = (cluster.gateway.managed()?, cluster.gateway.vip()?);
+    let hosts: Vec<String> = managed
+        .hosts
+        .iter()
+        .filter(|h| *h != skip)
+        .cloned()
+        .collect();
+    let seen = crate::provision::status::VipStatus::observe(access, &hosts, vip).await;
+    Some(seen.holders)
+}
+
+fn first_gateway(under: &Under) -> Option<String> {
+    match under {
+        Under::Cluster { cluster, .. } => cluster.gateway.hosts().first().cloned(),
+        Under::Lab(_) => None,
+    }
+}
+
+/// Undoes a gateway fault and waits until that host's gateway takes connections again.
+async fn restore_gateway(slot: &FaultSlot, under: &Under, host: &str) -> Check {
+    let undo = {
+        let slot = slot.clone();
+        tokio::task::spawn_blocking(move || slot.undo())
+    };
+    let action = match undo.await {
+        Ok(Some(Ok(a))) => a,
+        Ok(Some(Err(e))) => {
+            return Check {
+                name: "restore".into(),
+                ok: false,
+                detail: e,
+            }
+        }
+        Ok(None) => {
+            return Check {
+                name: "restore".into(),
+                ok: false,
+                detail: FailoverError::NoFault.to_string(),
+            }
+        }
+        Err(e) => {
+            return Check {
+                name: "restore".into(),
+                ok: false,
+                detail: e.to_string(),
+            }
+        }
+    };
+    let port = match under {
+        Under::Cluster { cluster, .. } => cluster.file.gateway.port,
+        Under::Lab(_) => 0,
+    };
+    let addr = format!("{}:{port}", crate::net::bracket(host));
+    let deadline = Instant::now() + RESTORE_TIMEOUT;
+    while Instant::now() < deadline {
+        let connected = tokio::time::timeout(
+            Duration::from_secs(1),
+            tokio::net::TcpStream::connect(&addr),
+        )
+        .await;
+        if matches!(connected, Ok(Ok(_))) {
+            return Check {
+                name: "restore".into(),
+                ok: true,
+                detail: format!("{action}: {addr} takes connections again"),
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Check {
+        name: "restore".into(),
+        ok: false,
+        detail: format!(
+            "{action}, but {addr} takes no connection within {}s",
+            RESTORE_TIMEOUT.as_secs()
+        ),
+    }
 }
 
 /// The node with the most sessions now (first in order when tied).

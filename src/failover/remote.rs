@@ -33,6 +33,10 @@ pub struct RemoteInjector {
     run: String,
     /// The script that brings the node service up (`ensure`), as provision runs it.
     start_node: String,
+    /// The same for the gateway service (builtin or HAProxy).
+    start_gateway: String,
+    /// The gateway's systemd unit and pidfile name (`sftpha-gateway`/`gateway`, or HAProxy's).
+    gateway_unit: (&'static str, &'static str),
     handle: tokio::runtime::Handle,
 }
 
@@ -44,6 +48,7 @@ impl RemoteInjector {
         access: Arc<Access>,
         window: Duration,
         start_node: String,
+        start_gateway: String,
     ) -> RemoteInjector {
         RemoteInjector {
             access,
@@ -56,15 +61,21 @@ impl RemoteInjector {
             window,
             run: format!("failover-{}", std::process::id()),
             start_node,
+            start_gateway,
+            gateway_unit: match cluster.gateway {
+                crate::config::cluster::Gateway::Haproxy(_) => ("haproxy", "haproxy"),
+                _ => ("sftpha-gateway", "gateway"),
+            },
             handle: tokio::runtime::Handle::current(),
         }
     }
 
-    /// The shell that finds the node's process id (systemd's main pid, else the pidfile).
-    fn node_pid(&self) -> String {
+    /// The shell that finds a service's process id (systemd's main pid, else sftpha's
+    /// pidfile `STATE_DIR/NAME.pid`).
+    fn service_pid(&self, unit: &str, name: &str) -> String {
         format!(
-            "if [ -d /run/systemd/system ] && systemctl is-active --quiet sftpha-node 2>/dev/null; then pid=$(systemctl show -p MainPID --value sftpha-node); else pid=$(cat {} 2>/dev/null); fi\n[ -n \"$pid\" ] && [ \"$pid\" != 0 ] && kill -0 \"$pid\" 2>/dev/null || {{ echo 'no running node process on this host' >&2; exit 1; }}\n",
-            quote(&format!("{}/node.pid", self.state_dir))
+            "if [ -d /run/systemd/system ] && systemctl is-active --quiet {unit} 2>/dev/null; then pid=$(systemctl show -p MainPID --value {unit}); else pid=$(cat {} 2>/dev/null); fi\n[ -n \"$pid\" ] && [ \"$pid\" != 0 ] && kill -0 \"$pid\" 2>/dev/null || {{ echo 'no running {name} process on this host' >&2; exit 1; }}\n",
+            quote(&format!("{}/{name}.pid", self.state_dir))
         )
     }
 
@@ -89,7 +100,12 @@ impl RemoteInjector {
                 "kill -TERM \"$pid\"",
                 "pid $pid draining",
             ),
-            Fault::Partition => (
+            Fault::GatewayKill => (
+                format!("{wait_gone}{}\n", self.start_gateway),
+                "kill -KILL \"$pid\"",
+                "gateway pid $pid killed",
+            ),
+            Fault::Partition | Fault::GatewayPartition => (
                 format!(
                     "nft delete table inet {PARTITION_TABLE} && echo 'partition rules removed'\n"
                 ),
@@ -98,10 +114,10 @@ impl RemoteInjector {
             ),
         };
         let mut s = String::from("set -u\numask 077\n");
-        if fault == Fault::Partition {
-            s += &partition_rules();
-        } else {
-            s += &self.node_pid();
+        match fault {
+            Fault::Partition | Fault::GatewayPartition => s += &partition_rules(),
+            Fault::GatewayKill => s += &self.service_pid(self.gateway_unit.0, self.gateway_unit.1),
+            _ => s += &self.service_pid("sftpha-node", "node"),
         }
         // The undo script, with this moment's pid written in (the rest taken as it is).
         s += &format!(
@@ -112,7 +128,7 @@ impl RemoteInjector {
             "setsid sh -c 'sleep {}; mv \"$0\" \"$0.taken\" 2>/dev/null && sh \"$0.taken\"; rm -f \"$0.taken\"' \"$undo\" </dev/null >/dev/null 2>&1 &\n",
             self.window.as_secs().max(1)
         );
-        if fault == Fault::Partition {
+        if matches!(fault, Fault::Partition | Fault::GatewayPartition) {
             s += "nft -f \"$rules\" || { rm -f \"$undo\"; exit 1; }\nrm -f \"$rules\"\n";
         } else {
             s += &format!("{act} || {{ rm -f \"$undo\"; exit 1; }}\n");
@@ -158,10 +174,16 @@ impl Injector for RemoteInjector {
         fault: Fault,
     ) -> futures::future::BoxFuture<'a, Result<Box<dyn Injected>>> {
         Box::pin(async move {
-            let host = self
-                .hosts
-                .get(node)
-                .ok_or_else(|| FailoverError::Inject(format!("`{node}` is not a node")))?;
+            // A gateway fault names the gateway's host itself.
+            let host = match fault.on_gateway() {
+                true => node.to_owned(),
+                false => self
+                    .hosts
+                    .get(node)
+                    .cloned()
+                    .ok_or_else(|| FailoverError::Inject(format!("`{node}` is not a node")))?,
+            };
+            let host = &host;
             let fail = |e: String| FailoverError::Inject(format!("{node} on {host}: {e}"));
             let remote = self
                 .access

@@ -68,7 +68,10 @@ pub(super) async fn worker(
                 continue;
             }
         };
-        if login_start_ms >= fault_at_ms.load(Relaxed) {
+        // Recovery counts logins begun once the fault was surely in: after the injection
+        // returned (over SSH the fault lands somewhere within it).
+        let injected_ms = tally.injected_ms.load(Relaxed);
+        if injected_ms > 0 && login_start_ms >= (injected_ms - 1).max(fault_at_ms.load(Relaxed)) {
             let mut first = tally
                 .first_login_after_fault_ms
                 .lock()

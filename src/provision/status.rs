@@ -95,7 +95,7 @@ pub struct VipStatus {
 
 impl VipStatus {
     /// Asks every gateway host whether it has `vip` on an interface.
-    async fn observe(access: &Access, hosts: &[String], vip: std::net::IpAddr) -> VipStatus {
+    pub async fn observe(access: &Access, hosts: &[String], vip: std::net::IpAddr) -> VipStatus {
         let script = format!(
             "if ip -o addr show | grep -Fq ' {vip}/'; then echo holds; else echo free; fi\n"
         );
