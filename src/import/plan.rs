@@ -61,6 +61,8 @@ pub struct Report {
 
 #[derive(Debug, Serialize)]
 pub struct Server {
+    /// The sshd_config read (`-f` of the serving sshd), `null` for sshd's default.
+    pub config_file: Option<String>,
     pub sshd_user_spec: String,
     pub sftp_subsystem: String,
     pub pubkey_authentication: bool,
@@ -208,6 +210,7 @@ pub fn plan(source: &Source, target: &Target) -> Plan {
         dry_run: target.dry_run,
         ok: false,
         server: Server {
+            config_file: source.config_file.clone(),
             sshd_user_spec: format!("host={RESOLVED_HOST},addr={RESOLVED_ADDR}"),
             sftp_subsystem: global.sftp_subsystem().unwrap_or("").to_owned(),
             pubkey_authentication: global.yes("pubkeyauthentication"),
@@ -297,29 +300,27 @@ pub fn plan(source: &Source, target: &Target) -> Plan {
         if report.problems.len() > before {
             continue;
         }
-        match (user, new) {
-            (Some(user), Some(new)) => {
-                if user.action == "replace" {
-                    replace.push(user.name.clone());
-                }
-                let kib = source.folders.get(&user.old_folder).and_then(|f| f.kib);
-                report.data.total_kib += kib.unwrap_or(0);
-                let to = format!("{}/{}", target.storage.trim_end_matches('/'), user.home);
-                report.data.commands.push(format!(
-                    "rsync -aHAX --numeric-ids {}:{}/ {to}/",
-                    source.ssh_user, user.old_folder
-                ));
-                report.data.homes.push(HomeData {
-                    user: user.name.clone(),
-                    from: user.old_folder.clone(),
-                    to,
-                    kib,
-                });
-                report.users.push(user);
-                users.push(new);
-            }
-            (_, _) => {}
+        let (Some(user), Some(new)) = (user, new) else {
+            continue;
+        };
+        if user.action == "replace" {
+            replace.push(user.name.clone());
         }
+        let kib = source.folders.get(&user.old_folder).and_then(|f| f.kib);
+        report.data.total_kib += kib.unwrap_or(0);
+        let to = format!("{}/{}", target.storage.trim_end_matches('/'), user.home);
+        report.data.commands.push(format!(
+            "rsync -aHAX --numeric-ids {}:{}/ {to}/",
+            source.ssh_user, user.old_folder
+        ));
+        report.data.homes.push(HomeData {
+            user: user.name.clone(),
+            from: user.old_folder.clone(),
+            to,
+            kib,
+        });
+        report.users.push(user);
+        users.push(new);
     }
     let host_keys = plan_host_keys(source, target, &mut report);
     plan_certificates(source, &mut report);

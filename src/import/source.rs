@@ -32,6 +32,8 @@ pub struct Folder {
 
 /// Everything the import needs from the old host.
 pub struct Source {
+    /// The sshd_config the serving sshd was started with (`-f`), when not the default.
+    pub config_file: Option<String>,
     pub host: String,
     /// `user@host:port`, for the rsync commands.
     pub ssh_user: String,
@@ -67,6 +69,17 @@ impl Source {
             })
             .collect()
     }
+}
+
+/// The `-f FILE` of the first sshd command line in `listing` (each process's arguments one a
+/// line, processes ended by `@@@`, the login's own first). The listener shows its arguments
+/// in its title (`sshd: /usr/sbin/sshd -D -f FILE [listener] ...`), one line.
+pub fn sshd_config_of(listing: &str) -> Option<String> {
+    listing.split("@@@").find_map(|process| {
+        let args: Vec<&str> = process.split_whitespace().collect();
+        let at = args.iter().position(|a| *a == "-f")?;
+        args.get(at + 1).map(|f| (*f).to_owned())
+    })
 }
 
 /// The folder that holds an account's files on the old host: the chroot, else the home.
@@ -193,9 +206,21 @@ async fn read_with(
             message: "no sshd on the host's PATH nor in /usr/sbin".into(),
         });
     }
-    let text = s
-        .ok("sshd -T", &format!("{}{} -T", s.sudo, quote(&sshd)))
-        .await?;
+    // The configuration of the sshd that serves this very login (`-f` of the listener up
+    // the process tree), else sshd's default.
+    let listener = s
+        .exec(
+            "finding the sshd configuration",
+            "pid=$$; while [ \"$pid\" -gt 1 ] 2>/dev/null; do args=$(tr '\\0' '\\n' < /proc/$pid/cmdline 2>/dev/null); case \"$args\" in *sshd*) printf '%s\\n@@@\\n' \"$args\";; esac; pid=$(awk '/^PPid:/ { print $2 }' /proc/$pid/status 2>/dev/null); done",
+        )
+        .await?
+        .stdout_text();
+    let config_file = sshd_config_of(&listener);
+    let sshd = match &config_file {
+        Some(file) => format!("{} -f {}", quote(&sshd), quote(file)),
+        None => quote(&sshd),
+    };
+    let text = s.ok("sshd -T", &format!("{}{sshd} -T", s.sudo)).await?;
     let global = SshdConfig::parse(&text).map_err(|message| ImportError::Output {
         host: host.to_owned(),
         command: "sshd -T".into(),
@@ -220,10 +245,9 @@ async fn read_with(
     for a in &candidates {
         let spec = format!("user={},host={RESOLVED_HOST},addr={RESOLVED_ADDR}", a.name);
         script += &format!(
-            "echo {}; {}{} -T -C {} 2>/dev/null || echo 'sshd-failed'\n",
+            "echo {}; {}{sshd} -T -C {} 2>/dev/null || echo 'sshd-failed'\n",
             quote(&format!("@@@ {}", a.name)),
             s.sudo,
-            quote(&sshd),
             quote(&spec)
         );
     }
@@ -245,6 +269,7 @@ async fn read_with(
         }
     }
     let mut source = Source {
+        config_file,
         host: host.to_owned(),
         ssh_user: format!("{}@{}", access.user, crate::net::bracket(host)),
         sudo,
@@ -369,6 +394,22 @@ async fn read_shadow(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_config_of_the_serving_sshd() {
+        let listing =
+            "sshd: root@notty\n@@@\n/usr/sbin/sshd\n-D\n-f\n/srv/old/sshd_config\n-R\n@@@\n";
+        assert_eq!(
+            sshd_config_of(listing).as_deref(),
+            Some("/srv/old/sshd_config")
+        );
+        assert_eq!(sshd_config_of("/usr/sbin/sshd\n-D\n@@@\n"), None);
+        let titled = "bash\n-c\nx\n@@@\nsshd: root@notty\n@@@\nsshd: /usr/sbin/sshd -D -f /etc/ssh/alt_config -E /x [listener] 0 of 10-100 startups\n@@@\n";
+        assert_eq!(
+            sshd_config_of(titled).as_deref(),
+            Some("/etc/ssh/alt_config")
+        );
+    }
 
     #[test]
     fn parents() {
