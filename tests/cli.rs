@@ -20,12 +20,13 @@ const SHELLS: [(&str, &str); 4] = [
     ("elvish", "sftpha.elv"),
 ];
 
-const COMMANDS: [&str; 14] = [
+const COMMANDS: [&str; 15] = [
     "init",
     "assess",
     "provision",
     "users",
     "keys",
+    "import",
     "upgrade",
     "status",
     "inventory",
