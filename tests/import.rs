@@ -54,7 +54,7 @@ impl OldServer {
             .unwrap();
         let d = dir.path();
         let addr = hosts.hosts[i].addr.to_string();
-        for key in ["ed", "rsa", "two_a", "two_b", "bad", "esc"] {
+        for key in ["ed", "rsa", "two_a", "two_b", "two_c", "bad", "esc"] {
             keygen(&d.join(key), if key == "rsa" { "rsa" } else { "ed25519" });
         }
         keygen(&d.join("ssh_host_ed25519_key"), "ed25519");
@@ -114,6 +114,8 @@ impl OldServer {
                     "from=\"198.18.0.0/15,127.0.0.1\",no-pty,no-port-forwarding {}",
                     public(&d.join("two_b"))
                 ),
+                // Only from a network the partners are not in: refused, before and after.
+                format!("from=\"203.0.113.0/24\" {}", public(&d.join("two_c"))),
             ],
         );
         keys("esc", &[public(&d.join("esc"))]);
@@ -335,6 +337,17 @@ fn every_partner_logs_in(server: &OldServer, known: &Path, host: &str, port: u16
         );
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[\"upload\"]");
     }
+    // A key allowed only from elsewhere (from="203.0.113.0/24") is refused here as there.
+    let out = partner_sftp(&partners, "two", Some("two_c"));
+    assert!(
+        !out.status.success(),
+        "two_c logged in to {host}:{port} from outside its from="
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn problems_of(report: &Value) -> Vec<(String, String)> {
@@ -473,7 +486,8 @@ fn an_openssh_sftp_server_moves_to_a_cluster_without_touching_a_partner() {
     assert_eq!(user("ed")["home"], "ed");
     assert_eq!(user("ed")["old_folder"], "/srv/sftp/ed");
     assert_eq!(user("ed")["sftp"], "ForceCommand");
-    assert_eq!(user("two")["keys"].as_array().unwrap().len(), 2);
+    assert_eq!(user("two")["keys"].as_array().unwrap().len(), 3);
+    assert_eq!(user("two")["keys"][2]["from"], "203.0.113.0/24");
     assert_eq!(user("two")["keys"][1]["from"], "198.18.0.0/15,127.0.0.1");
     assert_eq!(
         user("two")["keys"][1]["options_honoured"],

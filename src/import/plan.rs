@@ -886,6 +886,70 @@ fn plan_certificates(source: &Source, report: &mut Report) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::import::sshd::{resolve, SshdConfig};
+
+    const ED: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGXf3xl2OvJ3cwsTmGF9j7DT+7OaE+8gmrJ/RwVv3iM7 a@b";
+
+    fn effective(extra: &str) -> Effective {
+        let config = SshdConfig::parse(&format!(
+            "port 22\nforcecommand internal-sftp\nsubsystem sftp internal-sftp\npubkeyauthentication yes\npubkeyacceptedalgorithms ssh-ed25519,rsa-sha2-512\n{extra}"
+        ))
+        .unwrap();
+        let account = Account {
+            name: "acme".into(),
+            uid: 1001,
+            home: "/home/acme".into(),
+            shell: "/usr/sbin/nologin".into(),
+        };
+        resolve(&config, &account).unwrap()
+    }
+
+    /// What each authorized_keys line becomes: the key and its `from=`, options that hold on
+    /// an SFTP-only node dropped and listed, and the lines the node could not honour refused
+    /// with the reason.
+    #[test]
+    fn key_lines_keep_what_the_node_honours() {
+        let e = effective("usedns no\n");
+        let (entry, key) = key_entry(
+            &format!("from=\"10.0.0.0/8,*.example.com\",restrict,command=\"/bin/true\",permitopen=\"h:1\" {ED}"),
+            &e,
+        )
+        .unwrap();
+        assert_eq!(entry, format!("from=\"10.0.0.0/8,*.example.com\" {ED}"));
+        assert_eq!(key.from.as_deref(), Some("10.0.0.0/8,*.example.com"));
+        assert_eq!(
+            key.options_honoured,
+            ["restrict", "command=\"/bin/true\"", "permitopen"],
+            "ForceCommand overrides command="
+        );
+        let (entry, _) = key_entry(ED, &e).unwrap();
+        assert_eq!(entry, ED);
+        let refused = |line: String, e: &Effective| key_entry(&line, e).unwrap_err().1;
+        assert!(refused(format!("expiry-time=\"20300101\" {ED}"), &e).contains("expiry-time"));
+        assert!(refused(format!("cert-authority {ED}"), &e).contains("cert-authority"));
+        assert!(
+            refused("ssh-ed25519 AAAA-not-base64".into(), &e).contains("not an OpenSSH public key")
+        );
+        let dns = effective("usedns yes\n");
+        assert!(refused(format!("from=\"*.example.com\" {ED}"), &dns).contains("UseDNS yes"));
+        let mut rsa_only = effective("usedns no\n");
+        rsa_only.pubkey_algorithms = vec!["rsa-sha2-512".into()];
+        assert!(refused(ED.into(), &rsa_only).contains("PubkeyAcceptedAlgorithms"));
+        let subsystem = resolve(
+            &SshdConfig::parse("port 22\nforcecommand none\nsubsystem sftp internal-sftp\n")
+                .unwrap(),
+            &Account {
+                name: "acme".into(),
+                uid: 1001,
+                home: "/home/acme".into(),
+                shell: "/bin/false".into(),
+            },
+        )
+        .unwrap();
+        assert!(refused(format!("command=\"/bin/backup\" {ED}"), &subsystem)
+            .contains("instead of SFTP"));
+    }
 
     #[test]
     fn homes_map_below_the_data_root_only() {
