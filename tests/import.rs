@@ -433,20 +433,21 @@ fn an_openssh_sftp_server_moves_to_a_cluster_without_touching_a_partner() {
         users_before
     );
     // The human report says the same, and names the way out.
-    let out = run(Command::new(BIN)
-        .arg("-c")
-        .arg(site.cluster())
-        .args([
-            "--format",
-            "human",
-            "import",
-            "openssh",
-            "--host",
-            &server.addr,
-        ])
-        .args(["--port", "2200", "--ssh-user", "root"]));
-    let human = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(2), "{human}");
+    let import_human = |extra: &[&str]| {
+        let out = run(Command::new(BIN)
+            .arg("-c")
+            .arg(site.cluster())
+            .args(["--format", "human", "import", "openssh", "--host"])
+            .arg(&server.addr)
+            .args(["--port", "2200", "--ssh-user", "root"])
+            .args(extra));
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, human) = import_human(&[]);
+    assert_eq!(code, Some(2), "{human}");
     assert!(
         human.contains("REFUSED: 2 problem(s)") && human.contains("--skip"),
         "{human}"
@@ -454,6 +455,18 @@ fn an_openssh_sftp_server_moves_to_a_cluster_without_touching_a_partner() {
 
     // 3. A dry run without them plans everything and writes nothing.
     let skip = ["--skip", "bad", "--skip", "esc"];
+    let (code, human) = import_human(&[&skip[..], &["--dry-run"]].concat());
+    assert_eq!(code, Some(0), "{human}");
+    for part in [
+        "(dry run: nothing was written)",
+        "two [add] home two (from /srv/sftp/two), 3 key(s), password none",
+        "pw [add] home pw (from /srv/sftp/pw), 0 key(s), password imported (yescrypt)",
+        "admin: not SFTP-only",
+        "-> keys/ssh_host_rsa_key [import]",
+        "rsync -aHAX --numeric-ids -e 'ssh -p 2200' root@",
+    ] {
+        assert!(human.contains(part), "{part}:\n{human}");
+    }
     let (code, report) = import(&[&skip[..], &["--dry-run"]].concat());
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["dry_run"], true);
@@ -514,7 +527,7 @@ fn an_openssh_sftp_server_moves_to_a_cluster_without_touching_a_partner() {
     assert_eq!(
         commands[0],
         format!(
-            "rsync -aHAX --numeric-ids root@{}:/srv/sftp/ed/ /srv/sftpha/ed/",
+            "rsync -aHAX --numeric-ids -e 'ssh -p 2200' root@{}:/srv/sftp/ed/ /srv/sftpha/ed/",
             server.addr
         )
     );
@@ -559,6 +572,17 @@ fn an_openssh_sftp_server_moves_to_a_cluster_without_touching_a_partner() {
         users_after.contains("'from=\"198.18.0.0/15,127.0.0.1\" ssh-ed25519"),
         "{users_after}"
     );
+    // `users list` shows the imported keys and their from=.
+    let (code, list) = site.json(&["users", "list"]);
+    assert_eq!(code, 0, "{list:#}");
+    let two = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "two")
+        .unwrap();
+    assert_eq!(two["keys"][1]["from"], "198.18.0.0/15,127.0.0.1", "{two:#}");
+    assert_eq!(two["keys"][0]["from"], Value::Null);
     // Importing again changes nothing without --force.
     let (code, report) = import(&skip);
     assert_eq!(code, 2, "{report:#}");

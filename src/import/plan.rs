@@ -309,8 +309,12 @@ pub fn plan(source: &Source, target: &Target) -> Plan {
         let kib = source.folders.get(&user.old_folder).and_then(|f| f.kib);
         report.data.total_kib += kib.unwrap_or(0);
         let to = format!("{}/{}", target.storage.trim_end_matches('/'), user.home);
+        let ssh = match source.port {
+            22 => String::new(),
+            port => format!("-e 'ssh -p {port}' "),
+        };
         report.data.commands.push(format!(
-            "rsync -aHAX --numeric-ids {}:{}/ {to}/",
+            "rsync -aHAX --numeric-ids {ssh}{}:{}/ {to}/",
             source.ssh_user, user.old_folder
         ));
         report.data.homes.push(HomeData {

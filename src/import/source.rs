@@ -35,8 +35,10 @@ pub struct Source {
     /// The sshd_config the serving sshd was started with (`-f`), when not the default.
     pub config_file: Option<String>,
     pub host: String,
-    /// `user@host:port`, for the rsync commands.
+    /// `user@host`, for the rsync commands.
     pub ssh_user: String,
+    /// The SSH port the old host was read through.
+    pub port: u16,
     /// Reads went through `sudo -n` (the login was not root).
     pub sudo: bool,
     pub global: SshdConfig,
@@ -272,6 +274,7 @@ async fn read_with(
         config_file,
         host: host.to_owned(),
         ssh_user: format!("{}@{}", access.user, crate::net::bracket(host)),
+        port: access.port,
         sudo,
         global,
         accounts: accounts.clone(),
