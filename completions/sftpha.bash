@@ -1025,7 +1025,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__import__subcmd__openssh)
-            opts="-c -v -q -h -V --host --ssh-user --port --data-root --skip --force --dry-run --accept-new-host-keys --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --host --ssh-user --port --data-root --skip --host-ca --force --dry-run --accept-new-host-keys --cluster --format --verbose --quiet --yes --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1048,6 +1048,10 @@ _sftpha() {
                     return 0
                     ;;
                 --skip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host-ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

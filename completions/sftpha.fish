@@ -251,11 +251,12 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand import; and __fish_seen_su
 complete -c sftpha -n "__fish_sftpha_using_subcommand import; and __fish_seen_subcommand_from openssh" -l port -d 'The old server\'s SSH port (default: [ssh] port)' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand import; and __fish_seen_subcommand_from openssh" -l data-root -d 'The folder on the old server whose subfolders become homes below the cluster\'s storage (default: the parent most SFTP users\' folders share)' -r
 complete -c sftpha -n "__fish_sftpha_using_subcommand import; and __fish_seen_subcommand_from openssh" -l skip -d 'Leave this account out; repeat for more' -r
+complete -c sftpha -n "__fish_sftpha_using_subcommand import; and __fish_seen_subcommand_from openssh" -l host-ca -d 'The old server\'s host CA (private key file): the cluster signs its host certificates with it, so partners that trust the CA (@cert-authority) keep working' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand import; and __fish_seen_subcommand_from openssh" -s c -l cluster -d 'The cluster definition (commands that read one: init, assess, provision, status, users, keys, upgrade, inventory)' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand import; and __fish_seen_subcommand_from openssh" -l format -d 'Output format of results (human on a terminal, JSON otherwise; markdown: assess and init)' -r -f -a "human\t''
 json\t''
 markdown\t'A report for a change ticket (`assess` and `init` only)'"
-complete -c sftpha -n "__fish_sftpha_using_subcommand import; and __fish_seen_subcommand_from openssh" -l force -d 'Replace users users.toml already has, and host keys the cluster already has'
+complete -c sftpha -n "__fish_sftpha_using_subcommand import; and __fish_seen_subcommand_from openssh" -l force -d 'Replace users users.toml already has, and host keys (and CA) the cluster already has'
 complete -c sftpha -n "__fish_sftpha_using_subcommand import; and __fish_seen_subcommand_from openssh" -l dry-run -d 'Read and report; write nothing'
 complete -c sftpha -n "__fish_sftpha_using_subcommand import; and __fish_seen_subcommand_from openssh" -l accept-new-host-keys -d 'Record the old server\'s SSH host key if the cluster\'s known_hosts lacks it'
 complete -c sftpha -n "__fish_sftpha_using_subcommand import; and __fish_seen_subcommand_from openssh" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'

@@ -59,6 +59,17 @@ impl OldServer {
         }
         keygen(&d.join("ssh_host_ed25519_key"), "ed25519");
         keygen(&d.join("ssh_host_rsa_key"), "rsa");
+        // Host certificates for the service's name, signed by the partners' trusted CA.
+        keygen(&d.join("host_ca"), "ed25519");
+        for kind in ["ed25519", "rsa"] {
+            run_ok(
+                Command::new("ssh-keygen")
+                    .args(["-q", "-s"])
+                    .arg(d.join("host_ca"))
+                    .args(["-I", "old sftp", "-h", "-n", ALIAS, "-V", "-5m:+52w"])
+                    .arg(d.join(format!("ssh_host_{kind}_key.pub"))),
+            );
+        }
 
         // Accounts: uid 2001.. in group sftp (2000), and an administrator with a shell.
         let users = [
@@ -147,7 +158,7 @@ impl OldServer {
         std::fs::write(
             &config,
             format!(
-                "ListenAddress {addr}\nPort {OLD_PORT}\nHostKey {d}/ssh_host_ed25519_key\nHostKey {d}/ssh_host_rsa_key\nPidFile {d}/sshd.pid\nAuthorizedKeysFile .ssh/authorized_keys\nPermitRootLogin prohibit-password\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nSubsystem sftp internal-sftp\n\nMatch User root\n    AuthorizedKeysFile {}\n\nMatch Group sftp\n    ChrootDirectory /srv/sftp/%u\n    ForceCommand internal-sftp\n    AllowTcpForwarding no\n",
+                "ListenAddress {addr}\nPort {OLD_PORT}\nHostKey {d}/ssh_host_ed25519_key\nHostKey {d}/ssh_host_rsa_key\nHostCertificate {d}/ssh_host_ed25519_key-cert.pub\nHostCertificate {d}/ssh_host_rsa_key-cert.pub\nPidFile {d}/sshd.pid\nAuthorizedKeysFile .ssh/authorized_keys\nPermitRootLogin prohibit-password\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nSubsystem sftp internal-sftp\n\nMatch User root\n    AuthorizedKeysFile {}\n\nMatch Group sftp\n    ChrootDirectory /srv/sftp/%u\n    ForceCommand internal-sftp\n    AllowTcpForwarding no\n",
                 root_keys.display(),
                 d = d.display()
             ),
@@ -200,6 +211,20 @@ impl OldServer {
         assert_eq!(text.lines().count(), 2, "{text}");
         let path = self.path().join("partners_known_hosts");
         std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// What partners that trust the CA have in known_hosts: the CA for the service's name.
+    fn partners_ca_known_hosts(&self) -> PathBuf {
+        let path = self.path().join("partners_ca_known_hosts");
+        std::fs::write(
+            &path,
+            format!(
+                "@cert-authority {ALIAS} {}\n",
+                public(&self.path().join("host_ca"))
+            ),
+        )
+        .unwrap();
         path
     }
 
@@ -337,6 +362,16 @@ fn every_partner_logs_in(server: &OldServer, known: &Path, host: &str, port: u16
         );
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[\"upload\"]");
     }
+    // Partners that trust the CA rather than a key are shown a valid certificate.
+    let ca_known = server.partners_ca_known_hosts();
+    let by_ca = Partners {
+        known: &ca_known,
+        ..partners
+    };
+    let out = partner_sftp(&by_ca, "ed", Some("ed"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "ed by CA to {host}:{port}: {stderr}");
+    assert!(!stderr.to_lowercase().contains("warning"), "{stderr}");
     // A key allowed only from elsewhere (from="203.0.113.0/24") is refused here as there.
     let out = partner_sftp(&partners, "two", Some("two_c"));
     assert!(
@@ -454,7 +489,24 @@ fn an_openssh_sftp_server_moves_to_a_cluster_without_touching_a_partner() {
     );
 
     // 3. A dry run without them plans everything and writes nothing.
-    let skip = ["--skip", "bad", "--skip", "esc"];
+    let ca = server.path().join("host_ca").display().to_string();
+    let skip = ["--skip", "bad", "--skip", "esc", "--host-ca", ca.as_str()];
+    // The old certificates name the service; the cluster's would not until cluster.toml
+    // lists it: refused, naming the file and the fix.
+    let (code, report) = import(&[&skip[..], &["--dry-run"]].concat());
+    assert_eq!(code, 2, "{report:#}");
+    let problems = problems_of(&report);
+    assert!(
+        problems.len() == 2
+            && problems
+                .iter()
+                .all(|(_, m)| m.contains("-cert.pub") && m.contains(ALIAS)),
+        "{problems:?}"
+    );
+    // The service's name, for the cluster's host certificates (as for the old server's).
+    let mut cluster_toml = std::fs::read_to_string(site.cluster()).unwrap();
+    cluster_toml += &format!("\n[keys]\nhost_names = [\"{ALIAS}\"]\n");
+    std::fs::write(site.cluster(), cluster_toml).unwrap();
     let (code, human) = import_human(&[&skip[..], &["--dry-run"]].concat());
     assert_eq!(code, Some(0), "{human}");
     for part in [
@@ -562,6 +614,15 @@ fn an_openssh_sftp_server_moves_to_a_cluster_without_touching_a_partner() {
             0o600
         );
     }
+    let certificates = report["host_certificates"].as_array().unwrap();
+    assert_eq!(certificates.len(), 2, "{report:#}");
+    assert!(certificates
+        .iter()
+        .all(|c| c["carried_over"] == true && c["principals"][0] == ALIAS));
+    assert_eq!(
+        std::fs::read(site.path().join("keys/host_ca")).unwrap(),
+        std::fs::read(server.path().join("host_ca")).unwrap()
+    );
     assert!(!report.to_string().contains("PRIVATE KEY"));
     assert!(!report.to_string().contains("$y$"), "no hash is printed");
     // users.toml kept its comment and alice, and gained the four.

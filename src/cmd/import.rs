@@ -37,7 +37,11 @@ pub struct OpensshArgs {
     /// Leave this account out; repeat for more.
     #[arg(long = "skip", value_name = "USER")]
     pub skip: Vec<String>,
-    /// Replace users users.toml already has, and host keys the cluster already has.
+    /// The old server's host CA (private key file): the cluster signs its host certificates
+    /// with it, so partners that trust the CA (@cert-authority) keep working.
+    #[arg(long, value_name = "FILE")]
+    pub host_ca: Option<std::path::PathBuf>,
+    /// Replace users users.toml already has, and host keys (and CA) the cluster already has.
     #[arg(long)]
     pub force: bool,
     /// Read and report; write nothing.
@@ -62,10 +66,13 @@ pub fn run(ctx: &Context, command: &ImportCommand) -> Result<u8> {
     let target = crate::import::target(
         cluster,
         &doc,
-        args.force,
-        args.dry_run,
-        args.data_root.clone(),
-        args.skip.clone(),
+        crate::import::Options {
+            force: args.force,
+            dry_run: args.dry_run,
+            data_root: args.data_root.clone(),
+            skip: args.skip.clone(),
+            host_ca: args.host_ca.clone(),
+        },
     )?;
     if ctx.progress() {
         eprintln!("reading the OpenSSH server {} ...", args.host);

@@ -20,14 +20,14 @@ use crate::keys::KeyKind;
 use plan::{Plan, Problem, Target};
 
 /// What the cluster has now, for [`plan::plan`].
-pub fn target(
-    cluster: &Cluster,
-    doc: &UsersDoc,
-    force: bool,
-    dry_run: bool,
-    data_root: Option<String>,
-    skip: Vec<String>,
-) -> Result<Target> {
+pub fn target(cluster: &Cluster, doc: &UsersDoc, options: Options) -> Result<Target> {
+    let Options {
+        force,
+        dry_run,
+        data_root,
+        skip,
+        host_ca,
+    } = options;
     let dir = keys_dir(cluster);
     let mut existing_keys = BTreeMap::new();
     for kind in KeyKind::ALL {
@@ -38,6 +38,24 @@ pub fn target(
             existing_keys.insert(name, crate::config::users::fingerprint(key.public_key()));
         }
     }
+    let ca_path = dir.join(crate::keys::secrets::HOST_CA);
+    let existing_ca = match ca_path.exists() {
+        true => Some(crate::config::users::fingerprint(
+            crate::keys::generate::load(&ca_path)?.public_key(),
+        )),
+        false => None,
+    };
+    let host_ca = match host_ca {
+        Some(path) => {
+            let key = crate::keys::generate::load(&path)?;
+            let bytes = std::fs::read(&path).map_err(|source| crate::error::Error::ReadFile {
+                path: path.clone(),
+                source,
+            })?;
+            Some((key, bytes))
+        }
+        None => None,
+    };
     let rotation_under_way = host_key_slots()
         .iter()
         .any(|(_, next, name)| *next && dir.join(name).exists());
@@ -50,7 +68,20 @@ pub fn target(
         data_root,
         skip,
         dry_run,
+        host_ca,
+        existing_ca,
+        host_names: cluster.host_names(),
     })
+}
+
+/// What the operator asked for, beside the old host's address.
+pub struct Options {
+    pub force: bool,
+    pub dry_run: bool,
+    pub data_root: Option<String>,
+    pub skip: Vec<String>,
+    /// The old server's host CA private key file.
+    pub host_ca: Option<std::path::PathBuf>,
 }
 
 /// Edits users.toml in memory (an edit the nodes would refuse, such as a home nested in
@@ -80,10 +111,10 @@ pub fn apply(plan: &mut Plan, cluster: &Cluster, doc: &mut UsersDoc) -> Result<(
         return Ok(());
     }
     let dir = keys_dir(cluster);
-    if !plan.host_keys.is_empty() {
+    if !plan.host_keys.is_empty() || plan.host_ca.is_some() {
         ensure_dir(&dir)?;
     }
-    for key in &plan.host_keys {
+    for key in plan.host_keys.iter().chain(&plan.host_ca) {
         let path = dir.join(&key.name);
         crate::files::write_atomically(&path, &key.private, 0o600)?;
         let public = dir.join(format!("{}.pub", key.name));

@@ -33,6 +33,12 @@ pub struct Target {
     pub data_root: Option<String>,
     pub skip: Vec<String>,
     pub dry_run: bool,
+    /// `--host-ca`: the old server's host CA (its private key and file bytes).
+    pub host_ca: Option<(PrivateKey, Vec<u8>)>,
+    /// The fingerprint of the cluster's host CA, if it has one.
+    pub existing_ca: Option<String>,
+    /// The names the cluster's host certificates will carry (`Cluster::host_names`).
+    pub host_names: Vec<String>,
 }
 
 /// The report of `sftpha import openssh` (JSON as documented in the README).
@@ -189,6 +195,9 @@ pub struct Plan {
     pub users: Vec<NewUser>,
     pub replace: Vec<String>,
     pub host_keys: Vec<HostKeyFile>,
+    /// The host CA to write as the cluster's (`--host-ca`, when it signed the old
+    /// certificates): its file bytes and public line.
+    pub host_ca: Option<HostKeyFile>,
 }
 
 fn problem(user: Option<&str>, message: String, fix: &str) -> Problem {
@@ -327,13 +336,14 @@ pub fn plan(source: &Source, target: &Target) -> Plan {
         users.push(new);
     }
     let host_keys = plan_host_keys(source, target, &mut report);
-    plan_certificates(source, &mut report);
+    let host_ca = plan_certificates(source, target, &mut report);
     report.ok = report.problems.is_empty();
     Plan {
         report,
         users,
         replace,
         host_keys,
+        host_ca,
     }
 }
 
@@ -863,28 +873,101 @@ fn plan_host_keys(source: &Source, target: &Target, report: &mut Report) -> Vec<
     out
 }
 
-fn plan_certificates(source: &Source, report: &mut Report) {
+/// The old server's host certificates: carried over when `--host-ca` is the CA that signed
+/// them (the cluster then signs its own certificates with it, for the names it lists), else
+/// listed as not carried over.
+fn plan_certificates(source: &Source, target: &Target, report: &mut Report) -> Option<HostKeyFile> {
+    let ca_fp = target
+        .host_ca
+        .as_ref()
+        .map(|(ca, _)| fingerprint(ca.public_key()));
+    let mut signed_by_ca = false;
     for (path, read) in &source.host_certificates {
         let cert = match read {
             Read::Text(t) => russh::keys::Certificate::from_openssh(t.trim()).ok(),
             _ => None,
         };
+        let signer = cert
+            .as_ref()
+            .map(|c| fingerprint(&russh::keys::PublicKey::from(c.signature_key().clone())));
+        let principals: Vec<String> = cert
+            .as_ref()
+            .map(|c| c.valid_principals().to_vec())
+            .unwrap_or_default();
+        let carried_over = signer.is_some() && signer == ca_fp;
+        let reason = if carried_over {
+            signed_by_ca = true;
+            let missing: Vec<&String> = principals
+                .iter()
+                .filter(|p| !target.host_names.contains(p))
+                .collect();
+            if !missing.is_empty() {
+                report.problems.push(Problem {
+                    file: Some(path.clone()),
+                    value: Some(missing.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(",")),
+                    ..problem(
+                        None,
+                        format!(
+                            "the old host certificate `{path}` names {}, which the cluster's certificates would not",
+                            missing.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+                        ),
+                        "add the names to `host_names` in cluster.toml's [keys], so partners that trust the CA for them are shown a valid certificate",
+                    )
+                });
+            }
+            "signed by --host-ca: the cluster signs its host certificates with that CA, for the names in [keys] host_names and the cluster's addresses".to_owned()
+        } else {
+            "the cluster signs its own host certificates (keys/host_ca): partners that trust the old CA with @cert-authority need it, given with --host-ca FILE; those that pinned the host keys keep working".to_owned()
+        };
         report.host_certificates.push(CertificateNote {
             file: path.clone(),
-            key_fingerprint: cert.as_ref().map(|c| {
-                fingerprint(&russh::keys::PublicKey::from(c.public_key().clone()))
-            }),
-            ca_fingerprint: cert.as_ref().map(|c| {
-                fingerprint(&russh::keys::PublicKey::from(c.signature_key().clone()))
-            }),
-            principals: cert
+            key_fingerprint: cert
                 .as_ref()
-                .map(|c| c.valid_principals().to_vec())
-                .unwrap_or_default(),
-            carried_over: false,
-            reason: "the cluster signs its own host certificates with its CA (keys/host_ca): clients that trusted the old CA with @cert-authority keep working only through the imported host keys they pinned; give the others `sftpha keys known-hosts --ca`".into(),
+                .map(|c| fingerprint(&russh::keys::PublicKey::from(c.public_key().clone()))),
+            ca_fingerprint: signer,
+            principals,
+            carried_over,
+            reason,
         });
     }
+    let (ca, bytes) = target.host_ca.as_ref()?;
+    let ca_fp = fingerprint(ca.public_key());
+    if !signed_by_ca {
+        report.problems.push(Problem {
+            value: Some(ca_fp),
+            ..problem(
+                None,
+                "the --host-ca key signed none of the old server's host certificates".into(),
+                "give the CA that signed them (`ssh-keygen -L -f CERT` shows its fingerprint as `Signing CA`), or leave --host-ca out",
+            )
+        });
+        return None;
+    }
+    match &target.existing_ca {
+        Some(existing) if *existing == ca_fp => return None,
+        Some(existing) if !target.force => {
+            report.problems.push(Problem {
+                file: Some("keys/host_ca".into()),
+                value: Some(existing.clone()),
+                ..problem(
+                    None,
+                    format!("the cluster already has another host CA ({existing})"),
+                    "--force replaces it with --host-ca (clients that trust the cluster's CA would need the new `sftpha keys known-hosts --ca` line)",
+                )
+            });
+            return None;
+        }
+        _ => {}
+    }
+    Some(HostKeyFile {
+        name: crate::keys::secrets::HOST_CA.to_owned(),
+        private: bytes.clone(),
+        public: ca
+            .public_key()
+            .to_openssh()
+            .map(|p| format!("{p}\n"))
+            .unwrap_or_default(),
+    })
 }
 
 #[cfg(test)]
