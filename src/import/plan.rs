@@ -978,17 +978,21 @@ mod tests {
     const ED: &str =
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGXf3xl2OvJ3cwsTmGF9j7DT+7OaE+8gmrJ/RwVv3iM7 a@b";
 
+    fn acme(shell: &str) -> Account {
+        Account {
+            name: "acme".into(),
+            uid: 1001,
+            home: "/home/acme".into(),
+            shell: shell.into(),
+        }
+    }
+
     fn effective(extra: &str) -> Effective {
         let config = SshdConfig::parse(&format!(
             "port 22\nforcecommand internal-sftp\nsubsystem sftp internal-sftp\npubkeyauthentication yes\npubkeyacceptedalgorithms ssh-ed25519,rsa-sha2-512\n{extra}"
         ))
         .unwrap();
-        let account = Account {
-            name: "acme".into(),
-            uid: 1001,
-            home: "/home/acme".into(),
-            shell: "/usr/sbin/nologin".into(),
-        };
+        let account = acme("/usr/sbin/nologin");
         resolve(&config, &account).unwrap()
     }
 
@@ -1026,16 +1030,104 @@ mod tests {
         let subsystem = resolve(
             &SshdConfig::parse("port 22\nforcecommand none\nsubsystem sftp internal-sftp\n")
                 .unwrap(),
-            &Account {
-                name: "acme".into(),
-                uid: 1001,
-                home: "/home/acme".into(),
-                shell: "/bin/false".into(),
-            },
+            &acme("/bin/false"),
         )
         .unwrap();
         assert!(refused(format!("command=\"/bin/backup\" {ED}"), &subsystem)
             .contains("instead of SFTP"));
+    }
+
+    /// An old host with one password-only SFTP account `acme` (chroot /srv/sftp/acme) whose
+    /// shadow entry is `shadow`.
+    fn password_host(shadow: Result<&str, &str>) -> Source {
+        use crate::import::source::Folder;
+        let config = SshdConfig::parse(
+            "port 22\nforcecommand internal-sftp\nchrootdirectory /srv/sftp/%u\nsubsystem sftp internal-sftp\npasswordauthentication yes\npubkeyauthentication yes\nauthorizedkeysfile .ssh/authorized_keys\n",
+        )
+        .unwrap();
+        let account = acme("/usr/sbin/nologin");
+        let folder = |p: &str| Folder {
+            real: Ok(p.to_owned()),
+            kib: Some(4),
+        };
+        Source {
+            config_file: None,
+            host: "old".into(),
+            ssh_user: "root@old".into(),
+            port: 22,
+            sudo: false,
+            effective: [("acme".to_owned(), resolve(&config, &account))].into(),
+            accounts: vec![account],
+            global: config,
+            files: BTreeMap::new(),
+            shadow: shadow
+                .map(|h| [("acme".to_owned(), h.to_owned())].into())
+                .map_err(str::to_owned),
+            host_keys: Vec::new(),
+            host_certificates: Vec::new(),
+            folders: [
+                ("/srv/sftp/acme".to_owned(), folder("/srv/sftp/acme")),
+                ("/srv/sftp".to_owned(), folder("/srv/sftp")),
+            ]
+            .into(),
+        }
+    }
+
+    fn target() -> Target {
+        Target {
+            storage: "/srv/sftpha".into(),
+            existing_users: Vec::new(),
+            existing_keys: BTreeMap::new(),
+            rotation_under_way: false,
+            force: false,
+            data_root: None,
+            skip: Vec::new(),
+            dry_run: true,
+            host_ca: None,
+            existing_ca: None,
+            host_names: Vec::new(),
+        }
+    }
+
+    /// A password the node can verify is imported; one it cannot, a locked one, or a shadow
+    /// that cannot be read leaves the account out as needing a new password, never as a
+    /// refusal.
+    #[test]
+    fn passwords_are_imported_or_reported_as_needing_a_new_one() {
+        let yescrypt = "$y$j9T$WiTwPnDJuDPgkAgPCia1z0$qLudBv6lBcNA/eMq7BjoY8Gq87jCQ4af5OXYD2gs4IC";
+        let plan_of = |shadow| plan(&password_host(shadow), &target());
+        let imported = plan_of(Ok(yescrypt));
+        assert!(imported.report.ok, "{:?}", imported.report.problems);
+        assert_eq!(imported.report.users[0].password.status, "imported");
+        assert_eq!(imported.report.users[0].password.scheme, Some("yescrypt"));
+        assert_eq!(imported.users[0].password_hash.as_deref(), Some(yescrypt));
+        assert_eq!(imported.users[0].home.as_deref(), Some("acme"));
+        assert_eq!(
+            imported.report.data.commands,
+            ["rsync -aHAX --numeric-ids root@old:/srv/sftp/acme/ /srv/sftpha/acme/"]
+        );
+        for (shadow, why) in [
+            (
+                Ok("$1$salt$md5md5md5md5md5md5md5md5"),
+                "cannot be verified by the node",
+            ),
+            (
+                Err("/etc/shadow is not readable"),
+                "/etc/shadow is not readable",
+            ),
+            (Ok("!$6$locked"), "is locked"),
+        ] {
+            let p = plan_of(shadow);
+            assert!(p.report.ok, "{why}: {:?}", p.report.problems);
+            assert!(p.users.is_empty() && p.report.users.is_empty(), "{why}");
+            let left = &p.report.not_imported[0];
+            assert_eq!(left.user, "acme");
+            assert!(
+                left.reason.contains(why) && left.reason.contains("sftpha users add acme"),
+                "{why}: {}",
+                left.reason
+            );
+        }
     }
 
     #[test]
