@@ -79,6 +79,7 @@ impl OldServer {
             ("pw", 2004),
             ("bad", 2005),
             ("esc", 2006),
+            ("gone", 2007),
         ];
         let mut passwd = std::fs::read_to_string("/etc/passwd").unwrap();
         let mut group = std::fs::read_to_string("/etc/group").unwrap();
@@ -130,6 +131,8 @@ impl OldServer {
             ],
         );
         keys("esc", &[public(&d.join("esc"))]);
+        // An account the old server refuses (DenyUsers): not to be let in by the cluster.
+        keys("gone", &[public(&d.join("ed"))]);
         std::fs::create_dir_all(home.join("bad/.ssh/authorized_keys")).unwrap();
         std::fs::create_dir_all(home.join("pw")).unwrap();
         std::fs::create_dir_all(home.join("admin")).unwrap();
@@ -158,7 +161,7 @@ impl OldServer {
         std::fs::write(
             &config,
             format!(
-                "ListenAddress {addr}\nPort {OLD_PORT}\nHostKey {d}/ssh_host_ed25519_key\nHostKey {d}/ssh_host_rsa_key\nHostCertificate {d}/ssh_host_ed25519_key-cert.pub\nHostCertificate {d}/ssh_host_rsa_key-cert.pub\nPidFile {d}/sshd.pid\nAuthorizedKeysFile .ssh/authorized_keys\nPermitRootLogin prohibit-password\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nSubsystem sftp internal-sftp\n\nMatch User root\n    AuthorizedKeysFile {}\n\nMatch Group sftp\n    ChrootDirectory /srv/sftp/%u\n    ForceCommand internal-sftp\n    AllowTcpForwarding no\n",
+                "ListenAddress {addr}\nPort {OLD_PORT}\nHostKey {d}/ssh_host_ed25519_key\nHostKey {d}/ssh_host_rsa_key\nHostCertificate {d}/ssh_host_ed25519_key-cert.pub\nHostCertificate {d}/ssh_host_rsa_key-cert.pub\nPidFile {d}/sshd.pid\nAuthorizedKeysFile .ssh/authorized_keys\nPermitRootLogin prohibit-password\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nSubsystem sftp internal-sftp\nDenyUsers gone\n\nMatch User root\n    AuthorizedKeysFile {}\n\nMatch Group sftp\n    ChrootDirectory /srv/sftp/%u\n    ForceCommand internal-sftp\n    AllowTcpForwarding no\n",
                 root_keys.display(),
                 d = d.display()
             ),
@@ -571,6 +574,12 @@ fn an_openssh_sftp_server_moves_to_a_cluster_without_touching_a_partner() {
         not_imported
             .iter()
             .any(|(u, r)| *u == "admin" && r.contains("not SFTP-only")),
+        "{not_imported:?}"
+    );
+    assert!(
+        not_imported
+            .iter()
+            .any(|(u, r)| *u == "gone" && r.contains("refuses its logins (DenyUsers gone)")),
         "{not_imported:?}"
     );
     assert_eq!(report["data_root"], "/srv/sftp");

@@ -525,7 +525,7 @@ impl SourcePatterns {
 }
 
 /// `*` (any run) and `?` (one character) wildcards, as OpenSSH's match_pattern.
-fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
+pub fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
     match (pattern.first(), text.first()) {
         (None, None) => true,
         (Some(b'*'), _) => {

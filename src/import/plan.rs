@@ -15,7 +15,7 @@ use crate::config::users::{
 };
 use crate::config::users_edit::NewUser;
 use crate::import::source::{jail_of, parent, Read, Source, RESOLVED_ADDR, RESOLVED_HOST};
-use crate::import::sshd::{accepts_key_type, Account, Effective, Sftp};
+use crate::import::sshd::{accepts_key_type, login_allowed, Account, Effective, Sftp};
 use crate::keys::secrets::host_key_file;
 use crate::keys::KeyKind;
 
@@ -369,6 +369,28 @@ fn plan_user(
 ) -> (Option<UserImport>, Option<NewUser>) {
     let name = account.name.as_str();
     let fail = |report: &mut Report, p: Problem| report.problems.push(p);
+    let groups = source.groups.get(name).cloned().unwrap_or_default();
+    match login_allowed(&source.global, name, &groups) {
+        Err(rule) => {
+            report.not_imported.push(NotImported {
+                user: name.to_owned(),
+                reason: format!("the old server refuses its logins ({rule})"),
+            });
+            return (None, None);
+        }
+        Ok(Some(hosts)) => fail(
+            report,
+            Problem {
+                value: Some(hosts.clone()),
+                ..problem(
+                    Some(name),
+                    format!("AllowUsers admits `{name}` only from `{hosts}`; the node would admit it from anywhere"),
+                    "put the hosts in a from=\"...\" option of each of its keys on the old server (the import keeps it), or leave the account out with --skip NAME",
+                )
+            },
+        ),
+        Ok(None) => {}
+    }
     if !valid_user_name(name) {
         fail(
             report,
@@ -1063,6 +1085,7 @@ mod tests {
             shadow: shadow
                 .map(|h| [("acme".to_owned(), h.to_owned())].into())
                 .map_err(str::to_owned),
+            groups: BTreeMap::new(),
             host_keys: Vec::new(),
             host_certificates: Vec::new(),
             folders: [

@@ -49,6 +49,8 @@ pub struct Source {
     pub files: BTreeMap<String, Read>,
     /// Shadow password field by account (`None`: no entry).
     pub shadow: Result<BTreeMap<String, String>, String>,
+    /// The groups of the SFTP-only accounts (read when AllowGroups or DenyGroups is set).
+    pub groups: BTreeMap<String, Vec<String>>,
     /// `HostKey` files, in sshd's order.
     pub host_keys: Vec<(String, Read)>,
     pub host_certificates: Vec<(String, Read)>,
@@ -281,6 +283,7 @@ async fn read_with(
         effective,
         files: BTreeMap::new(),
         shadow: Ok(BTreeMap::new()),
+        groups: BTreeMap::new(),
         host_keys: Vec::new(),
         host_certificates: Vec::new(),
         folders: BTreeMap::new(),
@@ -299,6 +302,21 @@ async fn read_with(
         source.files.insert(file, read);
     }
     source.shadow = read_shadow(&s, &sftp).await?;
+    if !source.global.all("allowgroups").is_empty() || !source.global.all("denygroups").is_empty() {
+        let mut script = String::new();
+        for (a, _) in &sftp {
+            script += &format!(
+                "echo {}; id -Gn -- {} 2>/dev/null\n",
+                quote(&format!("@@@ {}", a.name)),
+                quote(&a.name)
+            );
+        }
+        let sections = split_sections(&s.ok("id -Gn", &script).await?);
+        source.groups = sections
+            .into_iter()
+            .map(|(name, text)| (name, text.split_whitespace().map(str::to_owned).collect()))
+            .collect();
+    }
     for path in source.global.all("hostkey") {
         let read = s.read(path).await?;
         source.host_keys.push((path.to_owned(), read));

@@ -249,6 +249,61 @@ pub fn resolve(config: &SshdConfig, account: &Account) -> Result<Effective, Stri
     })
 }
 
+/// Whether sshd lets `user` (member of `groups`) log in at all, by AllowUsers, DenyUsers,
+/// AllowGroups and DenyGroups, evaluated as sshd does (deny first, then allow; `*`/`?`
+/// wildcards). `Err` says which rule refuses it; `Ok(Some(hosts))` means an AllowUsers entry
+/// admits it from some client hosts only (`user@host` patterns).
+pub fn login_allowed(
+    config: &SshdConfig,
+    user: &str,
+    groups: &[String],
+) -> Result<Option<String>, String> {
+    use crate::config::users::wildcard_match;
+    let matches = |pattern: &str, text: &str| wildcard_match(pattern.as_bytes(), text.as_bytes());
+    let split = |entry: &str| -> (String, Option<String>) {
+        match entry.split_once('@') {
+            Some((u, h)) => (u.to_owned(), Some(h.to_owned())),
+            None => (entry.to_owned(), None),
+        }
+    };
+    for entry in config.all("denyusers") {
+        let (u, host) = split(entry);
+        if matches(&u, user) && host.is_none() {
+            return Err(format!("DenyUsers {entry}"));
+        }
+    }
+    let allow = config.all("allowusers");
+    if !allow.is_empty() {
+        let mut hosts = Vec::new();
+        let mut anywhere = false;
+        for entry in &allow {
+            let (u, host) = split(entry);
+            if matches(&u, user) {
+                match host {
+                    Some(h) => hosts.push(h),
+                    None => anywhere = true,
+                }
+            }
+        }
+        if !anywhere && hosts.is_empty() {
+            return Err(format!("AllowUsers {} (it is not listed)", allow.join(" ")));
+        }
+        if !anywhere {
+            return Ok(Some(hosts.join(",")));
+        }
+    }
+    for entry in config.all("denygroups") {
+        if let Some(g) = groups.iter().find(|g| matches(entry, g)) {
+            return Err(format!("DenyGroups {entry} (member of `{g}`)"));
+        }
+    }
+    let allow = config.all("allowgroups");
+    if !allow.is_empty() && !groups.iter().any(|g| allow.iter().any(|p| matches(p, g))) {
+        return Err(format!("AllowGroups {} (in none of them)", allow.join(" ")));
+    }
+    Ok(None)
+}
+
 /// Whether the old server accepted keys of `key_type` (`ssh-ed25519`, `ssh-rsa`, ...) for
 /// login: RSA keys sign with `rsa-sha2-*` as well as `ssh-rsa`.
 pub fn accepts_key_type(algorithms: &[String], key_type: &str) -> bool {
@@ -361,6 +416,36 @@ mod tests {
             Sftp::Shell,
             "sftp-server runs through the shell, which nologin refuses"
         );
+    }
+
+    #[test]
+    fn allow_and_deny_rules_are_sshds() {
+        let config = SshdConfig::parse(
+            "port 22\ndenyusers old*\nallowusers acme\nallowusers bank@10.0.0.*\nallowusers olda\nallowgroups sftp\ndenygroups suspended\n",
+        )
+        .unwrap();
+        let sftp = vec!["sftp".to_owned()];
+        assert_eq!(login_allowed(&config, "acme", &sftp), Ok(None));
+        assert_eq!(
+            login_allowed(&config, "bank", &sftp),
+            Ok(Some("10.0.0.*".into()))
+        );
+        assert!(login_allowed(&config, "olda", &sftp)
+            .unwrap_err()
+            .starts_with("DenyUsers old*"));
+        assert!(login_allowed(&config, "zed", &sftp)
+            .unwrap_err()
+            .contains("not listed"));
+        assert!(login_allowed(&config, "acme", &["users".into()])
+            .unwrap_err()
+            .starts_with("AllowGroups sftp"));
+        assert!(
+            login_allowed(&config, "acme", &["sftp".into(), "suspended".into()])
+                .unwrap_err()
+                .starts_with("DenyGroups suspended")
+        );
+        let open = SshdConfig::parse("port 22\n").unwrap();
+        assert_eq!(login_allowed(&open, "anyone", &[]), Ok(None));
     }
 
     #[test]
