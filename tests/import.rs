@@ -659,6 +659,27 @@ fn an_openssh_sftp_server_moves_to_a_cluster_without_touching_a_partner() {
     assert!(problems_of(&report)
         .iter()
         .any(|(u, m)| u == "ed" && m.contains("already has")));
+    // With --force the users are replaced in place (alice and the comments stay) and the
+    // host keys, the same, are unchanged.
+    let (code, report) = import(&[&skip[..], &["--force"]].concat());
+    assert_eq!(code, 0, "{report:#}");
+    assert!(report["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|u| u["action"] == "replace"));
+    assert!(report["host_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|k| k["action"] == "unchanged"));
+    let users_forced = std::fs::read_to_string(site.path().join("users.toml")).unwrap();
+    assert!(users_forced.starts_with("# The partners of prov. Comments stay."));
+    assert_eq!(
+        users_forced.matches("[[users]]").count(),
+        5,
+        "{users_forced}"
+    );
 
     // 5. The data moves (as the report's rsync would), then a 3-node cluster.
     for home in ["ed", "rsa", "two", "pw"] {
