@@ -16,6 +16,9 @@ pub enum ImportCommand {
     /// resolved, SFTP-only accounts, authorized keys, password hashes, host keys) into
     /// users.toml and the cluster's host keys. Files are not copied: the report gives the
     /// rsync commands. Exit 2 when something cannot be imported as it is (nothing written).
+    #[command(
+        after_help = "Examples:\n  sftpha import openssh --host sftp.example.com --dry-run\n  sftpha import openssh --host sftp.example.com --ssh-user ops --skip olduser\n  sftpha import openssh --host sftp.example.com --host-ca old_host_ca --data-root /srv/sftp"
+    )]
     Openssh(OpensshArgs),
 }
 
