@@ -311,7 +311,7 @@ _sftpha() {
 
     case "${cmd}" in
         sftpha)
-            opts="-c -v -q -h -V --cluster --format --verbose --quiet --yes --help --version init assess provision users keys import upgrade status inventory node gateway lab test-failover completions man help"
+            opts="-c -v -q -h -V --cluster --format --verbose --quiet --color --yes --help --version init assess provision users keys import upgrade status inventory node gateway lab test-failover completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -329,6 +329,10 @@ _sftpha() {
                     COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -337,7 +341,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__assess)
-            opts="-c -v -q -h -V --probe --fail-on --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --probe --fail-on --cluster --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -359,6 +363,10 @@ _sftpha() {
                     COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -367,22 +375,14 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__completions)
-            opts="-c -v -q -h -V --cluster --format --verbose --quiet --yes --help --version bash elvish fish powershell zsh"
+            opts="-v -q -h -V --verbose --quiet --color --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --cluster)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -393,22 +393,14 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__gateway)
-            opts="-c -v -q -h -V --cluster --format --verbose --quiet --yes --help --version run help"
+            opts="-v -q -h -V --verbose --quiet --color --help --version run help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --cluster)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -461,7 +453,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__gateway__subcmd__run)
-            opts="-c -v -q -h -V --config --ready-file --cluster --format --verbose --quiet --yes --help --version"
+            opts="-v -q -h -V --config --ready-file --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -475,16 +467,8 @@ _sftpha() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --cluster)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -957,7 +941,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__import)
-            opts="-c -v -q -h -V --cluster --format --verbose --quiet --yes --help --version openssh help"
+            opts="-c -v -q -h -V --cluster --format --verbose --quiet --color --help --version openssh help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -972,7 +956,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1025,12 +1013,24 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__import__subcmd__openssh)
-            opts="-c -v -q -h -V --host --ssh-user --port --data-root --skip --host-ca --force --dry-run --accept-new-host-keys --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --cluster --format --host --ssh-user --port --data-root --skip --host-ca --force --dry-run --accept-new-host-keys --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
                 --host)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1055,16 +1055,8 @@ _sftpha() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --cluster)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1075,7 +1067,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__init)
-            opts="-c -v -q -h -V --name --impact --rto --rpo --availability --peak-sessions --peak-throughput --max-sessions --nodes --zones --storage-kind --storage-path --replicas --replication --replication-lag --backup-interval --gateway-kind --gateway-hosts --vip --ssh-user --identity --force --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --name --impact --rto --rpo --availability --peak-sessions --peak-throughput --max-sessions --nodes --zones --storage-kind --storage-path --replicas --replication --replication-lag --backup-interval --gateway-kind --gateway-hosts --vip --ssh-user --identity --force --cluster --format --yes --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1177,6 +1169,10 @@ _sftpha() {
                     COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1185,7 +1181,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__inventory)
-            opts="-c -v -q -h -V --list --host --node-binary --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --list --host --node-binary --cluster --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1207,8 +1203,8 @@ _sftpha() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1219,7 +1215,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__keys)
-            opts="-c -v -q -h -V --cluster --format --verbose --quiet --yes --help --version init known-hosts rotate help"
+            opts="-c -v -q -h -V --cluster --format --verbose --quiet --color --help --version init known-hosts rotate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1234,7 +1230,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1343,7 +1343,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__keys__subcmd__init)
-            opts="-c -v -q -h -V --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --cluster --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1358,7 +1358,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1369,7 +1373,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__keys__subcmd__known__subcmd__hosts)
-            opts="-c -v -q -h -V --plain --ca --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --plain --ca --cluster --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1384,7 +1388,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1395,22 +1403,14 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__keys__subcmd__rotate)
-            opts="-c -v -q -h -V --cluster --format --verbose --quiet --yes --help --version user host help"
+            opts="-v -q -h -V --verbose --quiet --color --help --version user host help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --cluster)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1477,7 +1477,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__keys__subcmd__rotate__subcmd__host)
-            opts="-c -v -q -h -V --finish --force --now --accept-new-host-keys --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --finish --force --now --accept-new-host-keys --cluster --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1492,7 +1492,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1503,7 +1507,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__keys__subcmd__rotate__subcmd__user)
-            opts="-c -v -q -h -V --key --grace --finish --force --no-push --accept-new-host-keys --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --key --grace --finish --force --no-push --accept-new-host-keys --cluster --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1526,7 +1530,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1537,22 +1545,14 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__lab)
-            opts="-c -v -q -h -V --cluster --format --verbose --quiet --yes --help --version up down status help"
+            opts="-v -q -h -V --verbose --quiet --color --help --version up down status help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --cluster)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1563,7 +1563,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__lab__subcmd__down)
-            opts="-c -v -q -h -V --dir --cluster --format --verbose --quiet --yes --help --version"
+            opts="-v -q -h -V --dir --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1573,16 +1573,12 @@ _sftpha() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --cluster)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1663,7 +1659,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__lab__subcmd__status)
-            opts="-c -v -q -h -V --dir --cluster --format --verbose --quiet --yes --help --version"
+            opts="-v -q -h -V --dir --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1673,16 +1669,12 @@ _sftpha() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --cluster)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1693,7 +1685,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__lab__subcmd__up)
-            opts="-c -v -q -h -V --nodes --dir --port --cluster --format --verbose --quiet --yes --help --version"
+            opts="-v -q -h -V --nodes --dir --port --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1711,16 +1703,12 @@ _sftpha() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --cluster)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1731,22 +1719,14 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__man)
-            opts="-c -v -q -h -V --list --cluster --format --verbose --quiet --yes --help --version"
+            opts="-v -q -h -V --list --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --cluster)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1757,22 +1737,14 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__node)
-            opts="-c -v -q -h -V --cluster --format --verbose --quiet --yes --help --version run check help"
+            opts="-v -q -h -V --verbose --quiet --color --help --version run check help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --cluster)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1783,7 +1755,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__node__subcmd__check)
-            opts="-c -v -q -h -V --config --cluster --format --verbose --quiet --yes --help --version"
+            opts="-v -q -h -V --config --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1793,16 +1765,12 @@ _sftpha() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --cluster)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1869,7 +1837,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__node__subcmd__run)
-            opts="-c -v -q -h -V --config --ready-file --cluster --format --verbose --quiet --yes --help --version"
+            opts="-v -q -h -V --config --ready-file --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1883,16 +1851,8 @@ _sftpha() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --cluster)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -c)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1903,7 +1863,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__provision)
-            opts="-c -v -q -h -V --only --dry-run --accept-new-host-keys --node-binary --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --only --dry-run --accept-new-host-keys --node-binary --cluster --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1926,7 +1886,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1937,7 +1901,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__status)
-            opts="-c -v -q -h -V --node-binary --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --node-binary --cluster --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1956,7 +1920,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1967,7 +1935,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__test__subcmd__failover)
-            opts="-c -v -q -h -V --lab --fault --node --clients --duration --file-kib --rto --rto-ms --max-failed-logins --junit --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --lab --fault --node --clients --duration --file-kib --rto --rto-ms --max-failed-logins --undo-after --junit --cluster --format --yes --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2009,6 +1977,10 @@ _sftpha() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --undo-after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --junit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -2022,7 +1994,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -2033,7 +2009,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__upgrade)
-            opts="-c -v -q -h -V --node-binary --only --dry-run --accept-new-host-keys --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --node-binary --only --dry-run --accept-new-host-keys --cluster --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2056,7 +2032,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -2067,7 +2047,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__users)
-            opts="-c -v -q -h -V --cluster --format --verbose --quiet --yes --help --version add remove list set-key help"
+            opts="-c -v -q -h -V --cluster --format --verbose --quiet --color --help --version add remove list set-key help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2082,7 +2062,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -2093,7 +2077,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__users__subcmd__add)
-            opts="-c -v -q -h -V --key --password --home --permissions --no-push --accept-new-host-keys --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --key --password --home --permissions --no-push --accept-new-host-keys --cluster --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2120,7 +2104,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -2215,7 +2203,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__users__subcmd__list)
-            opts="-c -v -q -h -V --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --cluster --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2230,7 +2218,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -2241,7 +2233,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__users__subcmd__remove)
-            opts="-c -v -q -h -V --no-push --accept-new-host-keys --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --no-push --accept-new-host-keys --cluster --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2256,7 +2248,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -2267,7 +2263,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__users__subcmd__set__subcmd__key)
-            opts="-c -v -q -h -V --key --remove-key --no-push --accept-new-host-keys --cluster --format --verbose --quiet --yes --help --version"
+            opts="-c -v -q -h -V --key --remove-key --no-push --accept-new-host-keys --cluster --format --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2290,7 +2286,11 @@ _sftpha() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json markdown" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -86,7 +86,24 @@ impl serde::Serialize for Date {
 
 impl<'de> serde::Deserialize<'de> for Date {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
-        let text = String::deserialize(d)?;
+        // `"2027-03-31"` as text, or a TOML date written bare (`expires = 2027-03-31`).
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Toml(toml::value::Datetime),
+        }
+        let text = match Raw::deserialize(d)? {
+            Raw::Text(text) => text,
+            Raw::Toml(datetime) => match (datetime.date, datetime.time) {
+                (Some(date), None) => date.to_string(),
+                _ => {
+                    return Err(serde::de::Error::custom(format!(
+                        "`{datetime}` is not a day: write the date alone, `2027-03-31`"
+                    )))
+                }
+            },
+        };
         Date::parse(&text).map_err(serde::de::Error::custom)
     }
 }
@@ -94,6 +111,18 @@ impl<'de> serde::Deserialize<'de> for Date {
 #[cfg(test)]
 mod tests {
     use super::Date;
+
+    #[test]
+    fn dates_read_as_text_or_bare_toml() {
+        #[derive(serde::Deserialize)]
+        struct F {
+            d: Date,
+        }
+        let quoted: F = toml::from_str("d = \"2027-03-31\"").unwrap();
+        let bare: F = toml::from_str("d = 2027-03-31").unwrap();
+        assert_eq!(quoted.d, bare.d);
+        assert!(toml::from_str::<F>("d = 2027-03-31T10:00:00Z").is_err());
+    }
 
     #[test]
     fn dates_parse_print_and_count() {

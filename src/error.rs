@@ -6,7 +6,7 @@
 //! of JSON output and to a hint, in one place.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Process exit codes, as documented in the README and ../shared/DESIGN.md.
 pub mod exit {
@@ -62,6 +62,8 @@ pub enum Error {
         path: PathBuf,
         key: Option<String>,
         message: String,
+        /// The hint that names the format's reference page and the key in it.
+        doc: Option<String>,
     },
 
     #[error("could not listen on `{addr}`: {source}")]
@@ -200,9 +202,8 @@ impl Error {
     /// A line of advice printed under the error, where one helps.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Error::Config { .. } => {
-                Some("fix the file and run again; the README's section on this file lists every key, its default and what it does".into())
-            }
+            Error::Config { doc: Some(doc), .. } => Some(doc.clone()),
+            Error::Config { .. } => Some("fix the file and run again".into()),
             Error::HostKey { .. } => Some(
                 "host keys are OpenSSH private key files, e.g. made with `ssh-keygen -t ed25519 -N '' -f FILE`".into(),
             ),
@@ -238,7 +239,19 @@ impl Error {
             path: path.into(),
             key: key.map(str::to_owned),
             message: message.into(),
+            doc: None,
         }
+    }
+
+    /// Sets the hint of an error about `file` to `doc(key)`, the words that name the format's
+    /// reference page (an error about another file, read on the way, keeps its own).
+    pub fn documented_in(mut self, file: &Path, hint: impl FnOnce(Option<&str>) -> String) -> Self {
+        if let Error::Config { path, key, doc, .. } = &mut self {
+            if path == file && doc.is_none() {
+                *doc = Some(hint(key.as_deref()));
+            }
+        }
+        self
     }
 }
 
@@ -324,6 +337,8 @@ pub enum FailoverError {
     NoFault,
     #[error("the fault could not be undone: {0}")]
     Restore(String),
+    #[error("the fault could not be injected: {0}")]
+    Inject(String),
 }
 
 /// An SFTP login or operation of our client (test-failover, provision's checks) failed.

@@ -45,9 +45,32 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Re
         crate::error::Error::config(
             path,
             key.as_deref(),
-            e.message().to_string() + &toml_location(text, e.span()),
+            in_toml_words(e.message()) + &toml_location(text, e.span()),
         )
     })
+}
+
+/// serde's words for types (`expected u64`, `a sequence`) in the words of a TOML file.
+fn in_toml_words(message: &str) -> String {
+    let mut text = message.to_owned();
+    for (rust, toml) in [
+        ("expected u64", "expected a whole number"),
+        ("expected u32", "expected a whole number"),
+        ("expected u16", "expected a whole number (0 to 65535)"),
+        ("expected usize", "expected a whole number"),
+        ("expected i64", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected a sequence", "expected a list, `[...]`"),
+        ("invalid type: sequence", "invalid type: a list"),
+        ("expected a boolean", "expected true or false"),
+    ] {
+        text = text.replace(rust, toml);
+    }
+    // A TOML date or time where text is wanted (`expires = 2027-03-31`): the quotes are missing.
+    if text.contains("invalid type: map, expected a string") {
+        text += "; a date or time here is written in quotes, `\"2027-03-31\"`";
+    }
+    text
 }
 
 /// Reads a JSON record sftpha keeps (`what` names it in errors); a missing file is the
@@ -84,7 +107,11 @@ pub fn toml_key_at(text: &str, at: usize) -> Option<String> {
     // The table it is in: the last header above, with `[[array]]` entries counted.
     let mut table: Option<String> = None;
     let mut counts: std::collections::HashMap<String, usize> = Default::default();
-    for header in text[..start].lines().map(str::trim) {
+    // A header may carry a comment (`[storage]   # the shared storage`), as `init` writes them.
+    for header in text[..start]
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+    {
         if let Some(name) = header.strip_prefix("[[").and_then(|h| h.strip_suffix("]]")) {
             let name = name.trim().to_owned();
             let n = counts.entry(name.clone()).or_insert(0);
@@ -130,5 +157,15 @@ mod tests {
         );
         assert_eq!(toml_key_at(text, at("  1,")), None);
         assert_eq!(toml_key_at(text, at("[gateway]")), None);
+        assert_eq!(
+            super::in_toml_words("invalid type: string \"x\", expected u64"),
+            "invalid type: string \"x\", expected a whole number"
+        );
+        // Headers with comments, as `init` writes them.
+        let text = "[storage]          # shared\nreplicas = \"two\"\n";
+        assert_eq!(
+            toml_key_at(text, text.find("\"two\"").unwrap()).as_deref(),
+            Some("storage.replicas")
+        );
     }
 }

@@ -119,7 +119,7 @@ pub fn cluster_toml(a: &Answers) -> String {
         out,
         r#"# cluster.toml: the desired state of the SFTP cluster `{name}`, written by `sftpha init`.
 # Keep it in git. `sftpha assess` judges it, `sftpha provision` builds it.
-# Every key is described in the comments below and in the README.
+# Every key, its type, default and meaning: `sftpha man cluster.toml` (sftpha-cluster.toml(5)).
 
 name = "{name}"
 users = "users.toml"                  # who may log in, relative to this file
@@ -235,7 +235,7 @@ health_rise = 2"#,
 /// users.toml with no user yet and an example.
 pub fn users_toml() -> String {
     r#"# users.toml: who may log in. `sftpha users add NAME --key FILE` edits it and pushes it to
-# every node; nodes reload it without a restart.
+# every node; nodes reload it without a restart. Every key: `sftpha man users.toml`.
 #
 # [[users]]
 # name = "alice"

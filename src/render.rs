@@ -423,7 +423,8 @@ mod tests {
             "{first}"
         );
         assert!(first.contains("198.18.0.20") && first.contains("advert_int 1"));
-        assert!(first.contains("kill -0 $(cat /run/haproxy.pid)"));
+        assert!(first.contains("kill -0 $(cat /var/lib/sftpha/haproxy.pid 2>/dev/null)"));
+        assert!(first.contains("kill -0 $(cat /run/haproxy.pid 2>/dev/null)"));
 
         let single = cluster_in(
             dir.path(),

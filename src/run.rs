@@ -6,16 +6,19 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::cmd;
-use crate::cmd::cli::{Cli, Command, Format};
+use crate::cmd::cli::{Cli, Command, Format, Resolved};
 use crate::cmd::context::Context;
 use crate::error::{exit, Error};
 
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Ok((Cli::from_arg_matches(&matches)?, matches)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             let code = if e.use_stderr() {
                 exit::USAGE
@@ -33,8 +36,9 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_logging(cli.verbose, cli.quiet);
-    match dispatch(&cli) {
+    let opts = Resolved::new(&cli, &matches);
+    init_logging(cli.verbose, cli.quiet, opts.color);
+    match dispatch(&cli, &opts) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             if let Error::Io(io) = &e {
@@ -47,7 +51,7 @@ pub fn main() -> ExitCode {
             if let Some(hint) = &hint {
                 eprintln!("hint: {hint}");
             }
-            if cli.format == Some(Format::Json) {
+            if opts.format == Some(Format::Json) {
                 print_json_error(e.kind(), &e.to_string(), hint.as_deref());
             }
             ExitCode::from(e.exit_code())
@@ -66,14 +70,32 @@ fn json_asked(args: impl Iterator<Item = String>) -> bool {
 /// The error as JSON on stdout (a failed write there is ignored: stderr has the error too).
 fn print_json_error(kind: &str, message: &str, hint: Option<&str>) {
     use std::io::Write;
-    let error = serde_json::json!({"error": {"kind": kind, "message": message, "hint": hint}});
+    // Pretty and in this key order, as every other JSON document sftpha prints.
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        kind: &'a str,
+        message: &'a str,
+        hint: Option<&'a str>,
+    }
+    #[derive(serde::Serialize)]
+    struct Document<'a> {
+        error: Body<'a>,
+    }
+    let error = Document {
+        error: Body {
+            kind,
+            message,
+            hint,
+        },
+    };
+    let text = serde_json::to_string_pretty(&error).expect("an error serializes");
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{error}");
+    let _ = writeln!(out, "{text}");
     let _ = out.flush();
 }
 
-fn dispatch(cli: &Cli) -> Result<u8, Error> {
-    if cli.format == Some(Format::Markdown)
+fn dispatch(cli: &Cli, opts: &Resolved) -> Result<u8, Error> {
+    if opts.format == Some(Format::Markdown)
         && !matches!(cli.command, Command::Assess(_) | Command::Init(_))
     {
         return Err(Error::usage(
@@ -81,7 +103,7 @@ fn dispatch(cli: &Cli) -> Result<u8, Error> {
             Some("use `--format human` or `--format json`"),
         ));
     }
-    let ctx = Context::new(cli);
+    let ctx = Context::new(opts);
     let code = match &cli.command {
         Command::Init(args) => cmd::init::run(&ctx, args),
         Command::Assess(args) => cmd::assess::run(&ctx, args),
@@ -103,7 +125,7 @@ fn dispatch(cli: &Cli) -> Result<u8, Error> {
     code
 }
 
-fn init_logging(verbose: u8, quiet: u8) {
+fn init_logging(verbose: u8, quiet: u8, color: bool) {
     let level = match (verbose, quiet) {
         (0, 0) => "info",
         (1, _) => "debug",
@@ -115,16 +137,10 @@ fn init_logging(verbose: u8, quiet: u8) {
     let default = format!("warn,sftpha={level}");
     let filter = tracing_subscriber::EnvFilter::try_from_env("SFTPHA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal() && !no_color())
+        .with_ansi(color)
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
-}
-
-/// `NO_COLOR` set to anything but empty turns colours off (https://no-color.org).
-fn no_color() -> bool {
-    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }

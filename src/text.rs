@@ -71,6 +71,11 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         .ok_or_else(bad)
 }
 
+/// The width to wrap text for: the terminal's, else 100 columns.
+pub fn output_width() -> usize {
+    terminal_width().unwrap_or(100)
+}
+
 /// The width of the terminal stdout is, if it is one (and not absurdly narrow).
 fn terminal_width() -> Option<usize> {
     use std::io::IsTerminal;
@@ -82,6 +87,42 @@ fn terminal_width() -> Option<usize> {
         .ok()
         .map(|w| usize::from(w.ws_col))
         .filter(|w| *w >= 40)
+}
+
+/// A count of finished steps on stderr while a command waits on hosts (`⠋ probing the live
+/// hosts 3/6 (1s)`): nothing unless asked for and stderr is a terminal; cleared when dropped.
+pub struct Counter(indicatif::ProgressBar);
+
+impl Counter {
+    pub fn new(what: &str, total: usize, enabled: bool) -> Counter {
+        use std::io::IsTerminal;
+        if !enabled || !std::io::stderr().is_terminal() {
+            return Counter::hidden();
+        }
+        let bar = indicatif::ProgressBar::new(total as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} {pos}/{len} ({elapsed})")
+                .expect("valid template"),
+        );
+        bar.set_message(what.to_owned());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Counter(bar)
+    }
+
+    pub fn hidden() -> Counter {
+        Counter(indicatif::ProgressBar::hidden())
+    }
+
+    /// One more step done.
+    pub fn inc(&self) {
+        self.0.inc(1);
+    }
+}
+
+impl Drop for Counter {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
 }
 
 /// A size in IEC units: `512 B`, `4.0 KiB`, `264.0 MiB`, `1.5 GiB`.
@@ -141,6 +182,28 @@ pub fn rounded_opt<const D: i32, S: serde::Serializer>(
         Some(v) => rounded::<D, S>(v, s),
         None => s.serialize_none(),
     }
+}
+
+/// A dotted key without its array indexes: `nodes[1].port` is `nodes[].port`, as the
+/// reference pages name it.
+pub fn without_indexes(key: &str) -> String {
+    let mut out = String::new();
+    let mut in_index = false;
+    for c in key.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                out.push(c);
+            }
+            ']' => {
+                in_index = false;
+                out.push(c);
+            }
+            _ if in_index => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

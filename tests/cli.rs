@@ -78,7 +78,8 @@ fn generated_files_are_current() {
     let listed = sftpha().args(["man", "--list"]).assert().success();
     let mut expected = vec!["sftpha.1".to_owned()];
     for command in stdout_of(&listed).lines() {
-        let file = format!("sftpha-{}.1", command.replace(' ', "-"));
+        let section = if command.ends_with(".toml") { 5 } else { 1 };
+        let file = format!("sftpha-{}.{section}", command.replace(' ', "-"));
         let page = sftpha()
             .arg("man")
             .args(command.split(' '))
@@ -310,10 +311,34 @@ fn assert_config_error(args: &[&std::ffi::OsStr], path: &Path, key: &str, line: 
                     && message.contains(&format!("line {line}")),
                 "{what}: {e}"
             );
-            assert!(
-                e["hint"].as_str().unwrap().contains("lists every key"),
-                "{what}: {e}"
-            );
+            // The hint names the reference page of the file's format, and that page has the key.
+            let hint = e["hint"].as_str().unwrap();
+            let page = hint
+                .split("`sftpha man ")
+                .nth(1)
+                .and_then(|rest| rest.split('`').next())
+                .unwrap_or_else(|| panic!("{what}: no page in the hint: {hint}"));
+            let mut plain = String::new();
+            for part in key.split('[') {
+                match part.split_once(']') {
+                    Some((_index, rest)) => plain += &format!("[]{rest}"),
+                    None => plain += part,
+                }
+            }
+            let text = stdout_of(&sftpha().args(["man", page]).assert().success());
+            if message.contains("unknown field") {
+                assert!(hint.contains("documents every key"), "{what}: {hint}");
+            } else {
+                assert!(
+                    hint.contains(&format!("documents `{plain}`")),
+                    "{what}: {hint}"
+                );
+                let leaf = key.rsplit('.').next().unwrap();
+                assert!(
+                    text.contains(&format!(".B {leaf}\n")),
+                    "{what}: {page} lacks {leaf}"
+                );
+            }
         } else {
             assert!(out.get_output().stdout.is_empty(), "{what}");
         }
@@ -759,8 +784,8 @@ fn users_edit_a_local_users_toml() {
     };
     let list = || {
         let out = users()
-            .args(["--format", "json"])
             .arg("list")
+            .args(["--format", "json"])
             .assert()
             .code(0);
         json_of(&out)
@@ -1156,17 +1181,131 @@ fn help_teaches_by_example() {
             );
         }
     }
-    let out = sftpha().args(["assess", "--help"]).assert().success();
-    let text = stdout_of(&out);
-    let global = text.find("Global options:").expect("a heading of its own");
-    assert!(text[global..].contains("--cluster") && text[global..].contains("--format"));
-    assert!(!text[..global].contains("--cluster"), "{text}");
+    // Every command below the top too, leaves included.
+    let pages = stdout_of(&sftpha().args(["man", "--list"]).assert().success());
+    for page in pages.lines().filter(|p| !p.ends_with(".toml")) {
+        let mut args: Vec<&str> = page.split(' ').collect();
+        args.push("--help");
+        let text = stdout_of(&sftpha().args(&args).assert().success());
+        let wanted = if page == "completions" {
+            "Where the file goes:"
+        } else {
+            "Examples:"
+        };
+        assert!(text.contains(wanted), "{page} --help:\n{text}");
+        if page != "completions" {
+            let first = page.split(' ').next().unwrap();
+            assert!(
+                text.contains(&format!("sftpha {first}"))
+                    || text.contains(&format!("sftpha -c prod/cluster.toml {first}")),
+                "{page}:\n{text}"
+            );
+        }
+    }
+    let top = stdout_of(&sftpha().arg("--help").assert().success());
+    assert!(
+        top.contains("Start here:") && top.contains("sftpha lab up"),
+        "{top}"
+    );
     let out = sftpha().args(["keys", "--help"]).assert().success();
     assert!(
         stdout_of(&out).contains("rotate       Key rotations with no failed login"),
         "{}",
         stdout_of(&out)
     );
+}
+
+/// Each command's `--help` shows the options it acts on and no other: `-c` where a cluster is
+/// read, `--format` where a report is printed (markdown only on assess and init), `--yes`
+/// where a question is asked (`users` and `keys` take `-c` and `--format` for all their
+/// subcommands); `-v`, `-q` and `--color` everywhere under their own heading. Given before the
+/// command they still work, and after it they win.
+#[test]
+fn options_show_only_where_they_act() {
+    let out = sftpha().args(["man", "--list"]).assert().success();
+    let pages = stdout_of(&out);
+    let takes_cluster = |c: &str| {
+        [
+            "init",
+            "assess",
+            "provision",
+            "status",
+            "upgrade",
+            "inventory",
+            "test-failover",
+        ]
+        .contains(&c)
+            || ["users", "keys", "import"].contains(&c.split(' ').next().unwrap())
+                && c != "keys rotate"
+    };
+    let takes_format = |c: &str| {
+        (takes_cluster(c) && c != "inventory")
+            || ["lab up", "lab down", "lab status", "node check"].contains(&c)
+    };
+    let mut checked = 0;
+    for command in pages.lines().filter(|p| !p.ends_with(".toml")) {
+        let mut args: Vec<&str> = command.split(' ').collect();
+        args.push("--help");
+        let text = stdout_of(&sftpha().args(&args).assert().success());
+        let global = text.find("Global options:").expect("a heading of its own");
+        let (own, global) = text.split_at(global);
+        for flag in ["--verbose", "--quiet", "--color"] {
+            assert!(
+                global.contains(flag),
+                "{command}: {flag} not shown:\n{text}"
+            );
+        }
+        for (flag, wanted) in [
+            ("--cluster", takes_cluster(command)),
+            ("--format", takes_format(command)),
+            ("--yes", command == "init" || command == "test-failover"),
+            ("markdown", command == "init" || command == "assess"),
+        ] {
+            assert_eq!(text.contains(flag), wanted, "{command}: {flag}:\n{own}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 29, "{checked} pages");
+
+    let site = tempfile::tempdir().unwrap();
+    let cluster = init_in(site.path());
+    let name = |args: &[&std::ffi::OsStr], env: Option<&Path>| {
+        let mut cmd = sftpha();
+        cmd.current_dir(site.path()).env_remove("SFTPHA_CLUSTER");
+        if let Some(env) = env {
+            cmd.env("SFTPHA_CLUSTER", env);
+        }
+        let out = cmd.args(args).assert();
+        let code = out.get_output().status.code();
+        (
+            code,
+            String::from_utf8_lossy(&out.get_output().stderr).into_owned(),
+        )
+    };
+    let missing = site.path().join("missing.toml");
+    let (c, m) = (cluster.as_os_str(), missing.as_os_str());
+    let assess = std::ffi::OsStr::new("assess");
+    let flag = std::ffi::OsStr::new("-c");
+    // Before the command, after it (after wins), and SFTPHA_CLUSTER below both.
+    assert_eq!(name(&[flag, c, assess], None).0, Some(0));
+    assert_eq!(name(&[assess, flag, c], None).0, Some(0));
+    assert_eq!(name(&[flag, m, assess, flag, c], None).0, Some(0));
+    assert_eq!(name(&[assess], Some(&cluster)).0, Some(0));
+    assert_eq!(name(&[flag, c, assess], Some(&missing)).0, Some(0));
+    let (code, err) = name(&[flag, c, assess, flag, m], None);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("missing.toml"), "{err}");
+    // A command that takes no -c refuses it after its name and ignores it before.
+    sftpha()
+        .args(["lab", "status", "-c", "x.toml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unexpected argument '-c'"));
+    sftpha()
+        .args(["status", "--format", "markdown"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("[possible values: human, json]"));
 }
 
 /// Day zero: a missing cluster.toml says how to make one; SFTPHA_CLUSTER is the default `-c`;

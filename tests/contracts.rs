@@ -81,8 +81,15 @@ fn errors_are_json_on_stdout_with_format_json() {
             "{json}"
         );
         assert!(json["error"].get("hint").is_some(), "{json}");
-        // One JSON document, on one line.
-        assert_eq!(stdout_of(&out).lines().count(), 1, "{args:?}");
+        // One JSON document, pretty like every other, the keys in this order.
+        let text = stdout_of(&out);
+        let (k, m, h) = (
+            text.find("\"kind\"").unwrap(),
+            text.find("\"message\"").unwrap(),
+            text.find("\"hint\"").unwrap(),
+        );
+        assert!(k < m && m < h, "{args:?}: {text}");
+        assert!(text.starts_with("{\n  \"error\": {"), "{args:?}: {text}");
     }
     // The message is the error without its `error: ` prefix; our own hints come along.
     let out = sftpha()

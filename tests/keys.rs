@@ -31,15 +31,9 @@ fn logs_in(site: &Site, user: &str, host: &str) -> bool {
 
 #[test]
 fn users_add_set_key_remove_on_every_node() {
-    let hosts = FakeHosts::new(4, true);
+    let (hosts, site) = crate::provision::provisioned();
     let addr = |i: usize| hosts.hosts[i].addr.to_string();
     let nodes: Vec<String> = (0..3).map(addr).collect();
-    let site = Site::builder(&hosts)
-        .nodes(&nodes)
-        .gateway(&addr(3))
-        .build();
-    let (code, report) = site.json(&["provision"]);
-    assert_eq!(code, 0, "{report:#}");
     let users = site.path().join("users.toml");
     let before = std::fs::read_to_string(&users).unwrap();
     std::fs::write(&users, format!("{before}# End of the partners.\n")).unwrap();

@@ -555,7 +555,7 @@ fn test_failover_refuses_what_it_cannot_do() {
     refused(
         &["-c", cluster.to_str().unwrap()],
         false,
-        &["lab only", "--lab DIR"],
+        &["never provisioned from here", "--lab DIR"],
     );
     // An unwritable --junit is found before the run, not after it.
     let started = std::time::Instant::now();

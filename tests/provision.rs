@@ -186,6 +186,21 @@ impl Site {
     }
 }
 
+/// A cluster provisioned on 4 fake hosts with shared storage: n1..n3 on the first three, the
+/// builtin gateway on the fourth.
+pub fn provisioned() -> (FakeHosts, Site) {
+    let hosts = FakeHosts::new(4, true);
+    let addr = |i: usize| hosts.hosts[i].addr.to_string();
+    let nodes: Vec<String> = (0..3).map(addr).collect();
+    let site = Site::builder(&hosts)
+        .nodes(&nodes)
+        .gateway(&addr(3))
+        .build();
+    let (code, report) = site.json(&["provision"]);
+    assert_eq!(code, 0, "{report:#}");
+    (hosts, site)
+}
+
 pub fn host_by<'a>(report: &'a Value, host: &str) -> &'a Value {
     report["hosts"]
         .as_array()

@@ -3,6 +3,7 @@
 mod assess;
 mod attack;
 mod cli;
+mod cluster_failover;
 mod contracts;
 mod fakehosts;
 mod fuzz_regressions;

@@ -48,11 +48,17 @@ pub struct Observations {
     pub gateways: Vec<GatewayObservation>,
 }
 
-/// Probes every node and gateway of `cluster` concurrently.
-pub async fn observe(cluster: &Cluster) -> Observations {
+/// How many hosts [`observe`] probes (every node, every gateway address).
+pub fn probes(cluster: &Cluster) -> usize {
+    cluster.node_addrs().len() + cluster.gateway.addresses().len()
+}
+
+/// Probes every node and gateway of `cluster` concurrently; `done` counts each one finished.
+pub async fn observe(cluster: &Cluster, done: &Counter) -> Observations {
     let nodes = cluster.node_addrs().into_iter().map(|n| async move {
         let sftp_addr = format!("{}:{}", bracket(&n.host), n.port);
         let health_addr = format!("{}:{}", bracket(&n.host), n.health_port);
+        tracing::debug!(node = %n.name, url = %format!("http://{health_addr}/healthz"), "fetching /healthz");
         let (health, host_keys) = tokio::join!(
             health::fetch_at::<NodeHealth>(&health_addr, timeouts::PROBE),
             host_keys_of(&sftp_addr)
@@ -61,6 +67,7 @@ pub async fn observe(cluster: &Cluster) -> Observations {
             Ok(answer) => (Ok((answer.code, answer.body)), answer.clock_offset_ms),
             Err(e) => (Err(e), None),
         };
+        done.inc();
         NodeObservation {
             name: n.name,
             sftp_addr,
@@ -74,10 +81,9 @@ pub async fn observe(cluster: &Cluster) -> Observations {
     let gateway_hosts = cluster.gateway.addresses();
     let gateways = gateway_hosts.into_iter().map(|host| async move {
         let addr = format!("{}:{}", bracket(&host), g.port);
-        GatewayObservation {
-            host_keys: host_keys_of(&addr).await,
-            addr,
-        }
+        let host_keys = host_keys_of(&addr).await;
+        done.inc();
+        GatewayObservation { host_keys, addr }
     });
     let (nodes, gateways) = tokio::join!(
         futures::future::join_all(nodes),
@@ -87,6 +93,7 @@ pub async fn observe(cluster: &Cluster) -> Observations {
 }
 
 use crate::net::bracket;
+use crate::text::Counter;
 
 async fn resolve(addr: &str) -> Result<SocketAddr, String> {
     crate::net::resolve(addr, timeouts::PROBE).await
@@ -95,9 +102,12 @@ async fn resolve(addr: &str) -> Result<SocketAddr, String> {
 /// Every host key `addr` presents (one handshake per key type, no login).
 pub async fn host_keys_of(addr: &str) -> Result<Vec<String>, String> {
     let sock = resolve(addr).await?;
-    crate::ssh::keyscan::scan(sock, false)
+    tracing::debug!(%addr, "scanning the host keys (one handshake per key type)");
+    let keys = crate::ssh::keyscan::scan(sock, false)
         .await
-        .map(|p| p.fingerprints())
+        .map(|p| p.fingerprints());
+    tracing::trace!(%addr, ?keys, "host keys seen");
+    keys
 }
 
 /// A set of host keys as one value, for grouping and messages.
@@ -388,9 +398,13 @@ pub fn evidence(obs: &Observations) -> Vec<Evidence> {
 
 /// The probe as a whole: observe, then judge; the evidence seen, and how long observing
 /// took.
-pub async fn run(cluster: &Cluster) -> (Vec<Finding>, Vec<Evidence>, Duration) {
+/// Probes the live hosts: the findings, the evidence and how long it took; a count of the
+/// hosts done on stderr with `progress`.
+pub async fn run(cluster: &Cluster, progress: bool) -> (Vec<Finding>, Vec<Evidence>, Duration) {
     let started = std::time::Instant::now();
-    let obs = observe(cluster).await;
+    let done = Counter::new("probing the live hosts", probes(cluster), progress);
+    let obs = observe(cluster, &done).await;
+    drop(done);
     let took = started.elapsed();
     (findings(cluster, &obs), evidence(&obs), took)
 }

@@ -16,6 +16,8 @@ pub struct AssessArgs {
     /// The lowest severity that fails the assessment (exit 1).
     #[arg(long, value_enum, default_value = "high", value_name = "SEVERITY")]
     pub fail_on: FailOnArg,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::ReportCommon,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -40,7 +42,8 @@ impl From<FailOnArg> for FailOn {
 pub fn run(ctx: &Context, args: &AssessArgs) -> Result<u8> {
     let cluster = ctx.cluster()?;
     let (extra, evidence) = if args.probe {
-        let (findings, evidence, took) = ctx.block_on(assess::probe::run(cluster))?;
+        let (findings, evidence, took) =
+            ctx.block_on(assess::probe::run(cluster, ctx.progress()))?;
         tracing::debug!(?took, "probed the live hosts");
         (findings, evidence)
     } else {

@@ -16,25 +16,24 @@ use crate::cmd;
     name = "sftpha",
     version,
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    after_help = "Start here:\n  sftpha lab up --dir /tmp/lab          a whole cluster on 127.0.0.1, to try it\n  sftpha init                           the day-zero questions: cluster.toml and users.toml\n  sftpha assess                         the risk assessment of ./cluster.toml\n  sftpha COMMAND --help                 each command's options and examples",
+    after_long_help = "Start here:\n  sftpha lab up --dir /tmp/lab          a whole cluster on 127.0.0.1, to try it\n  sftpha init                           the day-zero questions: cluster.toml and users.toml\n  sftpha assess                         the risk assessment of ./cluster.toml\n  sftpha COMMAND --help                 each command's options and examples\n\nFiles: every key of cluster.toml, node.toml, gateway.toml and users.toml, with its type,\ndefault and meaning, is in sftpha-cluster.toml(5), sftpha-node.toml(5), sftpha-gateway.toml(5)\nand sftpha-users.toml(5): `sftpha man cluster.toml | man -l -`."
 )]
 pub struct Cli {
-    /// The cluster definition (commands that read one: init, assess, provision, status, users,
-    /// keys, upgrade, inventory).
+    /// The cluster definition, for the commands that read one (they take `-c` after their
+    /// name too, and `$SFTPHA_CLUSTER`).
     #[arg(
         short = 'c',
         long,
-        global = true,
-        default_value = "cluster.toml",
-        env = "SFTPHA_CLUSTER",
         value_name = "PATH",
         help_heading = "Global options"
     )]
-    pub cluster: PathBuf,
+    pub cluster: Option<PathBuf>,
 
-    /// Output format of results (human on a terminal, JSON otherwise; markdown: assess and
-    /// init).
-    #[arg(long, global = true, value_enum, help_heading = "Global options")]
+    /// Output format, for the commands that print a report (they take `--format` after their
+    /// name too; markdown: assess and init only).
+    #[arg(long, value_enum, help_heading = "Global options")]
     pub format: Option<Format>,
 
     /// More log output (-v: debug, -vv: trace).
@@ -52,12 +51,30 @@ pub struct Cli {
     )]
     pub quiet: u8,
 
-    /// Never prompt; take the default answer.
-    #[arg(long, global = true, help_heading = "Global options")]
+    /// Colours in log lines: auto (a terminal without `NO_COLOR`), always, never.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        value_name = "WHEN",
+        help_heading = "Global options"
+    )]
+    pub color: ColorChoice,
+
+    /// Never prompt; take the default answer (for the commands that ask: init).
+    #[arg(long, help_heading = "Global options")]
     pub yes: bool,
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -95,25 +112,22 @@ pub enum Command {
     /// Users of the cluster: edits users.toml (comments kept) and pushes it to every node,
     /// which reloads without a restart; every node is checked to accept (or refuse) the keys.
     /// Exit 4 if a node did not take it.
-    #[command(subcommand)]
     #[command(
         after_help = "Examples:\n  sftpha users add bank --key bank.pub --home partners/bank\n  sftpha users add lab --password < password.txt\n  sftpha users set-key bank --remove-key SHA256:...\n  sftpha users list"
     )]
-    Users(cmd::users::UsersCommand),
+    Users(cmd::users::UsersArgs),
     /// The cluster's keys: host CA and known_hosts lines, user and host key rotation with no
     /// failed login.
-    #[command(subcommand)]
     #[command(
         after_help = "Examples:\n  sftpha keys known-hosts --ca >> ~/.ssh/known_hosts\n  sftpha keys rotate user bank --key new.pub --grace 7d\n  sftpha keys rotate host                       then, once clients have the new lines:\n  sftpha keys rotate host --finish"
     )]
-    Keys(cmd::keys::KeysCommand),
+    Keys(cmd::keys::KeysArgs),
     /// Imports an existing server into the cluster: users, keys and host keys, so partners
     /// change nothing.
-    #[command(subcommand)]
     #[command(
         after_help = "Examples:\n  sftpha import openssh --host sftp.example.com --dry-run\n  sftpha import openssh --host sftp.example.com --skip olduser\n  sftpha provision                              then installs what was imported"
     )]
-    Import(cmd::import::ImportCommand),
+    Import(cmd::import::ImportArgs),
     /// Replaces the sftpha binary on every node, one node at a time (drain, swap, start,
     /// healthy with the same host key), with no failed login through the gateway.
     #[command(
@@ -155,18 +169,135 @@ pub enum Command {
     TestFailover(cmd::test_failover::TestFailoverArgs),
     /// Prints shell completions.
     #[command(
-        after_help = "Where the file goes:\n  bash    sftpha completions bash > ~/.local/share/bash-completion/completions/sftpha\n  zsh     sftpha completions zsh > ~/.zfunc/_sftpha   (with fpath+=~/.zfunc before compinit)\n  fish    sftpha completions fish > ~/.config/fish/completions/sftpha.fish\n  elvish  sftpha completions elvish >> ~/.config/elvish/rc.elv"
+        after_help = "Where the file goes:\n  bash    sftpha completions bash > ~/.local/share/bash-completion/completions/sftpha\n  zsh     sftpha completions zsh > ~/.zfunc/_sftpha   (with fpath+=~/.zfunc before compinit)\n  fish    sftpha completions fish > ~/.config/fish/completions/sftpha.fish\n  elvish  sftpha completions elvish >> ~/.config/elvish/rc.elv\n  powershell  sftpha completions powershell >> $PROFILE"
     )]
     Completions(cmd::completions::Args),
-    /// Prints the man page (roff).
+    /// Prints a man page (roff): sftpha(1), a command's, or a file format's.
     #[command(
-        after_help = "Examples:\n  sftpha man > /usr/local/share/man/man1/sftpha.1 && man sftpha"
+        after_help = "Examples:\n  sftpha man > /usr/local/share/man/man1/sftpha.1 && man sftpha\n  sftpha man users add | man -l -\n  sftpha man cluster.toml | man -l -              every key of cluster.toml\n  sftpha man --list"
     )]
     Man(cmd::man::Args),
 }
 
-impl Cli {
-    /// Resolves `--format`: human on a terminal, JSON otherwise unless asked.
+/// `-c` of a command that reads cluster.toml.
+#[derive(Debug, Args)]
+pub struct ClusterOpt {
+    /// The cluster definition.
+    #[arg(
+        short = 'c',
+        long = "cluster",
+        id = "cluster",
+        default_value = "cluster.toml",
+        env = "SFTPHA_CLUSTER",
+        value_name = "PATH"
+    )]
+    pub path: PathBuf,
+}
+
+/// `--format` of a command that prints a report.
+#[derive(Debug, Args)]
+pub struct FormatOpt {
+    /// Output format [default: human on a terminal, JSON otherwise].
+    #[arg(long = "format", id = "format", value_name = "FORMAT", value_parser = plain_format())]
+    pub format: Option<Format>,
+}
+
+/// `--format` of a command whose report also reads well as Markdown (assess, init).
+#[derive(Debug, Args)]
+pub struct ReportFormatOpt {
+    /// Output format [default: human on a terminal, JSON otherwise]; markdown for a change
+    /// ticket.
+    #[arg(long = "format", id = "format", value_name = "FORMAT", value_enum)]
+    pub format: Option<Format>,
+}
+
+/// `-c` and `--format`: what most commands take.
+#[derive(Debug, Args)]
+pub struct Common {
+    #[command(flatten)]
+    pub cluster: ClusterOpt,
+    #[command(flatten)]
+    pub format: FormatOpt,
+}
+
+/// `-c` and `--format` with markdown (assess, init).
+#[derive(Debug, Args)]
+pub struct ReportCommon {
+    #[command(flatten)]
+    pub cluster: ClusterOpt,
+    #[command(flatten)]
+    pub format: ReportFormatOpt,
+}
+
+/// `--yes` of a command that asks questions.
+#[derive(Debug, Args)]
+pub struct YesOpt {
+    /// Never prompt; take the default answer.
+    #[arg(long = "yes", id = "yes")]
+    pub yes: bool,
+}
+
+/// `human` or `json`: the formats of every report.
+fn plain_format() -> impl clap::builder::TypedValueParser<Value = Format> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["human", "json"])
+        .map(|s| Format::from_str(&s, false).expect("a possible value"))
+}
+
+/// The options that act on the whole command, wherever they were given: after the command's
+/// name (`sftpha assess -c prod.toml`) or before it (`sftpha -c prod.toml assess`); after
+/// wins. A command that has no such option ignores the one before it.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub cluster: PathBuf,
+    /// `--format` as given, `None` when left to the terminal.
+    pub format: Option<Format>,
+    pub yes: bool,
+    pub quiet: u8,
+    pub color: bool,
+}
+
+impl Resolved {
+    pub fn new(cli: &Cli, matches: &clap::ArgMatches) -> Resolved {
+        use clap::parser::ValueSource;
+        // The command's own matches, outermost first (`users`, then `users add`).
+        let mut chain = Vec::new();
+        let mut at = matches;
+        while let Some((_, sub)) = at.subcommand() {
+            chain.push(sub);
+            at = sub;
+        }
+        let given = |m: &&clap::ArgMatches, id: &str| {
+            m.try_contains_id(id).unwrap_or(false)
+                && m.value_source(id) == Some(ValueSource::CommandLine)
+        };
+        let last_given = |id: &str| chain.iter().rev().find(|m| given(m, id)).copied();
+        let own_cluster = chain
+            .iter()
+            .rev()
+            .find_map(|m| m.try_get_one::<PathBuf>("cluster").ok().flatten());
+        let cluster = match (last_given("cluster"), &cli.cluster, own_cluster) {
+            (Some(m), _, _) => m.get_one::<PathBuf>("cluster").expect("given").clone(),
+            (None, Some(before), _) => before.clone(),
+            (None, None, Some(own)) => own.clone(),
+            (None, None, None) => PathBuf::from("cluster.toml"),
+        };
+        let format = match last_given("format") {
+            Some(m) => m.get_one::<Format>("format").copied(),
+            None => cli.format,
+        };
+        let leaf = chain.last().copied().unwrap_or(matches);
+        let yes = cli.yes || leaf.try_get_one::<bool>("yes").ok().flatten() == Some(&true);
+        Resolved {
+            cluster,
+            format,
+            yes,
+            quiet: cli.quiet,
+            color: color(cli.color),
+        }
+    }
+
+    /// `--format` resolved: human on a terminal, JSON otherwise unless asked.
     pub fn format(&self) -> Format {
         use std::io::IsTerminal;
         self.format.unwrap_or(if std::io::stdout().is_terminal() {
@@ -174,6 +305,20 @@ impl Cli {
         } else {
             Format::Json
         })
+    }
+}
+
+/// Whether to colour stderr: `--color`, else a terminal without `NO_COLOR` set to anything
+/// but empty (https://no-color.org).
+fn color(choice: ColorChoice) -> bool {
+    use std::io::IsTerminal;
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
     }
 }
 

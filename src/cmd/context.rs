@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::cmd::cli::{Cli, Format};
+use crate::cmd::cli::{Format, Resolved};
 use crate::config::cluster::Cluster;
 use crate::error::{Error, Result};
 
@@ -30,13 +30,13 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(cli: &Cli) -> Context {
+    pub fn new(opts: &Resolved) -> Context {
         Context {
-            format: cli.format(),
-            format_asked: cli.format,
-            quiet: cli.quiet,
-            yes: cli.yes,
-            cluster_path: cli.cluster.clone(),
+            format: opts.format(),
+            format_asked: opts.format,
+            quiet: opts.quiet,
+            yes: opts.yes,
+            cluster_path: opts.cluster.clone(),
             cluster: OnceCell::new(),
             runtime: OnceCell::new(),
         }

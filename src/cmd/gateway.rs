@@ -15,6 +15,9 @@ pub enum GatewayCommand {
     /// Once it accepts connections it prints one JSON line on stdout:
     /// {"event":"ready","gateway":...,"listen":"ADDR","health":"ADDR","pid":...}.
     /// SIGTERM stops accepting and waits for open connections (drain_timeout_seconds).
+    #[command(
+        after_help = "Examples:\n  sftpha gateway run --config /etc/sftpha/gateway.toml\n  sftpha gateway run --config gateway.toml --ready-file /run/sftpha/gateway.ready"
+    )]
     Run(RunArgs),
 }
 

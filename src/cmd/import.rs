@@ -10,6 +10,14 @@ use crate::import::plan::Report;
 use crate::ssh::remote::Access;
 use crate::text::human_bytes;
 
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    pub command: ImportCommand,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::Common,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
     /// Reads an OpenSSH SFTP server over SSH (effective sshd config with Match blocks
@@ -24,6 +32,8 @@ pub enum ImportCommand {
 
 #[derive(Debug, Args)]
 pub struct OpensshArgs {
+    #[command(flatten)]
+    pub common: crate::cmd::cli::Common,
     /// The old server, reached over SSH with cluster.toml's [ssh] identity and known_hosts.
     #[arg(long, value_name = "HOST")]
     pub host: String,
@@ -55,8 +65,8 @@ pub struct OpensshArgs {
     pub accept_new_host_keys: bool,
 }
 
-pub fn run(ctx: &Context, command: &ImportCommand) -> Result<u8> {
-    let ImportCommand::Openssh(args) = command;
+pub fn run(ctx: &Context, args: &ImportArgs) -> Result<u8> {
+    let ImportCommand::Openssh(args) = &args.command;
     let cluster = ctx.cluster()?;
     let mut access = Access::new(cluster, args.accept_new_host_keys, !args.dry_run)?;
     if let Some(user) = &args.ssh_user {

@@ -57,11 +57,11 @@ pub struct InitArgs {
     /// How the copies are kept.
     #[arg(long, value_enum)]
     pub replication: Option<ReplicationArg>,
-    /// How far an asynchronous replica may be behind, in seconds.
-    #[arg(long, value_name = "SECONDS")]
+    /// How far an asynchronous replica may be behind (`30s`, `5m`; a number is seconds).
+    #[arg(long, value_name = "DURATION", value_parser = seconds)]
     pub replication_lag: Option<u64>,
-    /// Seconds between backups of the storage (0: none).
-    #[arg(long, value_name = "SECONDS")]
+    /// Time between backups of the storage (`1d`, `6h`; a number is seconds; 0: none).
+    #[arg(long, value_name = "DURATION", value_parser = seconds)]
     pub backup_interval: Option<u64>,
     /// The load balancer in front of the nodes.
     #[arg(long, value_enum)]
@@ -81,6 +81,10 @@ pub struct InitArgs {
     /// Overwrite cluster.toml and users.toml if they exist.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::ReportCommon,
+    #[command(flatten)]
+    pub yes: crate::cmd::cli::YesOpt,
 }
 
 macro_rules! value_enum_of {
@@ -344,11 +348,11 @@ fn ask(args: &InitArgs) -> std::io::Result<Answers> {
     }
     if args.rto.is_none() {
         explain("RTO: the longest a client may be unable to start a session after a failure.");
-        a.rto_seconds = input("RTO in seconds", a.rto_seconds)?;
+        a.rto_seconds = input("RTO (60s, 5m, ...)", Seconds(a.rto_seconds))?.0;
     }
     if args.rpo.is_none() {
         explain("RPO: how much of already completed uploads the business can lose (0 = nothing).");
-        a.rpo_seconds = input("RPO in seconds", a.rpo_seconds)?;
+        a.rpo_seconds = input("RPO (0, 15m, ...)", Seconds(a.rpo_seconds))?.0;
     }
     if args.availability.is_none() {
         explain("Availability over a year: 99.9% allows ~8.8 h of downtime, 99.95% ~4.4 h, 99.99% ~53 min.");
@@ -422,15 +426,17 @@ fn ask(args: &InitArgs) -> std::io::Result<Answers> {
     }
     if a.replication == Replication::Async && args.replication_lag.is_none() {
         a.replication_lag_seconds = input(
-            "Replication lag in seconds",
-            a.replication_lag_seconds.max(60),
-        )?;
+            "Replication lag (30s, 5m, ...)",
+            Seconds(a.replication_lag_seconds.max(60)),
+        )?
+        .0;
     }
     if args.backup_interval.is_none() {
-        let b: u64 = input(
-            "Seconds between backups (0: none)",
-            a.backup_interval_seconds.unwrap_or(0),
-        )?;
+        let b = input(
+            "Time between backups (1d, 6h, ...; 0: none)",
+            Seconds(a.backup_interval_seconds.unwrap_or(0)),
+        )?
+        .0;
         a.backup_interval_seconds = (b > 0).then_some(b);
     }
     if args.gateway_kind.is_none() {
@@ -480,6 +486,30 @@ fn ask(args: &InitArgs) -> std::io::Result<Answers> {
 }
 
 /// A duration flag as whole seconds.
+/// A duration answered at a prompt: `90`, `90s`, `5m`, `1d`; shown with its unit.
+#[derive(Clone, Copy)]
+struct Seconds(u64);
+
+impl std::str::FromStr for Seconds {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Seconds, String> {
+        seconds(text).map(Seconds)
+    }
+}
+
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            0 => write!(f, "0"),
+            s if s % 86_400 == 0 => write!(f, "{}d", s / 86_400),
+            s if s % 3600 == 0 => write!(f, "{}h", s / 3600),
+            s if s % 60 == 0 => write!(f, "{}m", s / 60),
+            s => write!(f, "{s}s"),
+        }
+    }
+}
+
 fn seconds(text: &str) -> std::result::Result<u64, String> {
     crate::text::parse_duration(text).map(|d| d.as_secs())
 }

@@ -24,6 +24,8 @@ pub struct InventoryArgs {
     /// The sftpha binary the playbook installs (default: this one).
     #[arg(long, value_name = "PATH")]
     pub node_binary: Option<PathBuf>,
+    #[command(flatten)]
+    pub cluster: crate::cmd::cli::ClusterOpt,
 }
 
 fn merge(into: &mut Map<String, Value>, value: Value) {

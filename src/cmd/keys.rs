@@ -31,16 +31,33 @@ use crate::provision::rotate::{
 };
 use crate::provision::{self, Options, Scope};
 
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    pub command: KeysCommand,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::Common,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Makes the cluster's missing keys beside cluster.toml (host key, host CA, probe key)
     /// and issues or renews host certificates; what `provision` does first.
-    Init,
+    #[command(
+        after_help = "Examples:\n  sftpha keys init\n  sftpha -c prod/cluster.toml keys init"
+    )]
+    Init(crate::cmd::cli::Common),
     /// Prints the known_hosts lines clients add: the host CA (`@cert-authority`, added once,
     /// survives every rotation) and the host keys for clients that pin plain keys.
+    #[command(
+        after_help = "Examples:\n  sftpha keys known-hosts --ca >> ~/.ssh/known_hosts      trust the host CA once\n  sftpha keys known-hosts --plain > partner_known_hosts"
+    )]
     KnownHosts(KnownHostsArgs),
     /// Key rotations with no failed login: a user's key, or the cluster's host keys.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  sftpha keys rotate user bank --key new.pub --grace 10m\n  sftpha keys rotate host\n  sftpha keys rotate host --finish"
+    )]
     Rotate(RotateCommand),
 }
 
@@ -52,18 +69,26 @@ pub struct KnownHostsArgs {
     /// Only the `@cert-authority` line.
     #[arg(long)]
     pub ca: bool,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::Common,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum RotateCommand {
     /// Replaces a user's key: adds the new one on every node (checked), then retires the old
     /// one(s) at once, after --grace, or with --finish.
+    #[command(
+        after_help = "Examples:\n  sftpha keys rotate user bank --key new.pub --grace 10m\n  sftpha keys rotate user bank --key new.pub --grace 7d   then, a week later:\n  sftpha keys rotate user bank --finish"
+    )]
     User(RotateUserArgs),
     /// Rotates the cluster host keys (ed25519, ECDSA, RSA together). Phase 1: new keys beside
     /// the old ones on every node (the old ones still presented), published by `keys
     /// known-hosts`. --finish: every node presents the new keys, and only once every node
     /// is seen doing so in the SSH handshake are the old ones retired. Clients that trust the
     /// host CA never notice; clients that pin keys add the new lines between the phases.
+    #[command(
+        after_help = "Examples:\n  sftpha keys rotate host                 phase 1; publish `sftpha keys known-hosts`\n  sftpha keys rotate host --finish        phase 2, once clients have the new lines\n  sftpha keys rotate host --now           clients that all trust the host CA"
+    )]
     Host(RotateHostArgs),
 }
 
@@ -86,6 +111,8 @@ pub struct RotateUserArgs {
     pub force: bool,
     #[command(flatten)]
     pub push: PushArgs,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::Common,
 }
 
 #[derive(Debug, Args)]
@@ -105,12 +132,15 @@ pub struct RotateHostArgs {
     /// Record the SSH host keys of hosts not yet in the cluster's known_hosts.
     #[arg(long)]
     pub accept_new_host_keys: bool,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::Common,
 }
 
-pub fn run(ctx: &Context, command: &KeysCommand) -> Result<u8> {
+pub fn run(ctx: &Context, args: &KeysArgs) -> Result<u8> {
+    let command = &args.command;
     let cluster = ctx.cluster()?;
     match command {
-        KeysCommand::Init => init(ctx, cluster),
+        KeysCommand::Init(_) => init(ctx, cluster),
         KeysCommand::KnownHosts(args) => known_hosts(ctx, cluster, args),
         KeysCommand::Rotate(RotateCommand::User(args)) => rotate_user(ctx, cluster, args),
         KeysCommand::Rotate(RotateCommand::Host(args)) => rotate_host(ctx, cluster, args),

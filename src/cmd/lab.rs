@@ -21,11 +21,18 @@ pub enum LabCommand {
     /// refused (exit 2). On a running lab it says so and starts nothing, except the processes
     /// of the lab that died, which it starts again, and those stopped by SIGSTOP, which it
     /// resumes. If a process does not start, what was started is stopped again (exit 2).
+    #[command(
+        after_help = "Examples:\n  sftpha lab up --dir /tmp/lab\n  sftpha lab up --dir /tmp/lab --nodes 5 --port 2222"
+    )]
     Up(UpArgs),
     /// Stops every process of the lab (by pidfile; drains first). Safe to run twice.
+    #[command(after_help = "Examples:\n  sftpha lab down --dir /tmp/lab")]
     Down(DirArgs),
     /// Health of every process of the lab (a process stopped by SIGSTOP is shown as such);
     /// exit 1 if any is not healthy.
+    #[command(
+        after_help = "Examples:\n  sftpha lab status --dir /tmp/lab\n  sftpha lab status --dir /tmp/lab --format json"
+    )]
     Status(DirArgs),
 }
 
@@ -40,6 +47,8 @@ pub struct UpArgs {
     /// Gateway port on 127.0.0.1 (0: any free port).
     #[arg(long, default_value_t = 0)]
     pub port: u16,
+    #[command(flatten)]
+    pub format: crate::cmd::cli::FormatOpt,
 }
 
 #[derive(Debug, Args)]
@@ -47,6 +56,8 @@ pub struct DirArgs {
     /// The lab's directory.
     #[arg(long, default_value = "sftpha-lab", value_name = "DIR")]
     pub dir: PathBuf,
+    #[command(flatten)]
+    pub format: crate::cmd::cli::FormatOpt,
 }
 
 pub fn run(ctx: &Context, command: &LabCommand) -> Result<u8> {

@@ -19,8 +19,12 @@ pub enum NodeCommand {
     /// Once it accepts connections it prints one JSON line on stdout:
     /// {"event":"ready","node":...,"sftp":"ADDR","health":"ADDR","pid":...}.
     /// SIGHUP reloads users.toml and reopens the audit log; SIGTERM drains and exits 0.
+    #[command(
+        after_help = "Examples:\n  sftpha node run --config /etc/sftpha/node.toml\n  sftpha node run --config node.toml --ready-file /run/sftpha/node.ready"
+    )]
     Run(RunArgs),
     /// Validates node.toml, users.toml and the host keys, and prints what the node would serve.
+    #[command(after_help = "Examples:\n  sftpha node check --config /etc/sftpha/node.toml")]
     Check(CheckArgs),
 }
 
@@ -39,6 +43,8 @@ pub struct CheckArgs {
     /// The node's configuration file.
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
+    #[command(flatten)]
+    pub format: crate::cmd::cli::FormatOpt,
 }
 
 pub fn run(ctx: &Context, command: &NodeCommand) -> Result<u8> {

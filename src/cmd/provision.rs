@@ -24,6 +24,8 @@ pub struct ProvisionArgs {
     /// The sftpha binary to install on the hosts (default: this one).
     #[arg(long, value_name = "PATH")]
     pub node_binary: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::Common,
 }
 
 pub fn run(ctx: &Context, args: &ProvisionArgs) -> Result<u8> {

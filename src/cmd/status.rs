@@ -16,11 +16,13 @@ pub struct StatusArgs {
     /// installed on each host, else this one).
     #[arg(long, value_name = "PATH")]
     pub node_binary: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::Common,
 }
 
 pub fn run(ctx: &Context, args: &StatusArgs) -> Result<u8> {
     let cluster = ctx.cluster()?;
-    let report = ctx.block_on(status(cluster, args.node_binary.as_ref()))??;
+    let report = ctx.block_on(status(cluster, args.node_binary.as_ref(), ctx.progress()))??;
     ctx.print(&report, human)?;
     Ok(if report.ok {
         exit::OK
@@ -39,16 +41,20 @@ fn or_dash(v: &Option<String>) -> String {
     v.clone().unwrap_or_else(|| "-".into())
 }
 
-fn notes(drift: &[String], problems: &[String]) -> String {
-    let all: Vec<String> = problems
+/// Everything wrong with one host: its problems, then what drifted.
+fn notes(drift: &[String], problems: &[String]) -> Vec<String> {
+    problems
         .iter()
         .cloned()
         .chain(drift.iter().map(|d| format!("drift: {d}")))
-        .collect();
-    if all.is_empty() {
-        "-".into()
-    } else {
-        wrap(&all.join("\n"), 60)
+        .collect()
+}
+
+/// The table's column: how many, listed under the tables (a narrow terminal keeps them whole).
+fn count(notes: &[String]) -> String {
+    match notes.len() {
+        0 => "-".into(),
+        n => format!("{n} (below)"),
     }
 }
 
@@ -73,9 +79,11 @@ pub fn human(r: &StatusReport) -> String {
         "config".into(),
         "host keys".into(),
         "sessions".into(),
-        "drift / problems".into(),
+        "problems".into(),
     ]];
+    let mut listed = Vec::new();
     for n in &r.nodes {
+        let notes = notes(&n.drift, &n.problems);
         rows.push(vec![
             n.name.clone(),
             n.host.clone(),
@@ -90,8 +98,13 @@ pub fn human(r: &StatusReport) -> String {
             n.sessions
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "-".into()),
-            notes(&n.drift, &n.problems),
+            count(&notes),
         ]);
+        listed.extend(
+            notes
+                .into_iter()
+                .map(|t| (n.name.clone(), n.host.clone(), t)),
+        );
     }
     let mut s = format!("status: cluster {}\n", r.cluster);
     s += &table(rows, false);
@@ -104,9 +117,10 @@ pub fn human(r: &StatusReport) -> String {
             "reachable".into(),
             "healthy".into(),
             "host key".into(),
-            "drift / problems".into(),
+            "problems".into(),
         ]];
         for g in &r.gateways {
+            let notes = notes(&g.drift, &g.problems);
             rows.push(vec![
                 g.name.clone(),
                 g.host.clone(),
@@ -114,10 +128,27 @@ pub fn human(r: &StatusReport) -> String {
                 yes(g.reachable),
                 yes(g.healthy),
                 keys_column(&g.presented_host_keys),
-                notes(&g.drift, &g.problems),
+                count(&notes),
             ]);
+            listed.extend(
+                notes
+                    .into_iter()
+                    .map(|t| (g.name.clone(), g.host.clone(), t)),
+            );
         }
         s += &table(rows, false);
+        s += "\n";
+    }
+    if let Some(vip) = &r.vip {
+        s += &format!("{}\n\n", vip.describe());
+    }
+    if !listed.is_empty() {
+        s += "problems:\n";
+        let width = crate::text::output_width().saturating_sub(4);
+        for (name, host, text) in listed {
+            let item = wrap(&format!("{name} ({host}): {text}"), width);
+            s += &format!("  - {}\n", item.replace('\n', "\n    "));
+        }
         s += "\n";
     }
     s += &format!(

@@ -8,17 +8,20 @@ use clap::Args;
 use crate::cmd::cli::Format;
 use crate::cmd::context::Context;
 use crate::error::{exit, Error, Result};
-use crate::failover::{self, report, Fault, FaultSlot, LabInjector, Plan};
+use crate::failover::{self, report, Fault, FaultSlot, LabInjector, Plan, Under};
 use crate::lab::Lab;
 
 /// Runs a workload through the gateway, injects a fault on one node, measures detection and
-/// recovery, verifies every completed upload, and restores the node. Exit 1 when an
-/// objective is missed (RTO, failed logins, data loss, corrupt or partial files); 3 when the
-/// lab is not running. SIGINT, SIGTERM or SIGHUP undo the fault first, say what was
-/// restored, and exit 128 + the signal's number.
+/// recovery, verifies every completed upload, and restores the node. Against a lab (`--lab`)
+/// or a provisioned cluster (`-c`, the default when there is no `--lab`): there the workload
+/// goes through the public address (the vip, else the gateway), faults are injected over SSH
+/// with a dead-man timer on the host that undoes them by itself, and on a terminal it asks
+/// first (`--yes` does not). Exit 1 when an objective is missed (RTO, failed logins, data
+/// loss, corrupt or partial files); 3 when the lab is not running. SIGINT, SIGTERM or SIGHUP
+/// undo the fault first, say what was restored, and exit 128 + the signal's number.
 #[derive(Debug, Args)]
 pub struct TestFailoverArgs {
-    /// The lab to test (see `sftpha lab up`); this release tests labs only.
+    /// The lab to test (see `sftpha lab up`); without it, the cluster of `-c`.
     #[arg(long, value_name = "DIR")]
     pub lab: Option<PathBuf>,
     /// The fault to inject.
@@ -37,9 +40,9 @@ pub struct TestFailoverArgs {
     /// Size of every uploaded file, in KiB.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1048576))]
     pub file_kib: u64,
-    /// RTO objective (`30s`, `2m`; a number is seconds; default 30 s, the cluster.toml
-    /// default).
-    #[arg(long, value_name = "DURATION", value_parser = crate::text::parse_duration, conflicts_with = "rto_ms")]
+    /// RTO objective (`30s`, `2m`; a number is seconds; default: the cluster's
+    /// objectives.rto_seconds, 30 s on a lab).
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration, conflicts_with = "rto_ms")]
     pub rto: Option<Duration>,
     /// RTO objective in milliseconds (the older spelling of --rto).
     #[arg(long, value_name = "MS", hide = true)]
@@ -47,29 +50,31 @@ pub struct TestFailoverArgs {
     /// Failed logins tolerated.
     #[arg(long, default_value_t = 0)]
     pub max_failed_logins: u64,
+    /// On a cluster: the fault's host undoes it by itself this long after it was injected,
+    /// even if test-failover dies or loses its SSH connection (default: --duration + 90 s).
+    #[arg(long, value_name = "DURATION", value_parser = undo_after)]
+    pub undo_after: Option<Duration>,
     /// Also write the result as JUnit XML.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::Common,
+    #[command(flatten)]
+    pub yes: crate::cmd::cli::YesOpt,
 }
 
-/// Why this release runs test-failover against a lab only, said where it is refused.
-const LAB_ONLY: &str = "this release runs test-failover against a lab only (`--lab DIR`): on provisioned hosts a fault must be undone even if sftpha itself dies mid-test, which needs an undo that runs on each host by itself (a dead-man timer), and this release has none";
-
-/// The checked plan: the lab, running, and the node and fault it can take.
+/// The checked plan: the lab, running, or the provisioned cluster, and the node and fault it
+/// can take.
 fn plan(ctx: &Context, args: &TestFailoverArgs) -> Result<Plan> {
     let Some(dir) = &args.lab else {
-        return Err(if ctx.cluster_path().exists() {
-            Error::usage(
-                format!("`{}`: {LAB_ONLY}", ctx.cluster_path().display()),
-                Some("start a lab with `sftpha lab up --dir DIR` and pass `--lab DIR`"),
-            )
-        } else {
-            Error::usage(
-                "test-failover needs `--lab DIR`, the lab to test",
-                Some("start one with `sftpha lab up --dir DIR`"),
-            )
-        });
+        return cluster_plan(ctx, args);
     };
+    if args.undo_after.is_some() {
+        return Err(Error::usage(
+            "--undo-after is for a provisioned cluster; on a lab the fault is undone by test-failover itself",
+            Some("leave --undo-after out with --lab"),
+        ));
+    }
     if args.fault == Fault::Partition {
         return Err(Error::usage(
             "--fault partition needs nodes on separate hosts: a lab runs every node on 127.0.0.1, where no partition can be made",
@@ -119,21 +124,153 @@ fn plan(ctx: &Context, args: &TestFailoverArgs) -> Result<Plan> {
     if let Some(path) = &args.junit {
         check_writable(path)?;
     }
-    Ok(Plan {
-        progress: ctx.progress(),
-        injector: Box::new(LabInjector::new(lab.clone())),
-        lab,
-        fault: args.fault,
-        node: args.node.clone(),
-        clients: args.clients as usize,
-        duration: args.duration,
-        file_size: (args.file_kib * 1024) as usize,
-        rto: args
-            .rto
-            .or(args.rto_ms.map(Duration::from_millis))
-            .unwrap_or(Duration::from_secs(30)),
-        max_failed_logins: args.max_failed_logins,
+    let injector = Box::new(LabInjector::new(lab.clone()));
+    Ok(args.plan(ctx, Under::Lab(lab), injector, Duration::from_secs(30)))
+}
+
+/// A provisioned cluster: provisioned from here (its keys beside cluster.toml), two nodes or
+/// more, the node asked for one of them; confirmed on a terminal.
+fn cluster_plan(ctx: &Context, args: &TestFailoverArgs) -> Result<Plan> {
+    if !ctx.cluster_path().exists() {
+        return Err(Error::usage(
+            format!(
+                "test-failover needs `--lab DIR`, or a provisioned cluster: `{}` does not exist",
+                ctx.cluster_path().display()
+            ),
+            Some("start a lab with `sftpha lab up --dir DIR` and pass `--lab DIR`, or point -c (or SFTPHA_CLUSTER) at the cluster.toml `sftpha provision` used"),
+        ));
+    }
+    let cluster = ctx.cluster()?;
+    let keys = crate::keys::secrets::keys_dir(cluster);
+    if !keys.join(crate::keys::secrets::HOST_KEY_FILE).exists() {
+        return Err(Error::usage(
+            format!(
+                "`{}`: this cluster was never provisioned from here (no keys in `{}`)",
+                ctx.cluster_path().display(),
+                keys.display()
+            ),
+            Some("run `sftpha provision` first, or test a lab with `--lab DIR`"),
+        ));
+    }
+    let names: Vec<String> = cluster.file.nodes.iter().map(|n| n.name.clone()).collect();
+    if let Some(node) = &args.node {
+        if !names.contains(node) {
+            return Err(Error::usage(
+                format!(
+                    "--node: `{node}` is not a node of {}",
+                    ctx.cluster_path().display()
+                ),
+                Some(&format!("its nodes: {}", names.join(", "))),
+            ));
+        }
+    }
+    if names.len() < 2 {
+        return Err(Error::usage(
+            format!(
+                "`{}` has {} node; a failover needs at least two",
+                ctx.cluster_path().display(),
+                names.len()
+            ),
+            None,
+        ));
+    }
+    if let Some(path) = &args.junit {
+        check_writable(path)?;
+    }
+    confirm(ctx, cluster, args)?;
+    let access = std::sync::Arc::new(crate::ssh::remote::Access::new(cluster, false, false)?);
+    // The host undoes the fault by itself once the run should long be over: the rest of the
+    // workload, the restore's own deadline, and a margin.
+    let window = args
+        .undo_after
+        .unwrap_or(args.duration + Duration::from_secs(90));
+    let start_node = node_start_script(cluster)?;
+    let injector = ctx.block_on(async {
+        failover::remote::RemoteInjector::new(cluster, access.clone(), window, start_node)
+    })?;
+    let under = Under::Cluster {
+        cluster: Box::new(cluster.clone()),
+        access,
+    };
+    let rto = Duration::from_secs(cluster.file.objectives.rto_seconds);
+    Ok(args.plan(ctx, under, Box::new(injector), rto))
+}
+
+impl TestFailoverArgs {
+    /// The plan these flags ask for on `under`; `rto` unless --rto says otherwise.
+    fn plan(
+        &self,
+        ctx: &Context,
+        under: Under,
+        injector: Box<dyn failover::Injector>,
+        rto: Duration,
+    ) -> Plan {
+        Plan {
+            progress: ctx.progress(),
+            injector,
+            under,
+            fault: self.fault,
+            node: self.node.clone(),
+            clients: self.clients as usize,
+            duration: self.duration,
+            file_size: (self.file_kib * 1024) as usize,
+            rto: self
+                .rto
+                .or(self.rto_ms.map(Duration::from_millis))
+                .unwrap_or(rto),
+            max_failed_logins: self.max_failed_logins,
+        }
+    }
+}
+
+/// The script that starts the node service on a host if it is not running, as `provision`
+/// does: systemd's unit or the detached process, or whichever the host has for `auto`.
+fn node_start_script(cluster: &crate::config::cluster::Cluster) -> Result<String> {
+    use crate::config::cluster::ServiceManager;
+    let renderer = crate::render::Renderer::new(cluster)?;
+    let script = |systemd| renderer.service_script("node", "ensure", systemd);
+    Ok(match cluster.file.node.service_manager {
+        ServiceManager::Systemd => script(true)?,
+        ServiceManager::Detached => script(false)?,
+        ServiceManager::Auto => format!(
+            "if [ -d /run/systemd/system ]; then\n{}\nelse\n{}\nfi",
+            script(true)?,
+            script(false)?
+        ),
     })
+}
+
+/// On a terminal, asks before faulting a real cluster (`--yes`, or no terminal, does not).
+fn confirm(
+    ctx: &Context,
+    cluster: &crate::config::cluster::Cluster,
+    args: &TestFailoverArgs,
+) -> Result<()> {
+    use std::io::IsTerminal;
+    if ctx.yes || !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Ok(());
+    }
+    let target = args.node.as_deref().unwrap_or("the busiest node");
+    let prompt = format!(
+        "{} a node of `{}` ({target}) for real, under a {}-client workload through {}?",
+        args.fault.name(),
+        cluster.file.name,
+        args.clients,
+        cluster.gateway.entry().unwrap_or_default()
+    );
+    let yes = dialoguer::Confirm::new()
+        .with_prompt(prompt)
+        .default(false)
+        .interact()
+        .map_err(|e| Error::usage(format!("no answer: {e}"), None))?;
+    if yes {
+        Ok(())
+    } else {
+        Err(Error::usage(
+            "not confirmed: nothing was done",
+            Some("`--yes` answers yes (for CI)"),
+        ))
+    }
 }
 
 /// `--junit PATH` must be writable before the run, not found unwritable after it.
@@ -219,6 +356,24 @@ pub fn run(ctx: &Context, args: &TestFailoverArgs) -> Result<u8> {
         }
     }
     Ok(code)
+}
+
+/// `--rto`: more than nothing (no failover is instant).
+fn positive_duration(text: &str) -> std::result::Result<Duration, String> {
+    let d = crate::text::parse_duration(text)?;
+    if d.is_zero() {
+        return Err(format!("`{text}`: an RTO of zero can never be met; give the longest tolerable outage, e.g. `30s`"));
+    }
+    Ok(d)
+}
+
+/// `--undo-after`: 5 s to 2 h.
+fn undo_after(text: &str) -> std::result::Result<Duration, String> {
+    let d = crate::text::parse_duration(text)?;
+    if !(Duration::from_secs(5)..=Duration::from_secs(7200)).contains(&d) {
+        return Err(format!("`{text}` is outside 5s..2h"));
+    }
+    Ok(d)
 }
 
 /// `--duration`: a duration from 3 s to 1 h.

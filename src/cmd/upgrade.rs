@@ -25,6 +25,8 @@ pub struct UpgradeArgs {
     /// Record the SSH host keys of hosts not yet in the cluster's known_hosts.
     #[arg(long)]
     pub accept_new_host_keys: bool,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::Common,
 }
 
 pub fn run(ctx: &Context, args: &UpgradeArgs) -> Result<u8> {

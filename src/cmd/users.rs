@@ -12,15 +12,35 @@ use crate::config::users_edit::{hash_password, read_key_file, NewUser, UsersDoc}
 use crate::error::{exit, Error, Result};
 use crate::provision::push::{accepted, push_change, Action, Change};
 
+#[derive(Debug, Args)]
+pub struct UsersArgs {
+    #[command(subcommand)]
+    pub command: UsersCommand,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::Common,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
     /// Adds a user: public keys (and/or a password), home, rights; pushes to every node.
+    #[command(
+        after_help = "Examples:\n  sftpha users add bank --key bank.pub --home partners/bank --permissions list,read,write\n  sftpha users add lab --password < password.txt\n  sftpha users add bank --key bank.pub --no-push     edit users.toml only"
+    )]
     Add(AddArgs),
     /// Removes a user from every node (their files on the storage are kept).
+    #[command(
+        after_help = "Examples:\n  sftpha users remove bank\n  sftpha users remove bank --no-push"
+    )]
     Remove(RemoveArgs),
     /// Lists the users with their keys' fingerprints.
-    List,
+    #[command(
+        after_help = "Examples:\n  sftpha users list\n  sftpha users list --format json | jq -r '.[].name'"
+    )]
+    List(crate::cmd::cli::Common),
     /// Adds keys to a user or removes them by fingerprint; pushes to every node.
+    #[command(
+        after_help = "Examples:\n  sftpha users set-key bank --key new.pub\n  sftpha users set-key bank --remove-key SHA256:..."
+    )]
     SetKey(SetKeyArgs),
 }
 
@@ -43,6 +63,8 @@ pub struct AddArgs {
     pub permissions: Option<Vec<String>>,
     #[command(flatten)]
     pub push: PushArgs,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::Common,
 }
 
 #[derive(Debug, Args)]
@@ -50,6 +72,8 @@ pub struct RemoveArgs {
     pub name: String,
     #[command(flatten)]
     pub push: PushArgs,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::Common,
 }
 
 #[derive(Debug, Args)]
@@ -63,13 +87,16 @@ pub struct SetKeyArgs {
     pub remove: Vec<String>,
     #[command(flatten)]
     pub push: PushArgs,
+    #[command(flatten)]
+    pub common: crate::cmd::cli::Common,
 }
 
-pub fn run(ctx: &Context, command: &UsersCommand) -> Result<u8> {
+pub fn run(ctx: &Context, args: &UsersArgs) -> Result<u8> {
+    let command = &args.command;
     let cluster = ctx.cluster()?;
     let mut doc = UsersDoc::load(&cluster.users)?;
     let (change, push, checks, homes) = match command {
-        UsersCommand::List => return list(ctx, &doc),
+        UsersCommand::List(_) => return list(ctx, &doc),
         UsersCommand::Add(args) => {
             let mut keys = Vec::new();
             for file in &args.keys {

@@ -14,26 +14,36 @@ use serde::{Deserialize, Serialize};
 use crate::config::node::{absolute, UploadMode};
 use crate::error::Result;
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterFile {
+    /// The cluster's name: in reports, host certificates and the lab.
     pub name: String,
     /// users.toml, relative to cluster.toml.
     #[serde(default = "default_users")]
     pub users: PathBuf,
+    /// What the business needs: `assess` judges the design against these.
     #[serde(default)]
     pub objectives: Objectives,
+    /// How sftpha logs into the hosts to provision and check them.
     #[serde(default)]
     pub ssh: Ssh,
+    /// Settings every node shares (rendered into each node.toml).
     #[serde(default)]
     pub node: NodeSettings,
+    /// The storage every node serves the users' homes from.
     pub storage: Storage,
+    /// The SFTP nodes, one table each; two or more for high availability.
     pub nodes: Vec<NodeEntry>,
+    /// The gateway tier in front of the nodes: the address clients connect to.
     pub gateway: GatewaySettings,
+    /// Availability of single components for the availability estimate.
     #[serde(default)]
     pub availability: AvailabilityFigures,
+    /// Recovery of components that cannot fail over by themselves.
     #[serde(default)]
     pub recovery: Recovery,
+    /// The cluster's host keys and certificates.
     #[serde(default)]
     pub keys: KeySettings,
     /// Findings the business has accepted for a while: `assess` lists them and does not fail
@@ -43,7 +53,7 @@ pub struct ClusterFile {
 }
 
 /// `[[accepted_risks]]`: a finding accepted, why, and until when.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptedRisk {
     /// The finding's id, as `assess` prints it (`spof.gateway`, `rto.breached.zone_down`).
@@ -51,11 +61,12 @@ pub struct AcceptedRisk {
     /// Why, in the words of whoever accepted it (a ticket, a decision).
     pub reason: String,
     /// The last day it is accepted (UTC); from the next day the finding counts again.
+    #[schemars(with = "String", extend("format" = "date"))]
     pub expires: crate::date::Date,
 }
 
 /// The cluster's host identity as clients see it.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeySettings {
     /// Names clients reach the cluster by besides the gateway and node addresses (DNS
@@ -81,7 +92,7 @@ impl Default for KeySettings {
 }
 
 /// How bad downtime is for the business; `init` derives default objectives from it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Impact {
     /// Money, patients or regulators are hurt within minutes.
@@ -122,7 +133,7 @@ impl Impact {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Objectives {
     /// Longest tolerable outage for new sessions.
@@ -134,6 +145,7 @@ pub struct Objectives {
     /// Concurrent SFTP sessions at peak.
     #[serde(default = "default_peak_sessions")]
     pub peak_sessions: u64,
+    /// Availability objective in percent over a year (99.95 is about 4.4 hours of downtime).
     #[serde(default = "default_availability")]
     pub availability_percent: f64,
     /// Aggregate transfer rate at peak, in megabits per second (optional).
@@ -157,11 +169,13 @@ impl Default for Objectives {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Ssh {
+    /// The user sftpha logs into every host as: root (sudo is not supported yet).
     #[serde(default = "default_ssh_user")]
     pub user: String,
+    /// The hosts' SSH port.
     #[serde(default = "default_ssh_port")]
     pub port: u16,
     /// Private key for logging into the hosts; the ssh-agent is used when unset.
@@ -170,6 +184,7 @@ pub struct Ssh {
     /// OpenSSH known_hosts file for the hosts, relative to cluster.toml.
     #[serde(default = "default_known_hosts")]
     pub known_hosts: PathBuf,
+    /// Seconds to connect and log into a host before it counts as unreachable (exit 3).
     #[serde(default = "default_ssh_timeout")]
     pub timeout_seconds: u64,
 }
@@ -187,25 +202,34 @@ impl Default for Ssh {
 }
 
 /// What every node shares.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NodeSettings {
+    /// The SFTP port every node listens on (the gateway connects to it).
     #[serde(default = "default_sftp_port")]
     pub port: u16,
+    /// The port of each node's /healthz and /metrics (HTTP), which the gateway checks.
     #[serde(default = "default_health_port")]
     pub health_port: u16,
+    /// Logged-in sessions one node takes at once; `assess` checks peak_sessions against what is left with a node down.
     #[serde(default = "default_max_sessions")]
     pub max_sessions: u64,
+    /// Where `provision` installs the sftpha binary on each host.
     #[serde(default = "default_install_dir")]
     pub install_dir: PathBuf,
+    /// Where node.toml, users.toml and the host keys go on each host.
     #[serde(default = "default_config_dir")]
     pub config_dir: PathBuf,
+    /// Where pidfiles and state go on each host.
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
+    /// Where logs and the audit log go on each host.
     #[serde(default = "default_log_dir")]
     pub log_dir: PathBuf,
+    /// What happens to an upload while it is written (see node.toml's upload_mode).
     #[serde(default = "default_upload_mode")]
     pub upload_mode: UploadMode,
+    /// On stop or upgrade, seconds a node waits for open sessions to finish before it closes them.
     #[serde(default = "default_drain")]
     pub drain_timeout_seconds: u64,
     /// The unprivileged user the node runs as (same uid on every host); root when unset.
@@ -222,12 +246,17 @@ pub struct NodeSettings {
     pub service_manager: ServiceManager,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ServiceManager {
+    /// systemd where it is running (`/run/systemd/system` exists), else detached.
     #[default]
     Auto,
+    /// systemd units (`sftpha-node.service`, `sftpha-gateway.service`).
     Systemd,
+    /// Processes with a pidfile and a log file (containers, hosts without systemd).
     Detached,
 }
 
@@ -237,12 +266,16 @@ impl Default for NodeSettings {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageKind {
+    /// An NFS export every node mounts at `path`.
     Nfs,
+    /// An SMB/CIFS share every node mounts at `path`.
     Smb,
+    /// CephFS mounted at `path` on every node.
     Cephfs,
+    /// GlusterFS mounted at `path` on every node.
     Glusterfs,
     /// Any other file system every node mounts at `path` (a cluster file system, or one
     /// folder on one machine, as in the lab).
@@ -264,11 +297,14 @@ impl StorageKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Replication {
+    /// One copy: nothing to replicate.
     None,
+    /// A write is done once every replica has it: no loss when one fails.
     Sync,
+    /// Replicas follow behind (`replication_lag_seconds`): the last writes can be lost.
     Async,
 }
 
@@ -282,18 +318,21 @@ impl Replication {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Storage {
     /// Mounted at the same path on every node.
     pub path: PathBuf,
+    /// What the storage is; `assess` judges sharing and single points of failure by it.
     #[serde(default = "default_storage_kind")]
     pub kind: StorageKind,
     /// Copies the storage keeps (1 = one NAS = a single point of failure).
     #[serde(default = "default_one")]
     pub replicas: u32,
+    /// How the storage copies data between its replicas; async replication can lose the last writes (RPO).
     #[serde(default = "default_replication")]
     pub replication: Replication,
+    /// With async replication: how far a replica may lag behind; the RPO of losing the primary.
     #[serde(default)]
     pub replication_lag_seconds: u64,
     /// How long the storage's own failover to another replica takes.
@@ -307,10 +346,12 @@ pub struct Storage {
     pub zones: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NodeEntry {
+    /// The node's name: 1-32 lowercase letters, digits or `-`; in node.toml, logs and reports.
     pub name: String,
+    /// The host's address or DNS name, for SSH and for the gateway.
     pub host: String,
     /// Failure domain: rack, room or availability zone.
     #[serde(default)]
@@ -318,11 +359,12 @@ pub struct NodeEntry {
     /// This node's SFTP port when it differs from `[node] port` (several nodes on one host).
     #[serde(default)]
     pub port: Option<u16>,
+    /// This node's health port when it differs from `[node] health_port`.
     #[serde(default)]
     pub health_port: Option<u16>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum GatewayKind {
     /// `sftpha gateway run` on the gateway hosts.
@@ -343,40 +385,49 @@ impl GatewayKind {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatewaySettings {
+    /// Which balancer: the bundled gateway, HAProxy configured by sftpha, or one sftpha does not manage.
     #[serde(default = "default_gateway_kind")]
     pub kind: GatewayKind,
     /// Where the gateways run; two or more with a vip avoid a single point of failure.
     #[serde(default)]
     pub hosts: Vec<String>,
+    /// The port clients connect to on the gateway (and the vip).
     #[serde(default = "default_sftp_port")]
     pub port: u16,
     /// The builtin gateway's /healthz port.
     #[serde(default = "default_gateway_health_port")]
     pub health_port: u16,
     /// keepalived virtual IP, when hosts has two or more (`""` is none, as `init` writes it).
-    /// Read the typed [`Cluster::gateway`] instead.
+    // Code reads the typed `Cluster::gateway` instead.
     #[serde(
         default,
         deserialize_with = "vip_or_empty",
         serialize_with = "vip_as_text"
     )]
+    #[schemars(with = "String")]
     pub vip: Option<IpAddr>,
+    /// How new sessions are spread over the healthy nodes.
     #[serde(default = "crate::config::gateway::default_balance")]
     pub balance: crate::config::gateway::Balance,
+    /// Milliseconds between health checks of each node.
     #[serde(default = "crate::config::gateway::default_interval")]
     pub health_interval_ms: u64,
+    /// Failed checks in a row before a node is taken out of the rotation.
     #[serde(default = "crate::config::gateway::default_fall_rise")]
     pub health_fall: u32,
+    /// Passed checks in a row before a node is put back.
     #[serde(default = "crate::config::gateway::default_fall_rise")]
     pub health_rise: u32,
     /// How long one check may take; the interval (at most 2 s) when unset.
     #[serde(default)]
     pub health_timeout_ms: Option<u64>,
+    /// Milliseconds to connect to a node before the client is taken to the next one.
     #[serde(default = "crate::config::gateway::default_connect_timeout")]
     pub connect_timeout_ms: u64,
+    /// Milliseconds a node may take to send its SSH banner before the client is taken to the next one (a frozen node accepts TCP but never speaks).
     #[serde(default = "crate::config::gateway::default_banner_timeout")]
     pub banner_timeout_ms: u64,
     /// The gateway hosts' network interface that carries the vip (keepalived).
@@ -513,7 +564,7 @@ impl Gateway {
 }
 
 /// Availability of single components, in percent, for the estimate (see README).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AvailabilityFigures {
     /// One node: its host, OS and the sftpha process.
@@ -540,7 +591,7 @@ impl Default for AvailabilityFigures {
 }
 
 /// Recovery of what cannot fail over by itself.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Recovery {
     /// How long people take to restore a component that has no standby (a dead single
@@ -676,6 +727,14 @@ impl Cluster {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Cluster> {
+        Self::parse_file(path, text).map_err(|e| {
+            e.documented_in(path, |key| {
+                crate::config::reference::FileFormat::Cluster.hint(key)
+            })
+        })
+    }
+
+    fn parse_file(path: &Path, text: &str) -> Result<Cluster> {
         let file: ClusterFile = crate::files::parse_toml(path, text)?;
         super::validate::cluster(path, &file)?;
         let base = path.parent().unwrap_or(Path::new("."));

@@ -10,7 +10,7 @@ use crate::config::node::valid_name;
 use crate::error::{Error, Result};
 
 /// How new connections are spread over healthy backends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Balance {
     /// In turn.
@@ -32,23 +32,31 @@ impl Balance {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayFile {
+    /// The gateway's name: in logs and /healthz.
     pub name: String,
+    /// The address clients connect to, `IP:PORT`.
     pub listen: String,
+    /// The address of the gateway's own /healthz and /metrics (HTTP), `IP:PORT`.
     pub health_listen: String,
+    /// How new connections are spread over healthy backends.
     #[serde(default = "default_balance")]
     pub balance: Balance,
+    /// Milliseconds between health checks of each backend.
     #[serde(default = "default_interval")]
     pub health_interval_ms: u64,
     /// How long one health check may take; defaults to the interval, at most 2 s.
     #[serde(default)]
     pub health_timeout_ms: Option<u64>,
+    /// Failed checks in a row before a backend is taken out of the rotation.
     #[serde(default = "default_fall_rise")]
     pub health_fall: u32,
+    /// Passed checks in a row before a backend is put back.
     #[serde(default = "default_fall_rise")]
     pub health_rise: u32,
+    /// Milliseconds to connect to a backend before the client is taken to the next one.
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_ms: u64,
     /// How long a backend may take to send its `SSH-2.0-` banner before the client is taken
@@ -58,16 +66,20 @@ pub struct GatewayFile {
     /// Send a PROXY protocol v2 header to the backends, so nodes see the real client.
     #[serde(default = "default_true")]
     pub send_proxy: bool,
+    /// Client connections the gateway carries at once; more wait in the listen backlog.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// On SIGTERM, seconds to let open connections finish before closing them.
     #[serde(default = "default_drain")]
     pub drain_timeout_seconds: u64,
+    /// The nodes, one table each.
     pub backends: Vec<BackendFile>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackendFile {
+    /// The node's name: in logs and /healthz.
     pub name: String,
     /// The node's SFTP address.
     pub address: String,
@@ -129,6 +141,14 @@ impl Gateway {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Gateway> {
+        Self::parse_file(path, text).map_err(|e| {
+            e.documented_in(path, |key| {
+                crate::config::reference::FileFormat::Gateway.hint(key)
+            })
+        })
+    }
+
+    fn parse_file(path: &Path, text: &str) -> Result<Gateway> {
         let file: GatewayFile = crate::files::parse_toml(path, text)?;
         let invalid = |key: &str, msg: String| Error::config(path, Some(key), msg);
         if !valid_name(&file.name) {

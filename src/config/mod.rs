@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod gateway;
 pub mod node;
+pub mod reference;
 pub mod users;
 pub mod users_edit;
 mod validate;

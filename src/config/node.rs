@@ -14,7 +14,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// How the node treats a PROXY protocol header in front of the SSH stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ProxyMode {
     /// Never expect a header; a connection that starts with one fails the SSH handshake.
@@ -26,7 +26,7 @@ pub enum ProxyMode {
 }
 
 /// What happens to an upload while it is being written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum UploadMode {
     /// Data goes to a hidden temporary file that is renamed into place on close; resuming is refused.
@@ -113,29 +113,41 @@ impl<'de> serde::Deserialize<'de> for MaxStartups {
 }
 
 /// The file as written by the operator; every key is checked by [`NodeConfig::load`].
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
+    /// The node's name: in logs, /healthz and the audit log.
     pub name: String,
+    /// The SFTP address, `IP:PORT` (`0.0.0.0:2222`).
     pub listen: String,
+    /// The address of /healthz and /metrics (HTTP), `IP:PORT`.
     pub health_listen: String,
+    /// The folder the users' homes are under (the shared storage).
     pub storage: PathBuf,
+    /// OpenSSH private host key files (ed25519, ECDSA, RSA), the same on every node of a cluster. Reloadable on SIGHUP.
     pub host_keys: Vec<PathBuf>,
     /// OpenSSH host certificates (`*-cert.pub`) for keys of `host_keys`, each presented to
     /// clients that trust its CA (`@cert-authority` in known_hosts).
     #[serde(default)]
     pub host_certificates: Vec<PathBuf>,
+    /// users.toml: the users, re-read on SIGHUP.
     pub users: PathBuf,
+    /// Whether connections start with a PROXY protocol header (the gateway sends v2, so nodes see the real client).
     #[serde(default = "default_proxy_mode")]
     pub proxy_protocol: ProxyMode,
+    /// Networks (CIDR) allowed to send a PROXY header: the gateways.
     #[serde(default = "default_proxy_trusted")]
     pub proxy_trusted: Vec<String>,
+    /// Logged-in connections the node takes at once; more are refused at login.
     #[serde(default = "default_max_sessions")]
     pub max_sessions: usize,
+    /// What happens to an upload while it is being written.
     #[serde(default = "default_upload_mode")]
     pub upload_mode: UploadMode,
+    /// A JSON-lines file of logins and file operations; reopened on SIGHUP (for logrotate). Unset: none.
     #[serde(default)]
     pub audit_log: Option<PathBuf>,
+    /// On SIGTERM, seconds to wait for open sessions to finish before closing them.
     #[serde(default = "default_drain_timeout")]
     pub drain_timeout_seconds: u64,
     /// Seconds a connection may take to log in before it is closed (OpenSSH `LoginGraceTime`).
@@ -151,23 +163,30 @@ pub struct NodeConfig {
     /// address is refused for `auth_ban_seconds`. 0 turns throttling off.
     #[serde(default = "default_auth_fail_limit")]
     pub auth_fail_limit: u32,
+    /// The window over which failed logins from one address are counted.
     #[serde(default = "default_auth_fail_window")]
     pub auth_fail_window_seconds: u64,
+    /// How long an address that reached auth_fail_limit is refused.
     #[serde(default = "default_auth_ban")]
     pub auth_ban_seconds: u64,
     /// Open file and directory handles one connection may hold, over all its SFTP sessions.
     #[serde(default = "default_max_handles")]
     pub max_handles: usize,
-    /// Unauthenticated connections: `start:rate:full` as OpenSSH's `MaxStartups` (see
-    /// [`crate::node::limits`] for how the node chooses what to shed).
+    /// Unauthenticated connections: `start:rate:full` as OpenSSH's `MaxStartups`: from
+    /// `start` on, a newcomer makes the node shed one with `rate` percent probability, rising
+    /// to always at `full`; unlike OpenSSH it sheds from sources failing logins or holding
+    /// the most first, so a flood evicts itself. A single number N means `N:100:N`.
+    // How: crate::node::limits.
     #[serde(default)]
+    #[schemars(with = "String")]
     pub max_startups: MaxStartups,
     /// Unauthenticated connections one source (an IPv4 address or an IPv6 /64) may hold at
     /// once (OpenSSH `PerSourceMaxStartups`); 0 turns the limit off.
     #[serde(default = "default_per_source_max_startups")]
     pub per_source_max_startups: usize,
     /// MiB of queued SFTP requests and replies over all sessions; beyond it only sessions
-    /// under their floor (256 KiB) take more (see [`crate::node::limits::QueueBudget`]).
+    /// under their floor (256 KiB) take more.
+    // How: crate::node::limits::QueueBudget.
     #[serde(default = "default_max_queued_mib")]
     pub max_queued_mib: u64,
     /// Logged-in connections one user may have on the node at once (0: no limit), so that one
@@ -182,6 +201,7 @@ pub struct NodeConfig {
     /// homes made at first login (OpenSSH `sftp-server -u`): octal, e.g. `"077"` (owner
     /// only, the default) or `"027"` (group may read).
     #[serde(default = "default_umask", with = "octal")]
+    #[schemars(with = "String")]
     pub umask: u32,
     /// fsync every uploaded file before it is renamed into place (survives a host crash on
     /// local disks; NFS already flushes on close).
@@ -298,6 +318,14 @@ impl Node {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Node> {
+        Self::parse_file(path, text).map_err(|e| {
+            e.documented_in(path, |key| {
+                crate::config::reference::FileFormat::Node.hint(key)
+            })
+        })
+    }
+
+    fn parse_file(path: &Path, text: &str) -> Result<Node> {
         let mut file: NodeConfig = crate::files::parse_toml(path, text)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let invalid = |key: &str, msg: String| Error::config(path, Some(key), msg);

@@ -83,23 +83,29 @@ impl fmt::Debug for Permissions {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct UsersFile {
+pub(crate) struct UsersFile {
+    /// The users, one table each.
     #[serde(default)]
     users: Vec<UserEntry>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct UserEntry {
+    /// The login name: 1-32 lowercase letters, digits, `_`, `.` or `-`.
     name: String,
+    /// OpenSSH public keys (`ssh-ed25519 AAAA... comment`), one per entry; any of them logs in. Add and remove them with `sftpha users set-key`. An entry may start with options as in authorized_keys: `from="10.0.0.0/8,!10.0.0.9"` (enforced against the client's address), and `restrict`, `no-pty`, `no-port-forwarding`, `no-agent-forwarding`, `no-x11-forwarding`, `no-user-rc`, `command="internal-sftp"` (always true on the node); any other option is refused.
     #[serde(default)]
     keys: Vec<String>,
+    /// An argon2id hash (`$argon2id$...`) for password logins, as `sftpha users add --password` writes it; yescrypt (`$y$...`), sha512-crypt (`$6$...`) and sha256-crypt (`$5$...`) hashes from /etc/shadow, as `sftpha import openssh` copies them, are verified too. Unset: keys only.
     #[serde(default)]
     password_hash: Option<String>,
+    /// The user's home below the storage, where they are jailed (no `..`, not absolute); made at first login. Default: the name.
     #[serde(default)]
     home: Option<String>,
+    /// What the user may do: any of list, read, write, delete, mkdir, rename. Default: all.
     #[serde(default)]
     permissions: Option<Vec<String>>,
 }
@@ -146,6 +152,14 @@ impl Users {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Users> {
+        Self::parse_file(path, text).map_err(|e| {
+            e.documented_in(path, |key| {
+                crate::config::reference::FileFormat::Users.hint(key)
+            })
+        })
+    }
+
+    fn parse_file(path: &Path, text: &str) -> Result<Users> {
         let file: UsersFile = crate::files::parse_toml(path, text)?;
         let mut by_name = HashMap::new();
         for (index, entry) in file.users.into_iter().enumerate() {

@@ -294,6 +294,17 @@ pub(super) fn cluster(path: &Path, file: &ClusterFile) -> Result<()> {
             return Err(invalid(key, "must be at least 1".into()));
         }
     }
+    // VRRP counts the interval in centiseconds (version 3, which sub-second intervals need),
+    // up to 40.95 s.
+    if !g.advert_interval_ms.is_multiple_of(10) || !(10..=40_950).contains(&g.advert_interval_ms) {
+        return Err(invalid(
+            "gateway.advert_interval_ms",
+            format!(
+                "`{}` is not a VRRP advertisement interval: use a multiple of 10 ms from 10 to 40950 (e.g. 300: a dead vip holder is replaced in about 3 x 300 ms)",
+                g.advert_interval_ms
+            ),
+        ));
+    }
     if g.health_timeout_ms == Some(0) {
         return Err(invalid(
             "gateway.health_timeout_ms",

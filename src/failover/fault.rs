@@ -32,11 +32,16 @@ impl Fault {
 }
 
 /// Injects faults on the nodes of the cluster under test. The run does not know how: the
-/// lab's implementation signals local processes; one for hosts reached over SSH (a dead-man
-/// timer on the host undoing the fault) plugs in the same way.
+/// lab's implementation signals local processes; the cluster's
+/// ([`super::remote::RemoteInjector`]) works over SSH, with a dead-man timer on the host that
+/// undoes the fault by itself.
 pub trait Injector: Send + Sync {
     /// Injects `fault` on `node` now; what is in force until undone.
-    fn inject(&self, node: &str, fault: Fault) -> Result<Box<dyn Injected>>;
+    fn inject<'a>(
+        &'a self,
+        node: &'a str,
+        fault: Fault,
+    ) -> futures::future::BoxFuture<'a, Result<Box<dyn Injected>>>;
 }
 
 /// A fault in force: undone once, from whatever way the run ends.
@@ -60,7 +65,17 @@ impl LabInjector {
 }
 
 impl Injector for LabInjector {
-    fn inject(&self, node: &str, fault: Fault) -> Result<Box<dyn Injected>> {
+    fn inject<'a>(
+        &'a self,
+        node: &'a str,
+        fault: Fault,
+    ) -> futures::future::BoxFuture<'a, Result<Box<dyn Injected>>> {
+        Box::pin(async move { self.signal(node, fault) })
+    }
+}
+
+impl LabInjector {
+    fn signal(&self, node: &str, fault: Fault) -> Result<Box<dyn Injected>> {
         let signal = match fault {
             Fault::Kill => rustix::process::Signal::KILL,
             Fault::Freeze => rustix::process::Signal::STOP,

@@ -10,6 +10,7 @@
 //! or SIGTERM arrives, or a [`FaultGuard`] dropped on any other way out) undoes it, once.
 
 pub mod fault;
+pub mod remote;
 pub mod report;
 mod workload;
 
@@ -22,9 +23,11 @@ use std::time::{Duration, Instant};
 use russh::keys::PrivateKey;
 use sha2::{Digest, Sha256};
 
+use crate::config::cluster::{Cluster, Gateway};
 use crate::config::gateway::parse_http_url;
 use crate::error::{FailoverError, LabError, Result};
 use crate::lab::Lab;
+use crate::ssh::remote::Access;
 use crate::ssh::sftp as client;
 use crate::wire::health::{self, GatewayHealth, NodeHealth};
 pub use fault::{Fault, Injected, Injector, LabInjector};
@@ -100,12 +103,23 @@ impl Drop for FaultGuard {
     }
 }
 
+/// The cluster a run tests.
+pub enum Under {
+    /// A lab on 127.0.0.1 (`sftpha lab up`).
+    Lab(Lab),
+    /// A provisioned cluster, through its public address, with its hosts reached over SSH.
+    Cluster {
+        cluster: Box<Cluster>,
+        access: Arc<Access>,
+    },
+}
+
 /// A validated plan of one run.
 pub struct Plan {
     /// Show the phases on stderr (a terminal only).
     pub progress: bool,
-    pub lab: Lab,
-    /// Where the fault is injected (the lab's processes; hosts over SSH to come).
+    pub under: Under,
+    /// Where the fault is injected: the lab's processes, or the hosts over SSH.
     pub injector: Box<dyn Injector>,
     pub fault: Fault,
     pub node: Option<String>,
@@ -177,6 +191,9 @@ struct Tally {
     ops: AtomicU64,
     ops_failed: AtomicU64,
     corrupt: AtomicU64,
+    /// 1 + milliseconds after the start of the run when the injection returned (0: not yet):
+    /// over SSH the fault lands somewhere between its start and this.
+    injected_ms: AtomicU64,
     /// Milliseconds after the start of the run of the first login that began after the
     /// fault and succeeded.
     first_login_after_fault_ms: Mutex<Option<u64>>,
@@ -199,9 +216,24 @@ impl Tally {
     }
 }
 
+/// Where the storage's temporary files of the run are counted.
+enum TempFiles {
+    /// The user's home on this machine (a lab).
+    Local(std::path::PathBuf),
+    /// The user's home on a node host, listed over SSH.
+    Remote {
+        access: Arc<Access>,
+        host: String,
+        home: String,
+    },
+}
+
 struct Target {
+    /// Where clients connect: the gateway, the vip.
     gateway: SocketAddr,
-    gateway_health: (SocketAddr, String),
+    /// The builtin gateways' `/healthz`, by host (none for HAProxy or an external balancer,
+    /// whose view of the nodes is not observable: then detection is not measured).
+    gateways: Vec<(String, (SocketAddr, String))>,
     nodes: Vec<(String, SocketAddr, (SocketAddr, String))>,
     user: String,
     key: Arc<PrivateKey>,
@@ -209,7 +241,7 @@ struct Target {
     fingerprint: String,
     /// Every host key the nodes present (labs made before ECDSA and RSA keys: the one).
     fingerprints: Vec<String>,
-    storage: std::path::PathBuf,
+    temp: TempFiles,
 }
 
 fn addr(text: &str) -> Result<SocketAddr> {
@@ -250,14 +282,12 @@ async fn gateway_health(target: &(SocketAddr, String)) -> Option<(u16, GatewayHe
     get_health(target).await
 }
 
-/// Runs the whole test; errors are returned only for what prevents running it at all. The
-/// command has checked the plan against lab.json (node, fault, node count).
-pub async fn run(plan: Plan, slot: FaultSlot) -> Result<Outcome> {
-    let started = Instant::now();
-    let lab = plan.lab.load()?;
-    let target = Target {
+/// The lab's addresses, user and keys, from lab.json.
+fn lab_target(lab: &Lab) -> Result<Target> {
+    let lab = lab.load()?;
+    Ok(Target {
         gateway: addr(&lab.gateway.addr)?,
-        gateway_health: url(&lab.gateway.health_url)?,
+        gateways: vec![("gateway".into(), url(&lab.gateway.health_url)?)],
         nodes: lab
             .nodes
             .iter()
@@ -271,7 +301,71 @@ pub async fn run(plan: Plan, slot: FaultSlot) -> Result<Outcome> {
         } else {
             lab.host_key_fingerprints.clone()
         },
-        storage: lab.storage.clone(),
+        temp: TempFiles::Local(lab.storage.join(&lab.user)),
+    })
+}
+
+/// A provisioned cluster's public address and nodes; the workload logs in as sftpha's own
+/// verification login (`sftpha-probe`, on every node, jailed in `.sftpha/probe`), so no user
+/// of users.toml is touched.
+async fn cluster_target(cluster: &Cluster, access: &Arc<Access>) -> Result<Target> {
+    let resolve = |host: &str, port: u16| {
+        let text = format!("{}:{port}", crate::net::bracket(host));
+        async move {
+            crate::net::resolve(&text, Duration::from_secs(5))
+                .await
+                .map_err(|e| crate::error::Error::usage(format!("`{text}`: {e}"), None))
+        }
+    };
+    let entry = cluster.gateway.entry().ok_or_else(|| {
+        crate::error::Error::usage(
+            "the cluster has no gateway address to send the workload through",
+            Some("set [gateway] hosts (or the external balancer's names) in cluster.toml"),
+        )
+    })?;
+    let port = cluster.file.gateway.port;
+    let mut gateways = Vec::new();
+    if let Gateway::Builtin(managed) = &cluster.gateway {
+        for host in &managed.hosts {
+            let health = resolve(host, cluster.file.gateway.health_port).await?;
+            gateways.push((host.clone(), (health, "/healthz".to_owned())));
+        }
+    }
+    let mut nodes = Vec::new();
+    for n in cluster.node_addrs() {
+        let sftp = resolve(&n.host, n.port).await?;
+        let health = resolve(&n.host, n.health_port).await?;
+        nodes.push((n.name, sftp, (health, "/healthz".to_owned())));
+    }
+    let secrets = crate::keys::secrets::Secrets::load_or_create(cluster, false)?;
+    let storage = cluster
+        .file
+        .storage
+        .path
+        .join(crate::config::users::PROBE_HOME);
+    Ok(Target {
+        gateway: resolve(&entry, port).await?,
+        gateways,
+        nodes,
+        user: crate::config::users::PROBE_USER.to_owned(),
+        key: secrets.probe_key.clone(),
+        fingerprint: secrets.fingerprint(),
+        fingerprints: secrets.presented(),
+        temp: TempFiles::Remote {
+            access: access.clone(),
+            host: cluster.file.nodes[0].host.clone(),
+            home: storage.display().to_string(),
+        },
+    })
+}
+
+/// Runs the whole test; errors are returned only for what prevents running it at all. The
+/// command has checked the plan against lab.json or cluster.toml (node, fault, node count).
+pub async fn run(plan: Plan, slot: FaultSlot) -> Result<Outcome> {
+    let started = Instant::now();
+    let target = match &plan.under {
+        Under::Lab(lab) => lab_target(lab)?,
+        Under::Cluster { cluster, access } => cluster_target(cluster, access).await?,
     };
     let mut checks = Vec::new();
     let mut observed = Observed::default();
@@ -343,7 +437,12 @@ pub async fn run(plan: Plan, slot: FaultSlot) -> Result<Outcome> {
         .expect("node exists");
     let fault_instant = Instant::now();
     fault_at_ms.store(run_start.elapsed().as_millis() as u64, Relaxed);
-    let injected = plan.injector.inject(&node, plan.fault);
+    // A run dropped during this await (SIGINT) leaves no fault behind on a cluster: the host's
+    // dead-man timer, started before the fault, undoes it; a lab's injection never awaits.
+    let injected = plan.injector.inject(&node, plan.fault).await;
+    tally
+        .injected_ms
+        .store(run_start.elapsed().as_millis() as u64 + 1, Relaxed);
     let detail = match &injected {
         Ok(injected) => format!("{} on {node} ({})", plan.fault.name(), injected.what()),
         Err(e) => e.to_string(),
@@ -358,15 +457,23 @@ pub async fn run(plan: Plan, slot: FaultSlot) -> Result<Outcome> {
         ok,
         detail,
     });
-    // 3. Detection: the gateway takes the node out of rotation.
+    // 3. Detection: every gateway has taken the node out of rotation (not measured when
+    // the gateways' view is not observable).
     let detect_deadline = run_start + plan.duration;
-    while Instant::now() < detect_deadline {
-        if let Some((_, status)) = gateway_health(&target.gateway_health).await {
-            let state = status.backend(&node).map(|b| b.state.clone());
-            if state.is_some_and(|s| s != "up") {
-                observed.detect_ms = Some(fault_instant.elapsed().as_millis() as u64);
+    while !target.gateways.is_empty() && Instant::now() < detect_deadline {
+        let mut all_out = true;
+        for (_, health) in &target.gateways {
+            let state = gateway_health(health)
+                .await
+                .and_then(|(_, status)| status.backend(&node).map(|b| b.state.clone()));
+            if state.is_none_or(|s| s == "up") {
+                all_out = false;
                 break;
             }
+        }
+        if all_out {
+            observed.detect_ms = Some(fault_instant.elapsed().as_millis() as u64);
+            break;
         }
         tokio::time::sleep(DETECT_POLL).await;
     }
@@ -434,6 +541,15 @@ pub async fn run(plan: Plan, slot: FaultSlot) -> Result<Outcome> {
     ))
 }
 
+/// `9 ms` below a second, `1.2 s`, `2 min 30 s` above.
+fn short_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        crate::text::human_duration(d.as_secs_f64())
+    }
+}
+
 fn finish(
     fault: Fault,
     node: String,
@@ -451,7 +567,11 @@ fn finish(
             ok: observed.recovery_ms.is_some_and(|r| r <= rto_ms),
             detail: match observed.recovery_ms {
                 Some(r) => {
-                    format!("first good login {r} ms after the fault (objective {rto_ms} ms)")
+                    format!(
+                        "first good login {} after the fault (objective {})",
+                        short_duration(Duration::from_millis(r)),
+                        short_duration(plan.rto)
+                    )
                 }
                 None => "no login succeeded after the fault".into(),
             },
@@ -476,8 +596,9 @@ fn finish(
             name: "integrity".into(),
             ok: observed.corrupt_files == 0,
             detail: format!(
-                "{} corrupt files, {} bytes verified",
-                observed.corrupt_files, observed.bytes_verified
+                "{} corrupt files, {} verified",
+                observed.corrupt_files,
+                crate::text::human_bytes(observed.bytes_verified)
             ),
         });
         checks.push(Check {
@@ -536,17 +657,30 @@ async fn preflight(target: &Target) -> Vec<Check> {
             unhealthy.join("; ")
         },
     });
-    let gw = gateway_health(&target.gateway_health).await;
-    let up = gw.as_ref().map(|(_, v)| v.up()).unwrap_or(0);
+    let mut seen = Vec::new();
+    let mut ok = true;
+    for (name, health) in &target.gateways {
+        let gw = gateway_health(health).await;
+        let up = gw.as_ref().map(|(_, v)| v.up()).unwrap_or(0);
+        ok &= matches!(gw, Some((200, _))) && up == target.nodes.len();
+        seen.push(match &gw {
+            Some((status, _)) => format!(
+                "{name}: HTTP {status}, {up} of {} backends up",
+                target.nodes.len()
+            ),
+            None => format!("{name}: no answer"),
+        });
+    }
+    if target.gateways.is_empty() {
+        seen.push(format!(
+            "the balancer's view of the nodes is not observable (not the builtin gateway); {} is checked by the host-key scan below",
+            target.gateway
+        ));
+    }
     checks.push(Check {
         name: "preflight.gateway_reachable".into(),
-        ok: matches!(gw, Some((200, _))) && up == target.nodes.len(),
-        detail: match &gw {
-            Some((status, _)) => {
-                format!("HTTP {status}, {up} of {} backends up", target.nodes.len())
-            }
-            None => "no answer".into(),
-        },
+        ok,
+        detail: seen.join("; "),
     });
     // The whole set of host keys (one handshake per type), as a client of any type sees it.
     let mut expected = target.fingerprints.clone();
@@ -628,10 +762,13 @@ async fn restore(slot: &FaultSlot, target: &Target, node: &str, index: usize) ->
     let mut in_rotation = false;
     while Instant::now() < deadline {
         let node_ok = matches!(node_health(health).await, Some((200, _)));
-        let gw_up = gateway_health(&target.gateway_health)
-            .await
-            .and_then(|(_, v)| v.backend(node).map(|b| b.state == "up"))
-            .unwrap_or(false);
+        let mut gw_up = true;
+        for (_, gateway) in &target.gateways {
+            gw_up &= gateway_health(gateway)
+                .await
+                .and_then(|(_, v)| v.backend(node).map(|b| b.state == "up"))
+                .unwrap_or(false);
+        }
         if node_ok && gw_up {
             in_rotation = true;
             break;

@@ -46,8 +46,17 @@ pub(super) async fn worker(
         {
             Ok(s) => s,
             Err(e) => {
+                // Under way when the fault hit: begun before the injection was done (the
+                // fault lands somewhere within it), failed after it began.
                 let fault_ms = fault_at_ms.load(Relaxed);
-                if login_start_ms < fault_ms && run_start.elapsed().as_millis() as u64 >= fault_ms {
+                let injected_ms = match tally.injected_ms.load(Relaxed) {
+                    0 => u64::MAX,
+                    ms => ms - 1,
+                };
+                if login_start_ms < injected_ms.max(fault_ms)
+                    && fault_ms != u64::MAX
+                    && run_start.elapsed().as_millis() as u64 >= fault_ms
+                {
                     tally.interrupted_logins.fetch_add(1, Relaxed);
                 } else {
                     tally.failed_logins.fetch_add(1, Relaxed);
@@ -206,12 +215,58 @@ pub(super) async fn verify(
     for (_, s) in readers {
         s.close().await;
     }
-    // Temporary files of uploads that never completed must be gone from the storage too.
-    let storage = target
-        .storage
-        .join(&target.user)
-        .join(run_dir.trim_start_matches('/'));
-    observed.temporary_files_left = count_temporary(&storage) as u64;
+    // Temporary files of uploads that never completed must be gone from the storage too,
+    // once the nodes have seen their clients go: a node cut off from its clients learns it
+    // when their retransmitted FINs get through after the partition, seconds later.
+    let deadline = Instant::now() + TEMP_GRACE;
+    loop {
+        observed.temporary_files_left = temporary_files(&target.temp, run_dir, tally).await;
+        if observed.temporary_files_left == 0 || Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// How long the run waits for abandoned uploads' temporary files to go.
+const TEMP_GRACE: Duration = Duration::from_secs(20);
+
+/// The node's temporary upload files left in the run's folder of the user's home.
+async fn temporary_files(temp: &TempFiles, run_dir: &str, tally: &Tally) -> u64 {
+    let run_dir = run_dir.trim_start_matches('/');
+    match temp {
+        TempFiles::Local(home) => count_temporary(&home.join(run_dir)) as u64,
+        TempFiles::Remote { access, host, home } => {
+            let dir = format!("{home}/{run_dir}");
+            let listed = async {
+                let remote = access.connect(host).await.map_err(|e| e.to_string())?;
+                let out = remote
+                    .exec(
+                        "list the run's temporary files",
+                        &format!(
+                            "find {} -name '.*' -type f 2>/dev/null; true",
+                            crate::ssh::remote::quote(&dir)
+                        ),
+                        None,
+                        None,
+                    )
+                    .await;
+                remote.close().await;
+                out.map(|o| o.stdout_text()).map_err(|e| e.to_string())
+            };
+            match listed.await {
+                Ok(text) => text
+                    .lines()
+                    .filter_map(|l| l.rsplit('/').next())
+                    .filter(|name| crate::node::jail::is_temp_name(std::ffi::OsStr::new(name)))
+                    .count() as u64,
+                Err(e) => {
+                    tally.error(format!("verify: could not list {dir} on {host}: {e}"));
+                    0
+                }
+            }
+        }
+    }
 }
 
 pub(super) fn count_temporary(dir: &std::path::Path) -> usize {

@@ -805,6 +805,9 @@ fn sweep(storage: &Path, node: &str) -> usize {
             if kind.is_dir() {
                 if dir != storage || name != STATE_DIR {
                     stack.push(entry.path());
+                } else {
+                    // sftpha's own folder holds one user's files: the verification login's.
+                    stack.push(storage.join(crate::config::users::PROBE_HOME));
                 }
                 continue;
             }

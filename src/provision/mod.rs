@@ -556,6 +556,11 @@ impl<'c> ClusterPlan<'c> {
             &mut checks,
         )
         .await;
+        if options.scope == Scope::Everything {
+            if let Some(check) = status::vip_check(cluster, &self.access).await {
+                checks.push(check);
+            }
+        }
         if let Some((sha, binary_hosts)) = &self.binary {
             let done: Vec<String> = reports
                 .iter()

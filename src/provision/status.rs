@@ -76,8 +76,101 @@ pub struct StatusReport {
     pub host_key_fingerprints: Vec<String>,
     pub nodes: Vec<NodeStatus>,
     pub gateways: Vec<GatewayStatus>,
+    /// The gateways' virtual IP, when the cluster has one: who holds it. Exactly one gateway
+    /// must; none (the address clients use answers nowhere) or two is a failure.
+    pub vip: Option<VipStatus>,
     pub ok: bool,
     pub elapsed_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VipStatus {
+    pub address: String,
+    /// The gateway hosts that have the address on an interface.
+    pub holders: Vec<String>,
+    /// Gateway hosts that could not be asked (SSH failed).
+    pub unknown: Vec<String>,
+    pub ok: bool,
+}
+
+impl VipStatus {
+    /// Asks every gateway host whether it has `vip` on an interface.
+    async fn observe(access: &Access, hosts: &[String], vip: std::net::IpAddr) -> VipStatus {
+        let script = format!(
+            "if ip -o addr show | grep -Fq ' {vip}/'; then echo holds; else echo free; fi\n"
+        );
+        let asked = futures::future::join_all(hosts.iter().map(|host| {
+            let script = script.clone();
+            async move {
+                let remote = access.connect(host).await.ok()?;
+                let out = remote.exec("look for the vip", &script, None, None).await;
+                remote.close().await;
+                out.ok().map(|o| o.stdout_text().trim() == "holds")
+            }
+        }))
+        .await;
+        let mut status = VipStatus {
+            address: vip.to_string(),
+            holders: Vec::new(),
+            unknown: Vec::new(),
+            ok: false,
+        };
+        for (host, answer) in hosts.iter().zip(asked) {
+            match answer {
+                Some(true) => status.holders.push(host.clone()),
+                Some(false) => {}
+                None => status.unknown.push(host.clone()),
+            }
+        }
+        status.ok = status.holders.len() == 1;
+        status
+    }
+
+    /// One line for people: who holds it, or what is wrong.
+    pub fn describe(&self) -> String {
+        let unknown = match self.unknown.is_empty() {
+            true => String::new(),
+            false => format!(" ({} could not be asked)", self.unknown.join(", ")),
+        };
+        match self.holders.as_slice() {
+            [one] => format!("vip {} held by {one}{unknown}", self.address),
+            [] => format!(
+                "vip {} held by NO gateway: clients of that address reach nothing{unknown}",
+                self.address
+            ),
+            many => format!(
+                "vip {} held by {} gateways at once ({}): a split brain",
+                self.address,
+                many.len(),
+                many.join(", ")
+            ),
+        }
+    }
+}
+
+/// After provisioning a vip: exactly one gateway holds it, within the time keepalived takes to
+/// elect one (three advertisements and a margin).
+pub(super) async fn vip_check(cluster: &Cluster, access: &Access) -> Option<super::Check> {
+    let (Some(m), Some(vip)) = (cluster.gateway.managed(), cluster.gateway.vip()) else {
+        return None;
+    };
+    if m.hosts.len() < 2 {
+        return None;
+    }
+    let advert = std::time::Duration::from_millis(cluster.file.gateway.advert_interval_ms);
+    let deadline = Instant::now() + advert * 4 + std::time::Duration::from_secs(5);
+    loop {
+        let seen = VipStatus::observe(access, &m.hosts, vip).await;
+        if seen.ok || Instant::now() > deadline {
+            return Some(super::Check {
+                blocked: false,
+                check: format!("exactly one gateway holds the vip {vip}"),
+                ok: seen.ok,
+                detail: seen.describe(),
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
 }
 
 /// Drift of one host: what differs and what is not running; `Err` when SSH could not tell
@@ -144,12 +237,26 @@ fn key_set_problem(what: &str, seen: &[String], expected: &[String]) -> Option<S
     Some(format!("{what} {}", parts.join(" and ")))
 }
 
+/// The status of every host; a count of the hosts done on stderr with `progress`.
 pub async fn status(
     cluster: &Cluster,
     node_binary: Option<&std::path::PathBuf>,
+    progress: bool,
 ) -> Result<StatusReport> {
     let started = Instant::now();
     let keys = cluster.dir().join(desired::KEYS_DIR);
+    if cluster.dir().join("lab.json").exists() {
+        return Err(Error::usage(
+            format!(
+                "`{}` is a lab's: status is for clusters `sftpha provision` built",
+                cluster.path.display()
+            ),
+            Some(&format!(
+                "`sftpha lab status --dir {}` shows the lab's processes; `sftpha assess --probe` checks its live nodes",
+                cluster.dir().display()
+            )),
+        ));
+    }
     if !keys.join(crate::keys::secrets::HOST_KEY_FILE).exists() {
         return Err(Error::usage(
             format!(
@@ -181,13 +288,19 @@ pub async fn status(
     let access = Access::new(cluster, false, false)?;
     let fingerprint = secrets.fingerprint();
     let expected_keys = secrets.presented();
+    let probe = crate::assess::probe::probes(cluster);
+    let done = crate::text::Counter::new("checking the hosts", specs.len() + probe, progress);
     let (drifts, observed) = async {
-        let drifts =
-            futures::future::join_all(specs.iter().map(|spec| drift_of(cluster, &access, spec)));
-        let observed = crate::assess::probe::observe(cluster);
+        let drifts = futures::future::join_all(specs.iter().map(|spec| async {
+            let drift = drift_of(cluster, &access, spec).await;
+            done.inc();
+            drift
+        }));
+        let observed = crate::assess::probe::observe(cluster, &done);
         tokio::join!(drifts, observed)
     }
     .await;
+    drop(done);
     let drift_for = |host: &str| -> Drift {
         specs
             .iter()
@@ -305,18 +418,26 @@ pub async fn status(
             });
         }
     }
+    let vip = match (cluster.gateway.managed(), cluster.gateway.vip()) {
+        (Some(m), Some(vip)) if m.hosts.len() >= 2 => {
+            Some(VipStatus::observe(&access, &m.hosts, vip).await)
+        }
+        _ => None,
+    };
     let ok = nodes
         .iter()
         .all(|n| n.healthy && n.drift.is_empty() && n.problems.is_empty())
         && gateways
             .iter()
-            .all(|g| g.healthy && g.drift.is_empty() && g.problems.is_empty());
+            .all(|g| g.healthy && g.drift.is_empty() && g.problems.is_empty())
+        && vip.as_ref().is_none_or(|v| v.ok);
     Ok(StatusReport {
         cluster: cluster.file.name.clone(),
         host_key_fingerprint: fingerprint,
         host_key_fingerprints: expected_keys,
         nodes,
         gateways,
+        vip,
         ok,
         elapsed_ms: started.elapsed().as_millis() as u64,
     })

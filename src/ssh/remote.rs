@@ -97,32 +97,40 @@ impl Access {
     /// `record`: new host keys accepted with `accept_new` are written to known_hosts.
     pub fn new(cluster: &Cluster, accept_new: bool, record: bool) -> crate::error::Result<Access> {
         let ssh = &cluster.file.ssh;
+        let hint = |e: crate::error::Error| {
+            e.documented_in(&cluster.path, |key| {
+                crate::config::reference::FileFormat::Cluster.hint(key)
+            })
+        };
         let identity = match &ssh.identity {
             Some(path) => {
-                let path = if path.is_absolute() {
-                    path.clone()
-                } else {
-                    cluster.dir().join(path)
+                // `~/.ssh/id_ed25519`, as `init` writes it and people write it: the home of
+                // whoever runs sftpha.
+                let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+                let path = match (path.strip_prefix("~"), home) {
+                    (Ok(rest), Some(home)) => home.join(rest),
+                    _ if path.is_absolute() => path.clone(),
+                    _ => cluster.dir().join(path),
                 };
                 if !path.exists() {
-                    return Err(crate::error::Error::config(
+                    return Err(hint(crate::error::Error::config(
                         &cluster.path,
                         Some("ssh.identity"),
                         format!(
                             "`{}` does not exist: point it at the private key that logs into the hosts, or remove it to use the ssh-agent",
                             path.display()
                         ),
-                    ));
+                    )));
                 }
                 let key = russh::keys::load_secret_key(&path, None).map_err(|e| {
-                    crate::error::Error::config(
+                    hint(crate::error::Error::config(
                         &cluster.path,
                         Some("ssh.identity"),
                         format!(
                             "`{}` is not a usable private key ({e}); passphrase-protected keys go in the ssh-agent",
                             path.display()
                         ),
-                    )
+                    ))
                 })?;
                 Some(Arc::new(key))
             }
@@ -151,6 +159,7 @@ impl Access {
     /// Opens an authenticated session to `host`.
     pub async fn connect(&self, host: &str) -> Result<Remote, RemoteError> {
         let addr = format!("{}:{}", crate::net::bracket(host), self.port);
+        tracing::debug!(host = %addr, user = %self.user, "connecting over SSH");
         let verdict = Arc::new(Mutex::new(None));
         let handler = Checker {
             host: host.to_owned(),

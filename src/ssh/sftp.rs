@@ -106,6 +106,12 @@ async fn login_inner(
         .await?
     {
         AuthResult::Success => {}
+        // A server that goes away mid-login did not refuse anyone.
+        _ if handle.is_closed() => {
+            return Err(ClientError::Unreachable(
+                "the connection closed during authentication".into(),
+            ))
+        }
         _ => return Err(ClientError::AuthRefused),
     }
     let channel = handle.channel_open_session().await?;

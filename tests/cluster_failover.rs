@@ -1,0 +1,307 @@
+//! `sftpha test-failover -c cluster.toml` against a cluster `sftpha provision` built on fake
+//! hosts (3 node hosts, 1 builtin gateway host): every node fault injected over SSH and
+//! undone, the figures in the JSON report; and the host's dead-man timer undoing a freeze and
+//! a partition by itself after test-failover was killed mid-run.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::fakehosts::{FakeHost, FakeHosts};
+use crate::harness::*;
+use crate::provision::Site;
+
+/// A provisioned cluster on 4 fake hosts (n1..n3, gateway on the fourth); nft is needed.
+fn provisioned() -> (FakeHosts, Site) {
+    require("nft");
+    crate::provision::provisioned()
+}
+
+/// The run's undo scripts left in the host's state folder.
+fn undo_files(host: &FakeHost) -> Vec<String> {
+    std::fs::read_dir(host.private_dir("/var/lib/sftpha"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("failover-"))
+        .collect()
+}
+
+/// Whether the partition's nftables table is on the host.
+fn partitioned(host: &FakeHost) -> bool {
+    let out = run(Command::new("ip").args(["netns", "exec", &host.netns, "nft", "list", "tables"]));
+    String::from_utf8_lossy(&out.stdout).contains("sftpha_failover")
+}
+
+/// The node process's state letter (`T` when stopped by SIGSTOP).
+fn node_state(host: &FakeHost) -> Option<char> {
+    let pid = std::fs::read_to_string(host.private_dir("/var/lib/sftpha").join("node.pid")).ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).ok()?;
+    stat.rsplit(')').next()?.trim().chars().next()
+}
+
+/// The nodes' log lines about refused or failed logins, for a failure's message.
+fn refusals(hosts: &FakeHosts) -> String {
+    let mut out = String::new();
+    for (host, log) in hosts.hosts[..3]
+        .iter()
+        .map(|h| (h, "node.log"))
+        .chain([(&hosts.hosts[3], "gateway.log")])
+    {
+        let text = std::fs::read_to_string(host.private_dir("/var/log/sftpha").join(log))
+            .unwrap_or_default();
+        for line in text
+            .lines()
+            .filter(|l| !l.contains("open-file limit"))
+            .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("refus"))
+        {
+            out += &format!("{} {log}: {line}\n", host.name);
+        }
+    }
+    out
+}
+
+fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {report:#}"))
+}
+
+/// Every node fault on the provisioned cluster: injected over SSH, detected by the gateway,
+/// no completed upload lost or corrupt, the node restored and taking sessions, nothing left
+/// on the host (undo script, partition rules, the run's files).
+#[test]
+fn every_node_fault_on_a_provisioned_cluster() {
+    let (hosts, site) = provisioned();
+    for (fault, node) in [
+        ("kill", "n1"),
+        ("freeze", "n2"),
+        ("drain", "n3"),
+        ("partition", "n1"),
+    ] {
+        let (code, report) = site.json(&[
+            "test-failover",
+            "--yes",
+            "--fault",
+            fault,
+            "--node",
+            node,
+            "--clients",
+            "4",
+            "--duration",
+            "6s",
+            "--file-kib",
+            "64",
+            "--rto",
+            "20s",
+        ]);
+        eprintln!(
+            "{fault} on {node}: exit {code}, detect {} ms, recovery {} ms, {} logins ({} failed, {} interrupted), run {} ms",
+            report["observed"]["detect_ms"],
+            report["observed"]["recovery_ms"],
+            report["observed"]["logins_total"],
+            report["observed"]["failed_logins"],
+            report["observed"]["interrupted_logins"],
+            report["elapsed_ms"]
+        );
+        assert_eq!(code, 0, "{fault}: {report:#}\n{}", refusals(&hosts));
+        assert_eq!(report["ok"], true, "{fault}: {report:#}");
+        assert_eq!(report["node"], node);
+        let injected = check(&report, "fault.injected");
+        assert_eq!(injected["ok"], true, "{fault}: {injected}");
+        let observed = &report["observed"];
+        assert!(
+            observed["detect_ms"].as_u64().is_some(),
+            "{fault}: {observed:#}"
+        );
+        assert!(
+            observed["recovery_ms"].as_u64().is_some(),
+            "{fault}: {observed:#}"
+        );
+        assert!(
+            observed["bytes_verified"].as_u64().unwrap() > 0,
+            "{fault}: {observed:#}"
+        );
+        assert_eq!(observed["lost_files"], 0, "{fault}");
+        assert_eq!(observed["corrupt_files"], 0, "{fault}");
+        let restore = check(&report, "restore");
+        assert_eq!(restore["ok"], true, "{fault}: {restore}");
+        let i = node[1..].parse::<usize>().unwrap() - 1;
+        assert!(
+            undo_files(&hosts.hosts[i]).is_empty(),
+            "{fault}: {:?}",
+            undo_files(&hosts.hosts[i])
+        );
+        assert!(
+            !partitioned(&hosts.hosts[i]),
+            "{fault}: partition rules left"
+        );
+    }
+    // The runs' folders are gone from the probe login's home; status is clean.
+    let probe: PathBuf = hosts.dir.path().join("shared-storage/.sftpha/probe");
+    let left: Vec<_> = std::fs::read_dir(&probe)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        left.iter()
+            .all(|n| !n.to_string_lossy().starts_with("failover-")),
+        "{left:?}"
+    );
+    let (code, status) = site.json(&["status"]);
+    assert_eq!(code, 0, "{status:#}");
+}
+
+/// test-failover killed (SIGKILL) while its fault is in force: the host's dead-man timer
+/// resumes the frozen node and removes the partition rules by itself.
+#[test]
+fn the_host_undoes_a_fault_when_test_failover_dies() {
+    let (hosts, site) = provisioned();
+    for (fault, node, i) in [("freeze", "n2", 1), ("partition", "n3", 2)] {
+        let host = &hosts.hosts[i];
+        let mut child = Command::new(BIN)
+            .arg("-c")
+            .arg(site.cluster())
+            .args([
+                "test-failover",
+                "--yes",
+                "--format",
+                "json",
+                "--fault",
+                fault,
+            ])
+            .args([
+                "--node",
+                node,
+                "--clients",
+                "2",
+                "--duration",
+                "30s",
+                "--undo-after",
+                "6s",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        eventually(
+            &format!("{fault} injected on {node}"),
+            Duration::from_secs(30),
+            || !undo_files(host).is_empty(),
+        );
+        match fault {
+            "freeze" => eventually("node stopped", Duration::from_secs(5), || {
+                node_state(host) == Some('T')
+            }),
+            // The undo script is written before the rules go in.
+            _ => eventually("rules in", Duration::from_secs(5), || partitioned(host)),
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Still in force right after test-failover died ...
+        match fault {
+            "freeze" => assert_eq!(node_state(host), Some('T')),
+            _ => assert!(partitioned(host)),
+        }
+        // ... and undone by the host within its window.
+        eventually(
+            &format!("{fault} undone by the host"),
+            Duration::from_secs(15),
+            || {
+                undo_files(host).is_empty()
+                    && match fault {
+                        "freeze" => node_state(host).is_some_and(|s| s != 'T'),
+                        _ => !partitioned(host),
+                    }
+            },
+        );
+    }
+    // The cluster is whole again.
+    eventually("every node healthy", Duration::from_secs(20), || {
+        site.json(&["status"]).0 == 0
+    });
+}
+
+/// Two builtin gateways sharing a vip (keepalived, provisioned): exactly one holds it, which
+/// `provision` and `status` say; an SFTP login through the vip works; when the holder's
+/// keepalived is gone the other takes the vip, and a vip held by no gateway fails `status`.
+#[test]
+fn a_vip_is_held_by_exactly_one_gateway() {
+    require("nft");
+    require("keepalived");
+    let hosts = FakeHosts::new(5, true);
+    let addr = |i: usize| hosts.hosts[i].addr.to_string();
+    let nodes: Vec<String> = (0..3).map(addr).collect();
+    let site = Site::builder(&hosts)
+        .nodes(&nodes)
+        .gateway(&addr(3))
+        .build();
+    let (g1, g2) = (addr(3), addr(4));
+    let vip = format!("{}.100", g1.rsplit_once('.').unwrap().0);
+    let toml = std::fs::read_to_string(site.cluster()).unwrap();
+    let toml = toml.replace(
+        &format!("hosts = [\"{g1}\"]"),
+        &format!("hosts = [\"{g1}\", \"{g2}\"]\nvip = \"{vip}\"\nadvert_interval_ms = 300"),
+    );
+    std::fs::write(site.cluster(), toml).unwrap();
+    let (code, report) = site.json(&["provision"]);
+    assert_eq!(code, 0, "{report:#}");
+    let vip_check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"].as_str().unwrap().contains("holds the vip"))
+        .unwrap_or_else(|| panic!("no vip check: {report:#}"));
+    assert_eq!(vip_check["ok"], true, "{vip_check}");
+    let (code, status) = site.json(&["status"]);
+    assert_eq!(code, 0, "{status:#}");
+    assert_eq!(status["vip"]["address"], vip.as_str());
+    let holders = status["vip"]["holders"].as_array().unwrap().clone();
+    assert_eq!(holders.len(), 1, "{status:#}");
+    // A client of the vip logs in (through whichever gateway holds it).
+    let out = site.sftp("alice", &vip, 2022, "ls\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The holder's keepalived stopped (its vip released): the other gateway takes the vip.
+    let holder = holders[0].as_str().unwrap().to_owned();
+    let (i, other) = if holder == g1 {
+        (3, g2.clone())
+    } else {
+        (4, g1.clone())
+    };
+    let pid = std::fs::read_to_string(
+        hosts.hosts[i]
+            .private_dir("/var/lib/sftpha")
+            .join("keepalived.pid"),
+    )
+    .unwrap();
+    hosts.ssh_ok(i, &format!("kill -TERM {}", pid.trim()));
+    eventually(
+        "the other gateway holds the vip",
+        Duration::from_secs(10),
+        || {
+            let (_, status) = site.json(&["status"]);
+            status["vip"]["holders"] == serde_json::json!([other])
+        },
+    );
+    // No keepalived anywhere: nobody holds the vip, and status fails.
+    let j = if i == 3 { 4 } else { 3 };
+    let pid = std::fs::read_to_string(
+        hosts.hosts[j]
+            .private_dir("/var/lib/sftpha")
+            .join("keepalived.pid"),
+    )
+    .unwrap();
+    hosts.ssh_ok(j, &format!("kill -TERM {}", pid.trim()));
+    eventually("nobody holds the vip", Duration::from_secs(10), || {
+        let (code, status) = site.json(&["status"]);
+        code == 1 && status["vip"]["holders"] == serde_json::json!([])
+    });
+}
