@@ -28,6 +28,9 @@ _sftpha() {
             sftpha,help)
                 cmd="sftpha__subcmd__help"
                 ;;
+            sftpha,import)
+                cmd="sftpha__subcmd__import"
+                ;;
             sftpha,init)
                 cmd="sftpha__subcmd__init"
                 ;;
@@ -85,6 +88,9 @@ _sftpha() {
             sftpha__subcmd__help,help)
                 cmd="sftpha__subcmd__help__subcmd__help"
                 ;;
+            sftpha__subcmd__help,import)
+                cmd="sftpha__subcmd__help__subcmd__import"
+                ;;
             sftpha__subcmd__help,init)
                 cmd="sftpha__subcmd__help__subcmd__init"
                 ;;
@@ -120,6 +126,9 @@ _sftpha() {
                 ;;
             sftpha__subcmd__help__subcmd__gateway,run)
                 cmd="sftpha__subcmd__help__subcmd__gateway__subcmd__run"
+                ;;
+            sftpha__subcmd__help__subcmd__import,openssh)
+                cmd="sftpha__subcmd__help__subcmd__import__subcmd__openssh"
                 ;;
             sftpha__subcmd__help__subcmd__keys,init)
                 cmd="sftpha__subcmd__help__subcmd__keys__subcmd__init"
@@ -162,6 +171,18 @@ _sftpha() {
                 ;;
             sftpha__subcmd__help__subcmd__users,set-key)
                 cmd="sftpha__subcmd__help__subcmd__users__subcmd__set__subcmd__key"
+                ;;
+            sftpha__subcmd__import,help)
+                cmd="sftpha__subcmd__import__subcmd__help"
+                ;;
+            sftpha__subcmd__import,openssh)
+                cmd="sftpha__subcmd__import__subcmd__openssh"
+                ;;
+            sftpha__subcmd__import__subcmd__help,help)
+                cmd="sftpha__subcmd__import__subcmd__help__subcmd__help"
+                ;;
+            sftpha__subcmd__import__subcmd__help,openssh)
+                cmd="sftpha__subcmd__import__subcmd__help__subcmd__openssh"
                 ;;
             sftpha__subcmd__keys,help)
                 cmd="sftpha__subcmd__keys__subcmd__help"
@@ -290,7 +311,7 @@ _sftpha() {
 
     case "${cmd}" in
         sftpha)
-            opts="-c -v -q -h -V --cluster --format --verbose --quiet --color --yes --help --version init assess provision users keys upgrade status inventory node gateway lab test-failover completions man help"
+            opts="-c -v -q -h -V --cluster --format --verbose --quiet --color --yes --help --version init assess provision users keys import upgrade status inventory node gateway lab test-failover completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -458,7 +479,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__help)
-            opts="init assess provision users keys upgrade status inventory node gateway lab test-failover completions man help"
+            opts="init assess provision users keys import upgrade status inventory node gateway lab test-failover completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -530,6 +551,34 @@ _sftpha() {
         sftpha__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sftpha__subcmd__help__subcmd__import)
+            opts="openssh"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sftpha__subcmd__help__subcmd__import__subcmd__openssh)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -884,6 +933,132 @@ _sftpha() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sftpha__subcmd__import)
+            opts="-c -v -q -h -V --cluster --format --verbose --quiet --color --help --version openssh help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sftpha__subcmd__import__subcmd__help)
+            opts="openssh help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sftpha__subcmd__import__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sftpha__subcmd__import__subcmd__help__subcmd__openssh)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sftpha__subcmd__import__subcmd__openssh)
+            opts="-c -v -q -h -V --cluster --format --host --ssh-user --port --data-root --skip --host-ca --force --dry-run --accept-new-host-keys --verbose --quiet --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ssh-user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --data-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --skip)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -36,6 +36,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand provision 'Makes every host what cluster.toml says, over SSH: configs from the templates, one host key set, users, the sftpha binary, services; then verifies the cluster from outside'
             cand users 'Users of the cluster: edits users.toml (comments kept) and pushes it to every node, which reloads without a restart; every node is checked to accept (or refuse) the keys. Exit 4 if a node did not take it'
             cand keys 'The cluster''s keys: host CA and known_hosts lines, user and host key rotation with no failed login'
+            cand import 'Imports an existing server into the cluster: users, keys and host keys, so partners change nothing'
             cand upgrade 'Replaces the sftpha binary on every node, one node at a time (drain, swap, start, healthy with the same host key), with no failed login through the gateway'
             cand status 'Live health of every node and gateway, and drift from the desired state (which file differs where). Exit 1 if anything is unhealthy or drifted'
             cand inventory 'Prints the cluster as an Ansible dynamic inventory (JSON) for playbooks/provision.yml: every host with the variables the templates need'
@@ -353,6 +354,53 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         }
         &'sftpha;keys;help;help'= {
         }
+        &'sftpha;import'= {
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format [default: human on a terminal, JSON otherwise]'
+            cand --color 'Colours in log lines: auto (a terminal without `NO_COLOR`), always, never'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand openssh 'Reads an OpenSSH SFTP server over SSH (effective sshd config with Match blocks resolved, SFTP-only accounts, authorized keys, password hashes, host keys) into users.toml and the cluster''s host keys. Files are not copied: the report gives the rsync commands. Exit 2 when something cannot be imported as it is (nothing written)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sftpha;import;openssh'= {
+            cand -c 'The cluster definition'
+            cand --cluster 'The cluster definition'
+            cand --format 'Output format [default: human on a terminal, JSON otherwise]'
+            cand --host 'The old server, reached over SSH with cluster.toml''s [ssh] identity and known_hosts'
+            cand --ssh-user 'Log in as this user (default: [ssh] user): root, or a user with passwordless sudo'
+            cand --port 'The old server''s SSH port (default: [ssh] port)'
+            cand --data-root 'The folder on the old server whose subfolders become homes below the cluster''s storage (default: the parent most SFTP users'' folders share)'
+            cand --skip 'Leave this account out; repeat for more'
+            cand --host-ca 'The old server''s host CA (private key file): the cluster signs its host certificates with it, so partners that trust the CA (@cert-authority) keep working'
+            cand --color 'Colours in log lines: auto (a terminal without `NO_COLOR`), always, never'
+            cand --force 'Replace users users.toml already has, and host keys (and CA) the cluster already has'
+            cand --dry-run 'Read and report; write nothing'
+            cand --accept-new-host-keys 'Record the old server''s SSH host key if the cluster''s known_hosts lacks it'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'sftpha;import;help'= {
+            cand openssh 'Reads an OpenSSH SFTP server over SSH (effective sshd config with Match blocks resolved, SFTP-only accounts, authorized keys, password hashes, host keys) into users.toml and the cluster''s host keys. Files are not copied: the report gives the rsync commands. Exit 2 when something cannot be imported as it is (nothing written)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'sftpha;import;help;openssh'= {
+        }
+        &'sftpha;import;help;help'= {
+        }
         &'sftpha;upgrade'= {
             cand --node-binary 'The sftpha binary to install (default: this one)'
             cand --only 'Only these nodes or hosts, comma-separated'
@@ -613,6 +661,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand provision 'Makes every host what cluster.toml says, over SSH: configs from the templates, one host key set, users, the sftpha binary, services; then verifies the cluster from outside'
             cand users 'Users of the cluster: edits users.toml (comments kept) and pushes it to every node, which reloads without a restart; every node is checked to accept (or refuse) the keys. Exit 4 if a node did not take it'
             cand keys 'The cluster''s keys: host CA and known_hosts lines, user and host key rotation with no failed login'
+            cand import 'Imports an existing server into the cluster: users, keys and host keys, so partners change nothing'
             cand upgrade 'Replaces the sftpha binary on every node, one node at a time (drain, swap, start, healthy with the same host key), with no failed login through the gateway'
             cand status 'Live health of every node and gateway, and drift from the desired state (which file differs where). Exit 1 if anything is unhealthy or drifted'
             cand inventory 'Prints the cluster as an Ansible dynamic inventory (JSON) for playbooks/provision.yml: every host with the variables the templates need'
@@ -660,6 +709,11 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         &'sftpha;help;keys;rotate;user'= {
         }
         &'sftpha;help;keys;rotate;host'= {
+        }
+        &'sftpha;help;import'= {
+            cand openssh 'Reads an OpenSSH SFTP server over SSH (effective sshd config with Match blocks resolved, SFTP-only accounts, authorized keys, password hashes, host keys) into users.toml and the cluster''s host keys. Files are not copied: the report gives the rsync commands. Exit 2 when something cannot be imported as it is (nothing written)'
+        }
+        &'sftpha;help;import;openssh'= {
         }
         &'sftpha;help;upgrade'= {
         }

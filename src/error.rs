@@ -139,6 +139,9 @@ pub enum Error {
     },
 
     #[error("{0}")]
+    Import(#[from] ImportError),
+
+    #[error("{0}")]
     Io(#[from] io::Error),
 }
 
@@ -163,6 +166,8 @@ impl Error {
             Error::LabStart { .. } => exit::USAGE,
             Error::WriteFile { .. } | Error::Io(_) | Error::Lab(_) => exit::CHECK_FAILED,
             Error::Key(_) | Error::Failover(_) => exit::CHECK_FAILED,
+            Error::Import(ImportError::Unreachable(_)) => exit::UNREACHABLE,
+            Error::Import(_) => exit::USAGE,
             Error::LabStopped { .. } => exit::UNREACHABLE,
             Error::NewKeyLogin { .. } => exit::PROVISION_FAILED,
             Error::Refused { code, .. } => *code,
@@ -188,6 +193,8 @@ impl Error {
             Error::Interrupted { .. } => "interrupted",
             Error::NewKeyLogin { .. } => "push",
             Error::Refused { .. } => "refused",
+            Error::Import(ImportError::Unreachable(_)) => "unreachable",
+            Error::Import(_) => "import",
             Error::Io(_) => "io",
         }
     }
@@ -206,6 +213,7 @@ impl Error {
             ),
             Error::Usage { hint, .. } => hint.clone(),
             Error::Refused { hint, .. } => Some(hint.clone()),
+            Error::Import(e) => Some(e.hint()),
             Error::LabStart { cause, log, .. } if cause.contains("could not listen") => Some(format!(
                 "a port is taken: `--port` sets the gateway's (0, the default, takes a free one); the whole log is {}",
                 log.display()
@@ -258,6 +266,38 @@ pub enum KeyError {
     Generate(russh::keys::ssh_key::Error),
     #[error("cannot encode a key: {0}")]
     Encode(russh::keys::ssh_key::Error),
+}
+
+/// The old OpenSSH server could not be read (`sftpha import openssh`).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// Not reached or not logged into (exit 3); the message is the SSH client's.
+    #[error("{0}")]
+    Unreachable(String),
+    /// A command on the old host failed (exit 2).
+    #[error("{host}: {command} failed: {message}")]
+    Command {
+        host: String,
+        command: String,
+        message: String,
+    },
+    /// A command printed what OpenSSH does not print (exit 2).
+    #[error("{host}: the output of `{command}` is not understood: {message}")]
+    Output {
+        host: String,
+        command: String,
+        message: String,
+    },
+}
+
+impl ImportError {
+    pub fn hint(&self) -> String {
+        match self {
+            ImportError::Unreachable(_) => "the old host must be in the cluster's known_hosts (or run with --accept-new-host-keys after checking its fingerprint), and the login of --ssh-user (default: `[ssh] user`) must accept `[ssh] identity` or the ssh-agent's keys".into(),
+            ImportError::Command { .. } => "the import reads `sshd -T`, /etc/shadow and the host keys: log in as root (--ssh-user root) or as a user with passwordless sudo".into(),
+            ImportError::Output { .. } => "is `sshd` on the old host OpenSSH's? `sshd -T` must print its effective configuration".into(),
+        }
+    }
 }
 
 /// A lab process could not be found or signalled, or the lab's state is not as expected.

@@ -9,7 +9,7 @@
 //! 3. [`keys`] and [`wire`]: key material; PROXY, HTTP, health bodies, metrics
 //! 4. [`ssh`]: SSH out (commands on hosts, known_hosts, the SFTP client, keyscan)
 //! 5. domain: [`node`], [`gateway`], [`render`], [`provision`], [`assess`], [`failover`],
-//!    [`lab`], [`init`]
+//!    [`lab`], [`init`], [`import`]
 //! 6. [`cmd`]: the command line, the command context, one file per command (no command
 //!    uses another)
 //! 7. [`run`]: parse, build the context, dispatch, print the error once
@@ -35,6 +35,7 @@ pub mod ssh;
 pub mod assess;
 pub mod failover;
 pub mod gateway;
+pub mod import;
 pub mod init;
 pub mod lab;
 pub mod node;

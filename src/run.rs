@@ -111,6 +111,7 @@ fn dispatch(cli: &Cli, opts: &Resolved) -> Result<u8, Error> {
         Command::Status(args) => cmd::status::run(&ctx, args),
         Command::Users(command) => cmd::users::run(&ctx, command),
         Command::Keys(command) => cmd::keys::run(&ctx, command),
+        Command::Import(command) => cmd::import::run(&ctx, command),
         Command::Upgrade(args) => cmd::upgrade::run(&ctx, args),
         Command::Inventory(args) => cmd::inventory::run(&ctx, args),
         Command::Node(command) => cmd::node::run(&ctx, command),

@@ -20,12 +20,13 @@ const SHELLS: [(&str, &str); 4] = [
     ("elvish", "sftpha.elv"),
 ];
 
-const COMMANDS: [&str; 14] = [
+const COMMANDS: [&str; 15] = [
     "init",
     "assess",
     "provision",
     "users",
     "keys",
+    "import",
     "upgrade",
     "status",
     "inventory",
@@ -1234,7 +1235,8 @@ fn options_show_only_where_they_act() {
             "test-failover",
         ]
         .contains(&c)
-            || ["users", "keys"].contains(&c.split(' ').next().unwrap()) && c != "keys rotate"
+            || ["users", "keys", "import"].contains(&c.split(' ').next().unwrap())
+                && c != "keys rotate"
     };
     let takes_format = |c: &str| {
         (takes_cluster(c) && c != "inventory")

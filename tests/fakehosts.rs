@@ -181,26 +181,15 @@ impl FakeHosts {
                 ),
             )
             .unwrap();
-            let sshd = Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    &netns,
-                    "unshare",
-                    "--mount",
-                    "--propagation",
-                    "private",
-                    "sh",
-                    "-c",
-                ])
-                .arg(format!(
-                    "{mounts}exec /usr/sbin/sshd -D -f '{}' -E '{}'",
+            let sshd = spawn_in_namespace(
+                &netns,
+                &mounts,
+                &format!(
+                    "exec /usr/sbin/sshd -D -f '{}' -E '{}'",
                     config.display(),
                     root.join("sshd.log").display()
-                ))
-                .stdin(Stdio::null())
-                .spawn()
-                .expect("start sshd in the namespace");
+                ),
+            );
             hosts.hosts.push(FakeHost {
                 name,
                 addr,
@@ -218,6 +207,18 @@ impl FakeHosts {
             });
         }
         hosts
+    }
+
+    /// Starts `command` (a shell command) in host `i`'s network namespace, in a mount
+    /// namespace of its own where each `(folder or file, path)` of `mounts` is bound over
+    /// `path` (which must exist on the machine). Ended with the hosts, like everything in
+    /// the namespace.
+    pub fn spawn_in(&self, i: usize, mounts: &[(PathBuf, &str)], command: &str) -> Child {
+        let mut script = String::new();
+        for (own, path) in mounts {
+            script += &format!("mount --bind '{}' '{path}' && ", own.display());
+        }
+        spawn_in_namespace(&self.hosts[i].netns, &script, command)
     }
 
     /// Runs `script` as root on host `i` (0-based) with OpenSSH, host key checked.
@@ -260,6 +261,26 @@ impl FakeHosts {
             .filter_map(|p| p.parse().ok())
             .collect()
     }
+}
+
+/// `sh -c "MOUNTS COMMAND"` in `netns`, in a private mount namespace.
+fn spawn_in_namespace(netns: &str, mounts: &str, command: &str) -> Child {
+    Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            netns,
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+        ])
+        .arg(format!("{mounts}{command}"))
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start a process in the namespace")
 }
 
 impl Drop for FakeHosts {

@@ -27,6 +27,7 @@ const LAYERS: [(&str, &[&str]); 7] = [
             "failover",
             "lab",
             "init",
+            "import",
         ],
     ),
     ("cmd", &["cmd"]),

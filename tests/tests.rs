@@ -8,6 +8,7 @@ mod contracts;
 mod fakehosts;
 mod fuzz_regressions;
 mod harness;
+mod import;
 mod keys;
 mod lab_failover;
 mod layers;

@@ -122,6 +122,12 @@ pub enum Command {
         after_help = "Examples:\n  sftpha keys known-hosts --ca >> ~/.ssh/known_hosts\n  sftpha keys rotate user bank --key new.pub --grace 7d\n  sftpha keys rotate host                       then, once clients have the new lines:\n  sftpha keys rotate host --finish"
     )]
     Keys(cmd::keys::KeysArgs),
+    /// Imports an existing server into the cluster: users, keys and host keys, so partners
+    /// change nothing.
+    #[command(
+        after_help = "Examples:\n  sftpha import openssh --host sftp.example.com --dry-run\n  sftpha import openssh --host sftp.example.com --skip olduser\n  sftpha provision                              then installs what was imported"
+    )]
+    Import(cmd::import::ImportArgs),
     /// Replaces the sftpha binary on every node, one node at a time (drain, swap, start,
     /// healthy with the same host key), with no failed login through the gateway.
     #[command(

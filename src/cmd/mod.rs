@@ -10,6 +10,7 @@ pub mod output;
 pub mod assess;
 pub mod completions;
 pub mod gateway;
+pub mod import;
 pub mod init;
 pub mod inventory;
 pub mod keys;

@@ -208,7 +208,11 @@ fn list(ctx: &Context, doc: &UsersDoc) -> Result<u8> {
                 if u.password { "  password" } else { "" }
             );
             for k in &u.keys {
-                s += &format!("    {} {} {}\n", k.fingerprint, k.algorithm, k.comment);
+                s += &format!("    {} {} {}", k.fingerprint, k.algorithm, k.comment);
+                if let Some(from) = &k.from {
+                    s += &format!("  from=\"{from}\"");
+                }
+                s += "\n";
             }
         }
         if users.is_empty() {

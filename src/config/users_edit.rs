@@ -29,6 +29,8 @@ pub struct KeySummary {
     pub fingerprint: String,
     pub algorithm: String,
     pub comment: String,
+    /// The key's `from="..."` patterns, when it has them.
+    pub from: Option<String>,
 }
 
 /// What a new user gets.
@@ -148,10 +150,12 @@ impl UsersDoc {
                 keys: u
                     .keys
                     .iter()
-                    .map(|k| KeySummary {
+                    .zip(&u.key_sources)
+                    .map(|(k, from)| KeySummary {
                         fingerprint: fingerprint(k),
                         algorithm: k.algorithm().as_str().to_owned(),
                         comment: k.comment().to_string(),
+                        from: from.as_ref().map(|f| f.text.clone()),
                     })
                     .collect(),
                 password: u.password_hash.is_some(),

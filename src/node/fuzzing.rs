@@ -109,6 +109,7 @@ pub fn sftp_session(data: &[u8]) {
     let user = Arc::new(User {
         name: "fuzz".into(),
         keys: Vec::new(),
+        key_sources: Vec::new(),
         password_hash: None,
         home: PathBuf::from("user"),
         permissions: crate::config::users::Permissions::all(),

@@ -1,4 +1,6 @@
 //! Password verification on a small pool of threads that each own their argon2 memory.
+//! argon2id is what sftpha writes; sha512-crypt, sha256-crypt and yescrypt are verified too,
+//! so that hashes imported from an OpenSSH server's /etc/shadow keep working.
 //!
 //! argon2id is expensive on purpose (19 MiB and two passes by default), so it is the one thing
 //! a stranger who knows a user name can make the node do. Verifications therefore run on a
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 use argon2::password_hash::{PasswordHash, Salt};
 use argon2::{Argon2, Block};
 
-use crate::config::users::argon2_parameters;
+use crate::config::users::{argon2_parameters, check_password_hash, HashScheme};
 use tokio::sync::oneshot;
 
 /// The answer to one attempt.
@@ -203,8 +205,28 @@ impl PasswordPool {
     }
 }
 
-/// Verifies in `memory`, grown to the largest hash seen and then reused.
+/// Verifies `password` against `hash` of any scheme the node knows; argon2id in `memory`.
 fn check(password: &[u8], hash: &str, memory: &mut Vec<Block>) -> Result<bool, String> {
+    use yescrypt::password_hash::{self, PasswordVerifier};
+    let verdict = |r: password_hash::Result<()>| match r {
+        Ok(()) => Ok(true),
+        Err(password_hash::Error::PasswordInvalid) => Ok(false),
+        Err(e) => Err(e.to_string()),
+    };
+    // The limits of users.toml again: a hash that reached the pool another way is no bypass.
+    match check_password_hash(hash)? {
+        HashScheme::Argon2id => check_argon2(password, hash, memory),
+        HashScheme::Sha512Crypt | HashScheme::Sha256Crypt => {
+            verdict(sha_crypt::ShaCrypt::default().verify_password(password, hash))
+        }
+        HashScheme::Yescrypt => {
+            verdict(yescrypt::Yescrypt::default().verify_password(password, hash))
+        }
+    }
+}
+
+/// Verifies an argon2id hash in `memory`, grown to the largest hash seen and then reused.
+fn check_argon2(password: &[u8], hash: &str, memory: &mut Vec<Block>) -> Result<bool, String> {
     let (algorithm, version, params) = argon2_parameters(hash)?;
     let parsed = PasswordHash::new(hash).map_err(|e| e.to_string())?;
     let expected = parsed.hash.ok_or("no hash")?;
@@ -263,6 +285,56 @@ mod tests {
         assert_eq!(
             pool.verify(real.into(), Secret::new("pw"), 0).await,
             Verdict::Match
+        );
+    }
+
+    /// Known vectors: the sha-crypt specification's (Drepper, "Unix crypt using SHA-256 and
+    /// SHA-512"), the yescrypt reference implementation's TESTS-OK, and a hash Debian's
+    /// `mkpasswd -m yescrypt` (libxcrypt) made, as /etc/shadow holds it.
+    #[tokio::test]
+    async fn verifies_sha_crypt_and_yescrypt_vectors() {
+        let vectors = [
+            ("Hello world!", "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1"),
+            ("Hello world!", "$6$rounds=10000$saltstringsaltst$OW1/O6BYHV6BcXZu8QVeXbDWra3Oeqh0sbHbbMCVNSnCM/UrjmM0Dp8vOuZeHBy/YTBmSK6H9qs/y3RnOaw5v."),
+            ("Hello world!", "$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5"),
+            ("pleaseletmein", "$y$j4/$LdJMENpBA/$tHlkpTQ8V/eEnTVau1uW36T97LIXlfPrEzdeV5SE5K7"),
+            ("secret", "$y$j9T$WiTwPnDJuDPgkAgPCia1z0$qLudBv6lBcNA/eMq7BjoY8Gq87jCQ4af5OXYD2gs4IC"),
+        ];
+        let pool = PasswordPool::start(2, 16, QUEUE_DEADLINE);
+        for (password, hash) in vectors {
+            assert!(check_password_hash(hash).is_ok(), "{hash}");
+            assert_eq!(
+                pool.verify(hash.into(), Secret::new(password), 0).await,
+                Verdict::Match,
+                "{hash}"
+            );
+            assert_eq!(
+                pool.verify(hash.into(), Secret::new("wrong"), 0).await,
+                Verdict::NoMatch,
+                "{hash}"
+            );
+        }
+        // A malformed hash never matches, and costs beyond the limits are refused up front.
+        let broken = "$y$j9T$WiTwPnDJuDPgkAgPCia1z0";
+        assert!(check_password_hash(broken).is_err());
+        assert_eq!(
+            pool.verify(broken.into(), Secret::new("secret"), 0).await,
+            Verdict::NoMatch
+        );
+        let costly = "$6$rounds=900000$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1";
+        assert!(check_password_hash(costly)
+            .unwrap_err()
+            .contains("rounds=900000"));
+        // N = 2^20, r = 32: 4 GiB.
+        let huge = "$y$jK5$WiTwPnDJuDPgkAgPCia1z0$qLudBv6lBcNA/eMq7BjoY8Gq87jCQ4af5OXYD2gs4IC";
+        assert!(
+            check_password_hash(huge).unwrap_err().contains("MiB"),
+            "{:?}",
+            check_password_hash(huge)
+        );
+        assert!(
+            check_password_hash("$1$md5$x").is_err(),
+            "md5-crypt is not verified"
         );
     }
 

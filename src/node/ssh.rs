@@ -272,7 +272,7 @@ impl russh::server::Handler for SshHandler {
         if !self.banned()
             && self
                 .lookup(user)
-                .is_some_and(|u| u.accepts_key(offer.public_key))
+                .is_some_and(|u| u.accepts_key(offer.public_key, self.client.ip()))
         {
             return Ok(Auth::Accept);
         }
@@ -297,9 +297,16 @@ impl russh::server::Handler for SshHandler {
             ));
         }
         match self.lookup(user) {
-            Some(u) if u.accepts_key(key.public_key) => {
+            Some(u) if u.accepts_key(key.public_key, self.client.ip()) => {
                 Ok(self.accept(u, "publickey", Some(key.public_key)))
             }
+            Some(u) if u.has_key(key.public_key) => Ok(self.fail(
+                user,
+                "publickey",
+                Some(key.public_key),
+                "key not allowed from this address (from=)",
+                true,
+            )),
             Some(_) => Ok(self.fail(
                 user,
                 "publickey",
