@@ -39,6 +39,10 @@ const RESTORE_TIMEOUT: Duration = Duration::from_secs(30);
 const DETECT_POLL: Duration = Duration::from_millis(25);
 /// Logins through the gateway tried while waiting for the restored node to get one.
 const RESTORE_LOGINS: usize = 30;
+/// How long logins are tried before the restored node is said to take none: a balancer that
+/// counts sessions (leastconn) sends nothing to a node still holding the stale connections of
+/// clients that left while it was cut off, until their FINs get through.
+const RESTORE_LOGIN_WINDOW: Duration = Duration::from_secs(30);
 
 enum SlotState {
     Empty,
@@ -897,7 +901,13 @@ async fn restore(slot: &FaultSlot, target: &Target, node: &str, index: usize) ->
         };
     }
     // It takes sessions again: logins through the gateway until one lands there.
-    for _ in 0..RESTORE_LOGINS {
+    let login_deadline = Instant::now() + RESTORE_LOGIN_WINDOW;
+    let mut attempts = 0;
+    while attempts < RESTORE_LOGINS || Instant::now() < login_deadline {
+        attempts += 1;
+        if attempts > RESTORE_LOGINS {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
         // While this session is open, the node counts it if the gateway sent it there.
         let session = client::login(
             target.gateway,
@@ -922,7 +932,7 @@ async fn restore(slot: &FaultSlot, target: &Target, node: &str, index: usize) ->
             };
         }
     }
-    Check { name: "restore".into(), ok: false, detail: format!("{action} and healthy, but {RESTORE_LOGINS} logins through the gateway never reached it") }
+    Check { name: "restore".into(), ok: false, detail: format!("{action} and healthy, but {attempts} logins through the gateway in {}s never reached it", RESTORE_LOGIN_WINDOW.as_secs()) }
 }
 
 /// The run's phases on stderr, as a spinner with a line that changes (a terminal only).
