@@ -225,7 +225,8 @@ fn cluster_plan(ctx: &Context, args: &TestFailoverArgs) -> Result<Plan> {
     let start_gateway = match cluster.gateway {
         crate::config::cluster::Gateway::Haproxy(_) => {
             format!(
-                "if [ -d /run/systemd/system ]; then systemctl start haproxy; else haproxy -D -f /etc/haproxy/haproxy.cfg -p {}; fi",
+                "if [ -d /run/systemd/system ]; then systemctl start haproxy; else haproxy -D -f {} -p {}; fi",
+                crate::provision::desired::HAPROXY_CFG,
                 crate::ssh::remote::quote(&cluster.file.node.state_dir.join("haproxy.pid").display().to_string())
             )
         }

@@ -778,33 +778,9 @@ fn first_gateway(under: &Under) -> Option<String> {
 
 /// Undoes a gateway fault and waits until that host's gateway takes connections again.
 async fn restore_gateway(slot: &FaultSlot, under: &Under, host: &str) -> Check {
-    let undo = {
-        let slot = slot.clone();
-        tokio::task::spawn_blocking(move || slot.undo())
-    };
-    let action = match undo.await {
-        Ok(Some(Ok(a))) => a,
-        Ok(Some(Err(e))) => {
-            return Check {
-                name: "restore".into(),
-                ok: false,
-                detail: e,
-            }
-        }
-        Ok(None) => {
-            return Check {
-                name: "restore".into(),
-                ok: false,
-                detail: FailoverError::NoFault.to_string(),
-            }
-        }
-        Err(e) => {
-            return Check {
-                name: "restore".into(),
-                ok: false,
-                detail: e.to_string(),
-            }
-        }
+    let action = match undo_in_force(slot).await {
+        Ok(action) => action,
+        Err(failed) => return failed,
     };
     let port = match under {
         Under::Cluster { cluster, .. } => cluster.file.gateway.port,
@@ -852,7 +828,9 @@ async fn busiest(target: &Target) -> String {
     best.0
 }
 
-async fn restore(slot: &FaultSlot, target: &Target, node: &str, index: usize) -> Check {
+/// Undoes the fault in force off the runtime's threads (the undo blocks): what it did, or
+/// the failed `restore` check.
+async fn undo_in_force(slot: &FaultSlot) -> std::result::Result<String, Check> {
     let undo = {
         let slot = slot.clone();
         tokio::task::spawn_blocking(move || slot.undo())
@@ -862,15 +840,17 @@ async fn restore(slot: &FaultSlot, target: &Target, node: &str, index: usize) ->
         Ok(None) => Err(FailoverError::NoFault),
         Err(e) => Err(FailoverError::Restore(e.to_string())),
     };
-    let action = match action {
-        Ok(a) => a,
-        Err(e) => {
-            return Check {
-                name: "restore".into(),
-                ok: false,
-                detail: e.to_string(),
-            }
-        }
+    action.map_err(|e| Check {
+        name: "restore".into(),
+        ok: false,
+        detail: e.to_string(),
+    })
+}
+
+async fn restore(slot: &FaultSlot, target: &Target, node: &str, index: usize) -> Check {
+    let action = match undo_in_force(slot).await {
+        Ok(action) => action,
+        Err(failed) => return failed,
     };
     let health = &target.nodes[index].2;
     let deadline = Instant::now() + RESTORE_TIMEOUT;
