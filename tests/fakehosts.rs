@@ -2,7 +2,8 @@
 //! 198.18.0.0/15 on a bridge in the root namespace (no default route: nothing goes further),
 //! each running OpenSSH sshd in a private mount namespace where /etc/sftpha, /opt/sftpha,
 //! /var/lib/sftpha, /var/log/sftpha, /etc/haproxy and /etc/keepalived are the host's own folders and /srv/sftpha is one
-//! folder shared by all (the stand-in for an NFS mount). No systemd, as in a container.
+//! folder shared by all (the stand-in for an NFS mount), and /root is an empty folder of its
+//! own. No systemd, as in a container.
 //!
 //! Everything is undone on drop: the processes inside the namespaces (all started by the
 //! test, through sshd) are ended by PID, then the namespaces, veths and bridge are deleted.
@@ -158,6 +159,11 @@ impl FakeHosts {
                 own
             };
             mounts += &format!("mount --bind '{}' '{STORAGE}' && ", storage.display());
+            // root's home of its own, empty: a login's bash then reads no .bashrc (this
+            // machine's starts pyenv, ~100 ms a command, which made every host look slow).
+            let home = root.join("root-home");
+            std::fs::create_dir(&home).unwrap();
+            mounts += &format!("mount --bind '{}' /root && ", home.display());
 
             let host_key = root.join("ssh_host_ed25519_key");
             keygen(&host_key, "ed25519");

@@ -266,6 +266,67 @@ fn temporary_upload_file_is_hidden_and_renamed_on_close() {
 }
 
 #[test]
+fn a_node_killed_mid_upload_removes_the_temporary_file_when_it_starts_again() {
+    let f = Fixture::new();
+    let mut node = f.start();
+    let alice = f.user("alice");
+    let home = f.storage().join("alice");
+    std::fs::create_dir_all(home.join("in")).unwrap();
+    let temps = |dir: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.contains(".sftpha-n1-"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut client = node
+        .paramiko_cmd(
+            "upload-slow",
+            alice,
+            &[
+                "--chunks",
+                "400",
+                "--delay",
+                "0.05",
+                "--remote",
+                "in/slow.bin",
+            ],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("temp file on disk", Duration::from_secs(10), || {
+        temps(&home.join("in")).len() == 1
+    });
+    // The node noted the upload in its journal before it made the file.
+    let journal = f.storage().join(".sftpha/uploads");
+    let logs: Vec<_> = std::fs::read_dir(&journal).unwrap().flatten().collect();
+    assert_eq!(logs.len(), 1, "one log for the node process");
+    node.child.kill().unwrap();
+    node.child.wait().unwrap();
+    let _ = client.kill();
+    let _ = client.wait();
+    assert_eq!(temps(&home.join("in")).len(), 1, "a crash leaves the file");
+
+    let _again = f.start();
+    eventually(
+        "the restarted node removes what its earlier process left",
+        Duration::from_secs(10),
+        || temps(&home.join("in")).is_empty(),
+    );
+    assert!(!home.join("in/slow.bin").exists());
+    eventually(
+        "the dead process's log removed",
+        Duration::from_secs(5),
+        || std::fs::read_dir(&journal).unwrap().count() == 0,
+    );
+}
+
+#[test]
 fn resumable_mode_supports_reput() {
     let mut f = Fixture::new();
     f.extra_config = "upload_mode = \"resumable\"\n".into();

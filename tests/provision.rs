@@ -574,11 +574,13 @@ fn the_playbook_produces_the_same_state() {
     );
 }
 
-/// Timings for BENCHMARKS.md: `provision` from nothing and again with nothing to do, on 3 and
-/// 10 fake hosts, and the same job with the Ansible playbook on 3 (the anchor). Run with
-/// `cargo test --release -- --ignored --nocapture bench_provision`.
+/// Timings for BENCHMARKS.md: `provision` from nothing, again with nothing to do, and
+/// `status`, on 3, 10, 25 and 50 fake hosts (one of them the gateway host, the others nodes),
+/// and the same job with the Ansible playbook on 3 and 10 (the anchor). Run with
+/// `cargo test --release --test tests -- --ignored --nocapture bench_provision`;
+/// `SFTPHA_BENCH_HOSTS=3,10` picks the sizes, `SFTPHA_BENCH_ANSIBLE=3` the playbook's.
 #[test]
-#[ignore = "a benchmark: run by scripts/bench"]
+#[ignore = "a benchmark: run by hand"]
 fn bench_provision() {
     use std::time::Instant;
     let time = |f: &mut dyn FnMut() -> Output| {
@@ -592,34 +594,76 @@ fn bench_provision() {
         );
         started.elapsed().as_secs_f64()
     };
+    let sizes = |var: &str, default: &str| -> Vec<usize> {
+        std::env::var(var)
+            .unwrap_or_else(|_| default.to_owned())
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.trim().parse().expect("a number of hosts"))
+            .collect()
+    };
+    let site_of = |hosts: &FakeHosts| {
+        let mut addrs: Vec<String> = hosts.hosts.iter().map(|h| h.addr.to_string()).collect();
+        let gateway = addrs.pop().expect("a gateway host");
+        Site::builder(hosts).nodes(&addrs).gateway(&gateway).build()
+    };
     let mut rows = Vec::new();
-    for n in [3usize, 10] {
+    for n in sizes("SFTPHA_BENCH_HOSTS", "3,10,25,50") {
         let hosts = FakeHosts::new(n, true);
-        let nodes: Vec<String> = hosts.hosts.iter().map(|h| h.addr.to_string()).collect();
-        let site = Site::builder(&hosts)
-            .nodes(&nodes)
-            .gateway(&nodes[0])
-            .build();
-        let fresh = time(&mut || site.sftpha(&["provision"]));
-        let again = time(&mut || site.sftpha(&["provision"]));
+        let site = site_of(&hosts);
+        // Where the time goes: the slowest host's own part (connect, plan, write, start,
+        // healthy) against the whole run (which adds the checks across the cluster).
+        let detail = |what: &str, out: &Output| {
+            let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            let slowest = report["hosts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|h| h["elapsed_ms"].as_u64())
+                .max()
+                .unwrap_or(0);
+            eprintln!(
+                "  {n} hosts, {what}: slowest host {slowest} ms of {} ms",
+                report["elapsed_ms"]
+            );
+            if std::env::var_os("SFTPHA_LOG").is_some() {
+                eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+            }
+        };
+        let fresh = time(&mut || {
+            let out = site.sftpha(&["provision"]);
+            detail("from nothing", &out);
+            out
+        });
+        let again = time(&mut || {
+            let out = site.sftpha(&["provision"]);
+            detail("nothing to do", &out);
+            out
+        });
         let status = time(&mut || site.sftpha(&["status"]));
-        rows.push(format!(
-            "| sftpha provision | {n} | {fresh:.1} s | {again:.2} s | status {status:.2} s |"
-        ));
+        let row = format!(
+            "| sftpha provision | {n} ({} nodes, 1 gateway) | {fresh:.1} s | {again:.2} s | {status:.2} s |",
+            n - 1
+        );
+        eprintln!("{row}");
+        rows.push(row);
     }
-    let hosts = FakeHosts::new(3, true);
-    let nodes: Vec<String> = hosts.hosts.iter().map(|h| h.addr.to_string()).collect();
-    let site = Site::builder(&hosts)
-        .nodes(&nodes)
-        .gateway(&nodes[0])
-        .build();
-    let mut playbook = || site.playbook();
-    let fresh = time(&mut playbook);
-    let again = time(&mut playbook);
-    rows.push(format!(
-        "| ansible-playbook playbooks/provision.yml | 3 | {fresh:.1} s | {again:.2} s | |"
-    ));
-    println!("| tool | hosts | from nothing | again, nothing to do | |\n|---|---|---|---|---|");
+    for n in sizes("SFTPHA_BENCH_ANSIBLE", "3,10") {
+        let hosts = FakeHosts::new(n, true);
+        let site = site_of(&hosts);
+        let mut playbook = || site.playbook();
+        let fresh = time(&mut playbook);
+        let again = time(&mut playbook);
+        let row = format!(
+            "| ansible-playbook playbooks/provision.yml | {n} ({} nodes, 1 gateway) | {fresh:.1} s | {again:.2} s | |",
+            n - 1
+        );
+        eprintln!("{row}");
+        rows.push(row);
+    }
+    println!(
+        "| tool | hosts | from nothing | again, nothing to do | status |\n|---|---|---|---|---|"
+    );
     for row in rows {
         println!("{row}");
     }

@@ -79,6 +79,7 @@ fn fixture() -> &'static Fixture {
             passwords: password::PasswordPool::start(1, 4, Duration::from_secs(1)),
             queues: super::limits::QueueBudget::new(64 << 20),
             draining: AtomicBool::new(false),
+            journal: Arc::new(super::journal::Journal::new(&storage, "fuzz")),
             storage: storage::Storage::open(&storage).expect("fuzzing storage"),
             identity: RwLock::new(Arc::new(identity)),
             next_id: AtomicU64::new(1),

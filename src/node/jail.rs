@@ -31,6 +31,8 @@ const MAX_MOVE_CHECK: usize = 100_000;
 
 pub struct Jail {
     root: Dir,
+    /// The home, relative to the storage (empty for a jail opened by the caller).
+    home: PathBuf,
 }
 
 /// A path inside the jail, relative to its root, without `.`, `..` or empty components.
@@ -161,12 +163,21 @@ impl Jail {
     pub fn open(storage: &crate::node::storage::Storage, home: &Path) -> io::Result<Jail> {
         Ok(Jail {
             root: storage.open_home(home, 0o777)?,
+            home: home.to_owned(),
         })
     }
 
     /// A jail on a folder opened by the caller (tests and fuzzing).
     pub fn on(root: Dir) -> Jail {
-        Jail { root }
+        Jail {
+            root,
+            home: PathBuf::new(),
+        }
+    }
+
+    /// The home, relative to the storage.
+    pub fn home(&self) -> &Path {
+        &self.home
     }
 
     pub fn root(&self) -> &Dir {

@@ -7,6 +7,7 @@ pub mod fuzzing;
 pub mod health;
 pub mod identity;
 pub mod jail;
+pub mod journal;
 pub mod limits;
 pub mod metrics;
 pub mod password;
@@ -21,7 +22,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use russh::keys::PrivateKey;
 use russh::{cipher, MethodKind, MethodSet, Preferred, SshId};
@@ -40,10 +41,8 @@ use metrics::Metrics;
 
 /// Stack of a connection thread (russh, the SFTP session and its buffers live on the heap).
 const CONNECTION_STACK: usize = 1 << 20;
-/// A temporary upload file of another node untouched for this long is abandoned.
-const STALE_UPLOAD: Duration = Duration::from_secs(24 * 3600);
-/// How often the janitor looks for abandoned temporary files.
-const JANITOR_INTERVAL: Duration = Duration::from_secs(3600);
+/// How often the janitor rewrites this process's upload journal and reads the others'.
+const JANITOR_INTERVAL: Duration = journal::HEARTBEAT;
 /// How often a connection looks at whether its client has gone quiet.
 const WATCHDOG_TICK: Duration = Duration::from_millis(500);
 pub use crate::config::node::STATE_DIR;
@@ -68,6 +67,8 @@ pub struct Shared {
     pub draining: AtomicBool,
     /// The storage this node started with, held open, and what the last check found.
     pub storage: storage::Storage,
+    /// Where this process notes its uploads in progress.
+    pub journal: Arc<journal::Journal>,
     /// Host keys, certificates and the probe login in force (swapped whole on SIGHUP).
     identity: RwLock<Arc<Identity>>,
     pub next_id: AtomicU64,
@@ -219,6 +220,7 @@ pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
         config.file.max_startups,
         config.file.per_source_max_startups,
     );
+    let journal = Arc::new(journal::Journal::new(&storage.path, &config.file.name));
     let shared = Arc::new(Shared {
         config,
         users: RwLock::new(Arc::new(users)),
@@ -235,6 +237,7 @@ pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
         ),
         queues,
         draining: AtomicBool::new(false),
+        journal,
         storage,
         identity: RwLock::new(Arc::new(identity)),
         next_id: AtomicU64::new(1),
@@ -773,61 +776,32 @@ async fn watch_storage(shared: Arc<Shared>) {
     }
 }
 
-/// Removes temporary upload files nobody will finish: this node's from before a restart (its
-/// earlier process cannot come back for them) and other nodes' untouched for a day.
+/// Removes the temporary files of uploads nobody will finish, as the upload journal lists
+/// them (see [`journal`]): at start, what this node's earlier process left; then every
+/// [`JANITOR_INTERVAL`], what crashed or cut-off nodes left. It also rewrites this process's
+/// own log, which tells the other nodes it is alive. It never walks the storage.
 async fn janitor(shared: Arc<Shared>) {
     loop {
-        let storage = shared.config.file.storage.clone();
-        let node = shared.config.file.name.clone();
-        let removed = tokio::task::spawn_blocking(move || sweep(&storage, &node))
-            .await
-            .unwrap_or(0);
-        if removed > 0 {
-            tracing::info!(removed, "removed abandoned temporary upload files");
+        let task = shared.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            if let Err(e) = task.journal.heartbeat() {
+                tracing::warn!("cannot rewrite the upload journal: {e}");
+            }
+            let swept = task.journal.sweep(&task.storage.root().dir);
+            (swept, started.elapsed())
+        })
+        .await;
+        if let Ok((swept, took)) = done {
+            if swept.removed > 0 {
+                tracing::info!(
+                    removed = swept.removed,
+                    logs = swept.logs_removed,
+                    "removed the temporary files of uploads that crashed or stopped nodes left"
+                );
+            }
+            tracing::debug!(?swept, ?took, "janitor");
         }
         tokio::time::sleep(JANITOR_INTERVAL).await;
     }
-}
-
-fn sweep(storage: &Path, node: &str) -> usize {
-    let started = SystemTime::now();
-    let mut removed = 0;
-    let mut stack = vec![storage.to_owned()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if kind.is_dir() {
-                if dir != storage || name != STATE_DIR {
-                    stack.push(entry.path());
-                } else {
-                    // sftpha's own folder holds one user's files: the verification login's.
-                    stack.push(storage.join(crate::config::users::PROBE_HOME));
-                }
-                continue;
-            }
-            if !kind.is_file() || !jail::is_temp_name(&name) {
-                continue;
-            }
-            let stale = entry
-                .metadata()
-                .ok()
-                .and_then(|m| m.modified().ok())
-                .and_then(|t| started.duration_since(t).ok())
-                .is_some_and(|age| age > STALE_UPLOAD);
-            let mine_from_before = jail::is_own_temp_name(&name, node)
-                && !name
-                    .to_string_lossy()
-                    .contains(&format!(".sftpha-{node}-{}-", std::process::id()));
-            if (stale || mine_from_before) && std::fs::remove_file(entry.path()).is_ok() {
-                removed += 1;
-            }
-        }
-    }
-    removed
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use russh::keys::PrivateKey;
 use serde::Serialize;
 
+use super::binary::Binary;
 use crate::checksum::sha256_hex;
 use crate::config::cluster::{Cluster, GatewayKind, NodeAddr};
 use crate::error::{Error, Result};
@@ -126,10 +127,23 @@ fn file(
     mode: u32,
     affects: Vec<(Service, Effect)>,
 ) -> Managed {
+    let sha256 = sha256_hex(&content);
+    hashed(kind, item, path, (content, sha256), mode, affects)
+}
+
+/// A file whose digest is known already (the binary's, hashed once for every host).
+fn hashed(
+    kind: Item,
+    item: &str,
+    path: PathBuf,
+    (content, sha256): (Arc<Vec<u8>>, String),
+    mode: u32,
+    affects: Vec<(Service, Effect)>,
+) -> Managed {
     Managed {
         kind,
         item: item.to_owned(),
-        sha256: sha256_hex(&content),
+        sha256,
         path,
         content,
         mode,
@@ -258,7 +272,7 @@ pub fn desired(
     cluster: &Cluster,
     renderer: &Renderer,
     secrets: &Secrets,
-    binary: Arc<Vec<u8>>,
+    binary: Binary,
 ) -> Result<Vec<HostSpec>> {
     let c = &cluster.file;
     let config = |name: &str| c.node.config_dir.join(name);
@@ -278,11 +292,11 @@ pub fn desired(
     };
     let probe_pub = public(&secrets.probe_key)?;
     let binary_file = |affects: Vec<(Service, Effect)>| {
-        let mut f = file(
+        let mut f = hashed(
             Item::Binary,
             "binary",
             c.node.install_dir.join("bin/sftpha"),
-            binary.clone(),
+            (binary.bytes.clone(), binary.sha256.clone()),
             0o755,
             affects,
         );

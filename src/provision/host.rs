@@ -133,24 +133,43 @@ fn prelude(cluster: &Cluster, spec: &HostSpec) -> String {
     s
 }
 
-/// The one command that reads everything `plan` needs.
+/// The one command that reads everything `plan` needs. It starts a handful of processes
+/// whatever the number of files (one `stat` and one `sha256sum` for all of them): on fifty
+/// hosts sharing a few cores, process starts were most of a run with nothing to do.
 pub fn inventory_script(cluster: &Cluster, spec: &HostSpec) -> String {
     let mut s = prelude(cluster, spec);
     s += "if [ -d /run/systemd/system ]; then echo systemd yes; else echo systemd no; fi\n";
     s += "echo arch $(uname -m)\n";
-    for (i, f) in spec.files.iter().enumerate() {
-        let path = quote(&f.path.display().to_string());
-        let sum = if f.quick {
-            // Trust the recorded checksum while size and mtime are what they were.
-            format!(
-                "st=$(stat -c '%s %Y' {path}); if [ \"$(sed -n 2p {path}.sha256 2>/dev/null)\" = \"$st\" ]; then sum=$(sed -n 1p {path}.sha256); else sum=$(sha256sum < {path} | cut -c1-64); fi"
-            )
-        } else {
-            format!("sum=$(sha256sum < {path} | cut -c1-64)")
-        };
+    let paths: Vec<String> = spec
+        .files
+        .iter()
+        .map(|f| quote(&f.path.display().to_string()))
+        .collect();
+    // Mode, owner and path of the files there (the path last: it may hold spaces).
+    s += &format!(
+        "stat -c 'stat %a %U %n' -- {} 2>/dev/null\n",
+        paths.join(" ")
+    );
+    let summed: Vec<&str> = spec
+        .files
+        .iter()
+        .zip(&paths)
+        .filter(|(f, _)| !f.quick)
+        .map(|(_, p)| p.as_str())
+        .collect();
+    if !summed.is_empty() {
         s += &format!(
-            "if [ -f {path} ]; then {sum}; echo file {i} $sum $(stat -c '%a %U' {path}); else echo file {i} -; fi\n"
+            "sha256sum -- {} 2>/dev/null | sed 's/^/sum /'\n",
+            summed.join(" ")
         );
+    }
+    for (i, (f, path)) in spec.files.iter().zip(&paths).enumerate() {
+        if f.quick {
+            // Trust the recorded checksum while size and mtime are what they were.
+            s += &format!(
+                "if [ -f {path} ]; then st=$(stat -c '%s %Y' {path}); if [ \"$(sed -n 2p {path}.sha256 2>/dev/null)\" = \"$st\" ]; then sum=$(sed -n 1p {path}.sha256); else sum=$(sha256sum < {path} | cut -c1-64); fi; echo qsum {i} $sum; fi\n"
+            );
+        }
         if f.judge.is_some() {
             s += &format!("if [ -f {path} ]; then echo content {i} $(base64 -w0 < {path}); fi\n");
         }
@@ -187,36 +206,50 @@ pub fn parse_inventory(spec: &HostSpec, out: &str) -> Result<Facts, String> {
         storage: true,
         missing: Vec::new(),
     };
+    let index_of = |path: &str| spec.files.iter().position(|f| f.path.as_os_str() == path);
+    let odd = |line: &str| format!("odd inventory line `{line}`");
+    let mut sums: Vec<Option<String>> = vec![None; spec.files.len()];
+    let mut contents: Vec<(usize, Vec<u8>)> = Vec::new();
     for line in out.lines() {
+        // Lines that end in a path: split by position, not by words.
+        if let Some(rest) = line.strip_prefix("stat ") {
+            let mut parts = rest.splitn(3, ' ');
+            let (Some(mode), Some(owner), Some(path)) = (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(odd(line));
+            };
+            let mode = u32::from_str_radix(mode, 8).map_err(|_| odd(line))?;
+            if let Some(i) = index_of(path) {
+                facts.files[i] = Some(Found {
+                    sha256: String::new(),
+                    mode,
+                    owner: owner.to_owned(),
+                    content: None,
+                });
+            }
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("sum ") {
+            let (sum, path) = rest.split_once("  ").ok_or_else(|| odd(line))?;
+            if let Some(i) = index_of(path) {
+                sums[i] = Some(sum.to_owned());
+            }
+            continue;
+        }
         let words: Vec<&str> = line.split_whitespace().collect();
+        let index = |i: &str| -> Result<usize, String> { i.parse().map_err(|_| odd(line)) };
         match words.as_slice() {
             ["systemd", v] => facts.systemd = *v == "yes",
             ["arch", v] => facts.arch = (*v).to_owned(),
-            ["file", _, "-"] => {}
-            ["file", i, sum, mode, owner] => {
-                let i: usize = i
-                    .parse()
-                    .map_err(|_| format!("odd inventory line `{line}`"))?;
-                let mode = u32::from_str_radix(mode, 8).unwrap_or(0);
-                if let Some(slot) = facts.files.get_mut(i) {
-                    *slot = Some(Found {
-                        sha256: (*sum).to_owned(),
-                        mode,
-                        owner: (*owner).to_owned(),
-                        content: None,
-                    });
+            ["qsum", i, sum] => {
+                if let Some(slot) = sums.get_mut(index(i)?) {
+                    *slot = Some((*sum).to_owned());
                 }
             }
             ["content", i] | ["content", i, _] => {
-                let i: usize = i
-                    .parse()
-                    .map_err(|_| format!("odd inventory line `{line}`"))?;
                 let encoded = words.get(2).copied().unwrap_or("");
-                let decoded = base64ct::Base64::decode_vec(encoded)
-                    .map_err(|_| format!("odd inventory line `{line}`"))?;
-                if let Some(Some(found)) = facts.files.get_mut(i) {
-                    found.content = Some(decoded);
-                }
+                let decoded = base64ct::Base64::decode_vec(encoded).map_err(|_| odd(line))?;
+                contents.push((index(i)?, decoded));
             }
             ["service", name, state] => {
                 if let Some(s) = spec.services.iter().find(|s| s.name() == *name) {
@@ -226,7 +259,19 @@ pub fn parse_inventory(spec: &HostSpec, out: &str) -> Result<Facts, String> {
             ["missing", name] => facts.missing.push((*name).to_owned()),
             ["uid", uid] => facts.service_uid = uid.parse().ok(),
             ["storage", v] => facts.storage = *v == "yes",
-            _ => return Err(format!("odd inventory line `{line}`")),
+            _ => return Err(odd(line)),
+        }
+    }
+    // A file that is there but could not be read has no checksum: it differs.
+    for (found, sum) in facts.files.iter_mut().zip(sums) {
+        if let (Some(found), Some(sum)) = (found, sum) {
+            found.sha256 = sum;
+        }
+    }
+    // Content of a file that is not there is dropped, not attached to another.
+    for (i, content) in contents {
+        if let Some(Some(found)) = facts.files.get_mut(i) {
+            found.content = Some(content);
         }
     }
     if facts.arch.is_empty() {
@@ -394,7 +439,30 @@ pub fn homes_script(cluster: &Cluster, homes: &[String]) -> String {
 
 /// Writes one file from stdin: temporary file, check, mode, owner, rename (or removes a file
 /// that must not exist).
+/// The script that writes `f`, its content read from stdin.
 pub fn write_script(cluster: &Cluster, f: &Managed) -> String {
+    write_steps(cluster, f, false)
+}
+
+/// One script, run by `sh -s` from stdin, that writes every file of `files` with its content
+/// inline (base64): a host's small files in one round trip instead of one each. It stops at
+/// the first file that fails and names it. No command in it reads the script's stdin.
+pub fn write_all_script(cluster: &Cluster, files: &[&Managed]) -> String {
+    // Each file's failure is caught below and named (a script before this may have set -e).
+    let mut s = String::from("set +e\n");
+    for f in files {
+        s += "(\n";
+        s += &write_steps(cluster, f, true);
+        s += ") </dev/null\n";
+        s += &format!(
+            "if [ $? -ne 0 ]; then echo {} >&2; exit 1; fi\n",
+            quote(&format!("writing {} failed", f.path.display()))
+        );
+    }
+    s
+}
+
+fn write_steps(cluster: &Cluster, f: &Managed, inline: bool) -> String {
     let path = quote(&f.path.display().to_string());
     if f.absent {
         return format!("set -e\nrm -f {path}\n");
@@ -413,12 +481,23 @@ pub fn write_script(cluster: &Cluster, f: &Managed) -> String {
             .unwrap_or_default()
     );
     let tmp_q = quote(&tmp).replace("$$'", "'\"$$\"");
-    let mut s = format!(
-        "set -e\numask 077\nmkdir -p {dir}\nt={tmp_q}\ntrap 'rm -f \"$t\"' EXIT\ncat > \"$t\"\n"
-    );
+    let mut s = format!("set -e\numask 077\nmkdir -p {dir}\nt={tmp_q}\ntrap 'rm -f \"$t\"' EXIT\n");
+    if inline {
+        // Base64 has no `_`: no line of it can end the here-document early.
+        use base64ct::Encoding;
+        let encoded = base64ct::Base64::encode_string(&f.content);
+        s += "base64 -d > \"$t\" <<'SFTPHA_EOF'\n";
+        for chunk in encoded.as_bytes().chunks(76) {
+            s += std::str::from_utf8(chunk).expect("base64 is ASCII");
+            s += "\n";
+        }
+        s += "SFTPHA_EOF\n";
+    } else {
+        s += "cat > \"$t\"\n";
+    }
     if let Some(check) = f.check {
         s += &format!(
-            "if ! out=$({} 2>&1); then echo \"the new {} was refused by its checker: $out\" >&2; exit 1; fi\n",
+            "if ! out=$({} 2>&1 </dev/null); then echo \"the new {} was refused by its checker: $out\" >&2; exit 1; fi\n",
             check.replace("{}", "\"$t\""),
             f.item
         );

@@ -12,6 +12,7 @@
 //! through one node read back through every other, over SFTP); a login through every
 //! gateway. The planning is pure and unit-tested without hosts (`tests.rs`).
 
+pub mod binary;
 pub mod desired;
 pub mod host;
 pub mod installed;
@@ -36,7 +37,7 @@ use crate::render::Renderer;
 use crate::ssh::remote::{Access, Remote};
 use crate::ssh::sftp::ClientError;
 use crate::wire::health::{self, GatewayHealth, NodeHealth};
-use desired::{HostSpec, Item, Secrets, Service};
+use desired::{HostSpec, Item, Managed, Secrets, Service};
 use host::{HostPlan, ServiceAction};
 use progress::Progress;
 pub use report::*;
@@ -125,24 +126,6 @@ fn narrow(specs: Vec<HostSpec>, items: &[Item]) -> Vec<HostSpec> {
             s
         })
         .collect()
-}
-
-fn load_binary(path: Option<&PathBuf>) -> Result<Arc<Vec<u8>>> {
-    let path = match path {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()?,
-    };
-    let bytes = std::fs::read(&path).map_err(|source| Error::ReadFile {
-        path: path.clone(),
-        source,
-    })?;
-    if !bytes.starts_with(b"\x7fELF") {
-        return Err(Error::usage(
-            format!("`{}` is not an executable (ELF) file", path.display()),
-            Some("--node-binary takes a Linux build of sftpha"),
-        ));
-    }
-    Ok(Arc::new(bytes))
 }
 
 /// Checks that every `--only` name is a node, gateway (`gw1`) or host of the cluster.
@@ -283,33 +266,52 @@ async fn apply_host(
         )
         .await?;
     }
-    if !plan.writes.is_empty() {
-        bar.set_message("preparing folders");
-        run(
-            remote,
-            "creating folders",
-            &host::prepare_script(cluster),
-            None,
-            None,
-        )
-        .await?;
-    }
-    for &i in &plan.writes {
-        let f = &spec.files[i];
+    // The folders are made by the first script that writes.
+    let mut prepare = (!plan.writes.is_empty()).then(|| host::prepare_script(cluster));
+    // Large files get time for their size at a slow 2 MB/s, on top of the usual limit.
+    let limit = |bytes: usize| {
+        Duration::from_secs(cluster.file.ssh.timeout_seconds)
+            + Duration::from_secs(bytes as u64 / 2_000_000)
+    };
+    // The binary streams on its own; every other file goes in one script (one round trip).
+    let (big, small): (Vec<&Managed>, Vec<&Managed>) = plan
+        .writes
+        .iter()
+        .map(|&i| &spec.files[i])
+        .partition(|f| f.quick);
+    for f in big {
         bar.set_message(format!(
             "writing {} ({})",
             f.item,
             crate::text::human_bytes(f.content.len() as u64)
         ));
-        // Large files get time for their size at a slow 2 MB/s, on top of the usual limit.
-        let limit = Duration::from_secs(cluster.file.ssh.timeout_seconds)
-            + Duration::from_secs(f.content.len() as u64 / 2_000_000);
+        let script = prepare.take().unwrap_or_default() + &host::write_script(cluster, f);
         run(
             remote,
             &format!("writing {}", f.path.display()),
-            &host::write_script(cluster, f),
+            &script,
             Some(&f.content),
-            Some(limit),
+            Some(limit(f.content.len())),
+        )
+        .await?;
+    }
+    if !small.is_empty() {
+        let bytes: usize = small.iter().map(|f| f.content.len()).sum();
+        bar.set_message(format!(
+            "writing {} files ({})",
+            small.len(),
+            crate::text::human_bytes(bytes as u64)
+        ));
+        let names: Vec<String> = small.iter().map(|f| f.path.display().to_string()).collect();
+        run(
+            remote,
+            &format!("writing {}", names.join(", ")),
+            "sh -s",
+            Some(
+                (prepare.take().unwrap_or_default() + &host::write_all_script(cluster, &small))
+                    .as_bytes(),
+            ),
+            Some(limit(bytes * 4 / 3)),
         )
         .await?;
     }
@@ -391,7 +393,7 @@ struct Desired {
 
 impl Desired {
     fn new(cluster: &Cluster, options: &Options, renderer: &Renderer) -> Result<Desired> {
-        let binary = load_binary(options.node_binary.as_ref())?;
+        let binary = binary::Binary::load(options.node_binary.as_ref())?;
         let secrets = Secrets::load_or_create(cluster, options.create_keys && !options.dry_run)?;
         let mut specs = select(
             desired::desired(cluster, renderer, &secrets, binary)?,

@@ -267,7 +267,7 @@ pub async fn status(
         ));
     }
     let secrets = Secrets::load_or_create(cluster, false)?;
-    let binary = super::load_binary(node_binary)?;
+    let binary = super::binary::Binary::load(node_binary)?;
     let renderer = crate::render::Renderer::new(cluster)?;
     let mut specs = desired::desired(cluster, &renderer, &secrets, binary)?;
     if node_binary.is_none() {

@@ -30,7 +30,9 @@ impl Site {
     fn specs(&self) -> Vec<HostSpec> {
         let renderer = Renderer::new(&self.cluster).unwrap();
         let secrets = Secrets::load_or_create(&self.cluster, true).unwrap();
-        let binary = Arc::new(b"\x7fELF a stand-in binary".to_vec());
+        let bytes = Arc::new(b"\x7fELF a stand-in binary".to_vec());
+        let sha256 = crate::checksum::sha256_hex(&bytes);
+        let binary = super::binary::Binary { bytes, sha256 };
         desired::desired(&self.cluster, &renderer, &secrets, binary).unwrap()
     }
 }
@@ -39,16 +41,28 @@ fn node_spec(specs: &[HostSpec]) -> HostSpec {
     specs.iter().find(|s| s.node.is_some()).unwrap().clone()
 }
 
+/// The lines `inventory_script` prints for file `i` of `spec` found with checksum `sha` and
+/// `mode`, owned by root.
+fn found_lines(spec: &HostSpec, i: usize, sha: &str, mode: u32) -> String {
+    let f = &spec.files[i];
+    let path = f.path.display();
+    let sum = if f.quick {
+        format!("qsum {i} {sha}")
+    } else {
+        format!("sum {sha}  {path}")
+    };
+    format!("stat {mode:o} root {path}\n{sum}\n")
+}
+
 /// What `inventory_script` prints on a host holding exactly `spec` (owners as provisioned),
 /// with the node service `up` or not.
 fn inventory_of(spec: &HostSpec, up: bool) -> String {
     let mut out = String::from("systemd no\narch x86_64\n");
     for (i, f) in spec.files.iter().enumerate() {
         if f.absent || f.systemd_only {
-            out += &format!("file {i} -\n");
             continue;
         }
-        out += &format!("file {i} {} {:o} root\n", f.sha256, f.mode);
+        out += &found_lines(spec, i, &f.sha256, f.mode);
         if f.judge.is_some() {
             use base64ct::Encoding;
             out += &format!(
@@ -160,8 +174,9 @@ fn inventory_output_is_parsed_and_odd_output_refused() {
     let spec = node_spec(&specs);
     let users = index_of(&spec, Item::UsersToml);
     let toml = index_of(&spec, Item::NodeToml);
+    let users_path = spec.files[users].path.display();
     let out = format!(
-        "systemd yes\narch aarch64\nfile {users} abc 640 sftpha\nfile {toml} -\ncontent {toml} aGVsbG8=\nservice node up\nmissing haproxy\nuid 998\nstorage no\n"
+        "systemd yes\narch aarch64\nstat 640 sftpha {users_path}\nsum abc  {users_path}\ncontent {toml} aGVsbG8=\nservice node up\nmissing haproxy\nuid 998\nstorage no\n"
     );
     let facts = host::parse_inventory(&spec, &out).unwrap();
     assert!(facts.systemd);
@@ -183,7 +198,10 @@ fn inventory_output_is_parsed_and_odd_output_refused() {
     assert!(!facts.storage);
 
     for odd in [
-        "arch x86_64\nfile one abc 644 root\n",
+        "arch x86_64\nfile 1 abc 644 root\n",
+        "arch x86_64\nstat rw root /etc/x\n",
+        "arch x86_64\nqsum one abc\n",
+        "arch x86_64\nsum abc\n",
         "arch x86_64\ncontent 1 !!!\n",
         "arch x86_64\nsomething else\n",
         "",
@@ -231,18 +249,11 @@ fn each_change_asks_its_service_for_what_it_needs() {
     let specs = site.specs();
     let spec = node_spec(&specs);
     let provisioned = inventory_of(&spec, true);
-    let with = |i: usize, line: String| -> String {
-        provisioned
-            .lines()
-            .map(|l| {
-                if l.starts_with(&format!("file {i} ")) {
-                    line.clone()
-                } else {
-                    l.to_owned()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+    // The provisioned host, but file `i` found with `sha` and `mode`.
+    let with = |i: usize, sha: &str, mode: u32| -> String {
+        let f = &spec.files[i];
+        provisioned.replace(&found_lines(&spec, i, &f.sha256, f.mode), "")
+            + &found_lines(&spec, i, sha, mode)
     };
     let plan_of = |out: &str| {
         let facts = host::parse_inventory(&spec, out).unwrap();
@@ -258,20 +269,20 @@ fn each_change_asks_its_service_for_what_it_needs() {
 
     // users.toml changed: written, the node reloads.
     let users = index_of(&spec, Item::UsersToml);
-    let plan = plan_of(&with(users, format!("file {users} 00ff 640 root")));
+    let plan = plan_of(&with(users, "00ff", 0o640));
     assert_eq!(action_of(&plan, users), FileAction::Change);
     assert_eq!(plan.writes, [users]);
     assert_eq!(plan.services[0].action, ServiceAction::Reload);
 
     // Only the mode differs: fixed in place, no service touched.
     let sha = &spec.files[users].sha256;
-    let plan = plan_of(&with(users, format!("file {users} {sha} 644 root")));
+    let plan = plan_of(&with(users, sha, 0o644));
     assert_eq!(action_of(&plan, users), FileAction::Mode);
     assert_eq!(plan.services[0].action, ServiceAction::Unchanged);
 
     // The binary changed: the node restarts.
     let binary = index_of(&spec, Item::Binary);
-    let plan = plan_of(&with(binary, format!("file {binary} 00ff 755 root")));
+    let plan = plan_of(&with(binary, "00ff", 0o755));
     assert_eq!(plan.services[0].action, ServiceAction::Restart);
 
     // node.toml: the judge reads the old content. Another max_sessions needs a restart.
@@ -280,7 +291,7 @@ fn each_change_asks_its_service_for_what_it_needs() {
     let old = String::from_utf8_lossy(&spec.files[toml].content)
         .replace("max_sessions = 500", "max_sessions = 400");
     assert_ne!(old.as_bytes(), spec.files[toml].content.as_slice());
-    let out = with(toml, format!("file {toml} 00ff 644 root")).replace(
+    let out = with(toml, "00ff", 0o644).replace(
         &format!(
             "content {toml} {}",
             base64ct::Base64::encode_string(&spec.files[toml].content)
@@ -296,7 +307,7 @@ fn each_change_asks_its_service_for_what_it_needs() {
 
     // A key slot that must be empty (no rotation under way) but holds a file: removed.
     let retired = spec.files.iter().position(|f| f.absent).unwrap();
-    let plan = plan_of(&with(retired, format!("file {retired} abcd 600 root")));
+    let plan = plan_of(&with(retired, "abcd", 0o600));
     assert_eq!(action_of(&plan, retired), FileAction::Remove);
     assert!(plan.writes.contains(&retired));
 }

@@ -622,12 +622,12 @@ def scenario_upload_slow(args):
     transport, sftp = connect(args)
     data = os.urandom(64 * 1024)
     print("started", flush=True)
-    with sftp.open("/slow.bin", "wb") as f:
+    with sftp.open(args.remote, "wb") as f:
         for _ in range(args.chunks):
             f.write(data)
             time.sleep(args.delay)
     print("completed", flush=True)
-    st = sftp.stat("/slow.bin")
+    st = sftp.stat(args.remote)
     expect(st.st_size == len(data) * args.chunks, f"size {st.st_size}")
     transport.close()
 
@@ -654,6 +654,7 @@ def main():
     parser.add_argument("--outside", default="/nonexistent")
     parser.add_argument("--chunks", type=int, default=40)
     parser.add_argument("--delay", type=float, default=0.05)
+    parser.add_argument("--remote", default="/slow.bin", help="upload-slow's remote path")
     parser.add_argument("--size-mib", type=int, default=64)
     parser.add_argument("--local", default="/dev/null")
     parser.add_argument("--requests", type=int, default=200000)

@@ -61,6 +61,8 @@ pub struct Pending {
     committed: bool,
     metrics: Arc<Metrics>,
     _fds: Fds,
+    /// Its line in the upload journal, until it is published or removed.
+    pub journal: Option<crate::node::journal::Entry>,
 }
 
 impl Pending {
@@ -88,6 +90,7 @@ impl Pending {
             committed: false,
             metrics,
             _fds: fds,
+            journal: None,
         }
     }
 

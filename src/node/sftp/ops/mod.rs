@@ -497,6 +497,11 @@ impl Session {
             Some(meta) => meta.mode() & 0o777,
             None => attrs.permissions.map(jail::safe_mode).unwrap_or(0o666),
         };
+        let noted =
+            self.ctx
+                .shared
+                .journal
+                .record(unique, self.jail.home(), path.parent().rel(), &temp);
         let file = upload::create_temp(&parent, &temp, mode, readable, append)?;
         let mut pending = Pending::new(
             unique,
@@ -508,6 +513,7 @@ impl Session {
             self.ctx.shared.metrics.clone(),
             parent_fds,
         );
+        pending.journal = noted;
         if let Some(meta) = &existing {
             // The mode asked at creation is narrowed by the umask; a changed file keeps its own.
             file.set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o777))?;

@@ -113,6 +113,11 @@ impl Session {
         let final_name = final_name.to_owned();
         let unique = self.ctx.shared.upload_counter.fetch_add(1, Relaxed);
         let temp = jail::temp_name(&final_name, &self.ctx.shared.config.file.name, unique);
+        let noted =
+            self.ctx
+                .shared
+                .journal
+                .record(unique, self.jail.home(), path.parent().rel(), &temp);
         let file = upload::create_temp(&parent, &temp, 0o600, false, false)?;
         let mut pending = Pending::new(
             unique,
@@ -124,6 +129,7 @@ impl Session {
             self.ctx.shared.metrics.clone(),
             fds,
         );
+        pending.journal = noted;
         file.set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o777))?;
         pending.based_on = Some(upload::Version::of(&meta));
         upload::copy_into(&current, &file, Some(size))?;
