@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""sftpha node vs OpenSSH sshd (internal-sftp), side by side on loopback, in one run.
+"""sftpha node vs OpenSSH sshd (internal-sftp), side by side on loopback, in one run; and the
+same sftpha node through each balancer: the bundled gateway and HAProxy.
 
 Both servers get the same host key type, the same user key, storage on the same file system
 (tmpfs by default, so that ext4's inode-allocation history cannot favour either side),
@@ -9,7 +10,15 @@ reports throughput, server CPU seconds per GiB (user + system of the server's pr
 children included), and the ratio sftpha / OpenSSH. The servers alternate run by run and each
 figure is the median of --reps runs.
 
+The balancers sit in front of the same node, both sending PROXY v2 to it (the node trusts
+127.0.0.1 as a production node trusts its gateways): `sftpha gateway run`, and HAProxy with
+the configuration `sftpha provision` renders from templates/haproxy.cfg.j2 (rendered here with
+jinja2, the only change being its `bind` on 127.0.0.1 instead of every address). For each
+balancer it reports the throughput it costs against connecting to the node directly and its
+own CPU seconds per GiB (user + system of the gateway process, of the haproxy process).
+
     bench/compare.py [--reps 5] [--size-mib 1024] [--files 2000] [--logins 50] [--markdown]
+                     [--only-proxies] [--no-gateway] [--no-haproxy] [--ciphers aes128-gcm]
 
 Needs root only for sshd's root login; as another user, sshd serves that user.
 """
@@ -30,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CIPHERS = ["aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com"]
 KEX = "curve25519-sha256"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+BINARY = ROOT / "target/release/sftpha"  # --binary
 
 
 def sh(*args, **kw):
@@ -44,10 +54,12 @@ def cpu_seconds(pid):
 
 
 class Server:
-    def __init__(self, name, pid, port, remote_dir, login, known_hosts, local_dir):
+    def __init__(self, name, pid, port, remote_dir, login, known_hosts, local_dir, proxy_pid=None):
         self.name, self.pid, self.port = name, pid, port
         self.remote_dir, self.login = remote_dir, login
         self.known_hosts, self.local_dir = known_hosts, local_dir
+        # The balancer in front of the node, when there is one: its CPU is reported apart.
+        self.proxy_pid = proxy_pid
 
     def sftp(self, key, cipher, batch, extra=()):
         cmd = [
@@ -73,8 +85,7 @@ def start_sftpha(work, host_key, user_pub):
         # As behind a balancer in production: PROXY headers accepted from 127.0.0.1.
         'proxy_protocol = "optional"\nproxy_trusted = ["127.0.0.1/32"]\n'
     )
-    binary = ROOT / "target/release/sftpha"
-    proc = subprocess.Popen([binary, "node", "run", "--config", d / "node.toml", "-q",
+    proc = subprocess.Popen([BINARY, "node", "run", "--config", d / "node.toml", "-q",
                              "--ready-file", d / "ready.json"],
                             stdout=subprocess.PIPE, stderr=open(d / "node.log", "w"))
     ready = json.loads(proc.stdout.readline())
@@ -92,13 +103,47 @@ def start_gateway(work, node):
         f'[[backends]]\nname = "bench1"\naddress = "127.0.0.1:{node.port}"\n'
         f'health_url = "http://{health}/healthz"\n'
     )
-    binary = ROOT / "target/release/sftpha"
-    proc = subprocess.Popen([binary, "gateway", "run", "--config", d / "gateway.toml", "-q"],
+    proc = subprocess.Popen([BINARY, "gateway", "run", "--config", d / "gateway.toml", "-q"],
                             stdout=subprocess.PIPE, stderr=open(d / "gateway.log", "w"))
     ready = json.loads(proc.stdout.readline())
     port = int(ready["listen"].rsplit(":", 1)[1])
-    # CPU is the node's: the gateway's own cost shows in the throughput it leaves.
-    return proc, Server("gateway", node.pid, port, "", "bench", None, work / "local")
+    return proc, Server("gateway", node.pid, port, "", "bench", None, work / "local", proc.pid)
+
+
+def start_haproxy(work, node):
+    """HAProxy in front of the sftpha node, configured as `sftpha provision` renders it."""
+    import jinja2
+    d = work / "haproxy"
+    d.mkdir()
+    health = json.loads((work / "sftpha" / "ready.json").read_text())["health"]
+    port = free_port()
+    # The defaults of cluster.toml's [gateway] and [node] (src/config/cluster.rs), as
+    # provision hands them to the template (src/render.rs, Renderer::base).
+    interval = 1000
+    context = {
+        "cluster": {"name": "bench"},
+        "settings": {"max_sessions": 500},
+        "gateway": {"port": port, "balance": "leastconn", "health_interval_ms": interval,
+                    "health_fall": 2, "health_rise": 2, "connect_timeout_ms": 1000},
+        "health_timeout_ms": min(interval, 2000),
+        "nodes": [{"name": "bench1", "host": "127.0.0.1", "port": node.port,
+                   "health_port": int(health.rsplit(":", 1)[1])}],
+    }
+    template = (ROOT / "templates/haproxy.cfg.j2").read_text()
+    cfg = jinja2.Template(template, keep_trailing_newline=True).render(context)
+    bind = f"bind :{port}\n"
+    assert bind in cfg, "templates/haproxy.cfg.j2 no longer binds `:PORT`: update start_haproxy"
+    # Loopback only, like every other server of this benchmark.
+    cfg = cfg.replace(bind, f"bind 127.0.0.1:{port}\n")
+    (d / "haproxy.cfg").write_text(cfg)
+    haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    sh(haproxy, "-c", "-q", "-f", str(d / "haproxy.cfg"))
+    # -db: in the foreground and one process (its threads included in its CPU time), where
+    # provision runs it with -D; the data path is the same.
+    log = open(d / "haproxy.log", "w")
+    proc = subprocess.Popen([haproxy, "-db", "-f", d / "haproxy.cfg"], stdout=log, stderr=log)
+    wait_for_port(port)
+    return proc, Server("haproxy", node.pid, port, "", "bench", None, work / "local", proc.pid)
 
 
 def start_sshd(work, host_key, user_pub):
@@ -121,15 +166,20 @@ def start_sshd(work, host_key, user_pub):
     Path("/run/sshd").mkdir(exist_ok=True)
     sshd = shutil.which("sshd") or "/usr/sbin/sshd"
     proc = subprocess.Popen([sshd, "-D", "-e", "-f", config], stderr=open(d / "sshd.log", "w"))
-    deadline = time.time() + 10
+    wait_for_port(port)
+    return proc, Server("openssh", proc.pid, port, str(storage) + "/", login, None, work / "local")
+
+
+def wait_for_port(port, limit=10):
+    import socket
+    deadline = time.time() + limit
     while time.time() < deadline:
         try:
-            import socket
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
+            return
         except OSError:
             time.sleep(0.05)
-    return proc, Server("openssh", proc.pid, port, str(storage) + "/", login, None, work / "local")
+    raise SystemExit(f"nothing listens on 127.0.0.1:{port} after {limit} s")
 
 
 def free_port():
@@ -141,15 +191,43 @@ def free_port():
     return port
 
 
+def proxy_cpu(server):
+    """CPU seconds of the balancer in front of `server` (0 without one): the sum of its threads'
+    run time from /proc/PID/task/*/schedstat, user + system in nanoseconds, where /proc/PID/stat
+    counts 10 ms ticks, too coarse for the 8 MB of the small-file workloads. Both balancers
+    keep their threads for their whole life, so no exited thread's time is missed."""
+    if not server.proxy_pid:
+        return 0.0
+    total = 0
+    for task in Path(f"/proc/{server.proxy_pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total / 1e9
+
+
 def measure(server, key, cipher, batch, settle=0.3):
-    """(seconds, server cpu seconds) of one sftp batch."""
+    """(seconds, server cpu seconds, balancer cpu seconds) of one sftp batch."""
     time.sleep(settle)
-    cpu0 = cpu_seconds(server.pid)
+    cpu0, proxy0 = cpu_seconds(server.pid), proxy_cpu(server)
     t0 = time.perf_counter()
     server.sftp(key, cipher, batch)
     elapsed = time.perf_counter() - t0
     time.sleep(settle)  # let the server reap its session processes
-    return elapsed, cpu_seconds(server.pid) - cpu0
+    return elapsed, cpu_seconds(server.pid) - cpu0, proxy_cpu(server) - proxy0
+
+
+def turn(servers, rep):
+    """`servers` rotated by `rep`."""
+    k = rep % len(servers)
+    return servers[k:] + servers[:k]
+
+
+def medians(runs):
+    """{server: (value, cpu, balancer cpu)}, each the median over the runs."""
+    return {name: tuple(statistics.median(r[i] for r in rs) for i in range(3))
+            for name, rs in runs.items()}
 
 
 def main():
@@ -161,11 +239,29 @@ def main():
     ap.add_argument("--logins", type=int, default=50)
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
     ap.add_argument("--no-gateway", dest="gateway", action="store_false",
-                    help="skip the third column: sftpha through the bundled gateway")
+                    help="skip sftpha through the bundled gateway")
+    ap.add_argument("--no-haproxy", dest="haproxy", action="store_false",
+                    help="skip sftpha through HAProxy")
+    ap.add_argument("--only-proxies", action="store_true",
+                    help="skip OpenSSH sshd: only the node directly and through the balancers")
+    ap.add_argument("--ciphers", default=",".join(c.split("@")[0] for c in CIPHERS),
+                    help="comma-separated ciphers to run (default: %(default)s)")
+    ap.add_argument("--no-logins", dest="logins_run", action="store_false",
+                    help="skip the sequential logins")
+    ap.add_argument("--each-run", action="store_true",
+                    help="also print every run's figures on stderr, not only the medians")
+    ap.add_argument("--binary", type=Path,
+                    default=Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release/sftpha",
+                    help="the sftpha binary (default: %(default)s)")
     ap.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
                     help="where both servers' storage and the client's files live (default: tmpfs "
                          "/dev/shm, so that file-system state does not skew the comparison)")
     args = ap.parse_args()
+    global BINARY
+    BINARY = args.binary
+    ciphers = [c for c in CIPHERS if c.split("@")[0] in args.ciphers.split(",")]
+    if not ciphers:
+        ap.error(f"--ciphers: none of {args.ciphers!r} is one of {', '.join(CIPHERS)}")
 
     work = Path(tempfile.mkdtemp(prefix="sftpha-bench-", dir=args.dir))
     procs = []
@@ -188,9 +284,13 @@ def main():
             (small / f"f{i:05}.dat").write_bytes(os.urandom(args.file_kib * 1024))
 
         servers = []
-        starts = [start_sftpha, start_sshd]
+        starts = [start_sftpha]
+        if not args.only_proxies:
+            starts.append(start_sshd)
         if args.gateway:
             starts.append(lambda w, h, u: start_gateway(w, servers[0]))
+        if args.haproxy:
+            starts.append(lambda w, h, u: start_haproxy(w, servers[0]))
         for start in starts:
             proc, server = start(work, host_key, user_pub)
             procs.append(proc)
@@ -198,11 +298,14 @@ def main():
             kh.write_text(f"[127.0.0.1]:{server.port} {host_pub}\n")
             server.known_hosts = kh
             servers.append(server)
+        for server in servers:
+            # One login first: a balancer's first check, a server's first session, out of the figures.
+            server.sftp(user_key, ciphers[0], "pwd\n")
 
         gib = args.size_mib / 1024
         small_gib = args.files * args.file_kib / (1024 * 1024)
         results = []  # (workload, cipher, {server: (value, cpu_per_gib)}), value MB/s or s
-        for cipher in CIPHERS:
+        for cipher in ciphers:
             workloads = [
                 ("1 GiB upload" if args.size_mib == 1024 else f"{args.size_mib} MiB upload",
                  lambda s: f"put big.bin {s.remote_dir}big.bin\n", args.size_mib * 1048576, gib),
@@ -214,35 +317,42 @@ def main():
                  lambda s: f"get -r {s.remote_dir}small small-back\n", args.files * args.file_kib * 1024, small_gib),
             ]
             for name, batch, nbytes, gibs in workloads:
-                # Servers alternate run by run, so drift of a shared machine hits both alike.
+                # Servers alternate run by run, so drift of a shared machine hits both alike,
+                # and the order turns each round, so none always follows the same one.
                 runs = {server.name: [] for server in servers}
-                for _ in range(args.reps):
-                    for server in servers:
+                for rep in range(args.reps):
+                    for server in turn(servers, rep):
                         shutil.rmtree(local / "small-back", ignore_errors=True)
-                        secs, cpu = measure(server, user_key, cipher, batch(server))
-                        runs[server.name].append((nbytes / secs / 1e6, cpu / gibs))
-                row = {name: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs))
-                       for name, rs in runs.items()}
+                        secs, cpu, proxy = measure(server, user_key, cipher, batch(server))
+                        runs[server.name].append((nbytes / secs / 1e6, cpu / gibs, proxy / gibs))
+                        if args.each_run:
+                            print(f"  {name} {cipher.split('@')[0]} {server.name}: {nbytes / secs / 1e6:.1f} MB/s, "
+                                  f"server {cpu / gibs:.2f} s/GiB, balancer {proxy / gibs:.2f} s/GiB",
+                                  file=sys.stderr, flush=True)
+                row = medians(runs)
                 results.append((name, cipher, row))
                 report_row(name, cipher, row, "MB/s")
         # Sequential logins: one `pwd` session each.
-        runs = {server.name: [] for server in servers}
-        for _ in range(args.reps):
-            for server in servers:
-                time.sleep(0.3)
-                cpu0 = cpu_seconds(server.pid)
-                t0 = time.perf_counter()
-                for _ in range(args.logins):
-                    server.sftp(user_key, CIPHERS[0], "pwd\n")
-                elapsed = time.perf_counter() - t0
-                time.sleep(0.3)
-                runs[server.name].append((args.logins / elapsed, (cpu_seconds(server.pid) - cpu0) / args.logins * 1000))
-        row = {name: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs))
-               for name, rs in runs.items()}
-        results.append((f"{args.logins} sequential logins", CIPHERS[0], row))
-        report_row(f"{args.logins} sequential logins", CIPHERS[0], row, "logins/s", cpu_unit="ms/login")
+        if args.logins_run:
+            runs = {server.name: [] for server in servers}
+            for rep in range(args.reps):
+                for server in turn(servers, rep):
+                    time.sleep(0.3)
+                    cpu0, proxy0 = cpu_seconds(server.pid), proxy_cpu(server)
+                    t0 = time.perf_counter()
+                    for _ in range(args.logins):
+                        server.sftp(user_key, ciphers[0], "pwd\n")
+                    elapsed = time.perf_counter() - t0
+                    time.sleep(0.3)
+                    per_login = 1000 / args.logins
+                    runs[server.name].append((args.logins / elapsed,
+                                              (cpu_seconds(server.pid) - cpu0) * per_login,
+                                              (proxy_cpu(server) - proxy0) * per_login))
+            row = medians(runs)
+            results.append((f"{args.logins} sequential logins", ciphers[0], row))
+            report_row(f"{args.logins} sequential logins", ciphers[0], row, "logins/s", cpu_unit="ms/login")
         if args.markdown:
-            print_markdown(results, args)
+            print_markdown(results)
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
@@ -254,31 +364,64 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
 
+PROXIES = [("gateway", "gateway"), ("haproxy", "HAProxy")]
+
+
+def units(name):
+    """(throughput unit, cpu unit) of a workload."""
+    return ("logins/s", "ms/login") if "logins" in name else ("MB/s", "s/GiB")
+
+
+def cost(row, proxy):
+    """How much throughput `proxy` costs against the node directly, in per cent."""
+    return 100 * (1 - row[proxy][0] / row["sftpha"][0])
+
+
+def ratio(a, b):
+    return a / b if b else float("nan")
+
+
 def report_row(name, cipher, row, unit, cpu_unit="cpu s/GiB"):
-    ours, ref = row["sftpha"], row["openssh"]
-    gw = ""
-    if "gateway" in row:
-        g = row["gateway"][0]
-        gw = f" | via gateway {g:8.1f} {unit} ({100 * (1 - g / ours[0]):+5.1f}% cost)"
-    print(f"{name:<28} {cipher:<31} sftpha {ours[0]:8.1f} {unit}  openssh {ref[0]:8.1f} {unit}  "
-          f"ratio {ours[0] / ref[0]:5.2f}x | {cpu_unit} sftpha {ours[1]:6.2f} openssh {ref[1]:6.2f} "
-          f"ratio {ours[1] / ref[1] if ref[1] else float('nan'):5.2f}x{gw}", flush=True)
+    ours = row["sftpha"]
+    line = f"{name:<28} {cipher:<31} sftpha {ours[0]:8.1f} {unit}"
+    if "openssh" in row:
+        ref = row["openssh"]
+        line += (f"  openssh {ref[0]:8.1f} {unit}  ratio {ours[0] / ref[0]:5.2f}x | {cpu_unit} "
+                 f"sftpha {ours[1]:6.2f} openssh {ref[1]:6.2f} ratio {ratio(ours[1], ref[1]):5.2f}x")
+    else:
+        line += f" | {cpu_unit} sftpha {ours[1]:6.2f}"
+    for key, label in PROXIES:
+        if key in row:
+            line += (f" | via {label} {row[key][0]:8.1f} {unit} ({cost(row, key):+5.1f}% cost, "
+                     f"{label} {row[key][2]:.2f} {cpu_unit})")
+    print(line, flush=True)
 
 
-def print_markdown(results, args):
-    print()
-    print("| workload | cipher | sftpha | OpenSSH | speed ratio | server CPU sftpha | server CPU OpenSSH | CPU ratio | sftpha via gateway | gateway cost |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, cipher, row in results:
-        ours, ref = row["sftpha"], row["openssh"]
-        logins = "logins" in name
-        unit = "logins/s" if logins else "MB/s"
-        cpu_unit = "ms/login" if logins else "s/GiB"
-        print(f"| {name} | {cipher.split('@')[0]} | {ours[0]:.1f} {unit} | {ref[0]:.1f} {unit} | "
-              f"{ours[0] / ref[0]:.2f}x | {ours[1]:.2f} {cpu_unit} | {ref[1]:.2f} {cpu_unit} | "
-              f"{ours[1] / ref[1] if ref[1] else float('nan'):.2f}x | "
-              + (f"{row['gateway'][0]:.1f} {unit} | {100 * (1 - row['gateway'][0] / ours[0]):+.1f}% |"
-                 if "gateway" in row else "- | - |"))
+def print_markdown(results):
+    if any("openssh" in row for _, _, row in results):
+        print()
+        print("| workload | cipher | sftpha | OpenSSH | speed ratio | server CPU sftpha | server CPU OpenSSH | CPU ratio | sftpha via gateway | gateway cost |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for name, cipher, row in results:
+            ours, ref = row["sftpha"], row["openssh"]
+            unit, cpu_unit = units(name)
+            print(f"| {name} | {cipher.split('@')[0]} | {ours[0]:.1f} {unit} | {ref[0]:.1f} {unit} | "
+                  f"{ours[0] / ref[0]:.2f}x | {ours[1]:.2f} {cpu_unit} | {ref[1]:.2f} {cpu_unit} | "
+                  f"{ratio(ours[1], ref[1]):.2f}x | "
+                  + (f"{row['gateway'][0]:.1f} {unit} | {cost(row, 'gateway'):+.1f}% |"
+                     if "gateway" in row else "- | - |"))
+    if all(key in row for _, _, row in results for key, _ in PROXIES):
+        print()
+        print("| workload | cipher | direct | via gateway | gateway cost | via HAProxy | HAProxy cost "
+              "| gateway CPU | HAProxy CPU | CPU gateway/HAProxy |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for name, cipher, row in results:
+            unit, cpu_unit = units(name)
+            gw, ha = row["gateway"], row["haproxy"]
+            print(f"| {name} | {cipher.split('@')[0]} | {row['sftpha'][0]:.1f} {unit} "
+                  f"| {gw[0]:.1f} {unit} | {cost(row, 'gateway'):+.1f}% "
+                  f"| {ha[0]:.1f} {unit} | {cost(row, 'haproxy'):+.1f}% "
+                  f"| {gw[2]:.2f} {cpu_unit} | {ha[2]:.2f} {cpu_unit} | {ratio(gw[2], ha[2]):.2f}x |")
 
 
 if __name__ == "__main__":
