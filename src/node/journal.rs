@@ -255,9 +255,15 @@ impl Owner {
     }
 }
 
+/// A process that exists but is another user's (EPERM) counts as alive: only a pid nobody
+/// has proves the earlier process gone.
 fn process_alive(pid: i32) -> bool {
-    rustix::process::Pid::from_raw(pid)
-        .is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok())
+    rustix::process::Pid::from_raw(pid).is_some_and(|pid| {
+        !matches!(
+            rustix::process::test_kill_process(pid),
+            Err(rustix::io::Errno::SRCH)
+        )
+    })
 }
 
 /// Removes one temporary file, inside its home only (the home is opened as a jail: a `..` or
