@@ -18,7 +18,8 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -40,6 +41,8 @@ pub const STALE: Duration = Duration::from_secs(1200);
 /// This process's log.
 pub struct Journal {
     dir: PathBuf,
+    /// The storage as the kernel names it (symlinks resolved), to read folders' paths back.
+    storage: PathBuf,
     node: String,
     name: String,
     state: Mutex<State>,
@@ -50,9 +53,43 @@ pub struct Journal {
 struct State {
     /// Open for appending; None until the folder could be made (an unwritable storage).
     file: Option<File>,
-    /// The uploads in progress: id, and the line that names its temporary file.
-    open: HashMap<u64, String>,
+    /// The uploads in progress.
+    open: HashMap<u64, Upload>,
+    /// Lines appended since the log was last rewritten.
+    appended: usize,
 }
+
+/// One upload in progress: where its temporary file is, and its folder held open.
+struct Upload {
+    home: PathBuf,
+    parent: PathBuf,
+    temp: PathBuf,
+    /// The folder's descriptor, owned by the upload, which gives up its [`Entry`] before it
+    /// closes the folder: while the entry is here, the descriptor is that folder's. A folder
+    /// renamed during the upload is found again through it (`/proc/self/fd`) when the log is
+    /// rewritten.
+    folder: RawFd,
+}
+
+impl Upload {
+    fn line(&self) -> String {
+        format!(
+            "{} {} {}\n",
+            hex(self.home.as_os_str()),
+            hex(self.parent.as_os_str()),
+            hex(self.temp.as_os_str())
+        )
+    }
+}
+
+/// A log is rewritten once this many lines were appended since the last time (and more than
+/// four times the uploads in progress), not only on the heartbeat: many small uploads cannot
+/// grow it without bound.
+const COMPACT_AFTER: usize = 4096;
+/// What a sweep reads of one log at most, and of one line (a log planted by someone with
+/// access to the storage must not exhaust the node's memory).
+const MAX_LOG_BYTES: u64 = 256 << 20;
+const MAX_LINE_BYTES: usize = 64 << 10;
 
 /// One upload's line in the journal; dropped, the upload is no longer in progress.
 pub struct Entry {
@@ -75,11 +112,13 @@ impl Journal {
             .unwrap_or(0);
         Journal {
             dir: storage.join(STATE_DIR).join(DIR),
+            storage: std::fs::canonicalize(storage).unwrap_or_else(|_| storage.to_owned()),
             node: node.to_owned(),
             name: format!("{node}.{}.{started}.log", std::process::id()),
             state: Mutex::new(State {
                 file: None,
                 open: HashMap::new(),
+                appended: 0,
             }),
             failing: AtomicBool::new(false),
         }
@@ -98,10 +137,16 @@ impl Journal {
         self: &Arc<Self>,
         id: u64,
         home: &Path,
-        parent: &Path,
+        (parent, folder): (&Path, RawFd),
         temp: &Path,
     ) -> Option<Entry> {
-        match self.try_record(id, home, parent, temp) {
+        let upload = Upload {
+            home: home.to_owned(),
+            parent: parent.to_owned(),
+            temp: temp.to_owned(),
+            folder,
+        };
+        match self.try_record(id, upload) {
             Ok(entry) => {
                 self.failing.store(false, Relaxed);
                 Some(entry)
@@ -115,26 +160,18 @@ impl Journal {
         }
     }
 
-    fn try_record(
-        self: &Arc<Self>,
-        id: u64,
-        home: &Path,
-        parent: &Path,
-        temp: &Path,
-    ) -> io::Result<Entry> {
-        let line = format!(
-            "{} {} {}\n",
-            hex(home.as_os_str()),
-            hex(parent.as_os_str()),
-            hex(temp.as_os_str())
-        );
+    fn try_record(self: &Arc<Self>, id: u64, upload: Upload) -> io::Result<Entry> {
         let mut state = self.lock();
         if state.file.is_none() {
             state.file = Some(self.open_log()?);
         }
         let file = state.file.as_mut().expect("opened above");
-        file.write_all(line.as_bytes())?;
-        state.open.insert(id, line);
+        file.write_all(upload.line().as_bytes())?;
+        state.open.insert(id, upload);
+        state.appended += 1;
+        if state.appended > COMPACT_AFTER && state.appended > 4 * state.open.len() {
+            self.rewrite(&mut state)?;
+        }
         Ok(Entry {
             journal: self.clone(),
             id,
@@ -156,16 +193,34 @@ impl Journal {
         if state.file.is_none() && state.open.is_empty() {
             return Ok(());
         }
+        self.rewrite(&mut state)
+    }
+
+    fn rewrite(&self, state: &mut State) -> io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
         let tmp = self.dir.join(format!(".{}", self.name));
         let mut text = String::new();
-        for line in state.open.values() {
-            text.push_str(line);
+        for upload in state.open.values_mut() {
+            self.follow(upload);
+            text.push_str(&upload.line());
         }
         std::fs::write(&tmp, text)?;
         std::fs::rename(&tmp, self.dir.join(&self.name))?;
         state.file = Some(self.open_log()?);
+        state.appended = 0;
         Ok(())
+    }
+
+    /// Where the upload's folder is now (it may have been renamed since the upload began),
+    /// read from its descriptor; unchanged when that path is not inside the home.
+    fn follow(&self, upload: &mut Upload) {
+        let Ok(now) = std::fs::read_link(format!("/proc/self/fd/{}", upload.folder)) else {
+            return;
+        };
+        let home = self.storage.join(&upload.home);
+        if let Ok(parent) = now.strip_prefix(&home) {
+            upload.parent = parent.to_owned();
+        }
     }
 
     /// Removes what the logs of dead processes list (blocking: run it off the async threads).
@@ -191,17 +246,31 @@ impl Journal {
                     .and_then(|t| now.duration_since(t).ok())
                     .unwrap_or_default()
             };
-            let restarted = owner.node == self.node && !process_alive(owner.pid);
+            // The same node name with a pid that is gone, or that is this process's own (an
+            // earlier process in another pid namespace: a container's node is always pid 1).
+            let restarted = owner.node == self.node
+                && (owner.pid == std::process::id() as i32 || !process_alive(owner.pid));
             let stale = age(entry.metadata()) > STALE;
             if !restarted && !stale {
                 continue;
             }
-            let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            // A log is a regular file (not a link, a FIFO or a device someone put there).
+            if !entry.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            let Ok(file) = File::open(entry.path()) else {
                 continue;
             };
             let mut kept = 0;
-            for line in text.lines() {
-                let Some((home, parent, temp)) = parse_line(line) else {
+            let lines = BufReader::new(file.take(MAX_LOG_BYTES)).split(b'\n');
+            for line in lines {
+                let Ok(line) = line else { break };
+                if line.len() > MAX_LINE_BYTES {
+                    continue;
+                }
+                let Some((home, parent, temp)) =
+                    std::str::from_utf8(&line).ok().and_then(parse_line)
+                else {
                     continue;
                 };
                 swept.listed += 1;
@@ -257,13 +326,21 @@ impl Owner {
 
 /// A process that exists but is another user's (EPERM) counts as alive: only a pid nobody
 /// has proves the earlier process gone.
+/// A zombie (killed, not yet reaped by its parent) is dead too.
 fn process_alive(pid: i32) -> bool {
-    rustix::process::Pid::from_raw(pid).is_some_and(|pid| {
+    let exists = rustix::process::Pid::from_raw(pid).is_some_and(|pid| {
         !matches!(
             rustix::process::test_kill_process(pid),
             Err(rustix::io::Errno::SRCH)
         )
-    })
+    });
+    let zombie = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with('Z')))
+            .unwrap_or(false)
+    };
+    exists && !zombie()
 }
 
 /// Removes one temporary file, inside its home only (the home is opened as a jail: a `..` or
@@ -404,6 +481,17 @@ mod tests {
     }
 
     #[test]
+    fn an_earlier_process_with_this_processs_pid_is_dead_as_in_a_container() {
+        let s = site();
+        let a = make(&s, "", &temp(1));
+        let me = std::process::id();
+        let log = dead_log(&s, &format!("n1.{me}.5.log"), &[("alice", "", &temp(1))]);
+        let journal = Journal::new(&s.storage, "n1");
+        assert_eq!(journal.sweep(&open_storage(&s.storage).unwrap()).removed, 1);
+        assert!(!a.exists() && !log.exists());
+    }
+
+    #[test]
     fn another_nodes_files_wait_until_its_log_and_the_file_are_stale() {
         let s = site();
         let file = make(&s, "", &temp(1));
@@ -462,11 +550,24 @@ mod tests {
             !log.exists(),
             "a node that never took an upload writes no log"
         );
+        let folder = |p: &str| std::fs::File::open(s.storage.join("alice").join(p)).unwrap();
+        let (top, inner) = (folder(""), folder("in"));
+        use std::os::fd::AsRawFd;
         let done = journal
-            .try_record(1, Path::new("alice"), Path::new(""), &temp(1))
+            .record(
+                1,
+                Path::new("alice"),
+                (Path::new(""), top.as_raw_fd()),
+                &temp(1),
+            )
             .unwrap();
         let _open = journal
-            .try_record(2, Path::new("alice"), Path::new("in"), &temp(2))
+            .record(
+                2,
+                Path::new("alice"),
+                (Path::new("in"), inner.as_raw_fd()),
+                &temp(2),
+            )
             .unwrap();
         assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 2);
         drop(done);
@@ -476,8 +577,16 @@ mod tests {
             parse_line(text.trim_end()),
             Some(("alice".into(), "in".into(), temp(2)))
         );
+        // The folder renamed during the upload: the next rewrite names where it is now.
+        std::fs::rename(s.storage.join("alice/in"), s.storage.join("alice/moved")).unwrap();
+        journal.heartbeat().unwrap();
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(
+            parse_line(text.trim_end()),
+            Some(("alice".into(), "moved".into(), temp(2)))
+        );
         // Its own log is never swept by itself.
-        make(&s, "in", &temp(2));
+        make(&s, "moved", &temp(2));
         assert_eq!(
             journal.sweep(&open_storage(&s.storage).unwrap()),
             Swept::default()

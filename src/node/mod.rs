@@ -241,7 +241,14 @@ pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
         storage,
         identity: RwLock::new(Arc::new(identity)),
         next_id: AtomicU64::new(1),
-        upload_counter: AtomicU64::new(0),
+        // Temporary names carry it: a new process must not meet its predecessor's names (in
+        // a container every node process is pid 1).
+        upload_counter: AtomicU64::new(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0),
+        ),
         started: Instant::now(),
         refusals_logged: Mutex::new((Instant::now(), 0)),
     });

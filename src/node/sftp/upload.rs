@@ -143,6 +143,8 @@ impl Drop for Pending {
             let _ = self.parent.remove_file(&self.temp);
             Metrics::inc(&self.metrics.uploads_aborted_total);
         }
+        // Out of the journal before `parent` closes (the journal reads its descriptor).
+        drop(self.journal.take());
     }
 }
 

@@ -497,11 +497,15 @@ impl Session {
             Some(meta) => meta.mode() & 0o777,
             None => attrs.permissions.map(jail::safe_mode).unwrap_or(0o666),
         };
-        let noted =
-            self.ctx
-                .shared
-                .journal
-                .record(unique, self.jail.home(), path.parent().rel(), &temp);
+        let noted = self.ctx.shared.journal.record(
+            unique,
+            self.jail.home(),
+            (
+                path.parent().rel(),
+                std::os::fd::AsRawFd::as_raw_fd(&parent),
+            ),
+            &temp,
+        );
         let file = upload::create_temp(&parent, &temp, mode, readable, append)?;
         let mut pending = Pending::new(
             unique,
