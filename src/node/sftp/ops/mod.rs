@@ -490,22 +490,12 @@ impl Session {
         };
         let (parent, final_name) = self.jail.parent_of(&path)?;
         let final_name = final_name.to_owned();
-        let unique = self.ctx.shared.upload_counter.fetch_add(1, Relaxed);
-        let temp = jail::temp_name(&final_name, &self.ctx.shared.config.file.name, unique);
+        let (unique, temp, noted) = self.new_temp(&path, &parent, &final_name);
         // A new file gets the client's mode; a changed one keeps its own, as with O_TRUNC.
         let mode = match &existing {
             Some(meta) => meta.mode() & 0o777,
             None => attrs.permissions.map(jail::safe_mode).unwrap_or(0o666),
         };
-        let noted = self.ctx.shared.journal.record(
-            unique,
-            self.jail.home(),
-            (
-                path.parent().rel(),
-                std::os::fd::AsRawFd::as_raw_fd(&parent),
-            ),
-            &temp,
-        );
         let file = upload::create_temp(&parent, &temp, mode, readable, append)?;
         let mut pending = Pending::new(
             unique,
@@ -545,6 +535,27 @@ impl Session {
             _open: OpenFile::new(&self.ctx.shared.metrics, slot),
         };
         self.add_handle(Handle::File(handle), id)
+    }
+
+    /// The temporary name of a new upload to `path` (its folder open as `parent`), noted in
+    /// the upload journal before the file is made: its unique number, name and journal entry.
+    pub(super) fn new_temp(
+        &self,
+        path: &JailPath,
+        parent: &cap_std::fs::Dir,
+        final_name: &std::ffi::OsStr,
+    ) -> (u64, std::path::PathBuf, Option<crate::node::journal::Entry>) {
+        let shared = &self.ctx.shared;
+        let unique = shared.upload_counter.fetch_add(1, Relaxed);
+        let temp = jail::temp_name(final_name, &shared.config.file.name, unique);
+        let folder = std::os::fd::AsRawFd::as_raw_fd(parent);
+        let noted = shared.journal.record(
+            unique,
+            self.jail.home(),
+            (path.parent().rel(), folder),
+            &temp,
+        );
+        (unique, temp, noted)
     }
 
     fn close(&mut self, id: u32, handle: &str) -> Reply {

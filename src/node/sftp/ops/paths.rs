@@ -111,17 +111,7 @@ impl Session {
         };
         let (parent, final_name) = self.jail.parent_of(path)?;
         let final_name = final_name.to_owned();
-        let unique = self.ctx.shared.upload_counter.fetch_add(1, Relaxed);
-        let temp = jail::temp_name(&final_name, &self.ctx.shared.config.file.name, unique);
-        let noted = self.ctx.shared.journal.record(
-            unique,
-            self.jail.home(),
-            (
-                path.parent().rel(),
-                std::os::fd::AsRawFd::as_raw_fd(&parent),
-            ),
-            &temp,
-        );
+        let (unique, temp, noted) = self.new_temp(path, &parent, &final_name);
         let file = upload::create_temp(&parent, &temp, 0o600, false, false)?;
         let mut pending = Pending::new(
             unique,
