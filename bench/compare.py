@@ -39,7 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CIPHERS = ["aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com"]
 KEX = "curve25519-sha256"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-BINARY = ROOT / "target/release/sftpha"  # --binary
+# The release binary, where cargo builds it (CARGO_TARGET_DIR is honoured).
+BINARY = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / "release/sftpha"
 
 
 def sh(*args, **kw):
@@ -61,24 +62,29 @@ class Server:
         # The balancer in front of the node, when there is one: its CPU is reported apart.
         self.proxy_pid = proxy_pid
 
-    def sftp(self, key, cipher, batch, extra=()):
-        cmd = [
+    def sftp_command(self, key, cipher, login=None, extra=()):
+        """OpenSSH's sftp reading its batch from stdin, logged in as `login` (default: ours)."""
+        return [
             "sftp", "-q", "-b", "-", "-P", str(self.port), "-i", str(key), "-c", cipher,
             "-o", "IdentitiesOnly=yes", "-o", f"UserKnownHostsFile={self.known_hosts}",
             "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
             # The same key exchange on both sides: OpenSSH pairs would otherwise pick the
             # post-quantum sntrup761 hybrid, which russh lacks and which costs ~90 ms a login.
             "-o", f"KexAlgorithms={KEX}", *extra,
-            f"{self.login}@127.0.0.1",
+            f"{login or self.login}@127.0.0.1",
         ]
-        subprocess.run(cmd, input=batch.encode(), check=True, stdout=subprocess.DEVNULL,
-                       cwd=self.local_dir)
+
+    def sftp(self, key, cipher, batch, extra=()):
+        subprocess.run(self.sftp_command(key, cipher, extra=extra), input=batch.encode(),
+                       check=True, stdout=subprocess.DEVNULL, cwd=self.local_dir)
 
 
-def start_sftpha(work, host_key, user_pub):
+def start_sftpha(work, host_key, user_pub, users=("bench",)):
+    """The node, serving `users` (all with the user key, sharing one home `bench`)."""
     d = work / "sftpha"
     (d / "storage").mkdir(parents=True)
-    (d / "users.toml").write_text(f'[[users]]\nname = "bench"\nkeys = ["{user_pub}"]\n')
+    (d / "users.toml").write_text("".join(
+        f'[[users]]\nname = "{name}"\nhome = "bench"\nkeys = ["{user_pub}"]\n' for name in users))
     (d / "node.toml").write_text(
         'name = "bench1"\nlisten = "127.0.0.1:0"\nhealth_listen = "127.0.0.1:0"\n'
         f'storage = "storage"\nhost_keys = ["{host_key}"]\nusers = "users.toml"\n'
@@ -146,7 +152,7 @@ def start_haproxy(work, node):
     return proc, Server("haproxy", node.pid, port, "", "bench", None, work / "local", proc.pid)
 
 
-def start_sshd(work, host_key, user_pub):
+def start_sshd(work, host_key, user_pub, max_startups=100):
     d = work / "openssh"
     d.mkdir()
     storage = d / "storage"
@@ -161,7 +167,7 @@ def start_sshd(work, host_key, user_pub):
         f"AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\n"
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
         "Subsystem sftp internal-sftp\nForceCommand internal-sftp\n"
-        "AllowTcpForwarding no\nX11Forwarding no\nMaxStartups 100\nLogLevel ERROR\n"
+        f"AllowTcpForwarding no\nX11Forwarding no\nMaxStartups {max_startups}\nLogLevel ERROR\n"
     )
     Path("/run/sshd").mkdir(exist_ok=True)
     sshd = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -268,12 +274,7 @@ def main():
     try:
         local = work / "local"
         local.mkdir()
-        host_key = work / "host_ed25519"
-        user_key = work / "user_ed25519"
-        sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key))
-        sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(user_key))
-        user_pub = Path(str(user_key) + ".pub").read_text().strip()
-        host_pub = " ".join(Path(str(host_key) + ".pub").read_text().split()[:2])
+        host_key, user_key, user_pub, host_pub = make_keys(work)
         with open(local / "big.bin", "wb") as f:
             chunk = os.urandom(1 << 20)
             for _ in range(args.size_mib):
@@ -294,9 +295,7 @@ def main():
         for start in starts:
             proc, server = start(work, host_key, user_pub)
             procs.append(proc)
-            kh = work / f"known_hosts_{server.name}"
-            kh.write_text(f"[127.0.0.1]:{server.port} {host_pub}\n")
-            server.known_hosts = kh
+            trust(server, work, host_pub)
             servers.append(server)
         for server in servers:
             # One login first: a balancer's first check, a server's first session, out of the figures.
@@ -354,13 +353,7 @@ def main():
         if args.markdown:
             print_markdown(results)
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(procs)
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -379,6 +372,33 @@ def cost(row, proxy):
 
 def ratio(a, b):
     return a / b if b else float("nan")
+
+
+def make_keys(work):
+    """(host key, user key, user public key line, host public key) in `work`, ed25519 both."""
+    host_key, user_key = work / "host_ed25519", work / "user_ed25519"
+    sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key))
+    sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(user_key))
+    user_pub = Path(str(user_key) + ".pub").read_text().strip()
+    host_pub = " ".join(Path(str(host_key) + ".pub").read_text().split()[:2])
+    return host_key, user_key, user_pub, host_pub
+
+
+def trust(server, work, host_pub):
+    """A known_hosts file with `server`'s host key, for the client to check it against."""
+    server.known_hosts = work / f"known_hosts_{server.name}"
+    server.known_hosts.write_text(f"[127.0.0.1]:{server.port} {host_pub}\n")
+
+
+def stop(procs):
+    """SIGTERM to each server (the node drains), SIGKILL to one still there after 30 s."""
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
 
 
 def report_row(name, cipher, row, unit, cpu_unit="cpu s/GiB"):

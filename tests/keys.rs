@@ -388,6 +388,21 @@ fn rotations_and_upgrade_cost_no_login() {
     assert_eq!(code, 0, "no drift after an upgrade: {status:#}");
     for (name, handle) in [("CA client", ca_loop), ("plain-key client", plain_loop)] {
         let (logins, failures) = handle.join().unwrap();
+        if !failures.is_empty() {
+            // What the nodes said of the refused logins.
+            for i in 0..2 {
+                let audit = hosts.hosts[i]
+                    .private_dir("/var/log/sftpha")
+                    .join("audit.jsonl");
+                let text = std::fs::read_to_string(&audit).unwrap_or_default();
+                for line in text
+                    .lines()
+                    .filter(|l| l.contains("login_failed") || l.contains("throttled"))
+                {
+                    eprintln!("node {i}: {line}");
+                }
+            }
+        }
         assert!(logins >= 10, "{name}: only {logins} logins");
         assert!(
             failures.is_empty(),

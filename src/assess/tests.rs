@@ -277,7 +277,7 @@ fn availability_matches_hand_computation() {
         (1.0 - 0.001f64.powi(2)) * (1.0 - (1.0 - node).powi(3)) * (1.0 - 0.0005f64.powi(2));
     assert!((r.availability.estimated_percent - expected * 100.0).abs() < 1e-9);
 
-    // One gateway, two nodes in one zone that both must be up (peak 600 > 500), one NAS:
+    // One gateway, two nodes in one zone that both must be up (peak 1200 > max_sessions 1000), one NAS:
     // 0.999 * (0.9999 * 0.995^2) * 0.9995
     let text = nodes(2)
         .replace("zone = \"b\"", "zone = \"a\"")
@@ -286,7 +286,7 @@ fn availability_matches_hand_computation() {
             "hosts = [\"198.18.0.21\"]",
         )
         .replace("replicas = 2\nreplication = \"sync\"", "")
-        .replace("peak_sessions = 200", "peak_sessions = 600");
+        .replace("peak_sessions = 200", "peak_sessions = 1200");
     let r = report(&text);
     let expected = 0.999 * (0.9999 * 0.995 * 0.995) * 0.9995;
     assert!((r.availability.estimated_percent - expected * 100.0).abs() < 1e-9);

@@ -642,7 +642,7 @@ fn default_gateway_health_port() -> u16 {
     9023
 }
 fn default_max_sessions() -> u64 {
-    500
+    1000
 }
 fn default_install_dir() -> PathBuf {
     "/opt/sftpha".into()

@@ -224,7 +224,7 @@ fn default_proxy_trusted() -> Vec<String> {
     vec!["127.0.0.1/32".into(), "::1/128".into()]
 }
 fn default_max_sessions() -> usize {
-    500
+    1000
 }
 fn default_upload_mode() -> UploadMode {
     UploadMode::Atomic

@@ -3,7 +3,7 @@
 //! whatever bytes a client sends, the node answers without panicking.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -78,7 +78,7 @@ fn fixture() -> &'static Fixture {
             fds,
             passwords: password::PasswordPool::start(1, 4, Duration::from_secs(1)),
             queues: super::limits::QueueBudget::new(64 << 20),
-            draining: AtomicBool::new(false),
+            draining: tokio_util::sync::CancellationToken::new(),
             journal: Arc::new(super::journal::Journal::new(&storage, "fuzz")),
             storage: storage::Storage::open(&storage).expect("fuzzing storage"),
             identity: RwLock::new(Arc::new(identity)),

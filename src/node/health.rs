@@ -23,7 +23,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         "/metrics" => Response::metrics(shared.metrics.render(
             &shared.config.file.name,
             shared.storage.writable(),
-            shared.draining.load(Relaxed),
+            shared.draining.is_cancelled(),
             &crate::node::metrics::Extra {
                 startups: shared.startups.count() as i64,
                 startups_evicted_total: shared.startups.evicted() as u64,
@@ -40,7 +40,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
 
 /// The `/healthz` status code and body.
 pub fn health(shared: &Shared) -> (u16, NodeHealth) {
-    let draining = shared.draining.load(Relaxed);
+    let draining = shared.draining.is_cancelled();
     let writable = shared.storage.writable();
     let connections = shared.metrics.connections.load(Relaxed);
     let sessions = shared.metrics.sessions.load(Relaxed);

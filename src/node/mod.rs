@@ -20,8 +20,8 @@ pub mod throttle;
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use russh::keys::PrivateKey;
@@ -43,8 +43,14 @@ use metrics::Metrics;
 const CONNECTION_STACK: usize = 1 << 20;
 /// How often the janitor rewrites this process's upload journal and reads the others'.
 const JANITOR_INTERVAL: Duration = journal::HEARTBEAT;
-/// How often a connection looks at whether its client has gone quiet.
-const WATCHDOG_TICK: Duration = Duration::from_millis(500);
+/// A connection whose client has sent nothing for this long hands its thread's cache of
+/// freed memory back (see [`on_thread_idle`]): an idle session then costs its stack and what
+/// it really holds, not what its login left in the allocator's thread cache.
+const IDLE_HINT: Duration = Duration::from_secs(1);
+/// The watchdog never looks again sooner than this after a look.
+const WATCHDOG_MIN: Duration = Duration::from_millis(100);
+/// What a connection's thread calls once its client has gone quiet for [`IDLE_HINT`].
+static THREAD_IDLE: OnceLock<fn()> = OnceLock::new();
 pub use crate::config::node::STATE_DIR;
 
 /// State shared by every connection of a node.
@@ -64,7 +70,8 @@ pub struct Shared {
     pub queues: Arc<limits::QueueBudget>,
     /// Sessions and descriptors per user.
     pub user_shares: Arc<limits::UserShares>,
-    pub draining: AtomicBool,
+    /// Cancelled when the node starts draining (SIGTERM): sessions wait on it rather than poll.
+    pub draining: CancellationToken,
     /// The storage this node started with, held open, and what the last check found.
     pub storage: storage::Storage,
     /// Where this process notes its uploads in progress.
@@ -236,7 +243,7 @@ pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
             password::QUEUE_DEADLINE,
         ),
         queues,
-        draining: AtomicBool::new(false),
+        draining: CancellationToken::new(),
         journal,
         storage,
         identity: RwLock::new(Arc::new(identity)),
@@ -303,8 +310,11 @@ pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
 }
 
 /// Raises the soft limit of open files to the hard limit (a default soft limit of 1024 is
-/// far below what `max_sessions` connections can hold), says when even that is below the
-/// worst case, and returns the limit in force: the node's budget is planned within it.
+/// far below what `max_sessions` connections can hold), and the hard limit too, up to the
+/// worst case, where the node may (root, or CAP_SYS_RESOURCE: a node started from a shell
+/// with a hard limit of 4096 still takes `max_sessions` idle sessions); says when even that is
+/// below the worst case, and returns the limit in force: the node's budget is planned within
+/// it.
 fn raise_fd_limit(file: &crate::config::node::NodeConfig) -> u64 {
     use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
     let per_connection = limits::FDS_CONNECTION as u64
@@ -312,18 +322,34 @@ fn raise_fd_limit(file: &crate::config::node::NodeConfig) -> u64 {
         + file.max_handles as u64 * limits::FDS_DIR as u64;
     let worst = file.max_sessions as u64 * per_connection + 64;
     let limit = getrlimit(Resource::Nofile);
-    let target = match limit.maximum {
-        Some(hard) => hard,
-        None => worst.max(limit.current.unwrap_or(0)),
-    };
-    if limit.current.is_some_and(|soft| soft < target) {
-        let _ = setrlimit(
+    let raise = |to: u64, hard: Option<u64>| {
+        setrlimit(
             Resource::Nofile,
             Rlimit {
-                current: Some(target),
-                maximum: limit.maximum,
+                current: Some(to),
+                maximum: hard,
             },
-        );
+        )
+        .is_ok()
+    };
+    match limit.maximum {
+        // The kernel's ceiling for any process (fs.nr_open) bounds a raised hard limit.
+        Some(hard) if hard < worst => {
+            let ceiling = std::fs::read_to_string("/proc/sys/fs/nr_open")
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .unwrap_or(hard);
+            let to = worst.min(ceiling).max(hard);
+            if !raise(to, Some(to)) {
+                raise(hard, Some(hard));
+            }
+        }
+        Some(hard) => {
+            raise(hard, Some(hard));
+        }
+        None => {
+            raise(worst.max(limit.current.unwrap_or(0)), None);
+        }
     }
     let now = getrlimit(Resource::Nofile).current;
     if now.is_some_and(|n| n < worst) {
@@ -350,7 +376,7 @@ async fn drain(
     term: &mut tokio::signal::unix::Signal,
     int: &mut tokio::signal::unix::Signal,
 ) {
-    shared.draining.store(true, Relaxed);
+    shared.draining.cancel();
     stop_accepting.cancel();
     let timeout = Duration::from_secs(shared.config.file.drain_timeout_seconds);
     tracing::info!(
@@ -451,7 +477,7 @@ fn admit(
     fds: Fds,
     kill_all: &CancellationToken,
 ) {
-    if shared.draining.load(Relaxed) {
+    if shared.draining.is_cancelled() {
         return shared.refused(peer, "draining");
     }
     let now = Instant::now();
@@ -541,6 +567,25 @@ impl Drop for Counted {
     }
 }
 
+/// Sets what a connection's thread does once its client has gone quiet: the binary hands
+/// jemalloc's thread cache back (`thread.idle`), which the library cannot do without unsafe
+/// code. Unset, nothing is done. Only the first call counts.
+pub fn on_thread_idle(hook: fn()) {
+    let _ = THREAD_IDLE.set(hook);
+}
+
+/// How long until [`watchdog`] could find a reason to close: the idle timeout, counted from
+/// the client's latest sign of life. Sleeping exactly that long (not ticking) leaves an idle
+/// connection's thread asleep.
+fn watchdog_wait(shared: &Shared, conn: &ssh::ConnState) -> Duration {
+    let idle = Duration::from_secs(shared.config.file.idle_timeout_seconds);
+    let quiet = conn
+        .activity
+        .since_read()
+        .max(conn.activity.since_request());
+    idle.saturating_sub(quiet)
+}
+
 /// Why a connection was closed by the node rather than by its client.
 fn watchdog(shared: &Shared, conn: &ssh::ConnState) -> Option<&'static str> {
     let idle = Duration::from_secs(shared.config.file.idle_timeout_seconds);
@@ -582,7 +627,10 @@ async fn connection(
     tokio::pin!(session);
     let grace = tokio::time::sleep(Duration::from_secs(shared.config.file.login_grace_seconds));
     tokio::pin!(grace);
-    let mut tick = tokio::time::interval(WATCHDOG_TICK);
+    let look = tokio::time::sleep(IDLE_HINT);
+    tokio::pin!(look);
+    // When the thread last went idle; None until it first does.
+    let mut hinted_at: Option<Instant> = None;
     let closed_by_node = loop {
         tokio::select! {
             r = &mut session => {
@@ -595,10 +643,25 @@ async fn connection(
             _ = &mut grace, if !conn.authenticated.load(Relaxed) => {
                 break Some("login grace time over");
             }
-            _ = tick.tick() => {
+            _ = &mut look => {
                 if let Some(why) = watchdog(&shared, &conn) {
                     break Some(why);
                 }
+                let quiet = conn.activity.since_read();
+                // Nothing read since the thread last went idle: it still is.
+                let mut idle = hinted_at.is_some_and(|at| quiet >= at.elapsed());
+                if !idle && quiet >= IDLE_HINT {
+                    if let Some(hook) = THREAD_IDLE.get() {
+                        hook();
+                    }
+                    hinted_at = Some(Instant::now());
+                    idle = true;
+                }
+                let mut next = watchdog_wait(&shared, &conn);
+                if !idle {
+                    next = next.min(IDLE_HINT.saturating_sub(quiet));
+                }
+                look.as_mut().reset(tokio::time::Instant::now() + next.max(WATCHDOG_MIN));
             }
         }
     };

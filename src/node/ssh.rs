@@ -414,9 +414,9 @@ impl russh::server::Handler for SshHandler {
             session.channel_failure(channel_id)?;
             return Ok(());
         };
-        let shared = self.shared.clone();
-        let home = user.home.clone();
-        let jail = tokio::task::spawn_blocking(move || Jail::open(&shared.storage, &home)).await;
+        // Blocking, like every file operation of the connection: the thread is its own (a
+        // blocking-pool thread would linger idle for 10 s after each login).
+        let jail = Jail::open(&self.shared.storage, &user.home);
         // From here the slot gives everything back, whatever happens.
         self.state.sftp_sessions.fetch_add(1, Relaxed);
         let slot = SessionSlot {
@@ -426,13 +426,9 @@ impl russh::server::Handler for SshHandler {
             _fds: fds,
         };
         let jail = match jail {
-            Ok(Ok(jail)) => jail,
-            Ok(Err(e)) => {
+            Ok(jail) => jail,
+            Err(e) => {
                 tracing::error!(session = self.id, user = %user.name, home = %user.home.display(), "cannot open home: {e}");
-                session.channel_failure(channel_id)?;
-                return Ok(());
-            }
-            Err(_) => {
                 session.channel_failure(channel_id)?;
                 return Ok(());
             }

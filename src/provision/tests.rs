@@ -289,7 +289,7 @@ fn each_change_asks_its_service_for_what_it_needs() {
     let toml = index_of(&spec, Item::NodeToml);
     use base64ct::Encoding;
     let old = String::from_utf8_lossy(&spec.files[toml].content)
-        .replace("max_sessions = 500", "max_sessions = 400");
+        .replace("max_sessions = 1000", "max_sessions = 400");
     assert_ne!(old.as_bytes(), spec.files[toml].content.as_slice());
     let out = with(toml, "00ff", 0o644).replace(
         &format!(

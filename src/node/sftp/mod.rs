@@ -40,7 +40,7 @@ const BUDGET_RETRY: std::time::Duration = std::time::Duration::from_millis(10);
 /// closed, so idle sessions do not hold the drain while batch jobs between two files do not
 /// get cut.
 const DRAIN_IDLE: std::time::Duration = std::time::Duration::from_secs(2);
-/// How often an idle session looks at whether the node drains.
+/// While the node drains, how often an idle session looks at whether it may close.
 const DRAIN_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
 /// Small replies are merged into one channel message up to this size.
 const COALESCE_BYTES: usize = 32 << 10;
@@ -68,6 +68,12 @@ async fn serve(channel: Channel<Msg>, ctx: Arc<SessionContext>, jail: Jail) {
     let mut last_request = std::time::Instant::now();
     // What this session holds of the node's queue budget.
     let mut queued = ctx.shared.queues.account();
+    // An idle session sleeps until the node drains, not on a timer: a thousand idle sessions
+    // would otherwise wake their threads thousands of times a second. The token is this
+    // session's own, so waiting on it contends with no other thread.
+    let drain_begun = ctx.shared.draining.child_token().cancelled_owned();
+    tokio::pin!(drain_begun);
+    let mut draining = ctx.shared.draining.is_cancelled();
 
     loop {
         // Answer what has arrived, as long as replies are not piling up.
@@ -126,9 +132,9 @@ async fn serve(channel: Channel<Msg>, ctx: Arc<SessionContext>, jail: Jail) {
                 }
             }
             _ = tokio::time::sleep(BUDGET_RETRY), if budget_wait => {}
-            _ = tokio::time::sleep(DRAIN_CHECK), if requests.is_empty() && sending.is_none() => {
-                if ctx.shared.draining.load(std::sync::atomic::Ordering::Relaxed)
-                    && session.open_handles() == 0
+            _ = &mut drain_begun, if !draining => draining = true,
+            _ = tokio::time::sleep(DRAIN_CHECK), if draining && requests.is_empty() && sending.is_none() => {
+                if session.open_handles() == 0
                     && last_request.elapsed() >= DRAIN_IDLE
                 {
                     tracing::info!(session = ctx.id, "closing idle session: the node drains");
