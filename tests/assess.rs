@@ -92,7 +92,7 @@ fn a_healthy_design_passes_with_exit_0_and_the_documented_json() {
         assert!(r["availability"][key].is_number(), "availability.{key}");
     }
     assert_eq!(r["capacity"]["peak_sessions"], 400);
-    assert_eq!(r["capacity"]["sessions_with_one_node_down"], 1000);
+    assert_eq!(r["capacity"]["sessions_with_one_node_down"], 2000);
     assert_eq!(r["capacity"]["ok"], true);
 }
 
