@@ -401,6 +401,13 @@ fn rotations_and_upgrade_cost_no_login() {
                 {
                     eprintln!("node {i}: {line}");
                 }
+                let log = hosts.hosts[i]
+                    .private_dir("/var/log/sftpha")
+                    .join("node.log");
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                for line in text.lines().filter(|l| !l.contains("login succeeded")) {
+                    eprintln!("node {i} log: {line}");
+                }
             }
         }
         assert!(logins >= 10, "{name}: only {logins} logins");
