@@ -341,6 +341,13 @@ fn print_rotation(
     Ok(code)
 }
 
+/// How long the old and the new key are both in force, at least, when a rotation retires the
+/// old key at once. A client that holds both offers them one round trip apart; a login that
+/// offered the new key just before the nodes took it and the old one just after they retired
+/// it would be refused. With pushes taking a fraction of a second, that happened (1 login in
+/// ~350 of a client looping through the rotation).
+const MIN_OVERLAP: Duration = Duration::from_secs(2);
+
 fn rotate_user(ctx: &Context, cluster: &Cluster, args: &RotateUserArgs) -> Result<u8> {
     let mut pending = load_pending(cluster)?;
     if args.finish {
@@ -444,8 +451,8 @@ fn rotate_user(ctx: &Context, cluster: &Cluster, args: &RotateUserArgs) -> Resul
             "keeping the old key(s) for {}",
             crate::text::human_duration(grace.as_secs_f64())
         );
-        std::thread::sleep(grace);
     }
+    std::thread::sleep(grace.max(MIN_OVERLAP));
     let second = retire(ctx, cluster, &args.name, &old, &args.push)?;
     print_rotation(ctx, &args.name, vec![first, second], notes)
 }
