@@ -70,11 +70,17 @@ _sftpha() {
             sftpha__subcmd__gateway,run)
                 cmd="sftpha__subcmd__gateway__subcmd__run"
                 ;;
+            sftpha__subcmd__gateway,supervise)
+                cmd="sftpha__subcmd__gateway__subcmd__supervise"
+                ;;
             sftpha__subcmd__gateway__subcmd__help,help)
                 cmd="sftpha__subcmd__gateway__subcmd__help__subcmd__help"
                 ;;
             sftpha__subcmd__gateway__subcmd__help,run)
                 cmd="sftpha__subcmd__gateway__subcmd__help__subcmd__run"
+                ;;
+            sftpha__subcmd__gateway__subcmd__help,supervise)
+                cmd="sftpha__subcmd__gateway__subcmd__help__subcmd__supervise"
                 ;;
             sftpha__subcmd__help,assess)
                 cmd="sftpha__subcmd__help__subcmd__assess"
@@ -126,6 +132,9 @@ _sftpha() {
                 ;;
             sftpha__subcmd__help__subcmd__gateway,run)
                 cmd="sftpha__subcmd__help__subcmd__gateway__subcmd__run"
+                ;;
+            sftpha__subcmd__help__subcmd__gateway,supervise)
+                cmd="sftpha__subcmd__help__subcmd__gateway__subcmd__supervise"
                 ;;
             sftpha__subcmd__help__subcmd__import,openssh)
                 cmd="sftpha__subcmd__help__subcmd__import__subcmd__openssh"
@@ -393,7 +402,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__gateway)
-            opts="-v -q -h -V --verbose --quiet --color --help --version run help"
+            opts="-v -q -h -V --verbose --quiet --color --help --version run supervise help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -411,7 +420,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__gateway__subcmd__help)
-            opts="run help"
+            opts="run supervise help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -452,6 +461,20 @@ _sftpha() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        sftpha__subcmd__gateway__subcmd__help__subcmd__supervise)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         sftpha__subcmd__gateway__subcmd__run)
             opts="-v -q -h -V --config --ready-file --verbose --quiet --color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -460,6 +483,36 @@ _sftpha() {
             fi
             case "${prev}" in
                 --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ready-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sftpha__subcmd__gateway__subcmd__supervise)
+            opts="-v -q -h -V --config --worker-pidfile --ready-file --verbose --quiet --color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --worker-pidfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -521,7 +574,7 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__help__subcmd__gateway)
-            opts="run"
+            opts="run supervise"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -535,6 +588,20 @@ _sftpha() {
             return 0
             ;;
         sftpha__subcmd__help__subcmd__gateway__subcmd__run)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sftpha__subcmd__help__subcmd__gateway__subcmd__supervise)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

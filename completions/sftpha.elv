@@ -512,6 +512,7 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand run 'Runs the gateway in the foreground; logs go to stderr'
+            cand supervise 'Holds the gateway''s listening sockets and runs `gateway run` on them, so that no login is refused while the gateway restarts'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sftpha;gateway;run'= {
@@ -527,11 +528,28 @@ set edit:completion:arg-completer[sftpha] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'sftpha;gateway;supervise'= {
+            cand --config 'The gateway''s configuration file'
+            cand --worker-pidfile 'Keep the serving gateway process''s pid in this file (rewritten at every restart and reload)'
+            cand --ready-file 'Also write the first gateway process''s ready line to this file (atomically)'
+            cand --color 'Colours in log lines: auto (a terminal without `NO_COLOR`), always, never'
+            cand -v 'More log output (-v: debug, -vv: trace)'
+            cand --verbose 'More log output (-v: debug, -vv: trace)'
+            cand -q 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand --quiet 'Less log output (-q: warnings and errors only, -qq: errors only)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'sftpha;gateway;help'= {
             cand run 'Runs the gateway in the foreground; logs go to stderr'
+            cand supervise 'Holds the gateway''s listening sockets and runs `gateway run` on them, so that no login is refused while the gateway restarts'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'sftpha;gateway;help;run'= {
+        }
+        &'sftpha;gateway;help;supervise'= {
         }
         &'sftpha;gateway;help;help'= {
         }
@@ -731,8 +749,11 @@ set edit:completion:arg-completer[sftpha] = {|@words|
         }
         &'sftpha;help;gateway'= {
             cand run 'Runs the gateway in the foreground; logs go to stderr'
+            cand supervise 'Holds the gateway''s listening sockets and runs `gateway run` on them, so that no login is refused while the gateway restarts'
         }
         &'sftpha;help;gateway;run'= {
+        }
+        &'sftpha;help;gateway;supervise'= {
         }
         &'sftpha;help;lab'= {
             cand up 'Starts N nodes, a gateway, shared storage and a demo user on 127.0.0.1'

@@ -351,15 +351,16 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subc
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from help" -f -a "run" -d 'Runs the SFTP server in the foreground; logs go to stderr'
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validates node.toml, users.toml and the host keys, and prints what the node would serve'
 complete -c sftpha -n "__fish_sftpha_using_subcommand node; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -l color -d 'Colours in log lines: auto (a terminal without `NO_COLOR`), always, never' -r -f -a "auto\t''
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run supervise help" -l color -d 'Colours in log lines: auto (a terminal without `NO_COLOR`), always, never' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
-complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
-complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -s h -l help -d 'Print help'
-complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -s V -l version -d 'Print version'
-complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -f -a "run" -d 'Runs the gateway in the foreground; logs go to stderr'
-complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run supervise help" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run supervise help" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run supervise help" -s h -l help -d 'Print help'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run supervise help" -s V -l version -d 'Print version'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run supervise help" -f -a "run" -d 'Runs the gateway in the foreground; logs go to stderr'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run supervise help" -f -a "supervise" -d 'Holds the gateway\'s listening sockets and runs `gateway run` on them, so that no login is refused while the gateway restarts'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and not __fish_seen_subcommand_from run supervise help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -l config -d 'The gateway\'s configuration file' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -l ready-file -d 'Also write the ready line to this file (atomically) once the gateway accepts connections' -r -F
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -l color -d 'Colours in log lines: auto (a terminal without `NO_COLOR`), always, never' -r -f -a "auto\t''
@@ -369,7 +370,18 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_s
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from run" -s V -l version -d 'Print version'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from supervise" -l config -d 'The gateway\'s configuration file' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from supervise" -l worker-pidfile -d 'Keep the serving gateway process\'s pid in this file (rewritten at every restart and reload)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from supervise" -l ready-file -d 'Also write the first gateway process\'s ready line to this file (atomically)' -r -F
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from supervise" -l color -d 'Colours in log lines: auto (a terminal without `NO_COLOR`), always, never' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from supervise" -s v -l verbose -d 'More log output (-v: debug, -vv: trace)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from supervise" -s q -l quiet -d 'Less log output (-q: warnings and errors only, -qq: errors only)'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from supervise" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from supervise" -s V -l version -d 'Print version'
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from help" -f -a "run" -d 'Runs the gateway in the foreground; logs go to stderr'
+complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from help" -f -a "supervise" -d 'Holds the gateway\'s listening sockets and runs `gateway run` on them, so that no login is refused while the gateway restarts'
 complete -c sftpha -n "__fish_sftpha_using_subcommand gateway; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sftpha -n "__fish_sftpha_using_subcommand lab; and not __fish_seen_subcommand_from up down status help" -l color -d 'Colours in log lines: auto (a terminal without `NO_COLOR`), always, never' -r -f -a "auto\t''
 always\t''
@@ -488,6 +500,7 @@ complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subc
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from node" -f -a "run" -d 'Runs the SFTP server in the foreground; logs go to stderr'
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from node" -f -a "check" -d 'Validates node.toml, users.toml and the host keys, and prints what the node would serve'
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from gateway" -f -a "run" -d 'Runs the gateway in the foreground; logs go to stderr'
+complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from gateway" -f -a "supervise" -d 'Holds the gateway\'s listening sockets and runs `gateway run` on them, so that no login is refused while the gateway restarts'
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from lab" -f -a "up" -d 'Starts N nodes, a gateway, shared storage and a demo user on 127.0.0.1'
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from lab" -f -a "down" -d 'Stops every process of the lab (by pidfile; drains first). Safe to run twice'
 complete -c sftpha -n "__fish_sftpha_using_subcommand help; and __fish_seen_subcommand_from lab" -f -a "status" -d 'Health of every process of the lab (a process stopped by SIGSTOP is shown as such); exit 1 if any is not healthy'

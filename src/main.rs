@@ -1,5 +1,8 @@
 //! The `sftpha` binary: everything lives in the library, but for what needs unsafe code: the
-//! allocator, and what a connection's thread gives back when its client goes quiet.
+//! allocator, what a connection's thread gives back when its client goes quiet, and passing
+//! listening sockets from process to process (the gateway's supervisor, systemd).
+
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 /// jemalloc returns freed memory to the system (a background thread purges pages unused for a
 /// while), where glibc keeps what a connection's thread freed in its arenas: a flood of
@@ -9,6 +12,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> std::process::ExitCode {
     sftpha::node::on_thread_idle(thread_idle);
+    sftpha::gateway::sockets::install(sftpha::gateway::sockets::Hooks { adopt, hand_over });
     sftpha::run::main()
 }
 
@@ -57,5 +61,38 @@ fn release_stack_below_here() {
         if got == 0 && end > low && here < low + size {
             libc::madvise(low as *mut libc::c_void, end - low, libc::MADV_DONTNEED);
         }
+    }
+}
+
+/// Takes an inherited descriptor (LISTEN_FDS), if it is open.
+fn adopt(fd: RawFd) -> Option<OwnedFd> {
+    // SAFETY: fcntl(F_GETFD) only reads the descriptor's flags. The LISTEN_FDS protocol gives
+    // this process descriptors 3.. and nothing else in it owns them; `inherited()` adopts each
+    // once, at start-up.
+    unsafe {
+        if libc::fcntl(fd, libc::F_GETFD) < 0 {
+            return None;
+        }
+        Some(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// Gives `command`'s process each of `fds` as 3, 4, ... and SIGTERM if the thread that
+/// started it ends (the supervisor's only thread: the supervisor itself).
+fn hand_over(command: &mut tokio::process::Command, fds: Vec<RawFd>) {
+    // SAFETY: between fork and exec the closure calls only dup2 (which also clears
+    // close-on-exec on the copy) and prctl, both async-signal-safe, and allocates nothing.
+    // `fds` are open descriptors that the supervisor keeps for its whole life, numbered above
+    // the targets, so no dup2 overwrites a source still to be copied.
+    unsafe {
+        command.pre_exec(move || {
+            for (i, fd) in fds.iter().enumerate() {
+                if libc::dup2(*fd, sftpha::gateway::sockets::FIRST_FD + i as RawFd) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
     }
 }

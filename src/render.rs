@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::keys::secrets::CERT_SUFFIX;
 
 /// The templates shipped in the binary, by file name.
-pub const BUILTIN: [(&str, &str); 7] = [
+pub const BUILTIN: [(&str, &str); 8] = [
     ("node.toml.j2", include_str!("../templates/node.toml.j2")),
     (
         "sftpha-node.service.j2",
@@ -29,6 +29,10 @@ pub const BUILTIN: [(&str, &str); 7] = [
     (
         "sftpha-gateway.service.j2",
         include_str!("../templates/sftpha-gateway.service.j2"),
+    ),
+    (
+        "sftpha-gateway.socket.j2",
+        include_str!("../templates/sftpha-gateway.socket.j2"),
     ),
     (
         "haproxy.cfg.j2",
@@ -238,6 +242,11 @@ impl<'c> Renderer<'c> {
 
     pub fn gateway_unit(&self) -> Result<String> {
         self.render("sftpha-gateway.service.j2", self.base())
+    }
+
+    /// The socket unit that holds the gateway's sockets across restarts.
+    pub fn gateway_socket(&self) -> Result<String> {
+        self.render("sftpha-gateway.socket.j2", self.base())
     }
 
     pub fn haproxy_cfg(&self) -> Result<String> {
@@ -458,7 +467,7 @@ mod tests {
         assert!(r
             .gateway_unit()
             .unwrap()
-            .contains("gateway run --config /etc/sftpha/gateway.toml"));
+            .contains("gateway supervise --config /etc/sftpha/gateway.toml"));
     }
 
     #[test]

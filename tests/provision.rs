@@ -167,7 +167,11 @@ impl Site {
         let known = self
             .path()
             .join(format!("client_known_hosts_{host}_{port}"));
-        std::fs::write(&known, format!("[{host}]:{port} {}\n", self.host_key())).unwrap();
+        // Written only when it changes: loops on several threads share it.
+        let line = format!("[{host}]:{port} {}\n", self.host_key());
+        if std::fs::read_to_string(&known).ok().as_deref() != Some(line.as_str()) {
+            std::fs::write(&known, line).unwrap();
+        }
         run_with_input(
             Command::new("sftp")
                 .arg("-P")

@@ -467,15 +467,44 @@ pub async fn run(plan: Plan, slot: FaultSlot) -> Result<Outcome> {
     });
     // 3. Detection: every gateway has taken the node out of rotation (not measured when
     // the gateways' view is not observable); for a gateway fault, the vip has moved to
-    // another gateway (not measured without a vip).
+    // another gateway (not measured without a vip), or, for a killed builtin gateway, the
+    // faulted gateway serves again from its held sockets (its supervisor restarted it).
     let detect_deadline = run_start + plan.duration;
-    while plan.fault.on_gateway() && holder_before.is_some() && Instant::now() < detect_deadline {
-        // Only the other gateways are asked: the faulted host may not answer at all.
-        let now = vip_holders_except(&plan.under, &node)
-            .await
-            .unwrap_or_default();
-        if !now.is_empty() {
-            observed.detect_ms = Some(fault_instant.elapsed().as_millis() as u64);
+    let own_health = target.gateways.iter().find(|(host, _)| *host == node);
+    while plan.fault.on_gateway() && Instant::now() < detect_deadline {
+        if let (Fault::GatewayKill, Some((_, health))) = (plan.fault, own_health) {
+            if matches!(gateway_health(health).await, Some((200, _))) {
+                observed.detect_ms = Some(fault_instant.elapsed().as_millis() as u64);
+                checks.push(Check {
+                    name: "gateway.recovered".into(),
+                    ok: true,
+                    detail: format!(
+                        "the gateway on {node} serves again after {} ms (restarted on its held sockets; the vip stayed)",
+                        fault_instant.elapsed().as_millis()
+                    ),
+                });
+                break;
+            }
+        }
+        if holder_before.is_some() {
+            // Only the other gateways are asked: the faulted host may not answer at all.
+            let now = vip_holders_except(&plan.under, &node)
+                .await
+                .unwrap_or_default();
+            if !now.is_empty() {
+                observed.detect_ms = Some(fault_instant.elapsed().as_millis() as u64);
+                checks.push(Check {
+                    name: "gateway.recovered".into(),
+                    ok: true,
+                    detail: format!(
+                        "the vip moved to {} after {} ms",
+                        now.join(", "),
+                        fault_instant.elapsed().as_millis()
+                    ),
+                });
+                break;
+            }
+        } else if own_health.is_none() || plan.fault != Fault::GatewayKill {
             break;
         }
         tokio::time::sleep(DETECT_POLL).await;

@@ -116,6 +116,15 @@ impl RemoteInjector {
         let mut s = String::from("set -u\numask 077\n");
         match fault {
             Fault::Partition | Fault::GatewayPartition => s += &partition_rules(),
+            Fault::GatewayKill if self.gateway_unit.1 == "gateway" => {
+                // The process that serves the connections: the supervisor's worker (under
+                // systemd too), else a gateway started before there were supervisors.
+                s += &format!(
+                    "pid=$(cat {} 2>/dev/null)\nif ! {{ [ -n \"$pid\" ] && kill -0 \"$pid\" 2>/dev/null && tr '\\0' ' ' < /proc/$pid/cmdline | grep -q -- 'gateway run'; }}; then\n{}fi\n",
+                    quote(&format!("{}/gateway-worker.pid", self.state_dir)),
+                    self.service_pid(self.gateway_unit.0, self.gateway_unit.1)
+                )
+            }
             Fault::GatewayKill => s += &self.service_pid(self.gateway_unit.0, self.gateway_unit.1),
             _ => s += &self.service_pid("sftpha-node", "node"),
         }

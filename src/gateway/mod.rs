@@ -29,6 +29,9 @@ use crate::wire::health::{BackendHealth, GatewayHealth, NodeHealth};
 use crate::wire::http::{self, Response};
 use crate::wire::metrics::{escape, Exposition, Kind};
 
+pub mod sockets;
+pub mod supervise;
+
 /// Client bytes kept while a backend is being tried (an SSH client sends its banner and
 /// KEXINIT, a few KiB, before it hears from the server).
 const MAX_PENDING_CLIENT_BYTES: usize = 64 << 10;
@@ -191,8 +194,14 @@ pub struct Ready {
 }
 
 pub async fn run(config: Gateway, ready: impl FnOnce(Ready)) -> Result<()> {
-    let listener = crate::net::bind(config.listen).await?;
-    let health_listener = crate::net::bind(config.health_listen).await?;
+    // Inherited sockets (systemd, `gateway supervise`) keep connections waiting in their
+    // backlog while this process restarts; without them the gateway binds its own.
+    let mut listeners = sockets::take_or_bind(
+        sockets::inherited()?,
+        &[config.listen, config.health_listen],
+    )?;
+    let health_listener = listeners.pop().expect("two listeners");
+    let listener = listeners.pop().expect("two listeners");
     let announced = Ready {
         listen: listener.local_addr()?,
         health: health_listener.local_addr()?,

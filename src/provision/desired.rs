@@ -382,6 +382,16 @@ pub fn desired(
                     );
                     unit.systemd_only = true;
                     files.push(unit);
+                    let mut socket = file(
+                        Item::SystemdUnit,
+                        "systemd socket unit",
+                        PathBuf::from(UNIT_DIR).join("sftpha-gateway.socket"),
+                        text(renderer.gateway_socket()?),
+                        0o644,
+                        vec![(Service::Gateway, Effect::Restart)],
+                    );
+                    socket.systemd_only = true;
+                    files.push(socket);
                     services.push(Service::Gateway);
                 }
                 GatewayKind::Haproxy => {

@@ -108,12 +108,13 @@ fn pidfile(cluster: &Cluster, service: Service) -> String {
         .to_string()
 }
 
-/// What `/proc/PID/cmdline` must contain for the pidfile to be ours (a stale pidfile whose
-/// PID was reused by something else does not count).
+/// What `/proc/PID/cmdline` must match (an extended regular expression) for the pidfile to
+/// be ours (a stale pidfile whose PID was reused by something else does not count). The
+/// gateway's pidfile names its supervisor, or a gateway started before there was one.
 fn cmdline_mark(service: Service) -> &'static str {
     match service {
         Service::Node => "node run",
-        Service::Gateway => "gateway run",
+        Service::Gateway => "gateway (run|supervise)",
         Service::Haproxy => "haproxy",
         Service::Keepalived => "keepalived",
     }
@@ -124,7 +125,7 @@ fn prelude(cluster: &Cluster, spec: &HostSpec) -> String {
     let mut s = String::from("set -u\n");
     for service in &spec.services {
         s += &format!(
-            "alive_{name}() {{ pid=$(cat {pidfile} 2>/dev/null) && [ -n \"$pid\" ] && kill -0 \"$pid\" 2>/dev/null && tr '\\0' ' ' < /proc/$pid/cmdline | grep -q -- {mark}; }}\n",
+            "alive_{name}() {{ pid=$(cat {pidfile} 2>/dev/null) && [ -n \"$pid\" ] && kill -0 \"$pid\" 2>/dev/null && tr '\\0' ' ' < /proc/$pid/cmdline | grep -qE -- {mark}; }}\n",
             name = service.name(),
             pidfile = quote(&pidfile(cluster, *service)),
             mark = quote(cmdline_mark(*service)),

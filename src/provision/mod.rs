@@ -244,8 +244,8 @@ fn failed_report(p: &Planned, error: String) -> HostReport {
     }
 }
 
-/// Writes the planned files and brings services up; restarts of running nodes are returned
-/// for the rolling phase.
+/// Writes the planned files and brings services up; restarts of running nodes and
+/// hand-overs of running gateways are held back and returned for the rolling phase.
 async fn apply_host(
     cluster: &Cluster,
     renderer: &Renderer<'_>,
@@ -254,7 +254,7 @@ async fn apply_host(
     plan: &HostPlan,
     homes: &[String],
     bar: &indicatif::ProgressBar,
-) -> std::result::Result<bool, String> {
+) -> std::result::Result<Held, String> {
     if spec.node.is_some() && !homes.is_empty() {
         bar.set_message("creating homes");
         run(
@@ -316,10 +316,20 @@ async fn apply_host(
         .await?;
     }
     let units_changed = plan.units_changed(spec);
-    let mut rolling = false;
+    let mut held = Vec::new();
     for change in &plan.services {
-        if change.service == Service::Node && change.action == ServiceAction::Restart {
-            rolling = true;
+        let rolls = match change.service {
+            Service::Node => change.action == ServiceAction::Restart,
+            Service::Gateway => {
+                matches!(
+                    change.action,
+                    ServiceAction::Restart | ServiceAction::Reload
+                )
+            }
+            _ => false,
+        };
+        if rolls {
+            held.push((change.service, change.action));
             continue;
         }
         if let Some(script) = host::service_script(
@@ -352,7 +362,38 @@ async fn apply_host(
             .await?;
         }
     }
-    Ok(rolling)
+    Ok(held)
+}
+
+/// What a host's apply leaves for its turn in the rolling phase.
+type Held = Vec<(Service, ServiceAction)>;
+
+/// Waits (up to 30 s) for the gateway on `host` to answer its /healthz with 200.
+async fn wait_gateway(host: &str, port: u16) -> std::result::Result<(), String> {
+    let url = format!("http://{}:{port}/healthz", crate::net::bracket(host));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut last = String::new();
+    while std::time::Instant::now() < deadline {
+        match crate::net::resolve(
+            &format!("{}:{port}", crate::net::bracket(host)),
+            Duration::from_secs(2),
+        )
+        .await
+        {
+            Ok(addr) => {
+                match crate::wire::http::get(addr, "/healthz", Duration::from_secs(2)).await {
+                    Ok((200, _)) => return Ok(()),
+                    Ok((status, body)) => last = format!("HTTP {status}: {}", body.trim()),
+                    Err(e) => last = e.to_string(),
+                }
+            }
+            Err(e) => last = e,
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(format!(
+        "the gateway is not healthy 30 s after its hand-over: {url}: {last}"
+    ))
 }
 
 async fn run(
@@ -537,10 +578,29 @@ impl<'c> ClusterPlan<'c> {
                     .map(|(p, bar)| self.apply_planned(p, bar, uid_ok)),
             )
             .await;
-            // Rolling restarts: serving nodes one at a time, each healthy before the next.
-            for ((p, result), bar) in planned.into_iter().zip(results).zip(bars) {
-                reports.push(self.settle(p, result, bar, &mut verified_nodes).await);
+            // Rolling restarts: serving nodes and gateways one at a time, each healthy before
+            // the next; the gateway holding the vip last, so that a gateway that fails its
+            // hand-over stops the roll before it reaches the one taking the traffic.
+            let hands_over = results
+                .iter()
+                .any(|r| matches!(r, Ok(held) if held.iter().any(|(s, _)| *s == Service::Gateway)));
+            let holder = match hands_over {
+                true => self.vip_holder().await,
+                false => None,
+            };
+            let mut settled: Vec<(usize, HostReport)> = Vec::new();
+            let mut turns: Vec<_> = planned
+                .into_iter()
+                .zip(results)
+                .zip(bars)
+                .enumerate()
+                .collect();
+            turns.sort_by_key(|(_, ((p, _), _))| holder.as_deref() == Some(p.spec.host.as_str()));
+            for (i, ((p, result), bar)) in turns {
+                settled.push((i, self.settle(p, result, bar, &mut verified_nodes).await));
             }
+            settled.sort_by_key(|(i, _)| *i);
+            reports.extend(settled.into_iter().map(|(_, r)| r));
         }
         let mut checks = std::mem::take(&mut self.checks);
         verify(
@@ -572,6 +632,16 @@ impl<'c> ClusterPlan<'c> {
             installed::Installed::record_binary(cluster, &done, sha)?;
         }
         Ok(self.report(reports, checks))
+    }
+
+    /// The gateway host holding the vip now, if the cluster has one and exactly one holds it.
+    async fn vip_holder(&self) -> Option<String> {
+        let (managed, vip) = (self.cluster.gateway.managed()?, self.cluster.gateway.vip()?);
+        let seen = status::VipStatus::observe(&self.access, &managed.hosts, vip).await;
+        match seen.holders.as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
+        }
     }
 
     fn report(&self, hosts: Vec<HostReport>, checks: Vec<Check>) -> Report {
@@ -612,7 +682,7 @@ impl ClusterPlan<'_> {
         p: &Planned,
         bar: &indicatif::ProgressBar,
         uid_ok: bool,
-    ) -> std::result::Result<bool, String> {
+    ) -> std::result::Result<Held, String> {
         let (cluster, renderer, homes) = (self.cluster, &self.renderer, &self.options.homes);
         let result = match &p.state {
             Ok(_) if !uid_ok => Err(
@@ -625,33 +695,41 @@ impl ClusterPlan<'_> {
             Err(e) => Err(e.clone()),
         };
         bar.set_message(match &result {
-            Ok(true) => "waiting for its turn to restart".to_owned(),
-            Ok(false) => "applied".to_owned(),
+            Ok(held) if !held.is_empty() => "waiting for its turn to restart".to_owned(),
+            Ok(_) => "applied".to_owned(),
             Err(_) => "failed".to_owned(),
         });
         result
     }
 
-    /// After a host's files are written: restarts its node if that was held back for its turn,
-    /// waits for the node to be healthy with the expected state, and reports.
+    /// After a host's files are written: restarts its node and hands its gateway over if
+    /// those were held back for their turn, waits for the node (and the gateway) to be
+    /// healthy with the expected state, and reports.
     async fn settle(
         &self,
         p: Planned,
-        result: std::result::Result<bool, String>,
+        result: std::result::Result<Held, String>,
         bar: &indicatif::ProgressBar,
         verified_nodes: &mut Vec<NodeAddr>,
     ) -> HostReport {
         let (cluster, renderer, secrets) = (self.cluster, &self.renderer, &self.secrets);
         let mut error = result.as_ref().err().cloned();
-        if let (Ok((remote, plan)), Ok(rolling)) = (&p.state, &result) {
-            if *rolling {
-                bar.set_message("restarting node");
+        if let (Ok((remote, plan)), Ok(held)) = (&p.state, &result) {
+            for (service, action) in held {
+                if error.is_some() {
+                    break;
+                }
+                let what = match service {
+                    Service::Gateway => "handing the gateway over",
+                    _ => "restarting the node",
+                };
+                bar.set_message(what);
                 let script = host::service_script(
                     cluster,
                     renderer,
                     &p.spec,
-                    Service::Node,
-                    ServiceAction::Restart,
+                    *service,
+                    *action,
                     plan.systemd,
                     plan.units_changed(&p.spec),
                 );
@@ -659,14 +737,11 @@ impl ClusterPlan<'_> {
                     let script = script
                         .map_err(|e| e.to_string())?
                         .expect("a restart has a script");
-                    run(
-                        remote,
-                        "restarting the node",
-                        &script,
-                        None,
-                        Some(host::stop_limit(cluster)),
-                    )
-                    .await
+                    run(remote, what, &script, None, Some(host::stop_limit(cluster))).await?;
+                    if *service == Service::Gateway {
+                        wait_gateway(&p.spec.host, cluster.file.gateway.health_port).await?;
+                    }
+                    Ok::<(), String>(())
                 };
                 if let Err(e) = restarted.await {
                     error = Some(e);
