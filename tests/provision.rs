@@ -495,7 +495,33 @@ fn unreachable_host_fails_alone_and_unshared_storage_is_detected() {
         .find(|c| c["check"].as_str().unwrap().starts_with("storage"))
         .unwrap();
     assert_eq!(storage["ok"], false);
-    assert!(storage["detail"].as_str().unwrap().contains("through n2"));
+    assert!(
+        storage["detail"].as_str().unwrap().contains("node n2"),
+        "{storage:#}"
+    );
+    // n2 is not on the cluster's storage: it says so, and the gateway never puts it into the
+    // rotation (n1's storage holds the identity provision gave the cluster).
+    let (code, body) = http_get(
+        format!("{}:9022", addr(1)).parse().unwrap(),
+        "/healthz",
+        None,
+    );
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("storage_not_shared"), "{body}");
+    let (_, gateway) = http_get(
+        format!("{}:9023", addr(0)).parse().unwrap(),
+        "/healthz",
+        None,
+    );
+    let gateway: Value = serde_json::from_str(&gateway).unwrap();
+    let n2 = gateway["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "n2")
+        .unwrap();
+    assert_ne!(n2["state"], "up", "{gateway:#}");
+    assert_eq!(n2["sessions_total"], 0, "{gateway:#}");
     // Both reachable nodes run, with the cluster's keys.
     for i in 0..2 {
         assert!(hosts

@@ -124,6 +124,14 @@ pub struct NodeConfig {
     pub health_listen: String,
     /// The folder the users' homes are under (the shared storage).
     pub storage: PathBuf,
+    /// A file that holds the cluster's storage identity (32 hex digits, the content of
+    /// `.sftpha/storage-id` on the shared storage), kept by `sftpha provision` and read at
+    /// every storage check. A node whose storage has another identity, or none, is not on the
+    /// cluster's storage (a missing or wrong mount): /healthz answers 503
+    /// `storage_not_shared`, so no balancer sends it sessions, and it opens no home. While the
+    /// file is missing the node takes the identity it finds on the storage, or makes one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_id_file: Option<PathBuf>,
     /// OpenSSH private host key files (ed25519, ECDSA, RSA), the same on every node of a cluster. Reloadable on SIGHUP.
     pub host_keys: Vec<PathBuf>,
     /// OpenSSH host certificates (`*-cert.pub`) for keys of `host_keys`, each presented to
@@ -350,6 +358,7 @@ impl Node {
         }
         file.storage = absolute(base, &file.storage);
         file.users = absolute(base, &file.users);
+        file.storage_id_file = file.storage_id_file.map(|f| absolute(base, &f));
         if file.host_keys.is_empty() {
             return Err(invalid(
                 "host_keys",

@@ -80,7 +80,7 @@ fn fixture() -> &'static Fixture {
             queues: super::limits::QueueBudget::new(64 << 20),
             draining: tokio_util::sync::CancellationToken::new(),
             journal: Arc::new(super::journal::Journal::new(&storage, "fuzz")),
-            storage: storage::Storage::open(&storage).expect("fuzzing storage"),
+            storage: storage::Storage::open(&storage, None).expect("fuzzing storage"),
             identity: RwLock::new(Arc::new(identity)),
             next_id: AtomicU64::new(1),
             upload_counter: AtomicU64::new(0),

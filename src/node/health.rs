@@ -47,6 +47,9 @@ pub fn health(shared: &Shared) -> (u16, NodeHealth) {
     let full = sessions >= shared.config.file.max_sessions as i64;
     let status = if draining {
         "draining"
+    } else if !shared.storage.shared() {
+        // Not on the cluster's storage (a missing mount): users would see other homes.
+        "storage_not_shared"
     } else if !shared.storage.same() {
         // Unmounted or replaced: users would see empty homes.
         "storage_changed"

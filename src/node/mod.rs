@@ -199,7 +199,11 @@ pub async fn run(config: Node, ready: impl FnOnce(Ready)) -> Result<()> {
     let users = Users::load(&config.file.users)?;
     let storage = tokio::task::spawn_blocking({
         let path = config.file.storage.clone();
-        move || storage::Storage::open(&path).map_err(|source| Error::Storage { path, source })
+        let expected = config.file.storage_id_file.clone();
+        move || {
+            storage::Storage::open(&path, expected.as_deref())
+                .map_err(|source| Error::Storage { path, source })
+        }
     })
     .await
     .map_err(|e| Error::Io(std::io::Error::other(e)))??;
@@ -811,6 +815,7 @@ async fn watch_users(shared: Arc<Shared>) {
 async fn check_storage_once(shared: &Arc<Shared>) -> bool {
     let was_writable = shared.storage.writable();
     let was_same = shared.storage.same();
+    let was_shared = shared.storage.shared();
     let check = tokio::task::spawn_blocking({
         let shared = shared.clone();
         move || shared.storage.check(&shared.config.file.name)
@@ -820,7 +825,10 @@ async fn check_storage_once(shared: &Arc<Shared>) -> bool {
         Ok(Ok(Ok(()))) => true,
         Ok(Ok(Err(fault))) => {
             // Said once when it starts, not every few seconds.
-            if was_writable || (was_same && !shared.storage.same()) {
+            if was_writable
+                || (was_same && !shared.storage.same())
+                || (was_shared && !shared.storage.shared())
+            {
                 tracing::error!(storage = %path, "{fault}: /healthz answers 503 until it is back");
             }
             false

@@ -8,6 +8,12 @@
 //! and the folder's device and inode) and checks it with every storage check; if it changed,
 //! `/healthz` answers 503 (`storage_changed`) and no home is opened or created until it is
 //! back. A storage remounted at the same path with the same identity is taken up again.
+//!
+//! With the cluster's identity known (node.toml `storage_id_file`, kept by `sftpha
+//! provision`, read at every check), the node also proves it is on the cluster's storage: a
+//! storage with another identity or none (a local folder where the shared one should be
+//! mounted, on a host whose mount is missing or points elsewhere) is `storage_not_shared`,
+//! and the node makes no identity of its own.
 
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -43,8 +49,12 @@ pub struct Storage {
     root: RwLock<Arc<Root>>,
     /// The identity read (or made) at start; `None` if the id file was damaged then.
     id_at_start: Option<String>,
+    /// The file with the cluster's storage identity (node.toml `storage_id_file`).
+    expected_file: Option<PathBuf>,
     writable: AtomicBool,
     same: AtomicBool,
+    /// False while the storage is found not to be the cluster's (`expected`).
+    shared: AtomicBool,
     facts: Mutex<StorageFacts>,
 }
 
@@ -53,6 +63,8 @@ pub struct Storage {
 pub enum Fault {
     /// The folder at the path is not the storage the node started with.
     Changed(String),
+    /// The folder at the path is not the cluster's storage (node.toml `storage_id_file`).
+    NotShared(String),
     /// The storage does not take writes.
     NotWritable(io::Error),
 }
@@ -61,6 +73,10 @@ impl std::fmt::Display for Fault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Fault::Changed(why) => write!(f, "the storage changed under the node: {why}"),
+            Fault::NotShared(why) => write!(
+                f,
+                "this is not the cluster's shared storage: {why} (is the shared storage mounted here?)"
+            ),
             Fault::NotWritable(e) => write!(f, "the storage is not writable: {e}"),
         }
     }
@@ -77,8 +93,10 @@ fn open_root(path: &Path) -> io::Result<Root> {
 }
 
 impl Storage {
-    /// Opens the storage at `path` and records its identity, making one if the storage is new.
-    pub fn open(path: &Path) -> io::Result<Storage> {
+    /// Opens the storage at `path` and records its identity, making one if the storage is new
+    /// and the cluster's identity is not known (in `expected_file`): with one known, a
+    /// storage without it is not the cluster's, and gets none.
+    pub fn open(path: &Path, expected_file: Option<&Path>) -> io::Result<Storage> {
         let meta = std::fs::metadata(path)?;
         if !meta.is_dir() {
             return Err(io::Error::other("not a directory"));
@@ -86,15 +104,22 @@ impl Storage {
         let root = open_root(path)?;
         let state = path.join(STATE_DIR);
         std::fs::create_dir_all(&state)?;
-        let id_at_start = storage_id(&state)
-            .map_err(|e| tracing::warn!("no storage identity for assess --probe: {e}"))
-            .ok();
+        let expected = expected_file.and_then(read_id);
+        let id_at_start = match expected {
+            Some(_) => existing_id(&state),
+            None => storage_id(&state)
+                .map_err(|e| tracing::warn!("no storage identity for assess --probe: {e}"))
+                .ok(),
+        };
+        let shared = expected.is_none() || id_at_start == expected;
         Ok(Storage {
             path: path.to_owned(),
             root: RwLock::new(Arc::new(root)),
             id_at_start,
+            expected_file: expected_file.map(Path::to_owned),
             writable: AtomicBool::new(false),
             same: AtomicBool::new(true),
+            shared: AtomicBool::new(shared),
             facts: Mutex::new(StorageFacts::default()),
         })
     }
@@ -114,6 +139,11 @@ impl Storage {
         self.same.load(Relaxed)
     }
 
+    /// False while the folder at the path is found not to be the cluster's storage.
+    pub fn shared(&self) -> bool {
+        self.shared.load(Relaxed)
+    }
+
     /// A check that did not finish in time: the storage is taken for not writable.
     pub fn timed_out(&self) {
         self.writable.store(false, Relaxed);
@@ -130,7 +160,12 @@ impl Storage {
         match &result {
             Ok(()) => {
                 self.same.store(true, Relaxed);
+                self.shared.store(true, Relaxed);
                 self.writable.store(true, Relaxed);
+            }
+            Err(Fault::NotShared(_)) => {
+                self.shared.store(false, Relaxed);
+                self.writable.store(false, Relaxed);
             }
             Err(Fault::Changed(_)) => {
                 self.same.store(false, Relaxed);
@@ -158,6 +193,26 @@ impl Storage {
         };
         let root = self.root();
         let moved = meta.dev() != root.dev || meta.ino() != root.ino;
+        if let Some(expected) = self.expected_file.as_deref().and_then(read_id) {
+            if id_now.as_deref() != Some(expected.as_str()) {
+                // /healthz shows which storage this is.
+                self.facts.lock().unwrap_or_else(|e| e.into_inner()).id = id_now.clone();
+            }
+            match &id_now {
+                Some(now) if *now == expected => {}
+                Some(now) => {
+                    return Err(Fault::NotShared(format!(
+                        "its identity is `{now}`, the cluster's is `{expected}`"
+                    )))
+                }
+                None => {
+                    return Err(Fault::NotShared(format!(
+                        "`{}` is missing, the cluster's identity is `{expected}`",
+                        state.join("storage-id").display()
+                    )))
+                }
+            }
+        }
         match (&self.id_at_start, &id_now) {
             (Some(start), Some(now)) if start == now => {}
             (Some(start), Some(now)) => {
@@ -203,6 +258,11 @@ impl Storage {
                 "the storage is not the one this node started with (unmounted or replaced): no home is opened until it is back",
             ));
         }
+        if !self.shared() {
+            return Err(io::Error::other(
+                "the storage is not the cluster's shared storage (node.toml storage_id): no home is opened until it is",
+            ));
+        }
         let root = self.root();
         let mut builder = cap_std::fs::DirBuilder::new();
         builder.recursive(true);
@@ -236,6 +296,18 @@ fn write_health(state: &Path, node: &str) -> io::Result<StorageFacts> {
         free_bytes: space.as_ref().map(|s| s.f_bavail * s.f_frsize),
         total_bytes: space.as_ref().map(|s| s.f_blocks * s.f_frsize),
     })
+}
+
+/// The storage's identity, if it has a well-formed one.
+fn existing_id(state: &Path) -> Option<String> {
+    read_id(&state.join("storage-id"))
+}
+
+/// A storage identity from `file` (32 hex digits), if it holds one.
+fn read_id(file: &Path) -> Option<String> {
+    let id = std::fs::read_to_string(file).ok()?;
+    let id = id.trim();
+    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_owned())
 }
 
 /// Reads the storage's identity, creating it if this node is the first to look. Two nodes
@@ -285,7 +357,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("storage");
         std::fs::create_dir(&path).unwrap();
-        let storage = Storage::open(&path).unwrap();
+        let storage = Storage::open(&path, None).unwrap();
         storage.check("n1").unwrap();
         assert!(storage.writable() && storage.same());
         storage.open_home(Path::new("alice"), 0o700).unwrap();
@@ -308,10 +380,51 @@ mod tests {
     }
 
     #[test]
+    fn a_storage_that_is_not_the_clusters_gets_no_identity_and_no_homes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (shared, local) = (dir.path().join("shared"), dir.path().join("local"));
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::create_dir(&local).unwrap();
+        // The cluster's storage, named by the first node.
+        let first = Storage::open(&shared, None).unwrap();
+        first.check("n1").unwrap();
+        let id = existing_id(&shared.join(STATE_DIR)).unwrap();
+        let expected = dir.path().join("expected-id");
+        std::fs::write(&expected, format!("{id}\n")).unwrap();
+
+        // A node whose mount is missing: a local folder with no identity. It makes none.
+        let stray = Storage::open(&local, Some(&expected)).unwrap();
+        assert!(!stray.shared());
+        assert!(matches!(stray.check("n2"), Err(Fault::NotShared(_))));
+        assert!(!stray.writable() && !stray.shared());
+        assert!(stray.open_home(Path::new("alice"), 0o700).is_err());
+        assert!(!local.join("alice").exists());
+        assert!(!local.join(STATE_DIR).join("storage-id").exists());
+        // Another storage with an identity of its own: not the cluster's either, and /healthz
+        // shows which it is.
+        std::fs::write(
+            local.join(STATE_DIR).join("storage-id"),
+            format!("{}\n", "0".repeat(32)),
+        )
+        .unwrap();
+        assert!(matches!(stray.check("n2"), Err(Fault::NotShared(_))));
+        assert_eq!(stray.facts().id.as_deref(), Some("0".repeat(32).as_str()));
+
+        // The right storage at the path: served.
+        let good = Storage::open(&shared, Some(&expected)).unwrap();
+        assert!(good.shared());
+        good.check("n3").unwrap();
+        good.open_home(Path::new("alice"), 0o700).unwrap();
+        // No expected identity written yet: a node takes what it finds, as before.
+        let free = Storage::open(&local, Some(&dir.path().join("absent"))).unwrap();
+        free.check("n2").unwrap();
+    }
+
+    #[test]
     fn homes_get_the_mode_asked() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::open(dir.path()).unwrap();
+        let storage = Storage::open(dir.path(), None).unwrap();
         storage.open_home(Path::new("a/b"), 0o700).unwrap();
         let mode = std::fs::metadata(dir.path().join("a/b"))
             .unwrap()

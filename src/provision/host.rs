@@ -3,6 +3,7 @@
 //! file beside the target, is checked where a checker exists, gets its mode (and owner), and
 //! is renamed into place, so a host never holds a half-written file.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use base64ct::Encoding;
@@ -35,6 +36,10 @@ pub struct Facts {
     pub service_uid: Option<u32>,
     /// The storage path exists (node hosts).
     pub storage: bool,
+    /// The identity of the storage there (`.sftpha/storage-id`), if it has one (node hosts).
+    pub storage_id: Option<String>,
+    /// The cluster's storage identity the node is told to expect (`STATE_DIR/storage-id`).
+    pub expected_storage_id: Option<String>,
     /// Programs a service needs that the host lacks.
     pub missing: Vec<String>,
 }
@@ -193,7 +198,59 @@ pub fn inventory_script(cluster: &Cluster, spec: &HostSpec) -> String {
             "if [ -d {} ]; then echo storage yes; else echo storage no; fi\n",
             quote(&cluster.file.storage.path.display().to_string())
         );
+        // The identities, as hex digits only (what else a file holds is not printed).
+        let id = |path: PathBuf| {
+            format!(
+                "$(head -c 64 {} 2>/dev/null | tr -cd 0-9a-f)",
+                quote(&path.display().to_string())
+            )
+        };
+        s += &format!(
+            "echo storage-id {}\necho expected-id {}\n",
+            id(storage_id_path(cluster)),
+            id(expected_id_path(cluster))
+        );
     }
+    s
+}
+
+/// The storage's identity file on a node host (made by the first node, or by provision).
+pub fn storage_id_path(cluster: &Cluster) -> PathBuf {
+    cluster.file.storage.path.join(".sftpha").join("storage-id")
+}
+
+/// Where a node host keeps the cluster's storage identity for its node (node.toml
+/// `storage_id_file`).
+pub fn expected_id_path(cluster: &Cluster) -> PathBuf {
+    cluster.file.node.state_dir.join("storage-id")
+}
+
+/// The script that gives the storage the identity `id` if it has none yet (a new cluster:
+/// provision names the storage before any node starts, so a node on another storage cannot).
+pub fn storage_create_script(cluster: &Cluster, id: &str) -> String {
+    let file = storage_id_path(cluster);
+    let dir = file.parent().expect("a folder").display().to_string();
+    let owner = match &cluster.file.node.service_user {
+        Some(user) => format!(" && chown {}: {}", quote(user), quote(&dir)),
+        None => String::new(),
+    };
+    format!(
+        "set -e\numask 022\n[ -d {dir} ] || {{ mkdir -p {dir}{owner}; }}\n[ -s {file} ] || ( set -C; printf '%s\\n' {id} > {file} ) 2>/dev/null || true\n",
+        dir = quote(&dir),
+        file = quote(&file.display().to_string()),
+    )
+}
+
+/// The script that tells a node host's node the cluster's storage identity `id`.
+pub fn storage_id_script(cluster: &Cluster, id: &str) -> String {
+    let mut s = String::from("set -e\numask 022\n");
+    let expected = expected_id_path(cluster).display().to_string();
+    s += &format!(
+        "mkdir -p {dir}\nprintf '%s\\n' {id} > {tmp}\nmv -f {tmp} {file}\n",
+        dir = quote(&cluster.file.node.state_dir.display().to_string()),
+        tmp = quote(&format!("{expected}.new")),
+        file = quote(&expected),
+    );
     s
 }
 
@@ -205,6 +262,8 @@ pub fn parse_inventory(spec: &HostSpec, out: &str) -> Result<Facts, String> {
         arch: String::new(),
         service_uid: None,
         storage: true,
+        storage_id: None,
+        expected_storage_id: None,
         missing: Vec::new(),
     };
     let index_of = |path: &str| spec.files.iter().position(|f| f.path.as_os_str() == path);
@@ -260,6 +319,12 @@ pub fn parse_inventory(spec: &HostSpec, out: &str) -> Result<Facts, String> {
             ["missing", name] => facts.missing.push((*name).to_owned()),
             ["uid", uid] => facts.service_uid = uid.parse().ok(),
             ["storage", v] => facts.storage = *v == "yes",
+            ["storage-id"] | ["expected-id"] => {}
+            ["storage-id", id] if id.len() == 32 => facts.storage_id = Some((*id).to_owned()),
+            ["expected-id", id] if id.len() == 32 => {
+                facts.expected_storage_id = Some((*id).to_owned())
+            }
+            ["storage-id", _] | ["expected-id", _] => {}
             _ => return Err(odd(line)),
         }
     }

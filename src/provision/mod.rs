@@ -180,6 +180,13 @@ struct Planned {
     uid: Option<u32>,
     /// Planning failed because SSH could not reach or log into the host.
     unreachable: bool,
+    /// A node host's storage identity and the one its node expects, as found.
+    storage_ids: (Option<String>, Option<String>),
+    /// What tells this node host's node the cluster's storage identity, if it must be told.
+    storage_script: Option<String>,
+    /// What gives a new cluster's storage its identity, on the first node host, before any
+    /// host is changed.
+    storage_create: Option<String>,
 }
 
 async fn plan_host(
@@ -192,6 +199,7 @@ async fn plan_host(
     let started = Instant::now();
     let mut uid = None;
     let mut unreachable = false;
+    let mut storage_ids = (None, None);
     let state = async {
         let remote = access.connect(&spec.host).await.map_err(|e| {
             unreachable = e.is_unreachable();
@@ -206,6 +214,7 @@ async fn plan_host(
             }
         };
         uid = facts.service_uid;
+        storage_ids = (facts.storage_id.clone(), facts.expected_storage_id.clone());
         let problems = host::preflight(cluster, &facts, custom_binary);
         if !problems.is_empty() {
             remote.close().await;
@@ -228,6 +237,60 @@ async fn plan_host(
         state,
         uid,
         unreachable,
+        storage_ids,
+        storage_script: None,
+        storage_create: None,
+    }
+}
+
+/// The cluster's storage identity: the one most node hosts' storage has (a tie goes to the
+/// first node in cluster.toml's order), else a new one, made on the first node host reached.
+/// Each node host whose node does not expect it yet gets the script that tells it; a node
+/// on another storage then answers `storage_not_shared` and leaves the rotation.
+fn settle_storage_id(cluster: &Cluster, planned: &mut [Planned]) {
+    let nodes = || {
+        planned
+            .iter()
+            .filter(|p| p.spec.node.is_some() && p.state.is_ok())
+    };
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for p in nodes() {
+        if let Some(id) = &p.storage_ids.0 {
+            match counts.iter_mut().find(|(i, _)| i == id) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((id.clone(), 1)),
+            }
+        }
+    }
+    // max_by_key keeps the last of equals: reversed, the first seen wins a tie.
+    let found = counts
+        .iter()
+        .rev()
+        .max_by_key(|(_, n)| *n)
+        .map(|(id, _)| id.clone());
+    let (id, create_on) = match found {
+        Some(id) => (id, None),
+        None => {
+            let mut bytes = [0u8; 16];
+            if getrandom::fill(&mut bytes).is_err() {
+                return;
+            }
+            (
+                crate::checksum::hex(&bytes),
+                nodes().next().map(|p| p.spec.host.clone()),
+            )
+        }
+    };
+    for p in planned
+        .iter_mut()
+        .filter(|p| p.spec.node.is_some() && p.state.is_ok())
+    {
+        if create_on.as_deref() == Some(p.spec.host.as_str()) {
+            p.storage_create = Some(host::storage_create_script(cluster, &id));
+        }
+        if p.storage_ids.1.as_deref() != Some(id.as_str()) {
+            p.storage_script = Some(host::storage_id_script(cluster, &id));
+        }
     }
 }
 
@@ -250,11 +313,12 @@ async fn apply_host(
     cluster: &Cluster,
     renderer: &Renderer<'_>,
     remote: &Remote,
-    spec: &HostSpec,
+    p: &Planned,
     plan: &HostPlan,
     homes: &[String],
     bar: &indicatif::ProgressBar,
 ) -> std::result::Result<Held, String> {
+    let (spec, storage_script) = (&p.spec, p.storage_script.as_deref());
     if spec.node.is_some() && !homes.is_empty() {
         bar.set_message("creating homes");
         run(
@@ -312,6 +376,17 @@ async fn apply_host(
                     .as_bytes(),
             ),
             Some(limit(bytes * 4 / 3)),
+        )
+        .await?;
+    }
+    if let Some(script) = storage_script {
+        bar.set_message("naming the storage");
+        run(
+            remote,
+            "telling the node the cluster's storage identity",
+            script,
+            None,
+            None,
         )
         .await?;
     }
@@ -498,6 +573,8 @@ impl<'c> ClusterPlan<'c> {
                 .map(|(spec, bar)| plan_host(cluster, &access, spec, custom_binary, bar)),
         )
         .await;
+        let mut hosts = hosts;
+        settle_storage_id(cluster, &mut hosts);
         let mut checks = Vec::new();
         uid_check(cluster, &hosts, &mut checks);
         Ok(ClusterPlan {
@@ -554,6 +631,16 @@ impl<'c> ClusterPlan<'c> {
         let planned = std::mem::take(&mut self.hosts);
         let mut reports = Vec::new();
         let mut verified_nodes = Vec::new();
+        // A new cluster's storage is named before any node starts (they start in parallel).
+        for p in &planned {
+            if let (Some(script), Ok((remote, _))) = (&p.storage_create, &p.state) {
+                if let Err(e) =
+                    run(remote, "naming the cluster's storage", script, None, None).await
+                {
+                    tracing::warn!(host = %p.spec.host, "{e}");
+                }
+            }
+        }
         let bars = &self.progress.bars;
         if options.rolling {
             // One host at a time: write, reload or restart, healthy; stop at the first
@@ -689,9 +776,7 @@ impl ClusterPlan<'_> {
                 "not changed: the service user's uid differs between hosts (see the checks)"
                     .to_owned(),
             ),
-            Ok((remote, plan)) => {
-                apply_host(cluster, renderer, remote, &p.spec, plan, homes, bar).await
-            }
+            Ok((remote, plan)) => apply_host(cluster, renderer, remote, p, plan, homes, bar).await,
             Err(e) => Err(e.clone()),
         };
         bar.set_message(match &result {

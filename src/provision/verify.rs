@@ -101,6 +101,9 @@ pub fn short(s: &str) -> &str {
 }
 
 /// Waits until the node is healthy with the expected state.
+/// How a node found on another storage than the cluster's is reported.
+const NOT_SHARED: &str = "the storage is not shared";
+
 pub(super) async fn wait_healthy(
     node: &NodeAddr,
     expected: &Expected,
@@ -109,6 +112,14 @@ pub(super) async fn wait_healthy(
     let addr = health_addr(node);
     loop {
         let problem = match health(&addr).await {
+            // Not on the cluster's storage: no wait makes it so.
+            Ok((_, body)) if body.status == "storage_not_shared" => {
+                return Err(format!(
+                    "{NOT_SHARED}: node {} is not on the cluster's storage (its /healthz says storage_not_shared; its storage's identity is {}): is the shared storage mounted at the storage path there?",
+                    node.name,
+                    body.storage_id.as_deref().map_or("missing".to_owned(), |id| format!("`{id}`"))
+                ));
+            }
             Ok((code, body)) => match health_problem(code, &body, expected) {
                 None => return Ok(()),
                 Some(p) => p,
@@ -167,7 +178,21 @@ pub(super) async fn verify(
 ) {
     let fingerprint = secrets.fingerprint();
     let key = secrets.probe_key.clone();
-    if nodes.len() >= 2 {
+    // Nodes that found themselves on another storage than the cluster's (settle).
+    let not_shared: Vec<String> = reports
+        .iter()
+        .filter_map(|r| r.error.as_deref())
+        .filter(|e| e.starts_with(NOT_SHARED))
+        .map(str::to_owned)
+        .collect();
+    if !not_shared.is_empty() {
+        checks.push(Check {
+            blocked: false,
+            check: "storage shared by every node".to_owned(),
+            ok: false,
+            detail: not_shared.join("; "),
+        });
+    } else if nodes.len() >= 2 {
         let (check, missing) = storage_shared(nodes, key.clone(), &fingerprint).await;
         for node in nodes.iter().filter(|n| missing.contains(&n.name)) {
             if let Some(r) = reports.iter_mut().find(|r| r.host == node.host) {

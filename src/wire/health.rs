@@ -28,7 +28,8 @@ pub struct CertificateInfo {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NodeHealth {
-    /// `ok`, `draining`, `storage_changed`, `storage_not_writable`, `full` or `fd_limit`.
+    /// `ok`, `draining`, `storage_not_shared`, `storage_changed`, `storage_not_writable`,
+    /// `full` or `fd_limit`.
     pub status: String,
     pub node: String,
     pub version: String,
