@@ -225,20 +225,12 @@ fn the_host_undoes_a_fault_when_test_failover_dies() {
     });
 }
 
-/// Two builtin gateways sharing a vip (keepalived, provisioned): exactly one holds it, which
-/// `provision` and `status` say; an SFTP login through the vip works; when the holder's
-/// keepalived is gone the other takes the vip, and a vip held by no gateway fails `status`.
-#[test]
-fn a_vip_is_held_by_exactly_one_gateway() {
-    require("nft");
-    require("keepalived");
-    let hosts = FakeHosts::new(5, true);
+/// A site on 5 fake hosts: n1..n3 on the first three, builtin gateways on the last two
+/// sharing a vip (300 ms adverts); returns it with the vip. Not provisioned yet.
+fn vip_site(hosts: &FakeHosts) -> (Site, String) {
     let addr = |i: usize| hosts.hosts[i].addr.to_string();
     let nodes: Vec<String> = (0..3).map(addr).collect();
-    let site = Site::builder(&hosts)
-        .nodes(&nodes)
-        .gateway(&addr(3))
-        .build();
+    let site = Site::builder(hosts).nodes(&nodes).gateway(&addr(3)).build();
     let (g1, g2) = (addr(3), addr(4));
     let vip = format!("{}.100", g1.rsplit_once('.').unwrap().0);
     let toml = std::fs::read_to_string(site.cluster()).unwrap();
@@ -247,6 +239,124 @@ fn a_vip_is_held_by_exactly_one_gateway() {
         &format!("hosts = [\"{g1}\", \"{g2}\"]\nvip = \"{vip}\"\nadvert_interval_ms = 300"),
     );
     std::fs::write(site.cluster(), toml).unwrap();
+    (site, vip)
+}
+
+/// Switching `gateway.kind` with a vip, both ways: the old kind's processes stop and its
+/// files go, the new kind serves, keepalived follows (its check is the new kind's), exactly
+/// one gateway holds the vip, and a login through the vip works. HAProxy with a vip works.
+#[test]
+fn a_gateway_kind_switch_with_a_vip() {
+    require("keepalived");
+    require("haproxy");
+    let hosts = FakeHosts::new(5, true);
+    let (site, vip) = vip_site(&hosts);
+    let (code, report) = site.json(&["provision"]);
+    assert_eq!(code, 0, "{report:#}");
+    let gateways = [&hosts.hosts[3], &hosts.hosts[4]];
+    let pid_alive = |host: &FakeHost, file: &str| {
+        std::fs::read_to_string(host.private_dir("/var/lib/sftpha").join(file))
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+            .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+    };
+    for kind in ["haproxy", "builtin"] {
+        let toml = std::fs::read_to_string(site.cluster()).unwrap();
+        let other = if kind == "haproxy" {
+            "builtin"
+        } else {
+            "haproxy"
+        };
+        let toml = toml.replace(
+            &format!("kind = \"{other}\""),
+            &format!("kind = \"{kind}\""),
+        );
+        std::fs::write(site.cluster(), toml).unwrap();
+        let (code, report) = site.json(&["provision"]);
+        assert_eq!(code, 0, "switch to {kind}: {report:#}");
+        for host in gateways {
+            let conf = std::fs::read_to_string(
+                host.private_dir("/etc/keepalived").join("keepalived.conf"),
+            )
+            .unwrap();
+            let toml_there = host
+                .private_dir("/etc/sftpha")
+                .join("gateway.toml")
+                .exists();
+            if kind == "haproxy" {
+                assert!(
+                    !pid_alive(host, "gateway.pid"),
+                    "the builtin gateway still runs on {}",
+                    host.name
+                );
+                assert!(!toml_there, "gateway.toml left on {}", host.name);
+                assert!(
+                    pid_alive(host, "haproxy.pid"),
+                    "no HAProxy on {}",
+                    host.name
+                );
+                assert!(
+                    conf.contains("haproxy.pid"),
+                    "keepalived checks the old kind: {conf}"
+                );
+            } else {
+                assert!(
+                    !pid_alive(host, "haproxy.pid"),
+                    "HAProxy still runs on {}",
+                    host.name
+                );
+                assert!(
+                    pid_alive(host, "gateway.pid"),
+                    "no builtin gateway on {}",
+                    host.name
+                );
+                assert!(toml_there);
+                assert!(
+                    conf.contains("/healthz"),
+                    "keepalived checks the old kind: {conf}"
+                );
+            }
+        }
+        let mut holders = Value::Null;
+        eventually("exactly one vip holder", Duration::from_secs(10), || {
+            let (code, status) = site.json(&["status"]);
+            holders = status["vip"]["holders"].clone();
+            code == 0 && holders.as_array().is_some_and(|h| h.len() == 1)
+        });
+        let out = site.sftp("alice", &vip, 2022, "ls\n");
+        assert!(
+            out.status.success(),
+            "{kind}: no login through the vip {vip} (held by {holders}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Nothing left to do.
+        let (code, report) = site.json(&["provision"]);
+        assert_eq!(code, 0, "{report:#}");
+        for host in gateways {
+            let h = report["hosts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|h| h["host"] == host.addr.to_string())
+                .unwrap();
+            assert_eq!(h["result"], "unchanged", "{kind}: {h:#}");
+        }
+    }
+}
+
+/// Two builtin gateways sharing a vip (keepalived, provisioned): exactly one holds it, which
+/// `provision` and `status` say; an SFTP login through the vip works; when the holder's
+/// keepalived is gone the other takes the vip, and a vip held by no gateway fails `status`.
+#[test]
+fn a_vip_is_held_by_exactly_one_gateway() {
+    require("nft");
+    require("keepalived");
+    let hosts = FakeHosts::new(5, true);
+    let (site, vip) = vip_site(&hosts);
+    let (g1, g2) = (
+        hosts.hosts[3].addr.to_string(),
+        hosts.hosts[4].addr.to_string(),
+    );
     let (code, report) = site.json(&["provision"]);
     assert_eq!(code, 0, "{report:#}");
     let vip_check = report["checks"]

@@ -76,6 +76,8 @@ pub enum Item {
     GatewayToml,
     HaproxyCfg,
     KeepalivedConf,
+    /// A file of a service that no longer runs on the host (after a gateway kind switch).
+    Retired,
 }
 
 /// One file a host must hold.
@@ -117,6 +119,9 @@ pub struct HostSpec {
     pub gateway: Option<usize>,
     pub files: Vec<Managed>,
     pub services: Vec<Service>,
+    /// Services of ours that must not run here (the other gateway kind after a switch):
+    /// stopped and disabled where found, before anything starts.
+    pub retired: Vec<Service>,
 }
 
 fn file(
@@ -353,6 +358,7 @@ pub fn desired(
             gateway: None,
             files,
             services: vec![Service::Node],
+            retired: Vec::new(),
         });
     }
 
@@ -360,8 +366,12 @@ pub fn desired(
         for (index, host) in m.hosts.iter().enumerate() {
             let mut files = Vec::new();
             let mut services = Vec::new();
+            let mut retired = Vec::new();
             match cluster.gateway.kind() {
                 GatewayKind::Builtin => {
+                    // An HAProxy of ours from before a kind switch stops (one that is not
+                    // ours, serving something else, is left alone).
+                    retired.push(Service::Haproxy);
                     let restart = vec![(Service::Gateway, Effect::Restart)];
                     files.push(binary_file(restart.clone()));
                     files.push(file(
@@ -395,6 +405,33 @@ pub fn desired(
                     services.push(Service::Gateway);
                 }
                 GatewayKind::Haproxy => {
+                    // A builtin gateway from before a kind switch: its files go, it stops.
+                    for (item, path, systemd_only) in [
+                        ("gateway.toml", config("gateway.toml"), false),
+                        (
+                            "systemd unit",
+                            PathBuf::from(UNIT_DIR).join("sftpha-gateway.service"),
+                            true,
+                        ),
+                        (
+                            "systemd socket unit",
+                            PathBuf::from(UNIT_DIR).join("sftpha-gateway.socket"),
+                            true,
+                        ),
+                    ] {
+                        let mut gone = file(
+                            Item::Retired,
+                            item,
+                            path,
+                            text(String::new()),
+                            0o644,
+                            Vec::new(),
+                        );
+                        gone.absent = true;
+                        gone.systemd_only = systemd_only;
+                        files.push(gone);
+                    }
+                    retired.push(Service::Gateway);
                     let mut cfg = file(
                         Item::HaproxyCfg,
                         "haproxy.cfg",
@@ -435,6 +472,7 @@ pub fn desired(
                         }
                     }
                     existing.services.extend(services);
+                    existing.retired.extend(retired);
                 }
                 None => hosts.push(HostSpec {
                     host: host.clone(),
@@ -443,6 +481,7 @@ pub fn desired(
                     gateway: Some(index),
                     files,
                     services,
+                    retired,
                 }),
             }
         }

@@ -42,6 +42,11 @@ pub struct Facts {
     pub expected_storage_id: Option<String>,
     /// Programs a service needs that the host lacks.
     pub missing: Vec<String>,
+    /// Retired services (the spec's `retired`) found running.
+    pub retired_running: Vec<Service>,
+    /// Service actions a run planned but did not finish (it failed or was cut off after
+    /// writing the files they were for): done again.
+    pub pending: Vec<(Service, Effect)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -59,6 +64,8 @@ pub enum FileAction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ServiceAction {
+    /// Stopped and disabled: a service of ours that must no longer run on the host.
+    Stop,
     Start,
     Restart,
     Reload,
@@ -128,7 +135,7 @@ fn cmdline_mark(service: Service) -> &'static str {
 /// Shell functions shared by the scripts: `alive SERVICE` for detached services.
 fn prelude(cluster: &Cluster, spec: &HostSpec) -> String {
     let mut s = String::from("set -u\n");
-    for service in &spec.services {
+    for service in spec.services.iter().chain(&spec.retired) {
         s += &format!(
             "alive_{name}() {{ pid=$(cat {pidfile} 2>/dev/null) && [ -n \"$pid\" ] && kill -0 \"$pid\" 2>/dev/null && tr '\\0' ' ' < /proc/$pid/cmdline | grep -qE -- {mark}; }}\n",
             name = service.name(),
@@ -190,6 +197,18 @@ pub fn inventory_script(cluster: &Cluster, spec: &HostSpec) -> String {
             s += &format!("command -v {name} >/dev/null || echo missing {name}\n");
         }
     }
+    for service in &spec.retired {
+        let name = service.name();
+        s += &format!(
+            "if alive_{name} || ([ -d /run/systemd/system ] && systemctl is-active --quiet {unit} 2>/dev/null{ours}); then echo retired {name}; fi\n",
+            unit = service.unit(),
+            ours = retired_is_ours(*service),
+        );
+    }
+    s += &format!(
+        "for f in {}/pending-*; do [ -e \"$f\" ] && echo pending \"${{f##*/pending-}}\"; done\n",
+        quote(&cluster.file.node.state_dir.display().to_string())
+    );
     if let Some(user) = &cluster.file.node.service_user {
         s += &format!("echo uid $(id -u {} 2>/dev/null || echo -)\n", quote(user));
     }
@@ -265,6 +284,8 @@ pub fn parse_inventory(spec: &HostSpec, out: &str) -> Result<Facts, String> {
         storage_id: None,
         expected_storage_id: None,
         missing: Vec::new(),
+        retired_running: Vec::new(),
+        pending: Vec::new(),
     };
     let index_of = |path: &str| spec.files.iter().position(|f| f.path.as_os_str() == path);
     let odd = |line: &str| format!("odd inventory line `{line}`");
@@ -317,6 +338,22 @@ pub fn parse_inventory(spec: &HostSpec, out: &str) -> Result<Facts, String> {
                 }
             }
             ["missing", name] => facts.missing.push((*name).to_owned()),
+            ["retired", name] => {
+                if let Some(s) = spec.retired.iter().find(|s| s.name() == *name) {
+                    facts.retired_running.push(*s);
+                }
+            }
+            ["pending", marker] => {
+                let (name, effect) = marker.split_once('-').ok_or_else(|| odd(line))?;
+                let effect = match effect {
+                    "restart" => Effect::Restart,
+                    "reload" => Effect::Reload,
+                    _ => return Err(odd(line)),
+                };
+                if let Some(s) = spec.services.iter().find(|s| s.name() == name) {
+                    facts.pending.push((*s, effect));
+                }
+            }
             ["uid", uid] => facts.service_uid = uid.parse().ok(),
             ["storage", v] => facts.storage = *v == "yes",
             ["storage-id"] | ["expected-id"] => {}
@@ -400,10 +437,14 @@ pub fn plan(cluster: &Cluster, spec: &HostSpec, facts: &Facts) -> HostPlan {
             action,
         });
     }
-    let services = spec
-        .services
-        .iter()
-        .map(|service| {
+    effect.extend(facts.pending.iter().copied());
+    // Retired services stop first: the other gateway kind may need their port.
+    let stops = facts.retired_running.iter().map(|service| ServiceChange {
+        service: *service,
+        action: ServiceAction::Stop,
+    });
+    let services = stops
+        .chain(spec.services.iter().map(|service| {
             let running = facts.running.iter().any(|(s, up)| s == service && *up);
             let strongest = effect
                 .iter()
@@ -421,7 +462,7 @@ pub fn plan(cluster: &Cluster, spec: &HostSpec, facts: &Facts) -> HostPlan {
                 service: *service,
                 action,
             }
-        })
+        }))
         .collect();
     HostPlan {
         systemd,
@@ -615,6 +656,7 @@ pub fn service_script(
 ) -> crate::error::Result<Option<String>> {
     let word = match action {
         ServiceAction::Unchanged => return Ok(None),
+        ServiceAction::Stop => return Ok(Some(stop_script(cluster, spec, service))),
         ServiceAction::Start => "ensure",
         ServiceAction::Restart => "restart",
         ServiceAction::Reload => "reload",
@@ -656,7 +698,7 @@ fn other_service_script(
             }
             ServiceAction::Restart => format!("systemctl restart {unit}"),
             ServiceAction::Reload => format!("systemctl reload-or-restart {unit}"),
-            ServiceAction::Unchanged => return None,
+            ServiceAction::Unchanged | ServiceAction::Stop => return None,
         };
         return Some(format!("set -e\n{reload}{verb}\n"));
     }
@@ -733,6 +775,93 @@ fn other_service_script(
         }
     }
     Some(s)
+}
+
+/// The inventory's test that a running retired service is ours under systemd: sftpha's own
+/// units are; HAProxy only with the configuration sftpha rendered (an HAProxy serving
+/// something else is not touched).
+fn retired_is_ours(service: Service) -> &'static str {
+    match service {
+        Service::Haproxy => " && grep -qs 'Rendered by sftpha' /etc/haproxy/haproxy.cfg",
+        _ => "",
+    }
+}
+
+/// Stops and disables a retired service of ours: under systemd (its units, when ours), and
+/// the detached process in its pidfile (given time to drain, then killed).
+pub fn stop_script(cluster: &Cluster, spec: &HostSpec, service: Service) -> String {
+    let name = service.name();
+    let units = match service {
+        Service::Gateway => "sftpha-gateway.socket sftpha-gateway".to_owned(),
+        other => other.unit().to_owned(),
+    };
+    let ticks = stop_limit(cluster).as_secs() * 10;
+    // HAProxy finishes its connections on SIGUSR1; ours drain on SIGTERM.
+    let signal = if service == Service::Haproxy {
+        "USR1"
+    } else {
+        "TERM"
+    };
+    let mut s = prelude(cluster, spec);
+    s += &format!(
+        "if [ -d /run/systemd/system ] && systemctl is-active --quiet {unit} 2>/dev/null{ours}; then systemctl disable --now --quiet {units}; fi\n",
+        unit = service.unit(),
+        ours = retired_is_ours(service),
+    );
+    s += &format!(
+        "if alive_{name}; then kill -{signal} \"$pid\"; i=0; while kill -0 \"$pid\" 2>/dev/null && [ $i -lt {ticks} ]; do sleep 0.1; i=$((i+1)); done; kill -KILL \"$pid\" 2>/dev/null || true; fi\n"
+    );
+    s += &format!(
+        "rm -f {} {}\necho stopped\n",
+        quote(&pidfile(cluster, service)),
+        quote(
+            &cluster
+                .file
+                .node
+                .state_dir
+                .join(format!("{name}-worker.pid"))
+                .display()
+                .to_string()
+        )
+    );
+    s
+}
+
+/// The marker of a service action planned but not yet done: made before the first file is
+/// written, removed when the action succeeds; a run that dies between the two leaves it,
+/// and the next run does the action.
+pub fn pending_marker(
+    cluster: &Cluster,
+    service: Service,
+    action: ServiceAction,
+) -> Option<String> {
+    let effect = match action {
+        ServiceAction::Restart => "restart",
+        ServiceAction::Reload => "reload",
+        _ => return None,
+    };
+    Some(
+        cluster
+            .file
+            .node
+            .state_dir
+            .join(format!("pending-{}-{effect}", service.name()))
+            .display()
+            .to_string(),
+    )
+}
+
+/// `script` (a service action), then, if it succeeded, the removal of its pending marker.
+pub fn clearing_marker(
+    cluster: &Cluster,
+    service: Service,
+    action: ServiceAction,
+    script: String,
+) -> String {
+    match pending_marker(cluster, service, action) {
+        Some(marker) => format!("(\n{script}\n) && rm -f {}\n", quote(&marker)),
+        None => script,
+    }
 }
 
 /// Runs the inventory on a connected host.

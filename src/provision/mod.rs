@@ -330,8 +330,17 @@ async fn apply_host(
         )
         .await?;
     }
-    // The folders are made by the first script that writes.
-    let mut prepare = (!plan.writes.is_empty()).then(|| host::prepare_script(cluster));
+    // The folders are made by the first script that writes, and the markers of the service
+    // actions these writes call for (removed as each action succeeds).
+    let mut prepare = (!plan.writes.is_empty()).then(|| {
+        let mut s = host::prepare_script(cluster);
+        for change in &plan.services {
+            if let Some(marker) = host::pending_marker(cluster, change.service, change.action) {
+                s += &format!(": > {}\n", crate::ssh::remote::quote(&marker));
+            }
+        }
+        s
+    });
     // Large files get time for their size at a slow 2 MB/s, on top of the usual limit.
     let limit = |bytes: usize| {
         Duration::from_secs(cluster.file.ssh.timeout_seconds)
@@ -430,7 +439,7 @@ async fn apply_host(
                     service_action_name(change.action),
                     change.service.name()
                 ),
-                &script,
+                &host::clearing_marker(cluster, change.service, change.action, script),
                 None,
                 Some(host::stop_limit(cluster)),
             )
@@ -822,6 +831,7 @@ impl ClusterPlan<'_> {
                     let script = script
                         .map_err(|e| e.to_string())?
                         .expect("a restart has a script");
+                    let script = host::clearing_marker(cluster, *service, *action, script);
                     run(remote, what, &script, None, Some(host::stop_limit(cluster))).await?;
                     if *service == Service::Gateway {
                         wait_gateway(&p.spec.host, cluster.file.gateway.health_port).await?;

@@ -59,6 +59,7 @@ pub fn action_name(a: FileAction) -> &'static str {
 
 pub fn service_action_name(a: ServiceAction) -> &'static str {
     match a {
+        ServiceAction::Stop => "stop",
         ServiceAction::Start => "start",
         ServiceAction::Restart => "restart",
         ServiceAction::Reload => "reload",

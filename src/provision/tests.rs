@@ -310,6 +310,62 @@ fn each_change_asks_its_service_for_what_it_needs() {
     let plan = plan_of(&with(retired, "abcd", 0o600));
     assert_eq!(action_of(&plan, retired), FileAction::Remove);
     assert!(plan.writes.contains(&retired));
+
+    // Nothing differs, but an earlier run wrote files and died before the node reloaded
+    // (its marker is left): the reload is done now.
+    let plan = plan_of(&(provisioned.clone() + "pending node-reload\n"));
+    assert!(plan.writes.is_empty());
+    assert_eq!(plan.services[0].action, ServiceAction::Reload);
+    let marker = host::pending_marker(&site.cluster, Service::Node, ServiceAction::Reload).unwrap();
+    assert!(marker.ends_with("/pending-node-reload"), "{marker}");
+    let script = host::clearing_marker(
+        &site.cluster,
+        Service::Node,
+        ServiceAction::Reload,
+        "kill -HUP 1".into(),
+    );
+    assert!(script.contains(&format!(") && rm -f '{marker}'")), "{script}");
+    assert!(
+        host::parse_inventory(&spec, &(provisioned.clone() + "pending node-sideways\n")).is_err()
+    );
+}
+
+#[test]
+fn a_retired_gateway_kind_is_stopped_before_anything_starts() {
+    let site = Site::new(&edit(
+        CLUSTER,
+        "[gateway]\n",
+        "[gateway]\nkind = \"haproxy\"\n",
+    ));
+    let specs = site.specs();
+    let spec = specs.iter().find(|s| s.gateway.is_some()).unwrap().clone();
+    assert_eq!(spec.retired, [Service::Gateway]);
+    // The builtin gateway's files are to be gone.
+    let toml = spec
+        .files
+        .iter()
+        .find(|f| f.item == "gateway.toml")
+        .unwrap();
+    assert!(toml.absent);
+    let out = inventory_of(&spec, true) + "retired gateway\n";
+    let facts = host::parse_inventory(&spec, &out).unwrap();
+    let plan = host::plan(&site.cluster, &spec, &facts);
+    assert_eq!(plan.services[0].service, Service::Gateway);
+    assert_eq!(plan.services[0].action, ServiceAction::Stop);
+    let stop = host::stop_script(&site.cluster, &spec, Service::Gateway);
+    assert!(stop.contains("systemctl disable --now --quiet sftpha-gateway.socket sftpha-gateway"));
+    assert!(stop.contains("gateway-worker.pid"));
+    // An HAProxy is stopped only when its configuration is ours.
+    let site = Site::new(CLUSTER);
+    let specs = site.specs();
+    let spec = specs.iter().find(|s| s.gateway.is_some()).unwrap().clone();
+    assert_eq!(spec.retired, [Service::Haproxy]);
+    let stop = host::stop_script(&site.cluster, &spec, Service::Haproxy);
+    assert!(
+        stop.contains("grep -qs 'Rendered by sftpha' /etc/haproxy/haproxy.cfg"),
+        "{stop}"
+    );
+    assert!(stop.contains("kill -USR1"), "{stop}");
 }
 
 #[test]
