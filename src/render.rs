@@ -431,7 +431,11 @@ mod tests {
             first.contains("unicast_peer {\n        198.18.0.22\n"),
             "{first}"
         );
-        assert!(first.contains("198.18.0.20") && first.contains("advert_int 1"));
+        assert!(
+            first.contains("198.18.0.20")
+                && first.contains("advert_int 0.3")
+                && first.contains("version 3")
+        );
         assert!(first.contains("kill -0 $(cat /var/lib/sftpha/haproxy.pid 2>/dev/null)"));
         assert!(first.contains("kill -0 $(cat /run/haproxy.pid 2>/dev/null)"));
 

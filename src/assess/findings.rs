@@ -13,12 +13,12 @@ impl Model<'_> {
             let (detail, recommendation) = if m.hosts.len() >= 2 {
                 (
                     format!("{} gateway hosts but no vip: clients connect to one of them, and when it dies they fail until DNS or every client is changed", m.hosts.len()),
-                    "set `gateway.vip` to a free address on the gateways' network; keepalived moves it to a live gateway in ~3.6 s".to_string(),
+                    "set `gateway.vip` to a free address on the gateways' network; keepalived moves it to a live gateway in ~1.1 s".to_string(),
                 )
             } else {
                 (
                     format!("every session passes the one gateway host `{}`: when it dies, no client can connect, however many nodes are up", m.hosts[0]),
-                    "add a second gateway host and a `gateway.vip`; keepalived moves the vip in ~3.6 s (3 missed 1 s adverts + skew)".to_string(),
+                    "add a second gateway host and a `gateway.vip`; keepalived moves the vip in ~1.1 s (3 missed 300 ms adverts + skew)".to_string(),
                 )
             };
             out.push(Finding {

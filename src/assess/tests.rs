@@ -179,10 +179,10 @@ fn node_rto_follows_the_gateway_settings() {
 #[test]
 fn gateway_rto_is_vrrp_with_a_vip_and_manual_without() {
     let r = report(GOOD);
-    // 3 x 1 s adverts + (256 - 100) / 256 s skew = 3.609 s
+    // 3 x 300 ms adverts + (256 - 100) / 256 x 300 ms skew = 1.083 s
     assert_eq!(
         disruption(&r, DisruptionKind::GatewayDown).estimated_rto_seconds,
-        3.6
+        1.1
     );
     let fast = report(&GOOD.replace(
         "vip = \"198.18.0.20\"",

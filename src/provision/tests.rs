@@ -324,7 +324,10 @@ fn each_change_asks_its_service_for_what_it_needs() {
         ServiceAction::Reload,
         "kill -HUP 1".into(),
     );
-    assert!(script.contains(&format!(") && rm -f '{marker}'")), "{script}");
+    assert!(
+        script.contains(&format!(") && rm -f '{marker}'")),
+        "{script}"
+    );
     assert!(
         host::parse_inventory(&spec, &(provisioned.clone() + "pending node-sideways\n")).is_err()
     );
