@@ -3,11 +3,15 @@
 //! each running OpenSSH sshd in a private mount namespace where /etc/sftpha, /opt/sftpha,
 //! /var/lib/sftpha, /var/log/sftpha, /etc/haproxy and /etc/keepalived are the host's own folders and /srv/sftpha is one
 //! folder shared by all (the stand-in for an NFS mount), and /root is an empty folder of its
-//! own. No systemd, as in a container.
+//! own. No systemd, as in a container ([`FakeHosts::new`]), or systemd as each host's PID 1
+//! ([`FakeHosts::with_systemd`]: its own pid, mount, uts, ipc and cgroup namespaces, fresh
+//! /tmp and /run, overlays on /etc and /var, /proc/sys read-only; sshd is its ssh.service).
 //!
 //! Everything is undone on drop: the processes inside the namespaces (all started by the
-//! test, through sshd) are ended by PID, then the namespaces, veths and bridge are deleted.
-//! Needs root (CI runs as root), iproute2, util-linux `unshare` and openssh-server.
+//! test, through sshd) are ended by PID (a systemd host is powered off: SIGRTMIN+4 to its
+//! PID 1, then SIGKILL), then the cgroups, namespaces, veths and bridge are deleted.
+//! Needs root (CI runs as root), iproute2, util-linux `unshare` and openssh-server; the
+//! systemd hosts need systemd and python3 too.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
