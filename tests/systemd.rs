@@ -486,3 +486,50 @@ fn haproxy_with_a_vip_under_systemd() {
     no_failed_units(&hosts);
     eprintln!("whole test: {} ms", t0.elapsed().as_millis());
 }
+
+/// `node.service_user` under systemd: the units' `User=` with `ProtectSystem=strict` and
+/// `ReadWritePaths=`; the node and the gateway run as that user, a client uploads a file
+/// through the gateway and it lands on the storage as that user's.
+#[test]
+fn a_service_user_under_systemd() {
+    let hosts = FakeHosts::with_systemd(2, true);
+    for i in 0..2 {
+        hosts.ssh_ok(
+            i,
+            "useradd --system --uid 990 --user-group --no-create-home --shell /usr/sbin/nologin sftpha",
+        );
+    }
+    // The storage is the admin's to prepare (provision never creates or chowns it): the
+    // service user's, or the node refuses it ("storage `/srv/sftpha` is not usable:
+    // Permission denied", which provision reports from the journal).
+    hosts.ssh_ok(0, "chown sftpha: /srv/sftpha");
+    let addr = |i: usize| hosts.hosts[i].addr.to_string();
+    let site = Site::builder(&hosts)
+        .nodes(&[addr(0)])
+        .gateway(&addr(1))
+        .build();
+    let toml = std::fs::read_to_string(site.cluster()).unwrap().replace(
+        "service_manager = \"detached\"",
+        "service_manager = \"systemd\"\nservice_user = \"sftpha\"",
+    );
+    std::fs::write(site.cluster(), toml).unwrap();
+    let (code, report) = site.json(&["provision"]);
+    assert_eq!(code, 0, "{report:#}");
+    for (i, unit) in [(0, "sftpha-node"), (1, "sftpha-gateway")] {
+        let pid = main_pid(&hosts, i, unit);
+        assert_eq!(
+            hosts.ssh_ok(i, &format!("ps -o user= -p {pid}")).trim(),
+            "sftpha",
+            "{unit}"
+        );
+    }
+    let out = site.sftp("alice", &addr(1), 2022, "put alice.pub\nls\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let owner = hosts.ssh_ok(0, "stat -c %U /srv/sftpha/alice/alice.pub");
+    assert_eq!(owner.trim(), "sftpha");
+    no_failed_units(&hosts);
+}
