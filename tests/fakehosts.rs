@@ -51,6 +51,9 @@ pub struct FakeHost {
 pub struct SystemdHost {
     pub pid1: i32,
     pub cgroup: PathBuf,
+    /// What boots it again ([`FakeHosts::reboot`]): cgroup tag, storage folder in `dir`.
+    tag: String,
+    storage: String,
 }
 
 impl FakeHost {
@@ -258,22 +261,8 @@ impl FakeHosts {
         std::fs::write(&hosts.known_hosts, known).unwrap();
         if systemd {
             // ssh.service answers once systemd has brought the host up (about 1 s).
-            for (i, host) in hosts.hosts.iter().enumerate() {
-                let pid1 = host.systemd.as_ref().unwrap().pid1;
-                eventually(
-                    &format!("ssh.service on {}", host.addr),
-                    Duration::from_secs(60),
-                    || {
-                        assert!(
-                            alive(pid1),
-                            "systemd (pid {pid1}) of {} died; its console:\n{}",
-                            host.name,
-                            std::fs::read_to_string(host.root.join("console.log"))
-                                .unwrap_or_default()
-                        );
-                        hosts.ssh(i, "true").status.success()
-                    },
-                );
+            for i in 0..hosts.hosts.len() {
+                hosts.wait_for_ssh(i);
             }
             eprintln!(
                 "{n} systemd fake hosts up in {} ms",
@@ -289,6 +278,46 @@ impl FakeHosts {
             });
         }
         hosts
+    }
+
+    /// Waits (60 s at most) until systemd host `i` answers on ssh; fails at once, with its
+    /// console, when its systemd died.
+    fn wait_for_ssh(&self, i: usize) {
+        let host = &self.hosts[i];
+        let pid1 = host.systemd.as_ref().expect("a systemd host").pid1;
+        eventually(
+            &format!("ssh.service on {}", host.addr),
+            Duration::from_secs(60),
+            || {
+                assert!(
+                    alive(pid1),
+                    "systemd (pid {pid1}) of {} died; its console:\n{}",
+                    host.name,
+                    std::fs::read_to_string(host.root.join("console.log")).unwrap_or_default()
+                );
+                self.ssh(i, "true").status.success()
+            },
+        );
+    }
+
+    /// Reboots systemd host `i`: powered off as on drop, then booted again in the same
+    /// network namespace on the same /etc upper layer (units, enablement and sshd kept),
+    /// private folders and storage; /run, /tmp and the rest of /var start empty. Returns when
+    /// ssh answers.
+    pub fn reboot(&mut self, i: usize) {
+        power_off(std::slice::from_mut(&mut self.hosts[i]));
+        let host = &self.hosts[i];
+        let sd = host.systemd.as_ref().expect("a systemd host");
+        let (launcher, booted) = boot_systemd(
+            self.dir.path(),
+            &host.name,
+            &host.netns,
+            &sd.tag,
+            &sd.storage,
+        );
+        self.hosts[i].sshd = launcher;
+        self.hosts[i].systemd = Some(booted);
+        self.wait_for_ssh(i);
     }
 
     /// Starts `command` (a shell command) in host `i`'s network namespace, in a mount
@@ -700,7 +729,15 @@ fn boot_systemd(
         ours, theirs,
         "{name}'s PID 1 ({pid1}) is in our pid namespace"
     );
-    (launcher, SystemdHost { pid1, cgroup })
+    (
+        launcher,
+        SystemdHost {
+            pid1,
+            cgroup,
+            tag: tag.to_owned(),
+            storage: storage.to_owned(),
+        },
+    )
 }
 
 /// Powers the systemd hosts off: SIGRTMIN+4 to each PID 1 (a container's poweroff), at most
@@ -726,7 +763,9 @@ fn power_off(hosts: &mut [FakeHost]) {
         std::thread::sleep(Duration::from_millis(100));
     }
     for host in hosts.iter_mut() {
-        let Some(sd) = &host.systemd else { continue };
+        let Some(sd) = &mut host.systemd else {
+            continue;
+        };
         if alive(sd.pid1) {
             eprintln!("{}: systemd did not power off in 15 s; SIGKILL", host.name);
             // SAFETY: as above.
@@ -752,6 +791,8 @@ fn power_off(hosts: &mut [FakeHost]) {
         if sd.cgroup.exists() {
             eprintln!("{}: {} is still there", host.name, sd.cgroup.display());
         }
+        // Down: never signal that pid again (it may be reused).
+        sd.pid1 = 0;
     }
 }
 

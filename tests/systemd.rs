@@ -492,7 +492,7 @@ fn haproxy_with_a_vip_under_systemd() {
 /// through the gateway and it lands on the storage as that user's.
 #[test]
 fn a_service_user_under_systemd() {
-    let hosts = FakeHosts::with_systemd(2, true);
+    let mut hosts = FakeHosts::with_systemd(2, true);
     for i in 0..2 {
         hosts.ssh_ok(
             i,
@@ -531,5 +531,22 @@ fn a_service_user_under_systemd() {
     );
     let owner = hosts.ssh_ok(0, "stat -c %U /srv/sftpha/alice/alice.pub");
     assert_eq!(owner.trim(), "sftpha");
+    no_failed_units(&hosts);
+
+    // Enabled for real: after a reboot of both hosts, systemd starts the node, the gateway's
+    // socket and the gateway by itself (multi-user.target, sockets.target), with no provision.
+    let gateway = addr(1);
+    let t = Instant::now();
+    hosts.reboot(0);
+    hosts.reboot(1);
+    eprintln!("2 hosts rebooted in {} ms", t.elapsed().as_millis());
+    eventually("units up after the reboot", Duration::from_secs(20), || {
+        is_active(&hosts, 0, "sftpha-node") == "active"
+            && is_active(&hosts, 1, "sftpha-gateway.socket") == "active"
+            && is_active(&hosts, 1, "sftpha-gateway") == "active"
+    });
+    eventually("a login after the reboot", Duration::from_secs(20), || {
+        site.sftp("alice", &gateway, 2022, "ls\n").status.success()
+    });
     no_failed_units(&hosts);
 }
