@@ -214,7 +214,7 @@ pub fn host_by<'a>(report: &'a Value, host: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{host} not in the report: {report:#}"))
 }
 
-fn changed_items(host: &Value) -> Vec<String> {
+pub fn changed_items(host: &Value) -> Vec<String> {
     let files = host["files"]
         .as_array()
         .unwrap()

@@ -17,3 +17,4 @@ mod node_clients;
 mod node_ops;
 mod node_security;
 mod provision;
+mod systemd;
