@@ -1059,3 +1059,122 @@ fn assess_probe_finds_mismatched_host_keys_unshared_storage_and_dead_nodes() {
         "{ids:?}"
     );
 }
+
+/// Reads the SSH banner through `addr` (the gateway sends it once a node has).
+fn banner_through(addr: std::net::SocketAddr) -> Result<String, String> {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = stream.read(&mut buf).map_err(|e| format!("read: {e}"))?;
+    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+/// `gateway supervise` in front of a lab's nodes: a gateway process killed (again and again)
+/// is started again on the held sockets, so a connection made right after the kill waits and
+/// is served, never refused; a gateway.toml broken on disk fails a reload (the old process
+/// stays) and a restart after a crash uses the last configuration that worked; SIGTERM stops
+/// it, the worker pidfile goes.
+#[test]
+fn a_supervised_gateway_never_refuses_a_connection() {
+    use std::io::BufRead;
+    let _serial = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = TestLab::up(2);
+    let own = std::fs::read_to_string(lab.path.join("gateway.toml")).unwrap();
+    let listen = |key: &str| {
+        let line = own.lines().find(|l| l.starts_with(key)).unwrap();
+        line.to_owned()
+    };
+    let config = lab.path.join("supervised.toml");
+    let text = own
+        .replace(&listen("listen ="), "listen = \"127.0.0.1:0\"")
+        .replace(
+            &listen("health_listen ="),
+            "health_listen = \"127.0.0.1:0\"",
+        )
+        .replace("name = \"gw1\"", "name = \"gw-supervised\"");
+    std::fs::write(&config, &text).unwrap();
+    let pidfile = lab.path.join("supervised-worker.pid");
+    let mut supervisor = Command::new(BIN)
+        .args(["gateway", "supervise", "--config"])
+        .arg(&config)
+        .arg("--worker-pidfile")
+        .arg(&pidfile)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(supervisor.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let ready: serde_json::Value = serde_json::from_str(&first).unwrap_or_else(|e| {
+        let mut log = String::new();
+        let _ = std::io::Read::read_to_string(&mut supervisor.stderr.take().unwrap(), &mut log);
+        panic!("no ready line ({e}): {log}")
+    });
+    let addr: std::net::SocketAddr = ready["listen"].as_str().unwrap().parse().unwrap();
+    let worker = || -> i32 {
+        std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let kill = |pid: i32, signal: rustix::process::Signal| {
+        rustix::process::kill_process(rustix::process::Pid::from_raw(pid).unwrap(), signal).unwrap()
+    };
+    assert!(banner_through(addr).unwrap().starts_with("SSH-2.0-"));
+    for round in 0..5 {
+        let before = worker();
+        kill(before, rustix::process::Signal::KILL);
+        // At once, while no gateway process accepts: the connection waits in the backlog.
+        let banner = banner_through(addr);
+        assert!(
+            banner.as_ref().is_ok_and(|b| b.starts_with("SSH-2.0-")),
+            "round {round}: {banner:?}"
+        );
+        assert_ne!(worker(), before, "round {round}: no new gateway process");
+    }
+
+    // Broken on disk: a reload keeps the running process; a crash restarts with what worked.
+    std::fs::write(&config, format!("{text}\nx = = [\n")).unwrap();
+    let serving = worker();
+    kill(supervisor.id() as i32, rustix::process::Signal::HUP);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        worker(),
+        serving,
+        "a broken gateway.toml replaced the gateway"
+    );
+    assert!(banner_through(addr).unwrap().starts_with("SSH-2.0-"));
+    kill(serving, rustix::process::Signal::KILL);
+    let banner = banner_through(addr);
+    assert!(
+        banner.as_ref().is_ok_and(|b| b.starts_with("SSH-2.0-")),
+        "after a crash with a broken gateway.toml: {banner:?}"
+    );
+    assert_ne!(worker(), serving);
+
+    kill(supervisor.id() as i32, rustix::process::Signal::TERM);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = supervisor.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the supervisor did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut supervisor.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(status.success(), "{status}: {log}");
+    assert!(log.contains("last configuration that worked"), "{log}");
+    assert!(!pidfile.exists());
+    assert!(std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err());
+}

@@ -248,10 +248,14 @@ pub async fn run(config: Gateway, ready: impl FnOnce(Ready)) -> Result<()> {
             _ = int.recv() => break,
         }
     }
-    tracing::info!(
-        connections = shared.connections.load(Relaxed),
-        "gateway stopped"
-    );
+    let left = shared.connections.load(Relaxed);
+    if left > 0 {
+        tracing::warn!(
+            connections = left,
+            "drain_timeout_seconds passed: the connections still open are cut"
+        );
+    }
+    tracing::info!(connections = left, "gateway stopped");
     Ok(())
 }
 

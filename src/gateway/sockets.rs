@@ -90,31 +90,34 @@ pub fn inherited() -> Result<Vec<std::net::TcpListener>> {
     Ok(sockets)
 }
 
-/// Whether `found` (an inherited socket's address) serves `wanted` (a configured one).
+/// Whether `found` (an inherited socket's address) serves `wanted` (a configured one); a
+/// wanted port 0 (any) is served by any port of the address.
 fn serves(found: SocketAddr, wanted: SocketAddr) -> bool {
-    found.port() == wanted.port()
+    (found.port() == wanted.port() || wanted.port() == 0)
         && (found.ip() == wanted.ip()
             || (found.ip().is_unspecified() && wanted.ip().is_unspecified()))
 }
 
-/// Takes the inherited socket for each of `wanted`, binding the missing ones here. An
-/// inherited socket that serves none of them is an error that names both sides.
+/// Takes the inherited socket for each of `wanted`, binding the missing ones here. Exact
+/// addresses are matched first, then port 0 ("any port": a supervisor's own ephemeral
+/// bind) in the order given. An inherited socket that serves none of them is an error that
+/// names both sides.
 pub fn take_or_bind(
     mut inherited: Vec<std::net::TcpListener>,
     wanted: &[SocketAddr],
 ) -> Result<Vec<TcpListener>> {
-    let mut out = Vec::new();
-    for addr in wanted {
-        let found = inherited
-            .iter()
-            .position(|l| l.local_addr().is_ok_and(|a| serves(a, *addr)));
-        match found {
-            Some(i) => {
-                let listener = inherited.swap_remove(i);
-                tracing::debug!(%addr, "listening on an inherited socket");
-                out.push(TcpListener::from_std(listener)?);
+    let mut slots: Vec<Option<std::net::TcpListener>> = wanted.iter().map(|_| None).collect();
+    for any_port in [false, true] {
+        for (slot, addr) in slots.iter_mut().zip(wanted) {
+            if (addr.port() == 0) != any_port {
+                continue;
             }
-            None => out.push(bind(*addr)?),
+            let found = inherited
+                .iter()
+                .position(|l| l.local_addr().is_ok_and(|a| serves(a, *addr)));
+            if let Some(i) = found {
+                *slot = Some(inherited.remove(i));
+            }
         }
     }
     if let Some(extra) = inherited.first() {
@@ -123,12 +126,25 @@ pub fn take_or_bind(
             .map(|a| a.to_string())
             .unwrap_or_default();
         let wanted: Vec<String> = wanted.iter().map(|a| a.to_string()).collect();
-        return Err(Error::usage(format!(
-            "an inherited listening socket is on {addr}, which the configuration does not use ({}): make the socket unit and gateway.toml agree",
-            wanted.join(", ")
-        ), None));
+        return Err(Error::usage(
+            format!(
+                "an inherited listening socket is on {addr}, which the configuration does not use ({})",
+                wanted.join(", ")
+            ),
+            Some("make the socket unit (systemd) and gateway.toml agree; a supervised gateway's addresses change only when its supervisor restarts"),
+        ));
     }
-    Ok(out)
+    slots
+        .into_iter()
+        .zip(wanted)
+        .map(|(slot, addr)| match slot {
+            Some(listener) => {
+                tracing::debug!(%addr, "listening on an inherited socket");
+                Ok(TcpListener::from_std(listener)?)
+            }
+            None => bind(*addr),
+        })
+        .collect()
 }
 
 /// Binds `addr` with the gateway's backlog; the error names the address.
@@ -159,13 +175,14 @@ mod tests {
         assert!(serves(a, a));
         assert!(serves(b, b));
         assert!(!serves(a, "0.0.0.0:2223".parse().unwrap()));
+        assert!(serves(a, "0.0.0.0:0".parse().unwrap()));
         assert!(!serves(b, "127.0.0.2:8080".parse().unwrap()));
     }
 
     #[tokio::test]
     async fn an_inherited_socket_for_no_configured_address_is_refused() {
         let stray = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let wanted: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let wanted: SocketAddr = "127.0.0.2:0".parse().unwrap();
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let taken_addr = taken.local_addr().unwrap();
         let got = take_or_bind(vec![taken], &[taken_addr]).unwrap();

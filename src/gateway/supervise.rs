@@ -17,6 +17,12 @@
 //!   sockets (reading gateway.toml and the installed binary anew), and only once it is ready
 //!   is the old one told to drain (SIGTERM: it stops accepting, its sessions go on). If the
 //!   new one fails, the old one stays and the error is logged.
+//! - The supervisor reads and checks gateway.toml itself and hands each gateway process the
+//!   text it checked (on stdin): a gateway.toml broken on disk fails a reload, and a restart
+//!   after a crash uses the last configuration that worked, so an edit in progress and a
+//!   crash together do not take the gateway down.
+//! - SIGTERM is heeded at once, also while a new gateway process is starting (that one is
+//!   killed).
 //! - SIGTERM or SIGINT closes the supervisor's copies of the sockets, tells every gateway
 //!   process to drain, and waits for them (`drain_timeout_seconds` and a margin).
 //! - A gateway process gets SIGTERM if the supervisor dies (`PR_SET_PDEATHSIG`), so none is
@@ -72,6 +78,15 @@ struct Supervisor {
     program: PathBuf,
     sockets: Vec<OwnedFd>,
     exits: mpsc::UnboundedSender<(u32, std::io::Result<ExitStatus>)>,
+    /// The gateway.toml text the serving process was started with.
+    last_good: Option<String>,
+}
+
+/// Why a start did not happen.
+enum Stopped {
+    /// SIGTERM or SIGINT arrived meanwhile.
+    Signal,
+    Failed(Error),
 }
 
 /// Runs the supervisor until SIGTERM or SIGINT (`Ok`), or until the gateway cannot be kept
@@ -79,6 +94,15 @@ struct Supervisor {
 pub async fn supervise(options: Options, ready: impl FnOnce(&str)) -> Result<()> {
     let config = Gateway::load(&options.config)?;
     let drain = Duration::from_secs(config.file.drain_timeout_seconds);
+    if let Some(path) = &options.worker_pidfile {
+        // Provision and test-failover rely on it: refuse to run without it.
+        crate::files::write_atomically(path, b"", 0o644).map_err(|e| {
+            Error::usage(
+                format!("cannot keep the worker pidfile: {e}"),
+                Some("give --worker-pidfile a path in a writable folder (provision uses STATE_DIR/gateway-worker.pid)"),
+            )
+        })?;
+    }
     let listeners = sockets::take_or_bind(
         sockets::inherited()?,
         &[config.listen, config.health_listen],
@@ -94,17 +118,22 @@ pub async fn supervise(options: Options, ready: impl FnOnce(&str)) -> Result<()>
         .map(PathBuf::from)
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(std::env::current_exe, Ok)?;
-    let supervisor = Supervisor {
+    let mut supervisor = Supervisor {
         options,
         program,
         sockets: held,
         exits: tx,
+        last_good: None,
     };
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
 
-    let (first, line) = supervisor.start().await?;
+    let (first, line) = tokio::select! {
+        r = supervisor.start(false) => r?,
+        _ = term.recv() => return Ok(()),
+        _ = int.recv() => return Ok(()),
+    };
     supervisor.record(&first);
     ready(&line);
     let mut current = Some(first);
@@ -128,7 +157,13 @@ pub async fn supervise(options: Options, ready: impl FnOnce(&str)) -> Result<()>
                     _ = int.recv() => break,
                 }
             }
-            match supervisor.start().await {
+            let started = tokio::select! {
+                r = supervisor.start(true) => r.map_err(Stopped::Failed),
+                _ = term.recv() => Err(Stopped::Signal),
+                _ = int.recv() => Err(Stopped::Signal),
+            };
+            match started {
+                Err(Stopped::Signal) => break,
                 Ok((worker, _)) => {
                     tracing::info!(pid = worker.pid, "gateway process ready");
                     supervisor.record(&worker);
@@ -136,7 +171,7 @@ pub async fn supervise(options: Options, ready: impl FnOnce(&str)) -> Result<()>
                     failures = 0;
                     pause = Duration::ZERO;
                 }
-                Err(e) => {
+                Err(Stopped::Failed(e)) => {
                     failures += 1;
                     tracing::error!("could not start the gateway: {e}");
                     continue;
@@ -159,7 +194,13 @@ pub async fn supervise(options: Options, ready: impl FnOnce(&str)) -> Result<()>
             }
             _ = hup.recv() => {
                 tracing::info!("reload: starting a new gateway process on the same sockets");
-                match supervisor.start().await {
+                let started = tokio::select! {
+                    r = supervisor.start(false) => r.map_err(Stopped::Failed),
+                    _ = term.recv() => Err(Stopped::Signal),
+                    _ = int.recv() => Err(Stopped::Signal),
+                };
+                match started {
+                    Err(Stopped::Signal) => break,
                     Ok((new, _)) => {
                         supervisor.record(&new);
                         if let Some(old) = current.replace(new) {
@@ -168,7 +209,7 @@ pub async fn supervise(options: Options, ready: impl FnOnce(&str)) -> Result<()>
                             draining.push(old.pid);
                         }
                     }
-                    Err(e) => tracing::error!("reload failed, the running gateway process stays: {e}"),
+                    Err(Stopped::Failed(e)) => tracing::error!("reload failed, the running gateway process stays: {e}"),
                 }
             }
             _ = term.recv() => break,
@@ -196,23 +237,44 @@ pub async fn supervise(options: Options, ready: impl FnOnce(&str)) -> Result<()>
             }
         }
     }
+    if let Some(path) = &supervisor.options.worker_pidfile {
+        let _ = std::fs::remove_file(path);
+    }
     tracing::info!("supervisor stopped");
     Ok(())
 }
 
 impl Supervisor {
-    /// Starts a gateway process on the sockets and waits for its ready line.
-    async fn start(&self) -> Result<(Worker, String)> {
+    /// The gateway.toml text to start with: the file as it is if it is valid, else (after a
+    /// crash only) the last text that worked.
+    fn config_text(&self, after_crash: bool) -> Result<String> {
+        let path = &self.options.config;
+        let checked = crate::files::read_text(path)
+            .and_then(|text| Gateway::parse(path, &text).map(|_| text));
+        match (checked, &self.last_good) {
+            (Ok(text), _) => Ok(text),
+            (Err(e), Some(good)) if after_crash => {
+                tracing::error!("{e}: starting the gateway with the last configuration that worked; fix the file and reload");
+                Ok(good.clone())
+            }
+            (Err(e), _) => Err(e),
+        }
+    }
+
+    /// Starts a gateway process on the sockets and waits for its ready line. Dropped before
+    /// it is ready (a signal), the process is killed.
+    async fn start(&mut self, after_crash: bool) -> Result<(Worker, String)> {
+        let text = self.config_text(after_crash)?;
         let mut command = tokio::process::Command::new(&self.program);
         command
-            .args(["gateway", "run", "--config"])
-            .arg(&self.options.config)
+            .args(["gateway", "run", "--config", "/dev/stdin"])
             .env("LISTEN_FDS", self.sockets.len().to_string())
             .env_remove("LISTEN_PID")
             .env_remove("LISTEN_FDNAMES")
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
         let fds: Vec<RawFd> = self.sockets.iter().map(|s| s.as_raw_fd()).collect();
         (sockets::hooks()?.hand_over)(&mut command, fds);
         let mut child = command.spawn().map_err(|e| {
@@ -223,6 +285,11 @@ impl Supervisor {
         })?;
         let pid = child.id().unwrap_or_default();
         let started = Instant::now();
+        if let Some(mut stdin) = child.stdin.take() {
+            use tokio::io::AsyncWriteExt;
+            // A process that died at once closed it; its exit is reported below.
+            let _ = stdin.write_all(text.as_bytes()).await;
+        }
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
         let first = tokio::time::timeout(READY_LIMIT, lines.next_line()).await;
@@ -249,6 +316,7 @@ impl Supervisor {
             let status = child.wait().await;
             let _ = exits.send((pid, status));
         });
+        self.last_good = Some(text);
         Ok((Worker { pid, started }, line))
     }
 

@@ -654,8 +654,16 @@ impl<'c> ClusterPlan<'c> {
         if options.rolling {
             // One host at a time: write, reload or restart, healthy; stop at the first
             // failure.
+            // The gateway holding the vip goes last, as below.
             let mut stopped: Option<String> = None;
-            for (p, bar) in planned.into_iter().zip(bars) {
+            let holder = match planned.iter().any(|p| p.spec.gateway.is_some()) {
+                true => self.vip_holder().await,
+                false => None,
+            };
+            let mut turns: Vec<_> = planned.into_iter().zip(bars).enumerate().collect();
+            turns.sort_by_key(|(_, (p, _))| holder.as_deref() == Some(p.spec.host.as_str()));
+            let mut settled: Vec<(usize, HostReport)> = Vec::new();
+            for (i, (p, bar)) in turns {
                 let result = match &stopped {
                     Some(host) => Err(format!("not changed: stopped after {host} failed")),
                     None => self.apply_planned(&p, bar, uid_ok).await,
@@ -664,8 +672,10 @@ impl<'c> ClusterPlan<'c> {
                 if report.result == Outcome::Failed && stopped.is_none() {
                     stopped = Some(report.host.clone());
                 }
-                reports.push(report);
+                settled.push((i, report));
             }
+            settled.sort_by_key(|(i, _)| *i);
+            reports.extend(settled.into_iter().map(|(_, r)| r));
         } else {
             let results = futures::future::join_all(
                 planned
