@@ -614,8 +614,14 @@ const HANDLE: &str = "/run/.sftpha-hosts";
 /// private folders, shared storage and an empty /root bound from `dir` (through a handle
 /// under the new /run: `dir` is under /tmp), a private /dev with a pty as console, a sysfs of
 /// this netns and a cgroup2 mounted from inside the cgroup namespace, /proc/sys read-only but
-/// /proc/sys/net; then systemd with `container=other`. Sequence of the prototype in
-/// /var/tmp/sysd-proto.*/fakehost-systemd.sh, whose README lists the hazards each step blocks.
+/// /proc/sys/net; then systemd with `container=other`. What each step blocks (found with a
+/// shell prototype, sentinels in the machine's /tmp checked after every boot): without the
+/// tmpfs on /tmp, systemd-tmpfiles empties the machine's /tmp; without read-only /proc/sys,
+/// PID 1 sets machine-wide sysctls (fs.file-max); without the uts namespace, the machine's
+/// hostname; without the cgroup namespace and a cgroup2 of its own, the machine's cgroup
+/// trees; without `container=other`, the clock; without the pid namespace, a poweroff is the
+/// machine's. A graceful shutdown unmounts everything it sees: harmless only in this
+/// private mount namespace.
 fn systemd_inner(dir: &Path, name: &str, storage: &str) -> String {
     let b = format!("{HANDLE}/{name}");
     let mut binds = String::new();
