@@ -1140,6 +1140,21 @@ fn a_supervised_gateway_never_refuses_a_connection() {
         assert_ne!(worker(), before, "round {round}: no new gateway process");
     }
 
+    // A hand-over while a connection holds the old process: only the new one answers the
+    // shared health socket (a draining 503 would fail keepalived's check, moving the vip).
+    let health: std::net::SocketAddr = ready["health"].as_str().unwrap().parse().unwrap();
+    let held = std::net::TcpStream::connect(addr).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let old = worker();
+    kill(supervisor.id() as i32, rustix::process::Signal::HUP);
+    eventually("the hand-over", Duration::from_secs(10), || worker() != old);
+    for _ in 0..20 {
+        let (code, body) = http_get(health, "/healthz", None);
+        assert_eq!(code, 200, "the draining process answered: {body}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    drop(held);
+
     // Broken on disk: a reload keeps the running process; a crash restarts with what worked.
     std::fs::write(&config, format!("{text}\nx = = [\n")).unwrap();
     let serving = worker();

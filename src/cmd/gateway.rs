@@ -15,6 +15,7 @@ pub enum GatewayCommand {
     /// Once it accepts connections it prints one JSON line on stdout:
     /// {"event":"ready","gateway":...,"listen":"ADDR","health":"ADDR","pid":...}.
     /// SIGTERM stops accepting and waits for open connections (drain_timeout_seconds).
+    /// SIGHUP is ignored (a supervised gateway is reloaded through its supervisor).
     #[command(
         after_help = "Examples:\n  sftpha gateway run --config /etc/sftpha/gateway.toml\n  sftpha gateway run --config gateway.toml --ready-file /run/sftpha/gateway.ready"
     )]
@@ -30,7 +31,7 @@ pub enum GatewayCommand {
     /// failed starts in a row it gives up and exits 1, closing the sockets, so that keepalived
     /// moves the vip. `sftpha provision` runs the gateway this way.
     #[command(
-        after_help = "Examples:\n  sftpha gateway supervise --config /etc/sftpha/gateway.toml --worker-pidfile /var/lib/sftpha/gateway-worker.pid\n  kill -HUP $(cat /var/lib/sftpha/gateway.pid)   # a seamless reload"
+        after_help = "Examples:\n  sftpha gateway supervise --config /etc/sftpha/gateway.toml --worker-pidfile /var/lib/sftpha/gateway-worker.pid\n  kill -HUP $(cat /var/lib/sftpha/gateway.pid)   # a hand-over (provision keeps the supervisor's pid there)\n  systemctl reload sftpha-gateway                 # the same under systemd\n\nSIGHUP goes to the supervisor: a gateway process ignores it. `ps` shows the gateway processes as\n`sftpha gateway run --config /dev/stdin` (the supervisor passes them the gateway.toml it checked)."
     )]
     Supervise(SuperviseArgs),
 }

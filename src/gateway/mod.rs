@@ -196,10 +196,9 @@ pub struct Ready {
 pub async fn run(config: Gateway, ready: impl FnOnce(Ready)) -> Result<()> {
     // Inherited sockets (systemd, `gateway supervise`) keep connections waiting in their
     // backlog while this process restarts; without them the gateway binds its own.
-    let mut listeners = sockets::take_or_bind(
-        sockets::inherited()?,
-        &[config.listen, config.health_listen],
-    )?;
+    let inherited = sockets::inherited()?;
+    let supervised = !inherited.is_empty();
+    let mut listeners = sockets::take_or_bind(inherited, &[config.listen, config.health_listen])?;
     let health_listener = listeners.pop().expect("two listeners");
     let listener = listeners.pop().expect("two listeners");
     let announced = Ready {
@@ -222,19 +221,31 @@ pub async fn run(config: Gateway, ready: impl FnOnce(Ready)) -> Result<()> {
         "/metrics" => Response::metrics(render_metrics(&handler_shared)),
         _ => Response::text(404, "not found: try /healthz or /metrics\n"),
     });
-    tokio::spawn(http::serve(health_listener, handler));
+    let health_server = tokio::spawn(http::serve(health_listener, handler));
     let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn(accept_loop(listener, shared.clone(), stop.clone()));
     ready(announced);
 
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => tracing::warn!(
+                "SIGHUP ignored: a gateway is reloaded by its supervisor (`sftpha gateway supervise`, SIGHUP to it), or restarted"
+            ),
+        }
     }
     shared.draining.store(true, Relaxed);
     stop.cancel();
+    if supervised {
+        // The health socket is shared with the process that replaces this one: only that one
+        // answers now (a draining 503 here would fail keepalived's check during a hand-over
+        // and move the vip). When the supervisor stops, nobody answers: the check fails then.
+        health_server.abort();
+    }
     let deadline =
         tokio::time::Instant::now() + Duration::from_secs(shared.config.file.drain_timeout_seconds);
     tracing::info!(
