@@ -82,6 +82,22 @@ struct Supervisor {
     last_good: Option<String>,
 }
 
+/// SIGTERM and SIGINT: either stops the supervisor.
+struct Stops {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Stops {
+    /// The next SIGTERM or SIGINT.
+    async fn any(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
+
 /// Why a start did not happen.
 enum Stopped {
     /// SIGTERM or SIGINT arrived meanwhile.
@@ -125,16 +141,17 @@ pub async fn supervise(options: Options, ready: impl FnOnce(&str)) -> Result<()>
         exits: tx,
         last_good: None,
     };
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
+    let mut stops = Stops {
+        term: signal(SignalKind::terminate())?,
+        int: signal(SignalKind::interrupt())?,
+    };
     let mut hup = signal(SignalKind::hangup())?;
 
-    let (first, line) = tokio::select! {
-        r = supervisor.start(false) => r?,
-        _ = term.recv() => return Ok(()),
-        _ = int.recv() => return Ok(()),
+    let (first, line) = match supervisor.start_unless(&mut stops, false).await {
+        Ok(started) => started,
+        Err(Stopped::Signal) => return Ok(()),
+        Err(Stopped::Failed(e)) => return Err(e),
     };
-    supervisor.record(&first);
     ready(&line);
     let mut current = Some(first);
     let mut failures = 0u32;
@@ -153,20 +170,13 @@ pub async fn supervise(options: Options, ready: impl FnOnce(&str)) -> Result<()>
             if !pause.is_zero() {
                 tokio::select! {
                     _ = tokio::time::sleep(pause) => {}
-                    _ = term.recv() => break,
-                    _ = int.recv() => break,
+                    _ = stops.any() => break,
                 }
             }
-            let started = tokio::select! {
-                r = supervisor.start(true) => r.map_err(Stopped::Failed),
-                _ = term.recv() => Err(Stopped::Signal),
-                _ = int.recv() => Err(Stopped::Signal),
-            };
-            match started {
+            match supervisor.start_unless(&mut stops, true).await {
                 Err(Stopped::Signal) => break,
                 Ok((worker, _)) => {
                     tracing::info!(pid = worker.pid, "gateway process ready");
-                    supervisor.record(&worker);
                     current = Some(worker);
                     failures = 0;
                     pause = Duration::ZERO;
@@ -194,15 +204,9 @@ pub async fn supervise(options: Options, ready: impl FnOnce(&str)) -> Result<()>
             }
             _ = hup.recv() => {
                 tracing::info!("reload: starting a new gateway process on the same sockets");
-                let started = tokio::select! {
-                    r = supervisor.start(false) => r.map_err(Stopped::Failed),
-                    _ = term.recv() => Err(Stopped::Signal),
-                    _ = int.recv() => Err(Stopped::Signal),
-                };
-                match started {
+                match supervisor.start_unless(&mut stops, false).await {
                     Err(Stopped::Signal) => break,
                     Ok((new, _)) => {
-                        supervisor.record(&new);
                         if let Some(old) = current.replace(new) {
                             tracing::info!(old = old.pid, "reload: the new gateway process is ready; the old one drains");
                             signal_pid(old.pid, rustix::process::Signal::TERM);
@@ -212,8 +216,7 @@ pub async fn supervise(options: Options, ready: impl FnOnce(&str)) -> Result<()>
                     Err(Stopped::Failed(e)) => tracing::error!("reload failed, the running gateway process stays: {e}"),
                 }
             }
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            _ = stops.any() => break,
         }
     }
     // Stop: close our copies of the sockets (once the gateway processes close theirs, new
@@ -261,8 +264,21 @@ impl Supervisor {
         }
     }
 
-    /// Starts a gateway process on the sockets and waits for its ready line. Dropped before
-    /// it is ready (a signal), the process is killed.
+    /// [`Supervisor::start`], unless SIGTERM or SIGINT comes first (then the starting process
+    /// is killed).
+    async fn start_unless(
+        &mut self,
+        stops: &mut Stops,
+        after_crash: bool,
+    ) -> std::result::Result<(Worker, String), Stopped> {
+        tokio::select! {
+            r = self.start(after_crash) => r.map_err(Stopped::Failed),
+            _ = stops.any() => Err(Stopped::Signal),
+        }
+    }
+
+    /// Starts a gateway process on the sockets, waits for its ready line and records its
+    /// pid. Dropped before it is ready (a signal), the process is killed.
     async fn start(&mut self, after_crash: bool) -> Result<(Worker, String)> {
         let text = self.config_text(after_crash)?;
         let mut command = tokio::process::Command::new(&self.program);
@@ -317,7 +333,9 @@ impl Supervisor {
             let _ = exits.send((pid, status));
         });
         self.last_good = Some(text);
-        Ok((Worker { pid, started }, line))
+        let worker = Worker { pid, started };
+        self.record(&worker);
+        Ok((worker, line))
     }
 
     fn record(&self, worker: &Worker) {

@@ -452,32 +452,16 @@ async fn apply_host(
 /// What a host's apply leaves for its turn in the rolling phase.
 type Held = Vec<(Service, ServiceAction)>;
 
-/// Waits (up to 30 s) for the gateway on `host` to answer its /healthz with 200.
-async fn wait_gateway(host: &str, port: u16) -> std::result::Result<(), String> {
-    let url = format!("http://{}:{port}/healthz", crate::net::bracket(host));
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let mut last = String::new();
-    while std::time::Instant::now() < deadline {
-        match crate::net::resolve(
-            &format!("{}:{port}", crate::net::bracket(host)),
-            Duration::from_secs(2),
-        )
-        .await
-        {
-            Ok(addr) => {
-                match crate::wire::http::get(addr, "/healthz", Duration::from_secs(2)).await {
-                    Ok((200, _)) => return Ok(()),
-                    Ok((status, body)) => last = format!("HTTP {status}: {}", body.trim()),
-                    Err(e) => last = e.to_string(),
-                }
-            }
-            Err(e) => last = e,
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Err(format!(
-        "the gateway is not healthy 30 s after its hand-over: {url}: {last}"
-    ))
+/// `items` in the order to take them, each with its place in the given order: the one on the
+/// vip `holder`'s host last, the others as they come.
+fn holder_last<T>(
+    items: impl IntoIterator<Item = T>,
+    holder: Option<String>,
+    host: impl Fn(&T) -> &String,
+) -> Vec<(usize, T)> {
+    let mut turns: Vec<(usize, T)> = items.into_iter().enumerate().collect();
+    turns.sort_by_key(|(_, item)| holder.as_ref() == Some(host(item)));
+    turns
 }
 
 async fn run(
@@ -653,15 +637,13 @@ impl<'c> ClusterPlan<'c> {
         let bars = &self.progress.bars;
         if options.rolling {
             // One host at a time: write, reload or restart, healthy; stop at the first
-            // failure.
-            // The gateway holding the vip goes last, as below.
+            // failure. The gateway holding the vip goes last, as below.
             let mut stopped: Option<String> = None;
             let holder = match planned.iter().any(|p| p.spec.gateway.is_some()) {
                 true => self.vip_holder().await,
                 false => None,
             };
-            let mut turns: Vec<_> = planned.into_iter().zip(bars).enumerate().collect();
-            turns.sort_by_key(|(_, (p, _))| holder.as_deref() == Some(p.spec.host.as_str()));
+            let turns = holder_last(planned.into_iter().zip(bars), holder, |(p, _)| &p.spec.host);
             let mut settled: Vec<(usize, HostReport)> = Vec::new();
             for (i, (p, bar)) in turns {
                 let result = match &stopped {
@@ -685,8 +667,8 @@ impl<'c> ClusterPlan<'c> {
             )
             .await;
             // Rolling restarts: serving nodes and gateways one at a time, each healthy before
-            // the next; the gateway holding the vip last, so that a gateway that fails its
-            // hand-over stops the roll before it reaches the one taking the traffic.
+            // the next; the gateway holding the vip last, once the others are handed over
+            // and healthy.
             let hands_over = results
                 .iter()
                 .any(|r| matches!(r, Ok(held) if held.iter().any(|(s, _)| *s == Service::Gateway)));
@@ -695,13 +677,11 @@ impl<'c> ClusterPlan<'c> {
                 false => None,
             };
             let mut settled: Vec<(usize, HostReport)> = Vec::new();
-            let mut turns: Vec<_> = planned
-                .into_iter()
-                .zip(results)
-                .zip(bars)
-                .enumerate()
-                .collect();
-            turns.sort_by_key(|(_, ((p, _), _))| holder.as_deref() == Some(p.spec.host.as_str()));
+            let turns = holder_last(
+                planned.into_iter().zip(results).zip(bars),
+                holder,
+                |((p, _), _)| &p.spec.host,
+            );
             for (i, ((p, result), bar)) in turns {
                 settled.push((i, self.settle(p, result, bar, &mut verified_nodes).await));
             }
@@ -844,7 +824,8 @@ impl ClusterPlan<'_> {
                     let script = host::clearing_marker(cluster, *service, *action, script);
                     run(remote, what, &script, None, Some(host::stop_limit(cluster))).await?;
                     if *service == Service::Gateway {
-                        wait_gateway(&p.spec.host, cluster.file.gateway.health_port).await?;
+                        verify::wait_gateway(&p.spec.host, cluster.file.gateway.health_port)
+                            .await?;
                     }
                     Ok::<(), String>(())
                 };

@@ -101,6 +101,27 @@ pub fn short(s: &str) -> &str {
 }
 
 /// Waits until the node is healthy with the expected state.
+/// Waits (up to 30 s) for the builtin gateway on `host` to answer its /healthz with 200.
+pub(super) async fn wait_gateway(host: &str, port: u16) -> std::result::Result<(), String> {
+    let addr = format!("{}:{port}", crate::net::bracket(host));
+    const WITHIN: Duration = Duration::from_secs(30);
+    let deadline = Instant::now() + WITHIN;
+    loop {
+        let problem = match gateway_health(&addr).await {
+            Ok((200, _)) => return Ok(()),
+            Ok((code, body)) => format!("/healthz is {code} ({})", body.status),
+            Err(e) => e,
+        };
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the gateway on {addr} is not healthy {}s after its hand-over: {problem}",
+                WITHIN.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// How a node found on another storage than the cluster's is reported.
 const NOT_SHARED: &str = "the storage is not shared";
 
