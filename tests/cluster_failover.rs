@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::fakehosts::{FakeHost, FakeHosts};
 use crate::harness::*;
-use crate::provision::Site;
+use crate::provision::{check, Site};
 
 /// A provisioned cluster on 4 fake hosts (n1..n3, gateway on the fourth); nft is needed.
 fn provisioned() -> (FakeHosts, Site) {
@@ -36,7 +36,7 @@ fn partitioned(host: &FakeHost) -> bool {
 
 /// The node process's state letter (`T` when stopped by SIGSTOP).
 fn node_state(host: &FakeHost) -> Option<char> {
-    let pid = std::fs::read_to_string(host.private_dir("/var/lib/sftpha").join("node.pid")).ok()?;
+    let pid = std::fs::read_to_string(host.state_file("node.pid")).ok()?;
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).ok()?;
     stat.rsplit(')').next()?.trim().chars().next()
 }
@@ -62,15 +62,6 @@ fn refusals(hosts: &FakeHosts) -> String {
     out
 }
 
-fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no check {name}: {report:#}"))
-}
-
 /// Every node fault on the provisioned cluster: injected over SSH, detected by the gateway,
 /// no completed upload lost or corrupt, the node restored and taking sessions, nothing left
 /// on the host (undo script, partition rules, the run's files).
@@ -83,22 +74,7 @@ fn every_node_fault_on_a_provisioned_cluster() {
         ("drain", "n3"),
         ("partition", "n1"),
     ] {
-        let (code, report) = site.json(&[
-            "test-failover",
-            "--yes",
-            "--fault",
-            fault,
-            "--node",
-            node,
-            "--clients",
-            "4",
-            "--duration",
-            "6s",
-            "--file-kib",
-            "64",
-            "--rto",
-            "20s",
-        ]);
+        let (code, report) = site.test_failover(fault, Some(node), "6s");
         eprintln!(
             "{fault} on {node}: exit {code}, detect {} ms, recovery {} ms, {} logins ({} failed, {} interrupted), run {} ms",
             report["observed"]["detect_ms"],
@@ -255,7 +231,7 @@ fn a_gateway_kind_switch_with_a_vip() {
     assert_eq!(code, 0, "{report:#}");
     let gateways = [&hosts.hosts[3], &hosts.hosts[4]];
     let pid_alive = |host: &FakeHost, file: &str| {
-        std::fs::read_to_string(host.private_dir("/var/lib/sftpha").join(file))
+        std::fs::read_to_string(host.state_file(file))
             .ok()
             .and_then(|p| p.trim().parse::<i32>().ok())
             .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
@@ -385,20 +361,7 @@ fn a_vip_is_held_by_exactly_one_gateway() {
     // the vip to the other gateway.
     for fault in ["gateway-kill", "gateway-partition"] {
         let holder_before = site.json(&["status"]).1["vip"]["holders"].clone();
-        let (code, report) = site.json(&[
-            "test-failover",
-            "--yes",
-            "--fault",
-            fault,
-            "--clients",
-            "4",
-            "--duration",
-            "9s",
-            "--file-kib",
-            "64",
-            "--rto",
-            "20s",
-        ]);
+        let (code, report) = site.test_failover(fault, None, "9s");
         let observed = &report["observed"];
         let failed_checks: Vec<&Value> = report["checks"]
             .as_array()
@@ -445,11 +408,7 @@ fn a_vip_is_held_by_exactly_one_gateway() {
     // A gateway change rolls: each gateway hands over to a new process on its held
     // sockets, one at a time, the vip holder last, under an OpenSSH login loop through the
     // vip that sees no failed login.
-    let worker_pidfile = |i: usize| {
-        hosts.hosts[i]
-            .private_dir("/var/lib/sftpha")
-            .join("gateway-worker.pid")
-    };
+    let worker_pidfile = |i: usize| hosts.hosts[i].state_file("gateway-worker.pid");
     let worker = |i: usize| {
         std::fs::read_to_string(worker_pidfile(i))
             .unwrap()
@@ -465,33 +424,7 @@ fn a_vip_is_held_by_exactly_one_gateway() {
     let changed = toml.replace("[gateway]\n", "[gateway]\nbanner_timeout_ms = 4500\n");
     assert_ne!(toml, changed, "no [gateway] table in {toml}");
     std::fs::write(site.cluster(), changed).unwrap();
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let (code, report, loops) = std::thread::scope(|scope| {
-        let loops: Vec<_> = (0..2)
-            .map(|_| {
-                scope.spawn(|| {
-                    let (mut logins, mut failures) = (0, Vec::new());
-                    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed)
-                        && std::time::Instant::now() < deadline
-                    {
-                        let out = site.sftp("alice", &vip, 2022, "ls\n");
-                        logins += 1;
-                        if !out.status.success() {
-                            failures.push(String::from_utf8_lossy(&out.stderr).into_owned());
-                        }
-                    }
-                    (logins, failures)
-                })
-            })
-            .collect();
-        std::thread::sleep(Duration::from_secs(1));
-        let (code, report) = site.json(&["provision"]);
-        std::thread::sleep(Duration::from_secs(1));
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let loops: Vec<_> = loops.into_iter().map(|h| h.join().unwrap()).collect();
-        (code, report, loops)
-    });
+    let ((code, report), loops) = site.login_loops(&vip, || site.json(&["provision"]));
     assert_eq!(code, 0, "{report:#}");
     let after = (worker(3), worker(4));
     assert_ne!(before.0, after.0, "gw1 was not handed over: {report:#}");
@@ -530,12 +463,7 @@ fn a_vip_is_held_by_exactly_one_gateway() {
     } else {
         (4, g1.clone())
     };
-    let pid = std::fs::read_to_string(
-        hosts.hosts[i]
-            .private_dir("/var/lib/sftpha")
-            .join("keepalived.pid"),
-    )
-    .unwrap();
+    let pid = std::fs::read_to_string(hosts.hosts[i].state_file("keepalived.pid")).unwrap();
     hosts.ssh_ok(i, &format!("kill -TERM {}", pid.trim()));
     eventually(
         "the other gateway holds the vip",
@@ -547,12 +475,7 @@ fn a_vip_is_held_by_exactly_one_gateway() {
     );
     // No keepalived anywhere: nobody holds the vip, and status fails.
     let j = if i == 3 { 4 } else { 3 };
-    let pid = std::fs::read_to_string(
-        hosts.hosts[j]
-            .private_dir("/var/lib/sftpha")
-            .join("keepalived.pid"),
-    )
-    .unwrap();
+    let pid = std::fs::read_to_string(hosts.hosts[j].state_file("keepalived.pid")).unwrap();
     hosts.ssh_ok(j, &format!("kill -TERM {}", pid.trim()));
     eventually("nobody holds the vip", Duration::from_secs(10), || {
         let (code, status) = site.json(&["status"]);

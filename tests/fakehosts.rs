@@ -57,6 +57,11 @@ pub struct SystemdHost {
 }
 
 impl FakeHost {
+    /// `name` in this host's /var/lib/sftpha (provision's state_dir: pidfiles, markers).
+    pub fn state_file(&self, name: &str) -> PathBuf {
+        self.private_dir("/var/lib/sftpha").join(name)
+    }
+
     /// This host's own folder that is mounted at `path` (one of [`PRIVATE_DIRS`]) inside it.
     pub fn private_dir(&self, path: &str) -> PathBuf {
         self.root

@@ -161,6 +161,64 @@ impl Site {
         format!("{} {}", parts.next().unwrap(), parts.next().unwrap())
     }
 
+    /// `sftpha test-failover --yes --fault FAULT [--node NODE]` with 4 clients of 64 KiB files
+    /// for `duration` and a 20 s RTO, as JSON: (exit code, report).
+    pub fn test_failover(&self, fault: &str, node: Option<&str>, duration: &str) -> (i32, Value) {
+        let mut args = vec!["test-failover", "--yes", "--fault", fault];
+        if let Some(node) = node {
+            args.extend(["--node", node]);
+        }
+        args.extend([
+            "--clients",
+            "4",
+            "--duration",
+            duration,
+            "--file-kib",
+            "64",
+            "--rto",
+            "20s",
+        ]);
+        self.json(&args)
+    }
+
+    /// Runs `during` while 2 threads log in through `vip` (port 2022) as alice with OpenSSH
+    /// (`ls`) in a loop, from 1 s before to 1 s after; returns its result and each loop's
+    /// logins and failed logins' stderr.
+    pub fn login_loops<T: Send>(
+        &self,
+        vip: &str,
+        during: impl FnOnce() -> T + Send,
+    ) -> (T, Vec<(usize, Vec<String>)>) {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let loops: Vec<_> = (0..2)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let (mut logins, mut failures) = (0, Vec::new());
+                        let deadline =
+                            std::time::Instant::now() + std::time::Duration::from_secs(120);
+                        while !stop.load(Ordering::Relaxed) && std::time::Instant::now() < deadline
+                        {
+                            let out = self.sftp("alice", vip, 2022, "ls\n");
+                            logins += 1;
+                            if !out.status.success() {
+                                failures.push(String::from_utf8_lossy(&out.stderr).into_owned());
+                            }
+                        }
+                        (logins, failures)
+                    })
+                })
+                .collect();
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            let result = during();
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            stop.store(true, Ordering::Relaxed);
+            let loops = loops.into_iter().map(|h| h.join().unwrap()).collect();
+            (result, loops)
+        })
+    }
+
     /// OpenSSH `sftp -b -` against `host:port` as `user`, host key pinned to the cluster's.
     pub fn sftp(&self, user: &str, host: &str, port: u16, batch: &str) -> Output {
         require("sftp");
@@ -203,6 +261,16 @@ pub fn provisioned() -> (FakeHosts, Site) {
     let (code, report) = site.json(&["provision"]);
     assert_eq!(code, 0, "{report:#}");
     (hosts, site)
+}
+
+/// The check `name` of a test-failover report.
+pub fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {report:#}"))
 }
 
 pub fn host_by<'a>(report: &'a Value, host: &str) -> &'a Value {

@@ -3,61 +3,25 @@
 //! enabled, started, reloaded and restarted by systemd, and a client of the vip sees no
 //! failed login through a gateway hand-over, a killed gateway service and a node roll.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-use serde_json::Value;
 
 use crate::fakehosts::FakeHosts;
 use crate::harness::*;
-use crate::provision::{changed_items, host_by, Site};
+use crate::provision::{changed_items, check, host_by, Site};
 
-fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no check {name}: {report:#}"))
-}
-
-/// Runs `during` while 2 threads log in through `vip` with OpenSSH (`ls`) in a loop (from 1 s
-/// before to 1 s after); returns its result, the logins and the failed logins' stderr.
+/// [`Site::login_loops`], the loops' logins and failures summed.
 fn under_logins<T: Send>(
     site: &Site,
     vip: &str,
     during: impl FnOnce() -> T + Send,
 ) -> (T, usize, Vec<String>) {
-    let stop = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        let loops: Vec<_> = (0..2)
-            .map(|_| {
-                scope.spawn(|| {
-                    let (mut logins, mut failures) = (0, Vec::new());
-                    let deadline = Instant::now() + Duration::from_secs(180);
-                    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                        let out = site.sftp("alice", vip, 2022, "ls\n");
-                        logins += 1;
-                        if !out.status.success() {
-                            failures.push(String::from_utf8_lossy(&out.stderr).into_owned());
-                        }
-                    }
-                    (logins, failures)
-                })
-            })
-            .collect();
-        std::thread::sleep(Duration::from_secs(1));
-        let result = during();
-        std::thread::sleep(Duration::from_secs(1));
-        stop.store(true, Ordering::Relaxed);
-        let (mut logins, mut failures) = (0, Vec::new());
-        for h in loops {
-            let (l, f) = h.join().unwrap();
-            logins += l;
-            failures.extend(f);
-        }
-        (result, logins, failures)
-    })
+    let (result, loops) = site.login_loops(vip, during);
+    let logins = loops.iter().map(|(l, _)| l).sum();
+    (
+        result,
+        logins,
+        loops.into_iter().flat_map(|(_, f)| f).collect(),
+    )
 }
 
 /// A login that never reached a gateway (refused, timed out, no route), as opposed to a
@@ -197,14 +161,10 @@ fn a_cluster_provisioned_under_systemd() {
     // A gateway change: each gateway hands over to a new process on its held sockets (the
     // worker changes, the supervisor, systemd's MainPID, stays), no login fails.
     let worker = |i: usize| {
-        std::fs::read_to_string(
-            hosts.hosts[i]
-                .private_dir("/var/lib/sftpha")
-                .join("gateway-worker.pid"),
-        )
-        .unwrap()
-        .trim()
-        .to_owned()
+        std::fs::read_to_string(hosts.hosts[i].state_file("gateway-worker.pid"))
+            .unwrap()
+            .trim()
+            .to_owned()
     };
     let workers = (worker(3), worker(4));
     let supervisors = (
@@ -232,20 +192,7 @@ fn a_cluster_provisioned_under_systemd() {
     assert!(failures.is_empty(), "{failures:#?}");
 
     // test-failover's gateway kill: the supervisor starts a new gateway on its sockets.
-    let (code, report) = site.json(&[
-        "test-failover",
-        "--yes",
-        "--fault",
-        "gateway-kill",
-        "--clients",
-        "4",
-        "--duration",
-        "9s",
-        "--file-kib",
-        "64",
-        "--rto",
-        "20s",
-    ]);
+    let (code, report) = site.test_failover("gateway-kill", None, "9s");
     let observed = &report["observed"];
     eprintln!(
         "gateway-kill under systemd: exit {code}, detected {} ms, recovery {} ms, {} logins ({} failed, {} interrupted)",
@@ -304,22 +251,7 @@ fn a_cluster_provisioned_under_systemd() {
     // Node faults under systemd: a killed node comes back (Restart=always, or the undo's
     // `ensure`), a drained one exits and is started again; no completed upload lost.
     for (fault, node) in [("kill", "n1"), ("drain", "n2")] {
-        let (code, report) = site.json(&[
-            "test-failover",
-            "--yes",
-            "--fault",
-            fault,
-            "--node",
-            node,
-            "--clients",
-            "4",
-            "--duration",
-            "5s",
-            "--file-kib",
-            "64",
-            "--rto",
-            "20s",
-        ]);
+        let (code, report) = site.test_failover(fault, Some(node), "5s");
         let observed = &report["observed"];
         eprintln!(
             "{fault} on {node} under systemd: exit {code}, detect {} ms, recovery {} ms, {} logins ({} failed, {} interrupted)",
