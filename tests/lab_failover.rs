@@ -1137,7 +1137,13 @@ fn a_supervised_gateway_never_refuses_a_connection() {
             banner.as_ref().is_ok_and(|b| b.starts_with("SSH-2.0-")),
             "round {round}: {banner:?}"
         );
-        assert_ne!(worker(), before, "round {round}: no new gateway process");
+        // The new process may serve before the supervisor has read its ready line and
+        // written the pidfile.
+        eventually(
+            &format!("round {round}: a new gateway process in the pidfile"),
+            Duration::from_secs(5),
+            || worker() != before,
+        );
     }
 
     // A hand-over while a connection holds the old process: only the new one answers the
@@ -1172,7 +1178,11 @@ fn a_supervised_gateway_never_refuses_a_connection() {
         banner.as_ref().is_ok_and(|b| b.starts_with("SSH-2.0-")),
         "after a crash with a broken gateway.toml: {banner:?}"
     );
-    assert_ne!(worker(), serving);
+    eventually(
+        "a new gateway process in the pidfile",
+        Duration::from_secs(5),
+        || worker() != serving,
+    );
 
     kill(supervisor.id() as i32, rustix::process::Signal::TERM);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
